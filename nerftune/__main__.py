@@ -1,0 +1,5 @@
+import sys
+
+from nerftune.cli import main
+
+sys.exit(main())

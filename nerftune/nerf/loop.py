@@ -1,0 +1,179 @@
+"""Training one nerfstudio model in this process, a step at a time, with evaluation and checkpoints.
+
+nerfstudio's `Trainer.train()` owns its loop; a sweep needs to stop at evaluation milestones, report and maybe be
+stopped. So this runs nerfstudio's own `Trainer.train_iteration` and training callbacks in a loop of its own, and
+sets up the pipeline without the viewer, the event writers or the profiler (their state is module-global in
+nerfstudio and would leak from one trial into the next in a reused worker).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from nerfstudio.engine.callbacks import TrainingCallbackAttributes, TrainingCallbackLocation
+from nerfstudio.engine.trainer import Trainer, TrainerConfig
+from nerfstudio.utils import profiler, writer
+
+from nerftune.nerf import lpips
+
+METRIC_KEYS = ("psnr", "ssim", "lpips")
+
+
+class DivergedError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class Timings:
+    setup_s: float = 0.0
+    train_s: float = 0.0
+    eval_s: float = 0.0
+    steps_trained: int = 0  # in this process (a resumed trial counts only what it trained since)
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, float | None]  # psnr, ssim, lpips (None when unavailable)
+    rays_per_s: float
+    fps: float
+    seconds: float
+    images: int
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch: nerfstudio's pixel and image samplers draw from these global generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def reset_nerfstudio_globals() -> None:
+    writer.EVENT_WRITERS.clear()
+    writer.EVENT_STORAGE.clear()
+    writer.GLOBAL_BUFFER.clear()
+    profiler.PROFILER.clear()
+    profiler.PYTORCH_PROFILER = None
+
+
+@dataclass
+class NerfTrainer:
+    """A nerfstudio pipeline with its optimizers and callbacks, trained step by step."""
+
+    config: TrainerConfig
+    step: int = 0  # the next step to train = steps done so far
+    timings: Timings = field(default_factory=Timings)
+
+    def __post_init__(self) -> None:
+        start = time.perf_counter()
+        reset_nerfstudio_globals()
+        lpips.install()
+        seed_everything(self.config.machine.seed)
+        self.trainer = Trainer(self.config)
+        self.trainer.pipeline = self.config.pipeline.setup(
+            device=self.trainer.device, test_mode="val", world_size=1, local_rank=0, grad_scaler=self.trainer.grad_scaler
+        )
+        self.trainer.optimizers = self.trainer.setup_optimizers()
+        self.trainer.callbacks = self.pipeline.get_training_callbacks(
+            TrainingCallbackAttributes(
+                optimizers=self.trainer.optimizers,
+                grad_scaler=self.trainer.grad_scaler,
+                pipeline=self.pipeline,
+                trainer=self.trainer,
+            )
+        )
+        self.timings.setup_s += time.perf_counter() - start
+
+    @property
+    def pipeline(self):
+        return self.trainer.pipeline
+
+    @property
+    def rays_per_batch(self) -> int:
+        return int(self.pipeline.datamanager.get_train_rays_per_batch())
+
+    def train(self, until: int, check_every: int = 50) -> float:
+        """Train steps [self.step, until); returns the mean loss. Raises `DivergedError` on a NaN/inf loss.
+
+        The loss is read back every `check_every` steps only: reading it forces a GPU sync.
+        """
+        start = time.perf_counter()
+        losses = []
+        pending = []
+        self.pipeline.train()
+        while self.step < until:
+            for callback in self.trainer.callbacks:
+                callback.run_callback_at_location(self.step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
+            loss, _, _ = self.trainer.train_iteration(self.step)
+            for callback in self.trainer.callbacks:
+                callback.run_callback_at_location(self.step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
+            pending.append(loss.detach())
+            self.step += 1
+            if len(pending) >= check_every or self.step == until:
+                values = torch.stack(pending).float().cpu().tolist()
+                pending.clear()
+                bad = next((i for i, value in enumerate(values) if not math.isfinite(value)), None)
+                if bad is not None:
+                    raise DivergedError(f"diverged at step {self.step - len(values) + bad}: loss is {values[bad]}")
+                losses.extend(values)
+        self.timings.train_s += time.perf_counter() - start
+        self.timings.steps_trained += len(losses)
+        return float(np.mean(losses)) if losses else float("nan")
+
+    def evaluate(self, image_indices: Sequence[int] | None = None) -> Evaluation:
+        """Render the fixed test images (all, or those indices of the eval split) and average their metrics."""
+        start = time.perf_counter()
+        loader = self.pipeline.datamanager.fixed_indices_eval_dataloader
+        loader.image_indices = list(image_indices) if image_indices else list(range(len(loader.input_dataset)))
+        raw = self.pipeline.get_average_image_metrics(loader, image_prefix="eval", step=self.step)
+        self.pipeline.train()
+        seconds = time.perf_counter() - start
+        self.timings.eval_s += seconds
+        return Evaluation(
+            metrics={key: _metric(raw, key) for key in METRIC_KEYS},
+            rays_per_s=float(raw.get("num_rays_per_sec", float("nan"))),
+            fps=float(raw.get("fps", float("nan"))),
+            seconds=seconds,
+            images=len(loader.image_indices),
+        )
+
+    def save(self, path: Path) -> None:
+        """A checkpoint in nerfstudio's own format (loadable by `ns-render` and friends) plus the RNG states."""
+        torch.save(
+            {
+                "step": self.step - 1,  # nerfstudio's convention: the last step trained
+                "pipeline": self.pipeline.state_dict(),
+                "optimizers": {k: v.state_dict() for k, v in self.trainer.optimizers.optimizers.items()},
+                "schedulers": {k: v.state_dict() for k, v in self.trainer.optimizers.schedulers.items()},
+                "scalers": self.trainer.grad_scaler.state_dict(),
+                "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
+            },
+            path,
+        )
+
+    def load(self, path: Path) -> None:
+        """Continue from a checkpoint written by `save` (or by nerfstudio's trainer) for the same dataset view."""
+        # weights_only=False: the checkpoint holds optimizer and RNG state, not only tensors (torch >= 2.6 default)
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        self.pipeline.load_pipeline(state["pipeline"], state["step"])
+        self.trainer.optimizers.load_optimizers(state["optimizers"])
+        if "schedulers" in state:
+            self.trainer.optimizers.load_schedulers(state["schedulers"])
+        self.trainer.grad_scaler.load_state_dict(state["scalers"])
+        if "rng" in state:
+            random.setstate(state["rng"]["python"])
+            np.random.set_state(state["rng"]["numpy"])
+            torch.set_rng_state(state["rng"]["torch"])
+        self.step = state["step"] + 1
+
+
+def _metric(raw: dict[str, float], key: str) -> float | None:
+    """mipnerf and vanilla-nerf report the fine network's metrics as `fine_*`: those are the model's output."""
+    value = raw.get(f"fine_{key}", raw.get(key))
+    return None if value is None or not math.isfinite(value) else float(value)

@@ -1,0 +1,45 @@
+"""LPIPS without a network: nerfstudio models build torchmetrics' LPIPS in `populate_modules`, which downloads
+AlexNet's ImageNet weights on first use. Offline that raises and would kill every trial; instead LPIPS becomes
+unavailable (NaN, reported as an empty value) with one warning saying how to provide the weights.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torchmetrics.image.lpip as lpip_module
+
+WEIGHTS_HINT = (
+    "LPIPS is unavailable: torchvision could not download AlexNet's weights ({error}). PSNR and SSIM are unaffected; "
+    "to get LPIPS, copy alexnet-owt-7be5be79.pth into {cache}/checkpoints/ (or set TORCH_HOME) on every machine."
+)
+_real_lpips = lpip_module.LearnedPerceptualImagePatchSimilarity
+_failure: str | None = None  # why the weights could not be loaded in this process; not retried
+
+
+class UnavailableLPIPS(torch.nn.Module):
+    """Stands in for LPIPS when its weights cannot be had: every score is NaN."""
+
+    def forward(self, *images: torch.Tensor) -> torch.Tensor:
+        return torch.tensor(float("nan"))
+
+
+def lpips_or_unavailable(*args, **kwargs) -> torch.nn.Module:
+    global _failure
+    if _failure is None:
+        try:
+            return _real_lpips(*args, **kwargs)
+        except OSError as error:  # URLError and friends: no network, no cached weights
+            _failure = str(error)
+            warnings.warn(WEIGHTS_HINT.format(error=error, cache=torch.hub.get_dir()), stacklevel=2)
+    return UnavailableLPIPS()
+
+
+def lpips_unavailable_reason() -> str | None:
+    return _failure
+
+
+def install() -> None:
+    """Make nerfstudio's models get `lpips_or_unavailable` (they import the class inside `populate_modules`)."""
+    lpip_module.LearnedPerceptualImagePatchSimilarity = lpips_or_unavailable

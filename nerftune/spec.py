@@ -1,0 +1,305 @@
+"""The sweep spec: a YAML file validated by a typed schema. Nothing else in nerftune parses YAML.
+
+    name: demo
+    data: synthetic:id-card            # or a nerfstudio dataset folder (relative to this file)
+    metric: psnr                       # or {name: psnr, mode: max}
+    profile: tiny                      # scales the model down for CPUs; `default` keeps nerfstudio's settings
+    space:                             # what to vary: values, a distribution, or a fixed scalar
+      frames: {values: [6, 12, 24]}    # counts, or fractions of the training pool
+      seed: {values: [0, 1]}
+      method: nerfacto
+      steps: 1000
+      pipeline.model.hidden_dim: {values: [16, 32]}
+      pipeline.optimizers.fields.optimizer.lr: {type: float, min: 1.0e-3, max: 3.0e-2, log: true}
+    search: {algorithm: tpe, seed: 0}  # tpe | random | grid
+    scheduler: {type: asha, grace_period: 200, reduction_factor: 2}   # or {type: none}
+    num_samples: 8
+    max_concurrent_trials: 2
+    resources: {cpu: 1, gpu: 1}        # gpu may be fractional; ignored with a warning where there is none
+
+Every error is an `InputError` naming the file, the field and what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nerftune.errors import InputError
+
+SYNTHETIC_PREFIX = "synthetic:"
+SYNTHETIC_SCENES = ("id-card",)
+METRIC_MODES = {"psnr": "max", "ssim": "max", "lpips": "min"}
+REQUIRED_DIMENSIONS = ("steps",)
+DEFAULT_DIMENSIONS: dict[str, Any] = {"frames": 1.0, "seed": 0, "method": "nerfacto"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Dimension(_Strict):
+    """One searched value: a list of `values`, or an `int`/`float` distribution over [min, max] (log-uniform if `log`)."""
+
+    values: list[Union[bool, int, float, str]] | None = None
+    type: Literal["int", "float"] | None = None
+    min: float | None = None
+    max: float | None = None
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Dimension":
+        if self.values is not None:
+            if self.type is not None or self.min is not None or self.max is not None:
+                raise ValueError("give either `values` or `type`/`min`/`max`, not both")
+            if not self.values:
+                raise ValueError("`values` is empty: list at least one value")
+            if len(set(map(repr, self.values))) != len(self.values):
+                raise ValueError("`values` lists a value twice")
+            return self
+        if self.type is None or self.min is None or self.max is None:
+            raise ValueError("give `values: [...]` or all of `type` (int|float), `min` and `max`")
+        if not self.min < self.max:
+            raise ValueError(f"empty range: min ({self.min:g}) must be less than max ({self.max:g})")
+        if self.log and self.min <= 0:
+            raise ValueError("a log distribution needs min > 0")
+        if self.type == "int" and not (float(self.min).is_integer() and float(self.max).is_integer()):
+            raise ValueError("an int distribution needs whole-number min and max")
+        return self
+
+    @property
+    def choices(self) -> list[Any]:
+        """Every value this dimension can take when it is a list; a distribution has none."""
+        return list(self.values) if self.values is not None else []
+
+
+class DataSpec(_Strict):
+    """Where the frames come from and how the fixed test set is chosen."""
+
+    path: str
+    test_every: int = Field(8, ge=2, description="every N-th frame is a test frame unless split_indices.json exists")
+    scene: dict[str, Any] = Field(default_factory=dict, description="options of a synthetic scene (frames, width...)")
+
+    @property
+    def synthetic_scene(self) -> str | None:
+        return self.path[len(SYNTHETIC_PREFIX) :] if self.path.startswith(SYNTHETIC_PREFIX) else None
+
+    @field_validator("path")
+    @classmethod
+    def _known_scene(cls, path: str) -> str:
+        if path.startswith(SYNTHETIC_PREFIX) and path[len(SYNTHETIC_PREFIX) :] not in SYNTHETIC_SCENES:
+            raise ValueError(f"unknown synthetic scene {path!r}; available: {', '.join(SYNTHETIC_SCENES)}")
+        return path
+
+
+class MetricSpec(_Strict):
+    name: Literal["psnr", "ssim", "lpips"] = "psnr"
+    mode: Literal["max", "min"] | None = None
+
+    @model_validator(mode="after")
+    def _natural_mode(self) -> "MetricSpec":
+        natural = METRIC_MODES[self.name]
+        if self.mode is None:
+            object.__setattr__(self, "mode", natural)
+        elif self.mode != natural:
+            raise ValueError(f"{self.name} is better when higher/lower: its mode is {natural!r}, not {self.mode!r}")
+        return self
+
+
+class SearchSpec(_Strict):
+    algorithm: Literal["tpe", "random", "grid"] = "tpe"
+    seed: int = 0
+
+
+class SchedulerSpec(_Strict):
+    type: Literal["asha", "none"] = "asha"
+    grace_period: int = Field(200, ge=1, description="steps every trial trains before it can be stopped")
+    reduction_factor: float = Field(2.0, gt=1.0)
+
+
+class ResourcesSpec(_Strict):
+    cpu: float = Field(1.0, gt=0)
+    gpu: float = Field(1.0, ge=0)
+
+
+class EvalSpec(_Strict):
+    every: int = Field(0, ge=0, description="evaluate every N steps as well as at the ASHA rungs and the end; 0 = not")
+    max_images: int = Field(0, ge=0, description="evaluate at most this many test images; 0 = all")
+    train_log_every: int = Field(50, ge=1, description="steps between train loss reports")
+
+
+class CheckpointSpec(_Strict):
+    keep: int = Field(2, ge=1, description="checkpoints kept per trial (the most recent ones)")
+
+
+class SweepSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    data: DataSpec
+    metric: MetricSpec = MetricSpec()
+    profile: Literal["tiny", "default"] = "default"
+    space: dict[str, Dimension]
+    search: SearchSpec = SearchSpec()
+    scheduler: SchedulerSpec = SchedulerSpec()
+    num_samples: int | None = Field(None, ge=1, description="trials to run; a grid runs each combination once")
+    max_concurrent_trials: int = Field(0, ge=0, description="0 = as many as the resources allow")
+    max_failures: int = Field(1, ge=0, description="retries of a failing trial from its last checkpoint")
+    resources: ResourcesSpec = ResourcesSpec()
+    eval: EvalSpec = EvalSpec()
+    checkpoints: CheckpointSpec = CheckpointSpec()
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data_shorthand(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _metric_shorthand(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _space_shorthand(cls, value: Any) -> Any:
+        """A scalar is a fixed value; missing standard dimensions get their defaults."""
+        if not isinstance(value, dict):
+            return value
+        space = {k: v for k, v in DEFAULT_DIMENSIONS.items()} | dict(value)
+        return {k: v if isinstance(v, dict) else {"values": v if isinstance(v, list) else [v]} for k, v in space.items()}
+
+    @model_validator(mode="after")
+    def _space_is_sound(self) -> "SweepSpec":
+        for name in REQUIRED_DIMENSIONS:
+            if name not in self.space:
+                raise _FieldProblem(f"space.{name}", f"`{name}` is required", "e.g. `steps: 1000`")
+        for name, dim in self.space.items():
+            if not (name in DEFAULT_DIMENSIONS or name in REQUIRED_DIMENSIONS or "." in name):
+                raise _FieldProblem(
+                    f"space.{name}",
+                    "unknown dimension",
+                    "use frames, seed, method, steps or a dotted nerfstudio config path like pipeline.model.hidden_dim",
+                )
+            _check_standard_dimension(name, dim)
+        if self.search.algorithm == "grid":
+            ranged = [name for name, dim in self.space.items() if dim.values is None]
+            if ranged:
+                raise _FieldProblem(f"space.{ranged[0]}", "a grid search needs `values`", "list the values to try")
+        return self
+
+    @property
+    def grid_size(self) -> int:
+        return math.prod(len(dim.choices) or 1 for dim in self.space.values())
+
+    @property
+    def trial_count(self) -> int:
+        if self.num_samples is not None:
+            return self.num_samples
+        return self.grid_size if self.search.algorithm == "grid" else 10
+
+    @property
+    def max_steps(self) -> int:
+        dim = self.space["steps"]
+        return int(max(dim.choices) if dim.values is not None else dim.max)
+
+    @property
+    def searched(self) -> dict[str, Dimension]:
+        """The dimensions that vary (more than one value, or a distribution)."""
+        return {k: d for k, d in self.space.items() if d.values is None or len(d.values) > 1}
+
+    @property
+    def fixed(self) -> dict[str, Any]:
+        return {k: d.values[0] for k, d in self.space.items() if d.values is not None and len(d.values) == 1}
+
+
+class _FieldProblem(ValueError):
+    """A validation problem that knows its own field path (raised inside model validators)."""
+
+    def __init__(self, field: str, problem: str, hint: str = ""):
+        super().__init__(problem)
+        self.field, self.problem, self.hint = field, problem, hint
+
+
+def _check_standard_dimension(name: str, dim: Dimension) -> None:
+    field = f"space.{name}"
+    if name == "method":
+        if dim.values is None or not all(isinstance(v, str) for v in dim.values):
+            raise _FieldProblem(field, "methods are names", "e.g. `method: {values: [nerfacto, vanilla-nerf]}`")
+    elif name == "steps" or name == "seed":
+        low = 1 if name == "steps" else 0
+        values = dim.choices or [dim.min, dim.max]
+        if dim.values is None and dim.type != "int":
+            raise _FieldProblem(field, f"{name} are whole numbers", "use `type: int`")
+        if not all(_is_int(v) and v >= low for v in values):
+            raise _FieldProblem(field, f"{name} must be whole numbers >= {low}", f"got {values}")
+    elif name == "frames":
+        values = dim.choices or [dim.min, dim.max]
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise _FieldProblem(field, f"{v!r} is not a frame count", "give counts (12) or fractions (0.5)")
+            if isinstance(v, float) and not 0 < v <= 1 or isinstance(v, int) and v < 1:
+                raise _FieldProblem(field, f"{v!r} is not a frame count", "counts are >= 1, fractions in (0, 1]")
+
+
+def _is_int(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and float(value).is_integer()
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a spec file; raises `InputError` with the file, the field and the problem."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise InputError(path, "", f"cannot read the spec: {error.strerror}", "check the path") from None
+    return parse_spec(text, path)
+
+
+def parse_spec(text: str, source: str | Path = "<spec>") -> SweepSpec:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "YAML"
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise InputError(source, where, f"invalid YAML: {problem}", "fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise InputError(source, "", "a spec is a YAML mapping", "start from search_spaces/demo.yaml")
+    try:
+        return SweepSpec.model_validate(raw)
+    except ValidationError as error:
+        raise _to_input_error(error, source) from None
+
+
+def _to_input_error(error: ValidationError, source: str | Path) -> InputError:
+    first = error.errors()[0]
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, _FieldProblem):
+        return InputError(source, cause.field, cause.problem, cause.hint)
+    field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return InputError(source, field, "unknown key", f"valid keys here: {_valid_keys(first['loc'])}")
+    if first["type"] == "missing":
+        return InputError(source, field, "required field is missing", "add it (see search_spaces/demo.yaml)")
+    message = first["msg"].removeprefix("Value error, ")
+    return InputError(source, field, f"{message} (got {first.get('input')!r})", "")
+
+
+def _valid_keys(loc: tuple) -> str:
+    model: type[BaseModel] = SweepSpec
+    for part in loc[:-1]:
+        annotation = model.model_fields.get(str(part))
+        target = getattr(annotation, "annotation", None)
+        if isinstance(target, type) and issubclass(target, BaseModel):
+            model = target
+        elif str(loc[0]) == "space":
+            model = Dimension
+    return ", ".join(model.model_fields)
+
+
+def spec_hash(path: str | Path) -> str:
+    """A fingerprint of the spec file's bytes (recorded with the sweep so that edits are noticed)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

@@ -1,0 +1,296 @@
+"""`python -m nerftune.sweep SPEC.yaml`: validate, then run (or resume) the sweep on Ray Tune and write its results.
+
+    python -m nerftune.sweep search_spaces/demo.yaml --dry-run     # the plan, nothing started
+    python -m nerftune.sweep search_spaces/demo.yaml               # run, or resume an interrupted run
+    python -m nerftune.sweep search_spaces/demo.yaml --address auto  # on a running Ray cluster
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import optuna
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from nerftune.errors import InputError
+from nerftune.preflight import Prepared, prepare
+from nerftune.results import TrialRecord, best_row, results_table
+from nerftune.spec import Dimension, SweepSpec, spec_hash
+from nerftune.trainable import TrialPlan, train_trial
+
+STATE_FILE = "nerftune-sweep.json"
+RESULTS_FILE = "results.csv"
+PRUNED = "asha_pruned"
+
+
+class PruningOptunaSearch(OptunaSearch):
+    """OptunaSearch that tells Optuna an early-stopped trial was PRUNED (at its last intermediate value), not COMPLETE.
+
+    Ray's OptunaSearch reports every trial that ends without an error as complete with its last (partial) score,
+    which would teach TPE that a configuration stopped at 200 steps is as good as its 200-step PSNR.
+    """
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id in self._ot_trials and trial_id not in self._completed_trials and self._metric in result:
+            self._ot_trials[trial_id].report(result[self._metric], result["step"])  # steps, not report counts
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        stopped_early = bool(result) and not error and result.get("step", 0) < result.get("target_steps", 0)
+        if not stopped_early or trial_id in self._completed_trials:
+            return super().on_trial_complete(trial_id, result, error)
+        self._ot_study.tell(self._ot_trials[trial_id], state=optuna.trial.TrialState.PRUNED)
+        self._completed_trials.add(trial_id)
+
+
+def optuna_space(space: dict[str, Dimension]) -> dict[str, optuna.distributions.BaseDistribution]:
+    distributions = {}
+    for name, dim in space.items():
+        if dim.values is not None:
+            distributions[name] = optuna.distributions.CategoricalDistribution(dim.values)
+        elif dim.type == "int":
+            distributions[name] = optuna.distributions.IntDistribution(int(dim.min), int(dim.max), log=dim.log)
+        else:
+            distributions[name] = optuna.distributions.FloatDistribution(dim.min, dim.max, log=dim.log)
+    return distributions
+
+
+def build_searcher(spec: SweepSpec) -> OptunaSearch | None:
+    if not spec.searched:
+        return None  # nothing varies: every trial runs the fixed config (e.g. seeds of one setting)
+    seed = spec.search.seed
+    if spec.search.algorithm == "grid":
+        sampler = optuna.samplers.GridSampler({k: d.choices for k, d in spec.searched.items()}, seed=seed)
+    elif spec.search.algorithm == "random":
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=seed)
+    return PruningOptunaSearch(
+        space=optuna_space(spec.searched), metric=spec.metric.name, mode=spec.metric.mode, sampler=sampler
+    )
+
+
+def build_scheduler(spec: SweepSpec) -> ASHAScheduler | FIFOScheduler:
+    if spec.scheduler.type == "none":
+        return FIFOScheduler()
+    return ASHAScheduler(
+        time_attr="step",
+        max_t=spec.max_steps,
+        grace_period=spec.scheduler.grace_period,
+        reduction_factor=spec.scheduler.reduction_factor,
+    )
+
+
+def asha_rungs(scheduler: ASHAScheduler | FIFOScheduler) -> tuple[int, ...]:
+    """The steps at which ASHA compares trials (read from the scheduler itself, so they always agree)."""
+    if not isinstance(scheduler, ASHAScheduler):
+        return ()
+    return tuple(sorted(math.ceil(milestone) for milestone, _ in scheduler._brackets[0]._rungs))
+
+
+def trial_plan(prepared: Prepared, rungs: tuple[int, ...]) -> TrialPlan:
+    spec = prepared.spec
+    return TrialPlan(
+        data_dir=str(prepared.data_dir),
+        test_every=spec.data.test_every,
+        profile=spec.profile,
+        rungs=rungs,
+        eval_every=spec.eval.every,
+        eval_max_images=spec.eval.max_images,
+        train_log_every=spec.eval.train_log_every,
+        cpus_per_trial=spec.resources.cpu,
+    )
+
+
+def trial_resources(prepared: Prepared, on_cluster: bool) -> dict[str, float]:
+    resources = {"cpu": prepared.spec.resources.cpu}
+    if prepared.spec.resources.gpu > 0 and (prepared.gpus > 0 or on_cluster):
+        resources["gpu"] = prepared.spec.resources.gpu
+    return resources
+
+
+def describe_plan(prepared: Prepared, on_cluster: bool) -> str:
+    spec, dataset = prepared.spec, prepared.dataset
+    rungs = asha_rungs(build_scheduler(spec))
+    lines = [
+        f"sweep {prepared.name}: {spec.trial_count} trials, {spec.search.algorithm} search (seed {spec.search.seed}), "
+        f"metric {spec.metric.name} ({spec.metric.mode})",
+        f"data: {prepared.data_dir} ({len(dataset.frames)} frames: {len(dataset.pool)} in the training pool, "
+        f"{len(dataset.test_indices)} test frames, test hash {dataset.test_hash})",
+        "search dimensions:",
+    ]
+    for name, dim in spec.space.items():
+        if dim.values is not None:
+            shown = ", ".join(map(str, dim.values)) + ("" if len(dim.values) > 1 else "  (fixed)")
+        else:
+            shown = f"{dim.type} in [{dim.min:g}, {dim.max:g}]" + (" log" if dim.log else "")
+        lines.append(f"  {name}: {shown}")
+    if rungs:
+        lines.append(f"scheduler: ASHA on `step`, rungs at steps {', '.join(map(str, rungs))} (max {spec.max_steps})")
+    else:
+        lines.append(f"scheduler: none, every trial trains its full steps (max {spec.max_steps})")
+    resources = trial_resources(prepared, on_cluster)
+    concurrency = spec.max_concurrent_trials or "as resources allow"
+    lines.append(f"resources per trial: {', '.join(f'{v:g} {k}' for k, v in resources.items())}; concurrent trials: {concurrency}")
+    devices = "a Ray cluster" if on_cluster else (f"{prepared.gpus} GPU(s)" if prepared.gpus else "CPU only")
+    lines.append(f"devices: {devices}; profile: {spec.profile}; output: {prepared.experiment_dir}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nerftune sweep", description=__doc__.splitlines()[0])
+    parser.add_argument("spec", help="the sweep spec (YAML)")
+    parser.add_argument("--dry-run", action="store_true", help="validate and print the plan; start nothing")
+    parser.add_argument("--address", help="join a running Ray cluster (e.g. auto or ray://host:10001)")
+    parser.add_argument("--storage", default="sweeps", help="folder of sweep outputs (default: sweeps)")
+    parser.add_argument("--name", help="sweep name (default: the spec's name)")
+    parser.add_argument("--restart", action="store_true", help="start over; the old sweep folder is moved aside")
+    parser.add_argument("--force", action="store_true", help="resume even though the spec file changed")
+    parser.add_argument("--retry-errored", action="store_true", help="on resume, retry trials that errored")
+    args = parser.parse_args(argv)
+    try:
+        prepared = prepare(args.spec, args.storage, args.name, on_cluster=bool(args.address))
+        resume = _resume_decision(prepared, args)
+    except InputError as error:
+        print(f"error: {error.line()}", file=sys.stderr)
+        return 2
+    for warning in prepared.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(describe_plan(prepared, bool(args.address)))
+    if args.dry_run:
+        return 0
+    table = run(prepared, args.address, resume, args.retry_errored)
+    _print_summary(prepared, table)
+    return 0
+
+
+def _resume_decision(prepared: Prepared, args: argparse.Namespace) -> bool:
+    """Whether to restore an unfinished sweep from its folder; refuses when the spec changed (unless --force)."""
+    folder = prepared.experiment_dir
+    if args.restart and folder.exists() and not args.dry_run:
+        aside = folder.with_name(f"{folder.name}.before-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.move(folder, aside)
+        print(f"--restart: moved the previous sweep to {aside}")
+        return False
+    if not tune.Tuner.can_restore(str(folder)):
+        return False
+    state = json.loads((folder / STATE_FILE).read_text()) if (folder / STATE_FILE).exists() else {}
+    if state.get("spec_hash") not in (None, spec_hash(prepared.spec_path)) and not args.force:
+        raise InputError(
+            prepared.spec_path,
+            "",
+            f"changed since sweep {prepared.name} started ({_first_change(state.get('spec_text', ''), prepared.spec_path)})",
+            "rerun with --force to resume anyway, or --restart to start over",
+        )
+    return True
+
+
+def _first_change(old_text: str, spec_path: Path) -> str:
+    diff = [
+        line
+        for line in difflib.unified_diff(old_text.splitlines(), spec_path.read_text().splitlines(), lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    return "; ".join(diff[:4]) or "whitespace only"
+
+
+def run(prepared: Prepared, address: str | None, resume: bool, retry_errored: bool = False):
+    """Run or resume the sweep; returns the results table (also written to results.csv)."""
+    import ray
+
+    spec = prepared.spec
+    on_cluster = bool(address)
+    scheduler = build_scheduler(spec)
+    trainable = tune.with_resources(
+        tune.with_parameters(train_trial, plan=trial_plan(prepared, asha_rungs(scheduler))),
+        trial_resources(prepared, on_cluster),
+    )
+    ray.init(address=address, include_dashboard=False, configure_logging=False, log_to_driver=True)
+    try:
+        if resume:
+            print(f"resuming sweep {prepared.name} from {prepared.experiment_dir}")
+            tuner = tune.Tuner.restore(
+                str(prepared.experiment_dir), trainable, resume_unfinished=True, resume_errored=retry_errored
+            )
+        else:
+            _write_state(prepared)
+            tuner = tune.Tuner(
+                trainable,
+                param_space=dict(spec.fixed),
+                tune_config=tune.TuneConfig(
+                    metric=spec.metric.name,
+                    mode=spec.metric.mode,
+                    search_alg=build_searcher(spec),
+                    scheduler=scheduler,
+                    num_samples=spec.trial_count,
+                    max_concurrent_trials=spec.max_concurrent_trials or None,
+                ),
+                run_config=tune.RunConfig(
+                    name=prepared.name,
+                    storage_path=str(prepared.storage),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints.keep),
+                    failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                    verbose=1,
+                ),
+            )
+        grid = tuner.fit()
+    finally:
+        ray.shutdown()
+    records = [_record(result) for result in grid]
+    pruned = PRUNED if spec.scheduler.type == "asha" else "stopped"
+    table = results_table(records, list(spec.space), spec.metric.name, spec.metric.mode, pruned)
+    table.to_csv(prepared.experiment_dir / RESULTS_FILE, index=False)
+    return table
+
+
+def _write_state(prepared: Prepared) -> None:
+    prepared.experiment_dir.mkdir(parents=True, exist_ok=True)
+    state = {
+        "spec_path": str(prepared.spec_path.resolve()),
+        "spec_hash": spec_hash(prepared.spec_path),
+        "spec_text": prepared.spec_path.read_text(),
+        "data_dir": str(prepared.data_dir),
+        "test_hash": prepared.dataset.test_hash,
+        "test_files": prepared.dataset.test_names,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    (prepared.experiment_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+
+def _record(result: Any) -> TrialRecord:
+    import pandas as pd
+
+    history = result.metrics_dataframe if result.metrics_dataframe is not None else pd.DataFrame()
+    if "step" not in history:
+        history = pd.DataFrame(columns=["step"])
+    trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
+    checkpoint = result.checkpoint.path if result.checkpoint else None
+    error = f"{type(result.error).__name__}: {result.error}" if result.error else None
+    return TrialRecord(str(trial_id), dict(result.config or {}), history, error, checkpoint)
+
+
+def _print_summary(prepared: Prepared, table) -> None:
+    import pandas as pd
+
+    metric = prepared.spec.metric.name
+    columns = ["trial_id", *prepared.spec.searched, f"best_{metric}", "steps_done", "stop_reason", "steps_per_s"]
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
+        print(table[[c for c in columns if c in table]].to_string(index=False))
+    best = best_row(table, metric)
+    if best:
+        values = ", ".join(f"{k}={best[k]}" for k in prepared.spec.searched)
+        print(f"best trial {best['trial_id']}: {metric} {best[f'best_{metric}']:.3f} ({values})")
+    print(f"results: {prepared.experiment_dir / RESULTS_FILE}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""One trial of a sweep as a Ray Tune function trainable: build the config, train, evaluate at milestones, report.
+
+The trial trains in its Ray worker process (no subprocess). At each milestone (the ASHA rungs, `eval.every` and the
+last step) it evaluates the sweep's fixed test set and reports `step`, the metrics and the timings with a
+checkpoint, so ASHA can stop it there and an interrupted trial continues from its last milestone.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from nerftune.data.dataset import load_dataset, write_view
+from nerftune.nerf import device as nerf_device
+from nerftune.nerf.config import build_config
+from nerftune.nerf.loop import NerfTrainer
+
+CHECKPOINT_FILE = "trial.ckpt"
+STANDARD_DIMENSIONS = ("frames", "seed", "method", "steps")
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """What every trial of a sweep shares (sent once to the workers with `tune.with_parameters`)."""
+
+    data_dir: str
+    test_every: int
+    profile: str
+    rungs: tuple[int, ...]  # ASHA's milestones in steps (empty without ASHA)
+    eval_every: int
+    eval_max_images: int
+    train_log_every: int
+    cpus_per_trial: float
+
+    def milestones(self, steps: int) -> list[int]:
+        """The steps at which a trial of `steps` steps evaluates and reports, ending with `steps`."""
+        points = {r for r in self.rungs if r < steps} | {steps}
+        if self.eval_every:
+            points |= set(range(self.eval_every, steps, self.eval_every))
+        return sorted(points)
+
+    def eval_indices(self, num_test: int) -> list[int] | None:
+        """Which test images to render: all, or `eval_max_images` spread evenly over the test set."""
+        if not self.eval_max_images or self.eval_max_images >= num_test:
+            return None
+        step = num_test / self.eval_max_images
+        return [int(k * step) for k in range(self.eval_max_images)]
+
+
+def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
+    wall_start = time.perf_counter()
+    trial_dir = Path(tune.get_context().get_trial_dir())
+    steps = int(config["steps"])
+    dataset = load_dataset(plan.data_dir, plan.test_every, check_images=False)  # checked before the sweep started
+    train_indices = dataset.train_indices(config["frames"])
+    view = write_view(dataset, train_indices, trial_dir / "dataset")
+    device = nerf_device.for_trial(plan.cpus_per_trial)
+    overrides = {k: v for k, v in config.items() if k not in STANDARD_DIMENSIONS}
+    nerf_config = build_config(
+        config["method"], view, trial_dir / "nerfstudio", steps, int(config["seed"]), device, plan.profile, overrides
+    )
+    trainer = NerfTrainer(nerf_config)
+    resumed_from = _resume(trainer)
+    eval_indices = plan.eval_indices(len(dataset.test_indices))
+    best: float | None = None
+    for milestone in plan.milestones(steps):
+        if milestone <= trainer.step:
+            continue
+        train_loss = trainer.train(milestone, check_every=plan.train_log_every)
+        evaluation = trainer.evaluate(eval_indices)
+        timings = trainer.timings
+        metrics = {
+            "step": trainer.step,
+            "target_steps": steps,
+            **{k: v for k, v in evaluation.metrics.items()},
+            "train_loss": train_loss,
+            "steps_per_s": timings.steps_trained / max(timings.train_s, 1e-9),
+            "rays_per_s": timings.steps_trained * trainer.rays_per_batch / max(timings.train_s, 1e-9),
+            "eval_rays_per_s": evaluation.rays_per_s,
+            "fps": evaluation.fps,
+            "train_s": timings.train_s,
+            "eval_s": timings.eval_s,
+            "setup_s": timings.setup_s,
+            "wall_s": time.perf_counter() - wall_start,
+            "frames_used": len(train_indices),
+            "test_images": evaluation.images,
+            "resumed_from_step": resumed_from,
+            "device": device,
+        }
+        with tempfile.TemporaryDirectory() as checkpoint_dir:
+            trainer.save(Path(checkpoint_dir) / CHECKPOINT_FILE)
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
+
+
+def _resume(trainer: NerfTrainer) -> int:
+    """Continue from the trial's last checkpoint when Ray restored it; returns the step it resumed at (0: fresh)."""
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return 0
+    with checkpoint.as_directory() as directory:
+        trainer.load(Path(directory) / CHECKPOINT_FILE)
+    return trainer.step
