@@ -26,10 +26,16 @@ class UnavailableLPIPS(torch.nn.Module):
 
 
 def lpips_or_unavailable(*args, **kwargs) -> torch.nn.Module:
+    """The real LPIPS metric, or `UnavailableLPIPS` once its weights failed to load in this process.
+
+    Either way the global RNG is left as it was (AlexNet's random init would consume it only on the first, failing
+    try), so that a trial's sampling does not depend on whether an earlier trial in the worker tried the download.
+    """
     global _failure
     if _failure is None:
         try:
-            return _real_lpips(*args, **kwargs)
+            with torch.random.fork_rng(devices=[]):
+                return _real_lpips(*args, **kwargs)
         except OSError as error:  # URLError and friends: no network, no cached weights
             _failure = str(error)
             warnings.warn(WEIGHTS_HINT.format(error=error, cache=torch.hub.get_dir()), stacklevel=2)

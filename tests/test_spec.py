@@ -1,0 +1,83 @@
+"""Spec validation: good specs load; each kind of bad spec gets one line naming the file and the field."""
+
+from pathlib import Path
+
+import pytest
+
+from nerftune.errors import InputError
+from nerftune.spec import load_spec
+
+from conftest import ROOT, run_cli
+
+GOOD = """\
+name: t
+data: synthetic:id-card
+space:
+  frames: {values: [4, 8]}
+  steps: 100
+"""
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "frames.yaml"])
+def test_shipped_specs_are_valid(name):
+    spec = load_spec(ROOT / "search_spaces" / name)
+    assert spec.trial_count >= 6
+    assert spec.scheduler.type == "asha"
+
+
+def test_defaults_and_shorthands(write_spec):
+    spec = load_spec(write_spec(GOOD))
+    assert spec.metric.name == "psnr" and spec.metric.mode == "max"
+    assert spec.fixed == {"seed": 0, "method": "nerfacto", "steps": 100}
+    assert list(spec.searched) == ["frames"]
+    assert spec.max_steps == 100
+    assert load_spec(write_spec(GOOD + "metric: lpips\n")).metric.mode == "min"
+
+
+BAD = {
+    "yaml syntax": ("name: t\nspace: {frames: [1, 2\n", "line 3", "invalid YAML"),
+    "unknown top-level key": (GOOD + "schedular: {type: asha}\n", "schedular", "unknown key"),
+    "unknown nested key": (GOOD + "scheduler: {grace: 3}\n", "scheduler.grace", "valid keys here: type, grace_period"),
+    "wrong type": (GOOD + "num_samples: many\n", "num_samples", "integer"),
+    "empty values": (GOOD.replace("[4, 8]", "[]"), "space.frames", "empty"),
+    "empty range": (GOOD + "  pipeline.model.hidden_dim: {type: int, min: 64, max: 16}\n", "space.pipeline.model.hidden_dim", "min (64) must be less than max (16)"),
+    "log of zero": (GOOD + "  optimizers.fields.optimizer.lr: {type: float, min: 0, max: 1, log: true}\n", "lr", "min > 0"),
+    "unknown dimension": (GOOD + "  hidden: {values: [1]}\n", "space.hidden", "dotted nerfstudio config path"),
+    "missing steps": (GOOD.replace("  steps: 100\n", ""), "space.steps", "required"),
+    "fractional steps": (GOOD.replace("steps: 100", "steps: 10.5"), "space.steps", "whole numbers"),
+    "bad frame count": (GOOD.replace("[4, 8]", "[0, 8]"), "space.frames", "not a frame count"),
+    "grid over a range": (
+        GOOD + "  seed: {type: int, min: 0, max: 3}\nsearch: {algorithm: grid}\n",
+        "space.seed",
+        "a grid search needs `values`",
+    ),
+    "missing data": ("name: t\nspace: {steps: 10}\n", "data", "required field is missing"),
+    "wrong mode": (GOOD + "metric: {name: psnr, mode: min}\n", "metric", "its mode is 'max'"),
+    "unknown scene": (GOOD.replace("synthetic:id-card", "synthetic:passport"), "data.path", "available: id-card"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_spec_is_one_clear_line(case, write_spec):
+    text, field, problem = BAD[case]
+    path = write_spec(text)
+    with pytest.raises(InputError) as caught:
+        load_spec(path)
+    line = str(caught.value)
+    assert "\n" not in line
+    assert line.startswith(str(path)), line
+    assert field in line and problem in line, line
+
+
+def test_missing_spec_file(tmp_path):
+    with pytest.raises(InputError, match="cannot read the spec"):
+        load_spec(tmp_path / "nope.yaml")
+
+
+def test_cli_rejects_a_bad_spec_with_status_2_and_writes_nothing(write_spec, tmp_path):
+    storage = tmp_path / "sweeps"
+    result = run_cli(str(write_spec(GOOD + "bogus: 1\n")), "--storage", str(storage))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "bogus: unknown key" in result.stderr
+    assert not storage.exists()
