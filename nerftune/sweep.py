@@ -31,14 +31,33 @@ from nerftune.trainable import TrialPlan, train_trial
 STATE_FILE = "nerftune-sweep.json"
 RESULTS_FILE = "results.csv"
 PRUNED = "asha_pruned"
+DUPLICATE_RETRIES = 50
 
 
 class PruningOptunaSearch(OptunaSearch):
-    """OptunaSearch that tells Optuna an early-stopped trial was PRUNED (at its last intermediate value), not COMPLETE.
+    """OptunaSearch that tells Optuna an early-stopped trial was PRUNED (at its last intermediate value), not COMPLETE,
+    and that does not propose a configuration twice.
 
     Ray's OptunaSearch reports every trial that ends without an error as complete with its last (partial) score,
     which would teach TPE that a configuration stopped at 200 steps is as good as its 200-step PSNR.
     """
+
+    def suggest(self, trial_id: str) -> dict | None:
+        """Optuna's suggestion, asked again (up to a limit) while it repeats a configuration already run or running.
+
+        Training is deterministic for a given config and seed, so a repeat would only cost GPU time. Skipped
+        suggestions are told to Optuna as failed, which its samplers ignore.
+        """
+        for _ in range(DUPLICATE_RETRIES):
+            config = super().suggest(trial_id)
+            ot_trial = self._ot_trials[trial_id]
+            if not any(
+                t.params == ot_trial.params and t.number != ot_trial.number and t.state != optuna.trial.TrialState.FAIL
+                for t in self._ot_study.get_trials(deepcopy=False)
+            ):
+                return config
+            self._ot_study.tell(self._ot_trials.pop(trial_id), state=optuna.trial.TrialState.FAIL)
+        return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if trial_id in self._ot_trials and trial_id not in self._completed_trials and self._metric in result:

@@ -124,3 +124,15 @@ def test_killed_sweep_resumes_from_checkpoints(scene_dir, write_spec, tmp_path):
     assert resumed.resumed_from_step.isin(range(50, 300, 50)).all()
     trained_after_restart = (300 - table.resumed_from_step).sum()
     assert trained_after_restart < 6 * 300
+
+
+def test_tpe_does_not_propose_a_configuration_twice():
+    spec = parse_spec(
+        "name: t\ndata: synthetic:id-card\nspace: {frames: {values: [2, 4, 8]}, seed: {values: [0, 1]}, steps: 10}\n"
+    )
+    searcher = build_searcher(spec)
+    configs = []
+    for index in range(6):
+        configs.append(searcher.suggest(f"t{index}"))
+        searcher.on_trial_complete(f"t{index}", {"psnr": 10.0 + index, "step": 10, "target_steps": 10})
+    assert len({tuple(sorted(c.items())) for c in configs}) == 6, configs

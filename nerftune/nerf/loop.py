@@ -101,30 +101,43 @@ class NerfTrainer:
     def train(self, until: int, check_every: int = 50) -> float:
         """Train steps [self.step, until); returns the mean loss. Raises `DivergedError` on a NaN/inf loss.
 
-        The loss is read back every `check_every` steps only: reading it forces a GPU sync.
+        The loss is read back every `check_every` steps only: reading it forces a GPU sync. An error raised after
+        a NaN loss (NaN weights break the samplers) is reported as the divergence it follows from.
         """
         start = time.perf_counter()
-        losses = []
-        pending = []
+        losses: list[float] = []
+        pending: list[torch.Tensor] = []
         self.pipeline.train()
         while self.step < until:
-            for callback in self.trainer.callbacks:
-                callback.run_callback_at_location(self.step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
-            loss, _, _ = self.trainer.train_iteration(self.step)
-            for callback in self.trainer.callbacks:
-                callback.run_callback_at_location(self.step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
+            try:
+                loss = self._iteration()
+            except Exception:
+                self._check_finite(pending)
+                raise
             pending.append(loss.detach())
             self.step += 1
             if len(pending) >= check_every or self.step == until:
-                values = torch.stack(pending).float().cpu().tolist()
+                losses.extend(self._check_finite(pending))
                 pending.clear()
-                bad = next((i for i, value in enumerate(values) if not math.isfinite(value)), None)
-                if bad is not None:
-                    raise DivergedError(f"diverged at step {self.step - len(values) + bad}: loss is {values[bad]}")
-                losses.extend(values)
         self.timings.train_s += time.perf_counter() - start
         self.timings.steps_trained += len(losses)
         return float(np.mean(losses)) if losses else float("nan")
+
+    def _iteration(self) -> torch.Tensor:
+        for callback in self.trainer.callbacks:
+            callback.run_callback_at_location(self.step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
+        loss, _, _ = self.trainer.train_iteration(self.step)
+        for callback in self.trainer.callbacks:
+            callback.run_callback_at_location(self.step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
+        return loss
+
+    def _check_finite(self, pending: list[torch.Tensor]) -> list[float]:
+        """The pending losses (of the steps just before `self.step`) as floats; raises on the first NaN/inf."""
+        values = torch.stack(pending).float().cpu().tolist() if pending else []
+        for offset, value in enumerate(values):
+            if not math.isfinite(value):
+                raise DivergedError(f"diverged at step {self.step - len(values) + offset}: loss is {value}")
+        return values
 
     def evaluate(self, image_indices: Sequence[int] | None = None) -> Evaluation:
         """Render the fixed test images (all, or those indices of the eval split) and average their metrics."""

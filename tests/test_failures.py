@@ -1,0 +1,49 @@
+"""Failing trials are contained: an error or a NaN loss ends that trial only, with its reason in the results."""
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+
+pytestmark = pytest.mark.slow
+TESTS = Path(__file__).parent
+
+
+def test_errored_and_diverged_trials_do_not_stop_the_sweep(scene_dir, write_spec, tmp_path, monkeypatch):
+    from failing_methods import ENVIRONMENT
+
+    monkeypatch.setenv("NERFSTUDIO_METHOD_CONFIGS", ENVIRONMENT)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+    spec = write_spec(
+        f"""\
+        name: failures
+        data: {scene_dir}
+        profile: tiny
+        space:
+          frames: 6
+          method: {{values: [nerfacto, nerftune-test-oom, nerftune-test-nan]}}
+          steps: 60
+        search: {{algorithm: grid}}
+        scheduler: {{type: none}}
+        max_failures: 1
+        max_concurrent_trials: 2
+        resources: {{cpu: 1, gpu: 0}}
+        eval: {{max_images: 1, every: 20, train_log_every: 5}}
+        """
+    )
+    storage = tmp_path / "sweeps"
+    result = run_cli(str(spec), "--storage", str(storage))
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pd.read_csv(storage / "failures" / "results.csv").set_index("method")
+    assert table.loc["nerfacto", "stop_reason"] == "completed"
+    assert table.loc["nerfacto", "steps_done"] == 60
+    oom = table.loc["nerftune-test-oom", "stop_reason"]
+    assert oom.startswith("error: ") and "CUDA out of memory" in oom
+    nan = table.loc["nerftune-test-nan", "stop_reason"]
+    assert nan.startswith("error: ") and "diverged at step 50" in nan, nan
+    # it reported step 20, failed at 30, was retried once from its step-20 checkpoint, reported 40 and failed at 50
+    assert table.loc["nerftune-test-oom", "steps_done"] == 40
+    assert table.loc["nerftune-test-oom", "resumed_from_step"] == 20
