@@ -7,7 +7,7 @@ import pytest
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.nerf import lpips
 from nerftune.nerf.config import build_config
-from nerftune.nerf.loop import NerfTrainer, _metric
+from nerftune.nerf.loop import NerfTrainer, _mean_metric
 
 pytestmark = pytest.mark.slow
 
@@ -26,9 +26,13 @@ def test_tiny_nerfacto_learns(view, tmp_path):
     run = trainer(view, tmp_path)
     run.train(40)
     early = run.evaluate([0, 2]).metrics["psnr"]
-    run.train(400)
-    late = run.evaluate([0, 2])
+    chunks = []
+    run.train(400, check_every=40, on_chunk=chunks.append)
+    late = run.evaluate([0, 2], previews=1)
     assert late.metrics["psnr"] > early + 2.0, (early, late.metrics)
+    assert [c.first_step for c in chunks] == list(range(40, 400, 40))
+    assert all(len(c.losses) == len(c.train_psnr) == 40 for c in chunks)
+    assert len(late.previews) == 1 and late.previews[0].shape == (60, 240, 3)
     assert 0 < late.metrics["ssim"] <= 1
     assert late.rays_per_s > 0 and late.images == 2
     assert run.timings.steps_trained == 400 and run.timings.train_s > 0
@@ -36,8 +40,9 @@ def test_tiny_nerfacto_learns(view, tmp_path):
 
 def test_same_seed_same_losses_and_other_seed_differs(view, tmp_path):
     losses = [trainer(view, tmp_path / str(i), seed=s).train(15, check_every=1) for i, s in enumerate((3, 3, 4))]
-    assert losses[0] == losses[1]
-    assert losses[0] != losses[2]
+    # equal up to the rounding of multi-threaded float reductions; another seed samples other rays
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    assert losses[0] != pytest.approx(losses[2], rel=1e-3)
 
 
 def test_checkpoint_resumes_at_its_step_and_continues_identically(view, tmp_path):
@@ -63,8 +68,11 @@ def test_lpips_is_empty_when_its_weights_cannot_be_had(view, tmp_path):
 
 
 def test_fine_metrics_of_mipnerf_are_the_model_metrics():
-    raw = {"psnr": 20.0, "coarse_psnr": 18.0, "fine_psnr": 21.0, "fine_ssim": 0.7, "fine_lpips": float("nan")}
-    assert _metric(raw, "psnr") == 21.0
-    assert _metric(raw, "ssim") == 0.7
-    assert _metric(raw, "lpips") is None
-    assert _metric({"psnr": 19.0}, "psnr") == 19.0
+    scores = [
+        {"psnr": 20.0, "coarse_psnr": 18.0, "fine_psnr": 21.0, "fine_ssim": 0.7, "fine_lpips": float("nan")},
+        {"psnr": 22.0, "coarse_psnr": 19.0, "fine_psnr": 23.0, "fine_ssim": 0.9, "fine_lpips": float("nan")},
+    ]
+    assert _mean_metric(scores, "psnr") == 22.0
+    assert _mean_metric(scores, "ssim") == pytest.approx(0.8)
+    assert _mean_metric(scores, "lpips") is None
+    assert _mean_metric([{"psnr": 19.0}], "psnr") == 19.0

@@ -13,13 +13,13 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from nerfstudio.engine.callbacks import TrainingCallbackAttributes, TrainingCallbackLocation
 from nerfstudio.engine.trainer import Trainer, TrainerConfig
-from nerfstudio.utils import profiler, writer
+from nerfstudio.utils import colormaps, profiler, writer
 
 from nerftune.nerf import lpips
 
@@ -41,10 +41,21 @@ class Timings:
 @dataclass
 class Evaluation:
     metrics: dict[str, float | None]  # psnr, ssim, lpips (None when unavailable)
-    rays_per_s: float
+    rays_per_s: float  # rendering only
     fps: float
-    seconds: float
+    seconds: float  # rendering and scoring
     images: int
+    previews: list[np.ndarray]  # ground truth | render | error map, uint8 (H, 3W, 3), of the first test images
+
+
+@dataclass
+class TrainChunk:
+    """The losses of steps [first_step, end_step), checked finite, with the batches' train PSNR where the model has one."""
+
+    first_step: int
+    end_step: int
+    losses: list[float]
+    train_psnr: list[float]
 
 
 def seed_everything(seed: int) -> None:
@@ -98,62 +109,82 @@ class NerfTrainer:
     def rays_per_batch(self) -> int:
         return int(self.pipeline.datamanager.get_train_rays_per_batch())
 
-    def train(self, until: int, check_every: int = 50) -> float:
+    def train(
+        self, until: int, check_every: int = 50, on_chunk: Callable[[TrainChunk], None] | None = None
+    ) -> float:
         """Train steps [self.step, until); returns the mean loss. Raises `DivergedError` on a NaN/inf loss.
 
-        The loss is read back every `check_every` steps only: reading it forces a GPU sync. An error raised after
-        a NaN loss (NaN weights break the samplers) is reported as the divergence it follows from.
+        Losses are read back every `check_every` steps only (reading forces a GPU sync) and handed to `on_chunk`.
+        An error raised after a NaN loss (NaN weights break the samplers) is reported as the divergence it follows.
         """
         start = time.perf_counter()
         losses: list[float] = []
-        pending: list[torch.Tensor] = []
+        pending: list[tuple[torch.Tensor, torch.Tensor | None]] = []
         self.pipeline.train()
         while self.step < until:
             try:
-                loss = self._iteration()
+                loss, metrics = self._iteration()
             except Exception:
-                self._check_finite(pending)
+                self._checked_chunk(pending)
                 raise
-            pending.append(loss.detach())
+            pending.append((loss.detach(), _detached(metrics.get("psnr"))))
             self.step += 1
             if len(pending) >= check_every or self.step == until:
-                losses.extend(self._check_finite(pending))
+                chunk = self._checked_chunk(pending)
                 pending.clear()
+                losses.extend(chunk.losses)
+                if on_chunk:
+                    on_chunk(chunk)
         self.timings.train_s += time.perf_counter() - start
         self.timings.steps_trained += len(losses)
         return float(np.mean(losses)) if losses else float("nan")
 
-    def _iteration(self) -> torch.Tensor:
+    def _iteration(self) -> tuple[torch.Tensor, dict]:
         for callback in self.trainer.callbacks:
             callback.run_callback_at_location(self.step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
-        loss, _, _ = self.trainer.train_iteration(self.step)
+        loss, _, metrics = self.trainer.train_iteration(self.step)
         for callback in self.trainer.callbacks:
             callback.run_callback_at_location(self.step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
-        return loss
+        return loss, metrics
 
-    def _check_finite(self, pending: list[torch.Tensor]) -> list[float]:
-        """The pending losses (of the steps just before `self.step`) as floats; raises on the first NaN/inf."""
-        values = torch.stack(pending).float().cpu().tolist() if pending else []
-        for offset, value in enumerate(values):
+    def _checked_chunk(self, pending: list[tuple[torch.Tensor, torch.Tensor | None]]) -> TrainChunk:
+        """The pending steps (those just before `self.step`) read back; raises on the first NaN/inf loss."""
+        first = self.step - len(pending)
+        losses = torch.stack([loss for loss, _ in pending]).float().cpu().tolist() if pending else []
+        for offset, value in enumerate(losses):
             if not math.isfinite(value):
-                raise DivergedError(f"diverged at step {self.step - len(values) + offset}: loss is {value}")
-        return values
+                raise DivergedError(f"diverged at step {first + offset}: loss is {value}")
+        psnrs = [p for _, p in pending if p is not None]
+        train_psnr = torch.stack(psnrs).float().cpu().tolist() if psnrs else []
+        return TrainChunk(first, self.step, losses, train_psnr)
 
-    def evaluate(self, image_indices: Sequence[int] | None = None) -> Evaluation:
+    @torch.no_grad()
+    def evaluate(self, image_indices: Sequence[int] | None = None, previews: int = 0) -> Evaluation:
         """Render the fixed test images (all, or those indices of the eval split) and average their metrics."""
         start = time.perf_counter()
         loader = self.pipeline.datamanager.fixed_indices_eval_dataloader
         loader.image_indices = list(image_indices) if image_indices else list(range(len(loader.input_dataset)))
-        raw = self.pipeline.get_average_image_metrics(loader, image_prefix="eval", step=self.step)
+        model = self.pipeline.model
+        self.pipeline.eval()
+        scores, images, rays, render_s = [], [], 0, 0.0
+        for camera, batch in loader:
+            render_start = time.perf_counter()
+            outputs = model.get_outputs_for_camera(camera=camera)
+            render_s += time.perf_counter() - render_start
+            rays += int(camera.height.item() * camera.width.item())
+            scores.append(model.get_image_metrics_and_images(outputs, batch)[0])
+            if len(images) < previews:
+                images.append(side_by_side(batch["image"], outputs.get("rgb", outputs.get("rgb_fine"))))
         self.pipeline.train()
         seconds = time.perf_counter() - start
         self.timings.eval_s += seconds
         return Evaluation(
-            metrics={key: _metric(raw, key) for key in METRIC_KEYS},
-            rays_per_s=float(raw.get("num_rays_per_sec", float("nan"))),
-            fps=float(raw.get("fps", float("nan"))),
+            metrics={key: _mean_metric(scores, key) for key in METRIC_KEYS},
+            rays_per_s=rays / max(render_s, 1e-9),
+            fps=len(scores) / max(render_s, 1e-9),
             seconds=seconds,
-            images=len(loader.image_indices),
+            images=len(scores),
+            previews=images,
         )
 
     def save(self, path: Path) -> None:
@@ -186,7 +217,20 @@ class NerfTrainer:
         self.step = state["step"] + 1
 
 
-def _metric(raw: dict[str, float], key: str) -> float | None:
-    """mipnerf and vanilla-nerf report the fine network's metrics as `fine_*`: those are the model's output."""
-    value = raw.get(f"fine_{key}", raw.get(key))
-    return None if value is None or not math.isfinite(value) else float(value)
+def _mean_metric(scores: list[dict[str, float]], key: str) -> float | None:
+    """The mean over images; mipnerf and vanilla-nerf report their fine network's metrics as `fine_*`."""
+    values = [score.get(f"fine_{key}", score.get(key)) for score in scores]
+    values = [float(v) for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(values)) if values else None
+
+
+def _detached(value: Any) -> torch.Tensor | None:
+    return value.detach() if isinstance(value, torch.Tensor) else None
+
+
+def side_by_side(ground_truth: torch.Tensor, render: torch.Tensor) -> np.ndarray:
+    """Ground truth | render | per-pixel error (inferno colour map), as one uint8 image."""
+    truth = ground_truth[..., :3].float().to(render.device)
+    error = colormaps.apply_colormap((truth - render).abs().mean(-1, keepdim=True).clamp(0, 1))
+    row = torch.cat([truth, render, error.to(render.device)], dim=1).clamp(0, 1)
+    return (row.cpu().numpy() * 255 + 0.5).astype(np.uint8)
