@@ -51,6 +51,8 @@ def results_table(
                 **{column: last.get(column) for column in TIMING_COLUMNS},
                 "resumed_from_step": last.get("resumed_from_step"),
                 "checkpoint": record.checkpoint,
+                "mlflow_run_id": last.get("mlflow_run_id"),
+                "tracking_failures": last.get("tracking_failures"),
             }
         )
         rows.append(row)

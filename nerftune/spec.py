@@ -16,6 +16,7 @@
     num_samples: 8
     max_concurrent_trials: 2
     resources: {cpu: 1, gpu: 1}        # gpu may be fractional; ignored with a warning where there is none
+    tracking: {checkpoints: best}      # MLflow; {uri: http://host:5000} for a server, {enabled: false} for none
 
 Every error is an `InputError` naming the file, the field and what to do.
 """
@@ -137,6 +138,17 @@ class CheckpointSpec(_Strict):
     keep: int = Field(2, ge=1, description="checkpoints kept per trial (the most recent ones)")
 
 
+class TrackingSpec(_Strict):
+    """MLflow: a local SQLite store under the storage folder unless `uri` names a tracking server."""
+
+    enabled: bool = True
+    uri: str | None = None
+    experiment: str | None = Field(None, description="MLflow experiment; default: the sweep's name")
+    checkpoints: Literal["none", "last", "best"] = "best"
+    images: Literal["milestones", "end", "none"] = "milestones"
+    preview_images: int = Field(3, ge=0, description="test views rendered next to their ground truth")
+
+
 class SweepSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     data: DataSpec
@@ -151,6 +163,7 @@ class SweepSpec(_Strict):
     resources: ResourcesSpec = ResourcesSpec()
     eval: EvalSpec = EvalSpec()
     checkpoints: CheckpointSpec = CheckpointSpec()
+    tracking: TrackingSpec = TrackingSpec()
 
     @field_validator("data", mode="before")
     @classmethod

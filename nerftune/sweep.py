@@ -12,8 +12,11 @@ import difflib
 import json
 import math
 import shutil
+import socket
+import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,6 +29,7 @@ from nerftune.errors import InputError
 from nerftune.preflight import Prepared, prepare
 from nerftune.results import TrialRecord, best_row, results_table
 from nerftune.spec import Dimension, SweepSpec, spec_hash
+from nerftune.tracking import SWEEP_TAG, TrackingTarget, finish_sweep, local_target, start_sweep
 from nerftune.trainable import TrialPlan, train_trial
 
 STATE_FILE = "nerftune-sweep.json"
@@ -116,7 +120,7 @@ def asha_rungs(scheduler: ASHAScheduler | FIFOScheduler) -> tuple[int, ...]:
     return tuple(sorted(math.ceil(milestone) for milestone, _ in scheduler._brackets[0]._rungs))
 
 
-def trial_plan(prepared: Prepared, rungs: tuple[int, ...]) -> TrialPlan:
+def trial_plan(prepared: Prepared, rungs: tuple[int, ...], tracking: TrackingTarget | None = None) -> TrialPlan:
     spec = prepared.spec
     return TrialPlan(
         data_dir=str(prepared.data_dir),
@@ -127,6 +131,9 @@ def trial_plan(prepared: Prepared, rungs: tuple[int, ...]) -> TrialPlan:
         eval_max_images=spec.eval.max_images,
         train_log_every=spec.eval.train_log_every,
         cpus_per_trial=spec.resources.cpu,
+        metric=spec.metric.name,
+        mode=spec.metric.mode,
+        tracking=tracking,
     )
 
 
@@ -137,7 +144,7 @@ def trial_resources(prepared: Prepared, on_cluster: bool) -> dict[str, float]:
     return resources
 
 
-def describe_plan(prepared: Prepared, on_cluster: bool) -> str:
+def describe_plan(prepared: Prepared, on_cluster: bool, tracking_uri: str | None = None) -> str:
     spec, dataset = prepared.spec, prepared.dataset
     rungs = asha_rungs(build_scheduler(spec))
     lines = [
@@ -162,6 +169,8 @@ def describe_plan(prepared: Prepared, on_cluster: bool) -> str:
     lines.append(f"resources per trial: {', '.join(f'{v:g} {k}' for k, v in resources.items())}; concurrent trials: {concurrency}")
     devices = "a Ray cluster" if on_cluster else (f"{prepared.gpus} GPU(s)" if prepared.gpus else "CPU only")
     lines.append(f"devices: {devices}; profile: {spec.profile}; output: {prepared.experiment_dir}")
+    target = tracking_target(prepared, tracking_uri)
+    lines.append(f"tracking: MLflow experiment {target.experiment} at {target.uri}" if target else "tracking: off")
     return "\n".join(lines)
 
 
@@ -175,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--restart", action="store_true", help="start over; the old sweep folder is moved aside")
     parser.add_argument("--force", action="store_true", help="resume even though the spec file changed")
     parser.add_argument("--retry-errored", action="store_true", help="on resume, retry trials that errored")
+    parser.add_argument("--tracking-uri", help="MLflow tracking server (default: sweeps/mlflow.db, or the spec's)")
     args = parser.parse_args(argv)
     try:
         prepared = prepare(args.spec, args.storage, args.name, on_cluster=bool(args.address))
@@ -184,10 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for warning in prepared.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(describe_plan(prepared, bool(args.address)))
+    print(describe_plan(prepared, bool(args.address), args.tracking_uri))
     if args.dry_run:
         return 0
-    table = run(prepared, args.address, resume, args.retry_errored)
+    table = run(prepared, args.address, resume, args.retry_errored, args.tracking_uri)
     _print_summary(prepared, table)
     return 0
 
@@ -222,16 +232,25 @@ def _first_change(old_text: str, spec_path: Path) -> str:
     return "; ".join(diff[:4]) or "whitespace only"
 
 
-def run(prepared: Prepared, address: str | None, resume: bool, retry_errored: bool = False):
+def run(
+    prepared: Prepared,
+    address: str | None,
+    resume: bool,
+    retry_errored: bool = False,
+    tracking_uri: str | None = None,
+):
     """Run or resume the sweep; returns the results table (also written to results.csv)."""
     import ray
 
     spec = prepared.spec
-    on_cluster = bool(address)
     scheduler = build_scheduler(spec)
+    state = _read_state(prepared) if resume else _new_state(prepared)
+    target = _start_tracking(prepared, state.get("mlflow_run_id"), tracking_uri)
+    state["mlflow_run_id"] = target.parent_run_id if target else None
+    (prepared.experiment_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
     trainable = tune.with_resources(
-        tune.with_parameters(train_trial, plan=trial_plan(prepared, asha_rungs(scheduler))),
-        trial_resources(prepared, on_cluster),
+        tune.with_parameters(train_trial, plan=trial_plan(prepared, asha_rungs(scheduler), target)),
+        trial_resources(prepared, bool(address)),
     )
     ray.init(address=address, include_dashboard=False, configure_logging=False, log_to_driver=True)
     try:
@@ -241,39 +260,46 @@ def run(prepared: Prepared, address: str | None, resume: bool, retry_errored: bo
                 str(prepared.experiment_dir), trainable, resume_unfinished=True, resume_errored=retry_errored
             )
         else:
-            _write_state(prepared)
-            tuner = tune.Tuner(
-                trainable,
-                param_space=dict(spec.fixed),
-                tune_config=tune.TuneConfig(
-                    metric=spec.metric.name,
-                    mode=spec.metric.mode,
-                    search_alg=build_searcher(spec),
-                    scheduler=scheduler,
-                    num_samples=spec.trial_count,
-                    max_concurrent_trials=spec.max_concurrent_trials or None,
-                ),
-                run_config=tune.RunConfig(
-                    name=prepared.name,
-                    storage_path=str(prepared.storage),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints.keep),
-                    failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                    verbose=1,
-                ),
-            )
+            tuner = _new_tuner(prepared, trainable, scheduler)
         grid = tuner.fit()
     finally:
         ray.shutdown()
     records = [_record(result) for result in grid]
     pruned = PRUNED if spec.scheduler.type == "asha" else "stopped"
     table = results_table(records, list(spec.space), spec.metric.name, spec.metric.mode, pruned)
-    table.to_csv(prepared.experiment_dir / RESULTS_FILE, index=False)
+    results_path = prepared.experiment_dir / RESULTS_FILE
+    table.to_csv(results_path, index=False)
+    if target:
+        _finish_tracking(prepared, target, table, results_path)
     return table
 
 
-def _write_state(prepared: Prepared) -> None:
+def _new_tuner(prepared: Prepared, trainable: Any, scheduler: Any) -> tune.Tuner:
+    spec = prepared.spec
+    return tune.Tuner(
+        trainable,
+        param_space=dict(spec.fixed),
+        tune_config=tune.TuneConfig(
+            metric=spec.metric.name,
+            mode=spec.metric.mode,
+            search_alg=build_searcher(spec),
+            scheduler=scheduler,
+            num_samples=spec.trial_count,
+            max_concurrent_trials=spec.max_concurrent_trials or None,
+        ),
+        run_config=tune.RunConfig(
+            name=prepared.name,
+            storage_path=str(prepared.storage),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints.keep),
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            verbose=1,
+        ),
+    )
+
+
+def _new_state(prepared: Prepared) -> dict[str, Any]:
     prepared.experiment_dir.mkdir(parents=True, exist_ok=True)
-    state = {
+    return {
         "spec_path": str(prepared.spec_path.resolve()),
         "spec_hash": spec_hash(prepared.spec_path),
         "spec_text": prepared.spec_path.read_text(),
@@ -282,7 +308,95 @@ def _write_state(prepared: Prepared) -> None:
         "test_files": prepared.dataset.test_names,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    (prepared.experiment_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+
+def _read_state(prepared: Prepared) -> dict[str, Any]:
+    path = prepared.experiment_dir / STATE_FILE
+    return json.loads(path.read_text()) if path.exists() else _new_state(prepared)
+
+
+def tracking_target(prepared: Prepared, tracking_uri: str | None) -> TrackingTarget | None:
+    settings = prepared.spec.tracking
+    if not settings.enabled:
+        return None
+    experiment = settings.experiment or prepared.name
+    options = dict(checkpoints=settings.checkpoints, images=settings.images, preview_images=settings.preview_images)
+    uri = tracking_uri or settings.uri
+    return TrackingTarget(uri, experiment, **options) if uri else local_target(prepared.storage, experiment, **options)
+
+
+def _start_tracking(prepared: Prepared, parent_run_id: str | None, tracking_uri: str | None) -> TrackingTarget | None:
+    target = tracking_target(prepared, tracking_uri)
+    if target is None:
+        return None
+    target, failures = start_sweep(
+        replace(target, parent_run_id=parent_run_id), prepared.spec_path, _provenance(prepared), {SWEEP_TAG: prepared.name}
+    )
+    if failures:
+        print(f"warning: MLflow at {target.uri} is not reachable ({failures[-1]}); trials train anyway", file=sys.stderr)
+    return target
+
+
+def _provenance(prepared: Prepared) -> dict[str, Any]:
+    """What makes the sweep's numbers reproducible and comparable: spec, test set, versions, machine, code."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from nerftune.nerf.device import gpu_names
+
+    values: dict[str, Any] = {
+        "spec_hash": spec_hash(prepared.spec_path),
+        "test_hash": prepared.dataset.test_hash,
+        "test_frames": len(prepared.dataset.test_indices),
+        "data": str(prepared.data_dir),
+        "trials": prepared.spec.trial_count,
+        "search": prepared.spec.search.algorithm,
+        "scheduler": prepared.spec.scheduler.type,
+        "host": socket.gethostname(),
+        "gpu": ", ".join(gpu_names()) or "none",
+        "git_commit": _git_commit() or "unknown",
+    }
+    for package in ("nerftune", "nerfstudio", "ray", "torch", "optuna", "mlflow"):
+        try:
+            values[f"version.{package}"] = version(package)
+        except PackageNotFoundError:
+            values[f"version.{package}"] = "not installed"
+    return values
+
+
+def _git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _finish_tracking(prepared: Prepared, target: TrackingTarget, table: Any, results_path: Path) -> None:
+    metric = prepared.spec.metric.name
+    finals = [f"best_{metric}", f"final_{metric}", "train_s", "eval_s", "setup_s", "wall_s", "steps_done"]
+    trials = [
+        {
+            "trial_id": row["trial_id"],
+            "stop_reason": row["stop_reason"],
+            "steps_done": row["steps_done"],
+            "final": {k: row[k] for k in finals if row.get(k) is not None and row[k] == row[k]},
+        }
+        for row in table.to_dict("records")
+    ]
+    best = best_row(table, metric)
+    summary = {f"best_{metric}": best[f"best_{metric}"]} if best else {}
+    failures = finish_sweep(target, trials, summary, results_path)
+    failed_trials = int((table.get("tracking_failures", 0) > 0).sum()) if len(table) else 0
+    if failures or failed_trials:
+        print(
+            f"warning: MLflow at {target.uri}: {failed_trials} trial(s) and the sweep could not log everything"
+            f"{f' ({failures[-1]})' if failures else ''}; results.csv has every result",
+            file=sys.stderr,
+        )
+    else:
+        print(f"MLflow: experiment {target.experiment} at {target.uri}")
 
 
 def _record(result: Any) -> TrialRecord:

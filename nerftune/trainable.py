@@ -17,8 +17,9 @@ from ray import tune
 
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.nerf import device as nerf_device
-from nerftune.nerf.config import build_config
-from nerftune.nerf.loop import NerfTrainer
+from nerftune.nerf.config import build_config, config_yaml, key_values
+from nerftune.nerf.loop import Evaluation, NerfTrainer, TrainChunk
+from nerftune.tracking import TrackingTarget, TrialRun
 
 CHECKPOINT_FILE = "trial.ckpt"
 STANDARD_DIMENSIONS = ("frames", "seed", "method", "steps")
@@ -36,6 +37,9 @@ class TrialPlan:
     eval_max_images: int
     train_log_every: int
     cpus_per_trial: float
+    metric: str = "psnr"
+    mode: str = "max"
+    tracking: TrackingTarget | None = None
 
     def milestones(self, steps: int) -> list[int]:
         """The steps at which a trial of `steps` steps evaluates and reports, ending with `steps`."""
@@ -54,7 +58,8 @@ class TrialPlan:
 
 def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     wall_start = time.perf_counter()
-    trial_dir = Path(tune.get_context().get_trial_dir())
+    context = tune.get_context()
+    trial_dir = Path(context.get_trial_dir())
     steps = int(config["steps"])
     dataset = load_dataset(plan.data_dir, plan.test_every, check_images=False)  # checked before the sweep started
     train_indices = dataset.train_indices(config["frames"])
@@ -66,18 +71,24 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     )
     trainer = NerfTrainer(nerf_config)
     resumed_from = _resume(trainer)
+    run = TrialRun(plan.tracking, context.get_trial_id(), context.get_trial_name()) if plan.tracking else None
+    if run:
+        _log_setup(run, config, nerf_config, [dataset.frame_names[i] for i in train_indices], dataset.test_names)
     eval_indices = plan.eval_indices(len(dataset.test_indices))
+    milestones = [m for m in plan.milestones(steps) if m > trainer.step]
     best: float | None = None
-    for milestone in plan.milestones(steps):
-        if milestone <= trainer.step:
-            continue
-        train_loss = trainer.train(milestone, check_every=plan.train_log_every)
-        evaluation = trainer.evaluate(eval_indices)
+    for milestone in milestones:
+        on_chunk = (lambda chunk: _queue_train_metrics(run, chunk)) if run else None
+        train_loss = trainer.train(milestone, check_every=plan.train_log_every, on_chunk=on_chunk)
+        evaluation = trainer.evaluate(eval_indices, previews=_previews_wanted(plan, milestone == milestones[-1]))
         timings = trainer.timings
+        value = evaluation.metrics.get(plan.metric)
+        improved = value is not None and (best is None or (value > best if plan.mode == "max" else value < best))
+        best = value if improved else best
         metrics = {
             "step": trainer.step,
             "target_steps": steps,
-            **{k: v for k, v in evaluation.metrics.items()},
+            **evaluation.metrics,
             "train_loss": train_loss,
             "steps_per_s": timings.steps_trained / max(timings.train_s, 1e-9),
             "rays_per_s": timings.steps_trained * trainer.rays_per_batch / max(timings.train_s, 1e-9),
@@ -87,14 +98,61 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             "eval_s": timings.eval_s,
             "setup_s": timings.setup_s,
             "wall_s": time.perf_counter() - wall_start,
+            "peak_gpu_mb": nerf_device.peak_memory_mb(),
             "frames_used": len(train_indices),
             "test_images": evaluation.images,
             "resumed_from_step": resumed_from,
             "device": device,
         }
         with tempfile.TemporaryDirectory() as checkpoint_dir:
-            trainer.save(Path(checkpoint_dir) / CHECKPOINT_FILE)
+            checkpoint_path = Path(checkpoint_dir) / CHECKPOINT_FILE
+            trainer.save(checkpoint_path)
+            if run:
+                _log_milestone(run, plan, metrics, evaluation, checkpoint_path, improved, milestone == milestones[-1])
+                metrics["tracking_failures"] = run.failures
+                metrics["mlflow_run_id"] = run.run_id
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
+
+
+def _log_setup(run: TrialRun, config: dict[str, Any], nerf_config, train_names: list[str], test_names: list[str]) -> None:
+    run.log_params({**config, **key_values(nerf_config), "frames_used": len(train_names)})
+    run.log_text(config_yaml(nerf_config), "config.yml")
+    run.log_text("\n".join(train_names) + "\n", "frames/train.txt")
+    run.log_text("\n".join(test_names) + "\n", "frames/test.txt")
+
+
+def _queue_train_metrics(run: TrialRun, chunk: TrainChunk) -> None:
+    values = {"train_loss": sum(chunk.losses) / len(chunk.losses)}
+    if chunk.train_psnr:
+        values["train_psnr"] = sum(chunk.train_psnr) / len(chunk.train_psnr)
+    run.queue_metrics(values, chunk.end_step)
+
+
+def _previews_wanted(plan: TrialPlan, last: bool) -> int:
+    tracking = plan.tracking
+    if tracking is None or tracking.images == "none" or (tracking.images == "end" and not last):
+        return 0
+    return tracking.preview_images
+
+
+def _log_milestone(
+    run: TrialRun,
+    plan: TrialPlan,
+    metrics: dict[str, Any],
+    evaluation: Evaluation,
+    checkpoint: Path,
+    improved: bool,
+    last: bool,
+) -> None:
+    step = metrics["step"]
+    keys = ("psnr", "ssim", "lpips", "steps_per_s", "rays_per_s", "eval_rays_per_s", "fps", "peak_gpu_mb")
+    run.queue_metrics({k: metrics[k] for k in keys}, step)
+    run.flush()
+    for index, image in enumerate(evaluation.previews):
+        run.log_image(image, f"renders/step_{step:06d}_test{index}.png")
+    wanted = plan.tracking.checkpoints
+    if (wanted == "best" and improved) or (wanted == "last" and last):
+        run.log_file(checkpoint, "checkpoint")
 
 
 def _resume(trainer: NerfTrainer) -> int:

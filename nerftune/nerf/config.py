@@ -155,3 +155,22 @@ def _known_fields(node: Any) -> str:
         names = [f.name for f in dataclasses.fields(node) if not f.name.startswith("_")]
         return f"; fields: {', '.join(names)}"
     return ""
+
+
+def config_yaml(config: TrainerConfig) -> str:
+    """The resolved config as nerfstudio writes it (`config.yml`, loadable by `ns-render` and `ns-eval`)."""
+    import yaml
+
+    return yaml.dump(config)
+
+
+def key_values(config: TrainerConfig) -> dict[str, Any]:
+    """The resolved values worth comparing across trials: the model's scalar settings and the ray budget."""
+    model = config.pipeline.model
+    values: dict[str, Any] = {"model": type(model).__name__, "max_num_iterations": config.max_num_iterations}
+    values["train_num_rays_per_batch"] = getattr(config.pipeline.datamanager, "train_num_rays_per_batch", None)
+    for item in dataclasses.fields(model):
+        value = getattr(model, item.name)
+        if not item.name.startswith("_") and isinstance(value, (bool, int, float, str, tuple)):
+            values[f"model.{item.name}"] = value
+    return values

@@ -19,3 +19,8 @@ def for_trial(cpus: float) -> str:
         return "cuda"
     torch.set_num_threads(max(1, int(cpus)))
     return "cpu"
+
+
+def peak_memory_mb() -> float | None:
+    """Peak GPU memory allocated by this process's tensors, where there is a GPU."""
+    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None

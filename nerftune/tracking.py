@@ -1,0 +1,225 @@
+"""Everything MLflow: one parent run per sweep, one nested child run per trial, written so that it never stops training.
+
+Without a tracking URI a sweep records to the SQLite store `<storage>/mlflow.db` with artifacts under
+`<storage>/mlartifacts/`; with one (spec `tracking.uri` or `--tracking-uri`), the driver and every trial log to
+that server directly. Every MLflow call retries with back-off, then gives up with one warning; metrics that could
+not be sent stay queued for the next try, and the number of failed calls is reported with the trial's results.
+"""
+
+from __future__ import annotations
+
+import os
+
+# nerftune retries itself, with a short budget: MLflow's own default (7 retries, exponential back-off) would stall
+# a trial for minutes on every call while a tracking server is down
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable, Mapping  # noqa: E402
+
+import numpy as np  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+from mlflow.entities import Metric, Param, RunTag  # noqa: E402
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH  # noqa: E402
+from PIL import Image  # noqa: E402
+
+TRIAL_TAG = "nerftune.trial_id"
+SWEEP_TAG = "nerftune.sweep"
+PARENT_TAG = "mlflow.parentRunId"
+RETRY_DELAYS_S = (0.5, 1.0, 2.0)
+STATUS_OF_STOP = {"completed": "FINISHED", "asha_pruned": "KILLED", "stopped": "KILLED"}
+
+
+@dataclass(frozen=True)
+class TrackingTarget:
+    """Where and what to record; travels to the trials with their plan."""
+
+    uri: str
+    experiment: str
+    artifact_root: str | None = None  # for a local store; a server decides for itself
+    checkpoints: str = "best"  # none | last | best
+    images: str = "milestones"  # milestones | end | none
+    preview_images: int = 3
+    parent_run_id: str | None = None
+    experiment_id: str | None = None
+
+
+def local_target(storage: Path, experiment: str, **settings: Any) -> TrackingTarget:
+    return TrackingTarget(
+        uri=f"sqlite:///{storage / 'mlflow.db'}",
+        experiment=experiment,
+        artifact_root=(storage / "mlartifacts").as_uri(),
+        **settings,
+    )
+
+
+class Recorder:
+    """An MlflowClient whose calls never raise: each retries with back-off, then is counted as failed.
+
+    `healthy` tells whether the last call went through. After a failure the next calls try once only, so an
+    unreachable server costs a trial seconds, not minutes.
+    """
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+        self.failures: list[str] = []
+        self.healthy = True
+
+    def call(self, what: str, function: Callable, *args: Any, **kwargs: Any) -> Any:
+        delays = RETRY_DELAYS_S if self.healthy else ()
+        for delay in (*delays, None):
+            try:
+                result = function(*args, **kwargs)
+                self.healthy = True
+                return result
+            except Exception as error:  # whatever the store raises, training goes on
+                if delay is None:
+                    if not self.failures:
+                        warnings.warn(f"MLflow at {self.uri}: {what} failed ({error}); training goes on", stacklevel=2)
+                    self.failures.append(f"{what}: {error}")
+                    self.healthy = False
+                    return None
+                time.sleep(delay)
+        return None
+
+
+def start_sweep(
+    target: TrackingTarget, spec_path: Path, params: Mapping[str, Any], tags: Mapping[str, str]
+) -> tuple[TrackingTarget, list[str]]:
+    """Create (or, on resume, reopen) the sweep's parent run; returns the target with its ids and any failures."""
+    recorder = Recorder(target.uri)
+    experiment_id = _experiment_id(recorder, target)
+    if experiment_id is None:
+        return target, recorder.failures
+    run_id = target.parent_run_id
+    if run_id:
+        recorder.call("reopen sweep run", recorder.client.update_run, run_id, status="RUNNING")
+    else:
+        run = recorder.call(
+            "create sweep run", recorder.client.create_run, experiment_id, run_name=target.experiment, tags=dict(tags)
+        )
+        if run is None:
+            return target, recorder.failures
+        run_id = run.info.run_id
+        recorder.call("log sweep params", recorder.client.log_batch, run_id, params=_params(params))
+        recorder.call("log spec", recorder.client.log_artifact, run_id, str(spec_path), "spec")
+    return replace(target, parent_run_id=run_id, experiment_id=experiment_id), recorder.failures
+
+
+def _experiment_id(recorder: Recorder, target: TrackingTarget) -> str | None:
+    experiment = recorder.call("find experiment", recorder.client.get_experiment_by_name, target.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    return recorder.call(
+        "create experiment", recorder.client.create_experiment, target.experiment, artifact_location=target.artifact_root
+    )
+
+
+def finish_sweep(target: TrackingTarget, trials: list[dict[str, Any]], summary: Mapping[str, float], results: Path) -> list[str]:
+    """Close every trial's run with its stop reason, final metrics and status, then the parent run."""
+    recorder = Recorder(target.uri)
+    if not target.parent_run_id:
+        return ["no sweep run"]
+    now = _now_ms()
+    for trial in trials:
+        run_id = _find_trial_run(recorder, target, trial["trial_id"])
+        if run_id is None:
+            continue
+        reason = trial["stop_reason"]
+        metrics = [Metric(k, float(v), now, int(trial.get("steps_done") or 0)) for k, v in trial["final"].items()]
+        recorder.call(
+            "close trial run", recorder.client.log_batch, run_id, metrics=metrics, tags=[RunTag("stop_reason", reason)]
+        )
+        status = STATUS_OF_STOP.get(reason, "FAILED")
+        recorder.call("set trial status", recorder.client.set_terminated, run_id, status)
+    parent = target.parent_run_id
+    recorder.call(
+        "log sweep summary", recorder.client.log_batch, parent, metrics=[Metric(k, v, now, 0) for k, v in summary.items()]
+    )
+    recorder.call("log results", recorder.client.log_artifact, parent, str(results))
+    recorder.call("close sweep run", recorder.client.set_terminated, parent, "FINISHED")
+    return recorder.failures
+
+
+def _find_trial_run(recorder: Recorder, target: TrackingTarget, trial_id: str) -> str | None:
+    runs = recorder.call(
+        "find trial run",
+        recorder.client.search_runs,
+        [target.experiment_id],
+        filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}' and tags.`{PARENT_TAG}` = '{target.parent_run_id}'",
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
+class TrialRun:
+    """A trial's child run, opened in the worker that trains it; a restored trial reopens the same run."""
+
+    def __init__(self, target: TrackingTarget, trial_id: str, trial_name: str):
+        self.target = target
+        self.recorder = Recorder(target.uri)
+        self.queued: list[Metric] = []
+        self.run_id = _find_trial_run(self.recorder, target, trial_id)
+        if self.run_id is None:
+            tags = {PARENT_TAG: target.parent_run_id, TRIAL_TAG: trial_id, SWEEP_TAG: target.experiment}
+            run = self.recorder.call(
+                "create trial run", self.recorder.client.create_run, target.experiment_id, run_name=trial_name, tags=tags
+            )
+            self.run_id = run.info.run_id if run else None
+        else:
+            self.recorder.call("reopen trial run", self.recorder.client.update_run, self.run_id, status="RUNNING")
+
+    @property
+    def failures(self) -> int:
+        return len(self.recorder.failures) + (self.run_id is None)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        if self.run_id:
+            self.recorder.call("log params", self.recorder.client.log_batch, self.run_id, params=_params(params))
+
+    def queue_metrics(self, metrics: Mapping[str, float | None], step: int) -> None:
+        now = _now_ms()
+        self.queued += [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and np.isfinite(v)]
+
+    def flush(self) -> None:
+        """Send the queued metrics; whatever could not be sent stays queued for the next flush."""
+        while self.run_id and self.queued:
+            batch = self.queued[:1000]  # MLflow's batch limit
+            self.recorder.call("log metrics", self.recorder.client.log_batch, self.run_id, metrics=batch)
+            if not self.recorder.healthy:
+                return
+            del self.queued[: len(batch)]
+
+    def log_file(self, path: Path, folder: str | None = None) -> None:
+        if self.run_id:
+            self.recorder.call(f"log {path.name}", self.recorder.client.log_artifact, self.run_id, str(path), folder)
+
+    def log_text(self, text: str, file_name: str) -> None:
+        if self.run_id:
+            self.recorder.call(f"log {file_name}", self.recorder.client.log_text, self.run_id, text, file_name)
+
+    def log_image(self, image: np.ndarray, file_name: str) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / Path(file_name).name
+            Image.fromarray(image).save(path)
+            self.log_file(path, str(Path(file_name).parent))
+
+
+def _params(values: Mapping[str, Any]) -> list[Param]:
+    """MLflow params: strings of at most MAX_PARAM_VAL_LENGTH characters (longer values are cut, not refused)."""
+    return [Param(str(k), _short(str(v))) for k, v in values.items()]
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_PARAM_VAL_LENGTH else text[: MAX_PARAM_VAL_LENGTH - 3] + "..."
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
