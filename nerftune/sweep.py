@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import difflib
 import json
 import math
@@ -32,6 +33,7 @@ from nerftune.spec import Dimension, SweepSpec, spec_hash
 from nerftune.tracking import SWEEP_TAG, TrackingTarget, finish_sweep, local_target, start_sweep
 from nerftune.trainable import TrialPlan, train_trial
 
+logger = logging.getLogger(__name__)
 STATE_FILE = "nerftune-sweep.json"
 RESULTS_FILE = "results.csv"
 PRUNED = "asha_pruned"
@@ -60,7 +62,7 @@ class PruningOptunaSearch(OptunaSearch):
                 for t in self._ot_study.get_trials(deepcopy=False)
             ):
                 return config
-            self._ot_study.tell(self._ot_trials.pop(trial_id), state=optuna.trial.TrialState.FAIL)
+            self._tell(self._ot_trials.pop(trial_id), optuna.trial.TrialState.FAIL)
         return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
@@ -71,8 +73,14 @@ class PruningOptunaSearch(OptunaSearch):
         stopped_early = bool(result) and not error and result.get("step", 0) < result.get("target_steps", 0)
         if not stopped_early or trial_id in self._completed_trials:
             return super().on_trial_complete(trial_id, result, error)
-        self._ot_study.tell(self._ot_trials[trial_id], state=optuna.trial.TrialState.PRUNED)
+        self._tell(self._ot_trials[trial_id], optuna.trial.TrialState.PRUNED)
         self._completed_trials.add(trial_id)
+
+    def _tell(self, ot_trial: optuna.trial.Trial, state: optuna.trial.TrialState) -> None:
+        try:
+            self._ot_study.tell(ot_trial, state=state)
+        except RuntimeError as error:  # GridSampler calls study.stop() once the grid is done; outside optimize() it raises
+            logger.debug("optuna: %s", error)
 
 
 def optuna_space(space: dict[str, Dimension]) -> dict[str, optuna.distributions.BaseDistribution]:

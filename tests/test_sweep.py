@@ -136,3 +136,13 @@ def test_tpe_does_not_propose_a_configuration_twice():
         configs.append(searcher.suggest(f"t{index}"))
         searcher.on_trial_complete(f"t{index}", {"psnr": 10.0 + index, "step": 10, "target_steps": 10})
     assert len({tuple(sorted(c.items())) for c in configs}) == 6, configs
+
+
+def test_pruning_the_last_trial_of_a_grid_does_not_raise():
+    spec = parse_spec("name: t\ndata: synthetic:id-card\nspace: {frames: {values: [2, 4]}, steps: 400}\nsearch: {algorithm: grid}\n")
+    searcher = build_searcher(spec)
+    for trial in ("a", "b"):
+        searcher.suggest(trial)
+        searcher.on_trial_result(trial, {"psnr": 14.0, "step": 100, "target_steps": 400})
+        searcher.on_trial_complete(trial, {"psnr": 14.0, "step": 100, "target_steps": 400})
+    assert [t.state for t in searcher._ot_study.trials] == [optuna.trial.TrialState.PRUNED] * 2

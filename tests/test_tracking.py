@@ -1,0 +1,222 @@
+"""MLflow records of real sweeps: the local SQLite store, a real `mlflow server`, an unreachable server, the UI."""
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from nerftune.tracking import MAX_PARAM_VAL_LENGTH, TRIAL_TAG, TrialRun, _params, local_target, start_sweep
+
+from conftest import run_cli
+
+pytestmark = pytest.mark.slow
+LR = "optimizers.fields.optimizer.lr"
+
+
+def spec_text(scene_dir, name, steps=90, concurrent=1, grid="{values: [1.0e-2, 1.0e-7]}", asha=True):
+    return f"""\
+name: {name}
+data: {scene_dir}
+profile: tiny
+space:
+  frames: {{values: [3, 12]}}
+  steps: {steps}
+  {LR}: {grid}
+search: {{algorithm: grid, seed: 0}}  # seed 0: a learning trial runs before a frozen one
+scheduler: {"{type: asha, grace_period: 30, reduction_factor: 2}" if asha else "{type: none}"}
+max_concurrent_trials: {concurrent}
+resources: {{cpu: 1, gpu: 0}}
+eval: {{max_images: 1, train_log_every: 10, every: {0 if asha else 20}}}
+tracking: {{preview_images: 1}}
+"""
+
+
+@pytest.fixture(scope="module")
+def tracked(scene_dir, tmp_path_factory):
+    """A 4-trial sweep recorded in the default local store; trials run one at a time so that ASHA prunes."""
+    folder = tmp_path_factory.mktemp("tracked")
+    spec = folder / "tracked.yaml"
+    spec.write_text(spec_text(scene_dir, "tracked"))
+    storage = folder / "sweeps"
+    result = run_cli(str(spec), "--storage", str(storage))
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
+    return storage, client, pd.read_csv(storage / "tracked" / "results.csv"), result
+
+
+def children_and_parent(client, experiment):
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    runs = client.search_runs([experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return children, parents
+
+
+def artifact_paths(client, run_id, path=None):
+    found = []
+    for item in client.list_artifacts(run_id, path):
+        found += artifact_paths(client, run_id, item.path) if item.is_dir else [item.path]
+    return found
+
+
+def test_parent_run_records_the_sweep(tracked):
+    storage, client, table, _ = tracked
+    children, parents = children_and_parent(client, "tracked")
+    assert len(parents) == 1
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    params = parent.data.params
+    assert len(params["spec_hash"]) == 16 and len(params["test_hash"]) == 16
+    assert params["version.nerfstudio"] == "1.1.5" and params["version.ray"] and params["version.torch"]
+    assert params["version.optuna"] and params["version.nerftune"] and params["host"] and params["gpu"]
+    assert set(artifact_paths(client, parent.info.run_id)) >= {"spec/tracked.yaml", "results.csv"}
+    assert parent.data.metrics["best_psnr"] == pytest.approx(table.best_psnr.max())
+    assert (storage / "mlartifacts").is_dir(), "artifacts live beside the store"
+
+
+def test_trial_runs_are_nested_with_params_metrics_and_artifacts(tracked):
+    _, client, table, _ = tracked
+    children, parents = children_and_parent(client, "tracked")
+    assert len(children) == len(table) == 4
+    by_trial = {run.data.tags[TRIAL_TAG]: run for run in children}
+    assert set(by_trial) == set(table.trial_id)
+    for row in table.to_dict("records"):
+        run = by_trial[row["trial_id"]]
+        assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert run.info.run_name.startswith("train_trial_") and row["trial_id"] in run.info.run_name
+        params = run.data.params
+        assert int(params["frames"]) == row["frames"] and float(params[LR]) == row[LR]
+        assert params["method"] == "nerfacto" and params["steps"] == "90" and params["seed"] == "0"
+        assert params["model.hidden_dim"] == "32" and params["frames_used"] == str(row["frames"])
+        history = client.get_metric_history(run.info.run_id, "psnr")
+        steps = [m.step for m in history]
+        assert steps == sorted(set(steps)) and steps[-1] == row["steps_done"]
+        assert history[-1].value == pytest.approx(row["final_psnr"])
+        loss_steps = [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")]
+        assert loss_steps == list(range(10, row["steps_done"] + 1, 10))
+        assert len(client.get_metric_history(run.info.run_id, "train_psnr")) == len(loss_steps)
+        for key in ("steps_per_s", "rays_per_s", "train_s", "eval_s", "setup_s", "wall_s", "steps_done"):
+            assert key in run.data.metrics
+        assert run.data.tags["stop_reason"] == row["stop_reason"]
+        expected_status = {"completed": "FINISHED", "asha_pruned": "KILLED"}[row["stop_reason"]]
+        assert run.info.status == expected_status
+        files = artifact_paths(client, run.info.run_id)
+        assert {"config.yml", "frames/train.txt", "frames/test.txt", "checkpoint/trial.ckpt"} <= set(files)
+        assert [f for f in files if f.startswith("renders/")] == [f"renders/step_{s:06d}_test0.png" for s in steps]
+        train_list = client.download_artifacts(run.info.run_id, "frames/train.txt")
+        assert len(Path(train_list).read_text().split()) == row["frames"]
+    assert set(table.stop_reason) == {"completed", "asha_pruned"}, "trials one at a time: ASHA stops the frozen ones"
+
+
+def test_param_values_longer_than_mlflow_allows_are_cut_not_refused(tmp_path):
+    (params,) = _params({"long": "x" * (MAX_PARAM_VAL_LENGTH + 50)})
+    assert len(params.value) == MAX_PARAM_VAL_LENGTH and params.value.endswith("...")
+    target, failures = start_sweep(local_target(tmp_path, "limits"), Path(__file__), {"a": 1}, {})
+    assert not failures
+    run = TrialRun(target, "t1", "trial one")
+    run.log_params({"long": "y" * 10000, "pipeline.model.proposal_net_args_list": [{"hidden_dim": 16}] * 400})
+    assert run.failures == 0
+    logged = MlflowClient(target.uri).get_run(run.run_id).data.params
+    assert len(logged["long"]) == MAX_PARAM_VAL_LENGTH
+
+
+def test_unreachable_tracking_server_does_not_fail_trials(scene_dir, write_spec, tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    spec = write_spec(spec_text(scene_dir, "offline", steps=40, concurrent=2, grid="1.0e-2", asha=False))
+    storage = tmp_path / "sweeps"
+    result = run_cli(str(spec), "--storage", str(storage), "--tracking-uri", f"http://127.0.0.1:{port}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pd.read_csv(storage / "offline" / "results.csv")
+    assert (table.stop_reason == "completed").all() and (table.steps_done == 40).all()
+    assert (table.tracking_failures > 0).all()
+    assert f"MLflow at http://127.0.0.1:{port}" in result.stderr and "results.csv has every result" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_mlflow(command: str, store: Path, folder: Path, port: int) -> subprocess.Popen:
+    args = [sys.executable, "-m", "mlflow", command, "--backend-store-uri", f"sqlite:///{store}",
+            "--host", "127.0.0.1", "--port", str(port)]
+    if command == "server":
+        args += ["--artifacts-destination", str(folder / "server-artifacts")]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+            return process
+        except OSError:
+            time.sleep(1)
+    process.kill()
+    raise AssertionError(f"mlflow {command} did not come up on port {port}")
+
+
+def test_sweep_logs_to_a_real_tracking_server(scene_dir, write_spec, tmp_path):
+    port = free_port()
+    server = start_mlflow("server", tmp_path / "server.db", tmp_path, port)
+    try:
+        spec = write_spec(spec_text(scene_dir, "served", steps=40, concurrent=2, grid="1.0e-2", asha=False))
+        uri = f"http://127.0.0.1:{port}"
+        result = run_cli(str(spec), "--storage", str(tmp_path / "sweeps"), "--tracking-uri", uri)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert not (tmp_path / "sweeps" / "mlflow.db").exists(), "nothing recorded locally"
+        client = MlflowClient(uri)
+        children, parents = children_and_parent(client, "served")
+        assert len(parents) == 1 and len(children) == 2
+        for run in children:
+            assert run.info.status == "FINISHED" and run.data.tags["stop_reason"] == "completed"
+            assert [m.step for m in client.get_metric_history(run.info.run_id, "psnr")] == [20, 40]
+            assert "checkpoint/trial.ckpt" in artifact_paths(client, run.info.run_id)
+        assert (tmp_path / "server-artifacts").is_dir(), "artifacts went through the server"
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_mlflow_ui_shows_the_trials_and_their_params(tracked, tmp_path):
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.fail("Chromium is missing: apt-get install chromium (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    storage, client, table, _ = tracked
+    children, _ = children_and_parent(client, "tracked")
+    experiment_id = children[0].info.experiment_id
+    port = free_port()
+    ui = start_mlflow("ui", storage / "mlflow.db", tmp_path, port)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(chromium),
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+            )
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs", wait_until="load")
+            for run in children:
+                page.get_by_text(run.info.run_name).first.wait_for(timeout=60000)
+            page.screenshot(path=str(tmp_path / "experiment.png"), full_page=True)
+            run = children[0]
+            page.goto(f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs/{run.info.run_id}", wait_until="load")
+            page.get_by_text("frames_used").first.wait_for(timeout=60000)
+            text = page.inner_text("body")
+            page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
+            browser.close()
+    finally:
+        ui.kill()
+        ui.wait()
+    assert (tmp_path / "experiment.png").stat().st_size > 10000
+    for name in ("frames", "seed"):
+        assert name in text.split(), f"param {name} not shown on the run page"
+    assert run.data.params["frames"] in text
