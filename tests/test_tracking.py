@@ -204,6 +204,9 @@ def test_mlflow_ui_shows_the_trials_and_their_params(tracked, tmp_path):
             )
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs", wait_until="load")
+            page.get_by_text("tracked", exact=True).first.wait_for(timeout=60000)
+            # the trials are nested under the sweep's run: expand it as a user would
+            page.locator('button[data-component-id*="runnamecellrenderer"]').first.click()
             for run in children:
                 page.get_by_text(run.info.run_name).first.wait_for(timeout=60000)
             page.screenshot(path=str(tmp_path / "experiment.png"), full_page=True)
