@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import optuna
+from mlflow import MlflowClient
 import pandas as pd
 import pytest
 
@@ -124,6 +125,18 @@ def test_killed_sweep_resumes_from_checkpoints(scene_dir, write_spec, tmp_path):
     assert resumed.resumed_from_step.isin(range(50, 300, 50)).all()
     trained_after_restart = (300 - table.resumed_from_step).sum()
     assert trained_after_restart < 6 * 300
+
+    # MLflow kept one run per trial, and a resumed trial's metric history continues without repeats
+    client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("resume").experiment_id])
+    trial_runs = [run for run in runs if "mlflow.parentRunId" in run.data.tags]
+    assert len(runs) == 7 and len(trial_runs) == 6
+    assert sorted(run.data.tags["nerftune.trial_id"] for run in trial_runs) == sorted(table.trial_id)
+    for run in trial_runs:
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "psnr")]
+        # a step after the last checkpoint that Ray recorded is trained, and logged, again
+        assert sorted(set(steps)) == list(range(50, 301, 50)) and steps == sorted(steps), steps
+        assert run.info.status == "FINISHED"
 
 
 def test_tpe_does_not_propose_a_configuration_twice():
