@@ -8,10 +8,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import difflib
 import json
+import logging
 import math
+import os
 import shutil
 import socket
 import subprocess
@@ -250,6 +251,8 @@ def run(
     """Run or resume the sweep; returns the results table (also written to results.csv)."""
     import ray
 
+    # Tune snapshots its state at every checkpoint when num_to_keep is set, and warns about it each time
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     spec = prepared.spec
     scheduler = build_scheduler(spec)
     state = _read_state(prepared) if resume else _new_state(prepared)

@@ -47,3 +47,13 @@ def test_errored_and_diverged_trials_do_not_stop_the_sweep(scene_dir, write_spec
     # it reported step 20, failed at 30, was retried once from its step-20 checkpoint, reported 40 and failed at 50
     assert table.loc["nerftune-test-oom", "steps_done"] == 40
     assert table.loc["nerftune-test-oom", "resumed_from_step"] == 20
+
+    # --retry-errored on the next run continues the errored trials from their last checkpoint (step 40); the test
+    # methods count their steps afresh in a new process, so this time both reach step 60
+    retried = run_cli(str(spec), "--storage", str(storage), "--retry-errored")
+    assert retried.returncode == 0, retried.stderr[-3000:]
+    table = pd.read_csv(storage / "failures" / "results.csv").set_index("method")
+    for method in ("nerftune-test-oom", "nerftune-test-nan"):
+        assert table.loc[method, "stop_reason"] == "completed" and table.loc[method, "steps_done"] == 60
+        assert table.loc[method, "resumed_from_step"] == 40
+    assert table.loc["nerfacto", "resumed_from_step"] == 0, "a finished trial is not run again"
