@@ -61,8 +61,10 @@ def main() -> None:
         scene = write_scene(out / "scene", SceneOptions(frames=args.frames, width=args.width, height=args.height))
         dataset = load_dataset(scene)
         view = write_view(dataset, dataset.pool, out / "view")
-        print(f"GPU: {', '.join(gpu_names())}; torch {torch.__version__}; {len(dataset.pool)} training frames, "
-              f"{len(dataset.test_indices)} test frames at {args.width}x{args.height}; {args.steps} steps")
+        print(
+            f"GPU: {', '.join(gpu_names())}; torch {torch.__version__}; {len(dataset.pool)} training frames, "
+            f"{len(dataset.test_indices)} test frames at {args.width}x{args.height}; {args.steps} steps"
+        )
         for profile in ("tiny", "default"):
             result = run_profile(view, out, profile, args.steps)
             print(f"{profile:8s} " + "  ".join(f"{k} {v:.2f}" for k, v in result.items()), flush=True)

@@ -124,7 +124,9 @@ def _check_overrides(spec: SweepSpec, spec_path: Path) -> None:
                 try:
                     check_override(method, path, value)
                 except OverrideError as error:
-                    raise InputError(spec_path, f"space.{path}", f"{error} (method {method})", "fix the path or value") from None
+                    raise InputError(
+                        spec_path, f"space.{path}", f"{error} (method {method})", "fix the path or value"
+                    ) from None
 
 
 def _cast(kind: str | None, value: float | None) -> Any:

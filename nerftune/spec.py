@@ -45,7 +45,7 @@ class _Strict(BaseModel):
 
 
 class Dimension(_Strict):
-    """One searched value: a list of `values`, or an `int`/`float` distribution over [min, max] (log-uniform if `log`)."""
+    """One searched value: a list of `values`, or an `int`/`float` distribution over [min, max] (log-uniform: `log`)."""
 
     values: list[Union[bool, int, float, str]] | None = None
     type: Literal["int", "float"] | None = None
@@ -182,7 +182,9 @@ class SweepSpec(_Strict):
         if not isinstance(value, dict):
             return value
         space = {k: v for k, v in DEFAULT_DIMENSIONS.items()} | dict(value)
-        return {k: v if isinstance(v, dict) else {"values": v if isinstance(v, list) else [v]} for k, v in space.items()}
+        return {
+            k: v if isinstance(v, dict) else {"values": v if isinstance(v, list) else [v]} for k, v in space.items()
+        }
 
     @model_validator(mode="after")
     def _space_is_sound(self) -> "SweepSpec":

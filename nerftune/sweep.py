@@ -1,8 +1,8 @@
 """`python -m nerftune.sweep SPEC.yaml`: validate, then run (or resume) the sweep on Ray Tune and write its results.
 
-    python -m nerftune.sweep search_spaces/demo.yaml --dry-run     # the plan, nothing started
-    python -m nerftune.sweep search_spaces/demo.yaml               # run, or resume an interrupted run
-    python -m nerftune.sweep search_spaces/demo.yaml --address auto  # on a running Ray cluster
+python -m nerftune.sweep search_spaces/demo.yaml --dry-run     # the plan, nothing started
+python -m nerftune.sweep search_spaces/demo.yaml               # run, or resume an interrupted run
+python -m nerftune.sweep search_spaces/demo.yaml --address auto  # on a running Ray cluster
 """
 
 from __future__ import annotations
@@ -80,7 +80,9 @@ class PruningOptunaSearch(OptunaSearch):
     def _tell(self, ot_trial: optuna.trial.Trial, state: optuna.trial.TrialState) -> None:
         try:
             self._ot_study.tell(ot_trial, state=state)
-        except RuntimeError as error:  # GridSampler calls study.stop() once the grid is done; outside optimize() it raises
+        except (
+            RuntimeError
+        ) as error:  # GridSampler calls study.stop() once the grid is done; outside optimize() it raises
             logger.debug("optuna: %s", error)
 
 
@@ -175,7 +177,10 @@ def describe_plan(prepared: Prepared, on_cluster: bool, tracking_uri: str | None
         lines.append(f"scheduler: none, every trial trains its full steps (max {spec.max_steps})")
     resources = trial_resources(prepared, on_cluster)
     concurrency = spec.max_concurrent_trials or "as resources allow"
-    lines.append(f"resources per trial: {', '.join(f'{v:g} {k}' for k, v in resources.items())}; concurrent trials: {concurrency}")
+    lines.append(
+        f"resources per trial: {', '.join(f'{v:g} {k}' for k, v in resources.items())}; "
+        f"concurrent trials: {concurrency}"
+    )
     devices = "a Ray cluster" if on_cluster else (f"{prepared.gpus} GPU(s)" if prepared.gpus else "CPU only")
     lines.append(f"devices: {devices}; profile: {spec.profile}; output: {prepared.experiment_dir}")
     target = tracking_target(prepared, tracking_uri)
@@ -226,7 +231,8 @@ def _resume_decision(prepared: Prepared, args: argparse.Namespace) -> bool:
         raise InputError(
             prepared.spec_path,
             "",
-            f"changed since sweep {prepared.name} started ({_first_change(state.get('spec_text', ''), prepared.spec_path)})",
+            f"changed since sweep {prepared.name} started "
+            f"({_first_change(state.get('spec_text', ''), prepared.spec_path)})",
             "rerun with --force to resume anyway, or --restart to start over",
         )
     return True
@@ -341,10 +347,15 @@ def _start_tracking(prepared: Prepared, parent_run_id: str | None, tracking_uri:
     if target is None:
         return None
     target, failures = start_sweep(
-        replace(target, parent_run_id=parent_run_id), prepared.spec_path, _provenance(prepared), {SWEEP_TAG: prepared.name}
+        replace(target, parent_run_id=parent_run_id),
+        prepared.spec_path,
+        _provenance(prepared),
+        {SWEEP_TAG: prepared.name},
     )
     if failures:
-        print(f"warning: MLflow at {target.uri} is not reachable ({failures[-1]}); trials train anyway", file=sys.stderr)
+        print(
+            f"warning: MLflow at {target.uri} is not reachable ({failures[-1]}); trials train anyway", file=sys.stderr
+        )
     return target
 
 

@@ -117,11 +117,16 @@ def _experiment_id(recorder: Recorder, target: TrackingTarget) -> str | None:
     if experiment is not None:
         return experiment.experiment_id
     return recorder.call(
-        "create experiment", recorder.client.create_experiment, target.experiment, artifact_location=target.artifact_root
+        "create experiment",
+        recorder.client.create_experiment,
+        target.experiment,
+        artifact_location=target.artifact_root,
     )
 
 
-def finish_sweep(target: TrackingTarget, trials: list[dict[str, Any]], summary: Mapping[str, float], results: Path) -> list[str]:
+def finish_sweep(
+    target: TrackingTarget, trials: list[dict[str, Any]], summary: Mapping[str, float], results: Path
+) -> list[str]:
     """Close every trial's run with its stop reason, final metrics and status, then the parent run."""
     recorder = Recorder(target.uri)
     if not target.parent_run_id:
@@ -140,7 +145,10 @@ def finish_sweep(target: TrackingTarget, trials: list[dict[str, Any]], summary: 
         recorder.call("set trial status", recorder.client.set_terminated, run_id, status)
     parent = target.parent_run_id
     recorder.call(
-        "log sweep summary", recorder.client.log_batch, parent, metrics=[Metric(k, v, now, 0) for k, v in summary.items()]
+        "log sweep summary",
+        recorder.client.log_batch,
+        parent,
+        metrics=[Metric(k, v, now, 0) for k, v in summary.items()],
     )
     recorder.call("log results", recorder.client.log_artifact, parent, str(results))
     recorder.call("close sweep run", recorder.client.set_terminated, parent, "FINISHED")
@@ -169,7 +177,11 @@ class TrialRun:
         if self.run_id is None:
             tags = {PARENT_TAG: target.parent_run_id, TRIAL_TAG: trial_id, SWEEP_TAG: target.experiment}
             run = self.recorder.call(
-                "create trial run", self.recorder.client.create_run, target.experiment_id, run_name=trial_name, tags=tags
+                "create trial run",
+                self.recorder.client.create_run,
+                target.experiment_id,
+                run_name=trial_name,
+                tags=tags,
             )
             self.run_id = run.info.run_id if run else None
         else:
@@ -222,4 +234,3 @@ def _short(text: str) -> str:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-

@@ -114,7 +114,9 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
 
 
-def _log_setup(run: TrialRun, config: dict[str, Any], nerf_config, train_names: list[str], test_names: list[str]) -> None:
+def _log_setup(
+    run: TrialRun, config: dict[str, Any], nerf_config, train_names: list[str], test_names: list[str]
+) -> None:
     run.log_params({**config, **key_values(nerf_config), "frames_used": len(train_names)})
     run.log_text(config_yaml(nerf_config), "config.yml")
     run.log_text("\n".join(train_names) + "\n", "frames/train.txt")

@@ -1,7 +1,6 @@
 """Every kind of bad input, through the command line: one line naming file and field, exit status 2, nothing touched."""
 
 import json
-import os
 import shutil
 from argparse import Namespace
 from pathlib import Path
@@ -41,8 +40,18 @@ CASES = {
     "no poses": (None, edit_transforms(lambda d, t: t["frames"][0].pop("transform_matrix")), "transform_matrix", "4x4"),
     "duplicate frames": (None, edit_transforms(lambda d, t: t["frames"].append(t["frames"][3])), "file_path", "twice"),
     "missing image": (None, lambda d: (d / "images" / "frame_00004.png").unlink(), "file_path", "does not exist"),
-    "unreadable image": (None, lambda d: (d / "images" / "frame_00004.png").write_bytes(b"\0" * 64), "frame_00004", "unreadable image"),
-    "empty test set": (None, lambda d: (d / "split_indices.json").write_text('{"train": [1, 2, 3], "test": []}'), "test set", "would be empty"),
+    "unreadable image": (
+        None,
+        lambda d: (d / "images" / "frame_00004.png").write_bytes(b"\0" * 64),
+        "frame_00004",
+        "unreadable image",
+    ),
+    "empty test set": (
+        None,
+        lambda d: (d / "split_indices.json").write_text('{"train": [1, 2, 3], "test": []}'),
+        "test set",
+        "would be empty",
+    ),
 }
 
 

@@ -31,10 +31,16 @@ CASES = {
     "unknown method": (dict(method="nerfactoo"), "space.method", "valid: "),
     "cuda-only method": (dict(method="splatfacto"), "space.method", "needs a CUDA GPU"),
     "unknown config field": (
-        dict(extra="  pipeline.model.hidden_dimm: {values: [8, 16]}\n"), "hidden_dimm", "has no field"
+        dict(extra="  pipeline.model.hidden_dimm: {values: [8, 16]}\n"),
+        "hidden_dimm",
+        "has no field",
     ),
     "wrong config type": (dict(extra="  pipeline.model.hidden_dim: {values: [8.5]}\n"), "hidden_dim", "is an integer"),
-    "not a choice": (dict(extra="  pipeline.model.implementation: {values: [cuda]}\n"), "implementation", "must be one of"),
+    "not a choice": (
+        dict(extra="  pipeline.model.implementation: {values: [cuda]}\n"),
+        "implementation",
+        "must be one of",
+    ),
 }
 
 
@@ -72,7 +78,9 @@ def test_cli_exit_status_2_and_existing_sweeps_untouched(scene_dir, write_spec, 
 
 
 def test_dry_run_prints_the_plan_without_starting_ray(scene_dir, write_spec, tmp_path):
-    text = spec_text(scene_dir, extra="scheduler: {grace_period: 10, reduction_factor: 2}\nresources: {cpu: 1, gpu: 0}\n")
+    text = spec_text(
+        scene_dir, extra="scheduler: {grace_period: 10, reduction_factor: 2}\nresources: {cpu: 1, gpu: 0}\n"
+    )
     result = run_cli(str(write_spec(text)), "--dry-run", "--storage", str(tmp_path / "sweeps"))
     assert result.returncode == 0, result.stderr
     assert "rungs at steps 10, 20, 40" in result.stdout

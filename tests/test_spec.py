@@ -1,7 +1,5 @@
 """Spec validation: good specs load; each kind of bad spec gets one line naming the file and the field."""
 
-from pathlib import Path
-
 import pytest
 
 from nerftune.errors import InputError
@@ -40,8 +38,16 @@ BAD = {
     "unknown nested key": (GOOD + "scheduler: {grace: 3}\n", "scheduler.grace", "valid keys here: type, grace_period"),
     "wrong type": (GOOD + "num_samples: many\n", "num_samples", "integer"),
     "empty values": (GOOD.replace("[4, 8]", "[]"), "space.frames", "empty"),
-    "empty range": (GOOD + "  pipeline.model.hidden_dim: {type: int, min: 64, max: 16}\n", "space.pipeline.model.hidden_dim", "min (64) must be less than max (16)"),
-    "log of zero": (GOOD + "  optimizers.fields.optimizer.lr: {type: float, min: 0, max: 1, log: true}\n", "lr", "min > 0"),
+    "empty range": (
+        GOOD + "  pipeline.model.hidden_dim: {type: int, min: 64, max: 16}\n",
+        "space.pipeline.model.hidden_dim",
+        "min (64) must be less than max (16)",
+    ),
+    "log of zero": (
+        GOOD + "  optimizers.fields.optimizer.lr: {type: float, min: 0, max: 1, log: true}\n",
+        "lr",
+        "min > 0",
+    ),
     "unknown dimension": (GOOD + "  hidden: {values: [1]}\n", "space.hidden", "dotted nerfstudio config path"),
     "missing steps": (GOOD.replace("  steps: 100\n", ""), "space.steps", "required"),
     "fractional steps": (GOOD.replace("steps: 100", "steps: 10.5"), "space.steps", "whole numbers"),

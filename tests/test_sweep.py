@@ -28,7 +28,9 @@ def test_asha_stopped_trials_are_pruned_in_optuna_with_their_last_value():
     searcher.on_trial_complete("stopped", {"psnr": 14.0, "step": 100, "target_steps": 400})
     searcher.suggest("finished")
     for step, value in ((100, 15.0), (400, 21.0)):
-        searcher.on_trial_result("finished", {"psnr": value, "step": step, "target_steps": 400, "training_iteration": 1})
+        searcher.on_trial_result(
+            "finished", {"psnr": value, "step": step, "target_steps": 400, "training_iteration": 1}
+        )
     searcher.on_trial_complete("finished", {"psnr": 21.0, "step": 400, "target_steps": 400})
     stopped, finished = searcher._ot_study.trials
     assert stopped.state == optuna.trial.TrialState.PRUNED
@@ -39,19 +41,19 @@ def test_asha_stopped_trials_are_pruned_in_optuna_with_their_last_value():
 
 def sweep_spec(scene_dir, **fields):
     text = f"""\
-name: {fields.get('name', 'asha')}
+name: {fields.get("name", "asha")}
 data: {scene_dir}
 profile: tiny
 space:
   frames: {{values: [3, 12, 21]}}
-  seed: {fields.get('seed', 0)}
-  steps: {fields.get('steps', 150)}
-  optimizers.fields.optimizer.lr: {fields.get('lr', '{values: [1.0e-2, 1.0e-7]}')}
+  seed: {fields.get("seed", 0)}
+  steps: {fields.get("steps", 150)}
+  optimizers.fields.optimizer.lr: {fields.get("lr", "{values: [1.0e-2, 1.0e-7]}")}
 search: {{algorithm: grid, seed: 1}}
-scheduler: {fields.get('scheduler', '{type: asha, grace_period: 30, reduction_factor: 2}')}
+scheduler: {fields.get("scheduler", "{type: asha, grace_period: 30, reduction_factor: 2}")}
 max_concurrent_trials: 2
 resources: {{cpu: 1, gpu: 0}}
-eval: {{max_images: 1, every: {fields.get('every', 0)}, train_log_every: 10}}
+eval: {{max_images: 1, every: {fields.get("every", 0)}, train_log_every: 10}}
 checkpoints: {{keep: 2}}
 """
     return text
@@ -89,11 +91,20 @@ def test_sweep_with_asha_writes_results_and_prunes(scene_dir, write_spec, tmp_pa
 def test_killed_sweep_resumes_from_checkpoints(scene_dir, write_spec, tmp_path):
     storage = tmp_path / "sweeps"
     spec = write_spec(
-        sweep_spec(scene_dir, name="resume", steps=300, lr="1.0e-2", seed="{values: [0, 1]}",
-                   scheduler="{type: none}", every=50)
+        sweep_spec(
+            scene_dir,
+            name="resume",
+            steps=300,
+            lr="1.0e-2",
+            seed="{values: [0, 1]}",
+            scheduler="{type: none}",
+            every=50,
+        )
     )
     command = [sys.executable, "-m", "nerftune.sweep", str(spec), "--storage", str(storage)]
-    first = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        command, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.time() + 300
         while time.time() < deadline and len(list((storage / "resume").glob("*/checkpoint_000001"))) < 2:
@@ -111,8 +122,17 @@ def test_killed_sweep_resumes_from_checkpoints(scene_dir, write_spec, tmp_path):
     assert refused.returncode == 2 and "changed since sweep resume started" in refused.stderr
     assert "steps: 310" in refused.stderr
 
-    write_spec(sweep_spec(scene_dir, name="resume", steps=300, lr="1.0e-2", seed="{values: [0, 1]}",
-                          scheduler="{type: none}", every=50))
+    write_spec(
+        sweep_spec(
+            scene_dir,
+            name="resume",
+            steps=300,
+            lr="1.0e-2",
+            seed="{values: [0, 1]}",
+            scheduler="{type: none}",
+            every=50,
+        )
+    )
     second = run_cli(str(spec), "--storage", str(storage))
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resuming sweep resume" in second.stdout
@@ -157,7 +177,9 @@ def test_tpe_does_not_propose_a_configuration_twice():
 
 
 def test_pruning_the_last_trial_of_a_grid_does_not_raise():
-    spec = parse_spec("name: t\ndata: synthetic:id-card\nspace: {frames: {values: [2, 4]}, steps: 400}\nsearch: {algorithm: grid}\n")
+    spec = parse_spec(
+        "name: t\ndata: synthetic:id-card\nspace: {frames: {values: [2, 4]}, steps: 400}\nsearch: {algorithm: grid}\n"
+    )
     searcher = build_searcher(spec)
     for trial in ("a", "b"):
         searcher.suggest(trial)

@@ -1,5 +1,7 @@
 """MLflow records of real sweeps: the local SQLite store, a real `mlflow server`, an unreachable server, the UI."""
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -147,11 +149,22 @@ def free_port() -> int:
 
 
 def start_mlflow(command: str, store: Path, folder: Path, port: int) -> subprocess.Popen:
-    args = [sys.executable, "-m", "mlflow", command, "--backend-store-uri", f"sqlite:///{store}",
-            "--host", "127.0.0.1", "--port", str(port)]
+    args = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        command,
+        "--backend-store-uri",
+        f"sqlite:///{store}",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     if command == "server":
         args += ["--artifacts-destination", str(folder / "server-artifacts")]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # its own session: mlflow starts uvicorn and job workers that must be stopped with it (see stop_mlflow)
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 90
     while time.time() < deadline:
         try:
@@ -159,8 +172,13 @@ def start_mlflow(command: str, store: Path, folder: Path, port: int) -> subproce
             return process
         except OSError:
             time.sleep(1)
-    process.kill()
+    stop_mlflow(process)
     raise AssertionError(f"mlflow {command} did not come up on port {port}")
+
+
+def stop_mlflow(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def test_sweep_logs_to_a_real_tracking_server(scene_dir, write_spec, tmp_path):
@@ -181,8 +199,7 @@ def test_sweep_logs_to_a_real_tracking_server(scene_dir, write_spec, tmp_path):
             assert "checkpoint/trial.ckpt" in artifact_paths(client, run.info.run_id)
         assert (tmp_path / "server-artifacts").is_dir(), "artifacts went through the server"
     finally:
-        server.kill()
-        server.wait()
+        stop_mlflow(server)
 
 
 def test_mlflow_ui_shows_the_trials_and_their_params(tracked, tmp_path):
@@ -211,14 +228,15 @@ def test_mlflow_ui_shows_the_trials_and_their_params(tracked, tmp_path):
                 page.get_by_text(run.info.run_name).first.wait_for(timeout=60000)
             page.screenshot(path=str(tmp_path / "experiment.png"), full_page=True)
             run = children[0]
-            page.goto(f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs/{run.info.run_id}", wait_until="load")
+            page.goto(
+                f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs/{run.info.run_id}", wait_until="load"
+            )
             page.get_by_text("frames_used").first.wait_for(timeout=60000)
             text = page.inner_text("body")
             page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
             browser.close()
     finally:
-        ui.kill()
-        ui.wait()
+        stop_mlflow(ui)
     assert (tmp_path / "experiment.png").stat().st_size > 10000
     for name in ("frames", "seed"):
         assert name in text.split(), f"param {name} not shown on the run page"

@@ -55,7 +55,9 @@ def load_dataset(root: str | Path, test_every: int = 8, check_images: bool = Tru
     if not root.is_dir():
         raise InputError(root, "data", "dataset folder does not exist", "give a folder with a transforms.json")
     if not transforms_path.is_file():
-        raise InputError(transforms_path, "", "missing", "run `nerftune prepare` or point `data` at a nerfstudio folder")
+        raise InputError(
+            transforms_path, "", "missing", "run `nerftune prepare` or point `data` at a nerfstudio folder"
+        )
     try:
         transforms = json.loads(transforms_path.read_text())
     except (OSError, json.JSONDecodeError) as error:
@@ -81,7 +83,9 @@ def _check_frames(source: Path, transforms: dict, frames: list, check_images: bo
         seen.add(name)
         matrix = frame.get("transform_matrix")
         if not _is_pose(matrix):
-            raise InputError(source, f"{field}.transform_matrix", "missing or not a finite 4x4 pose", "re-run the pose estimation")
+            raise InputError(
+                source, f"{field}.transform_matrix", "missing or not a finite 4x4 pose", "re-run the pose estimation"
+            )
         for key in ("fl_x", "fl_y", "w", "h"):
             if key not in frame and key not in transforms:
                 raise InputError(source, key, "camera intrinsics missing", "add fl_x, fl_y, cx, cy, w, h")
@@ -115,7 +119,9 @@ def _split(root: Path, num_frames: int, test_every: int) -> tuple[list[int], lis
     else:
         test, pool = _read_split_file(split_path, num_frames)
     if not test:
-        raise InputError(root, "test set", "would be empty", f"the dataset needs more than one frame, or a {SPLIT_FILE}")
+        raise InputError(
+            root, "test set", "would be empty", f"the dataset needs more than one frame, or a {SPLIT_FILE}"
+        )
     if not pool:
         raise InputError(root, "training pool", "is empty: every frame is a test frame", "use more frames")
     return test, pool

@@ -113,8 +113,9 @@ def set_path(config: Any, path: str, value: Any) -> None:
         parent[key] = value
         return
     if not hasattr(parent, key):
-        raise OverrideError(f"{path.rsplit('.', 1)[0] if '.' in path else 'the config'} has no field {key!r}"
-                            f"{_known_fields(parent)}")
+        raise OverrideError(
+            f"{path.rsplit('.', 1)[0] if '.' in path else 'the config'} has no field {key!r}{_known_fields(parent)}"
+        )
     setattr(parent, key, _coerce(path, getattr(parent, key), _field_type(parent, key), value))
 
 
@@ -134,7 +135,9 @@ def _coerce(path: str, current: Any, annotation: Any, value: Any) -> Any:
         return tuple(value)
     if isinstance(current, Path) and isinstance(value, str):
         return Path(value)
-    if type(current) is not type(value) and not (isinstance(current, (list, tuple)) and isinstance(value, (list, tuple))):
+    if type(current) is not type(value) and not (
+        isinstance(current, (list, tuple)) and isinstance(value, (list, tuple))
+    ):
         raise OverrideError(f"{path} is {_kind(current)}, not {_kind(value)} ({value!r})")
     return value
 
@@ -147,7 +150,9 @@ def _field_type(parent: Any, key: str) -> Any:
 
 
 def _kind(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(type(value), type(value).__name__)
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _known_fields(node: Any) -> str:

@@ -50,7 +50,7 @@ class Evaluation:
 
 @dataclass
 class TrainChunk:
-    """The losses of steps [first_step, end_step), checked finite, with the batches' train PSNR where the model has one."""
+    """The losses of steps [first_step, end_step), checked finite, and their train PSNR (if the model has one)."""
 
     first_step: int
     end_step: int
@@ -88,7 +88,11 @@ class NerfTrainer:
         seed_everything(self.config.machine.seed)
         self.trainer = Trainer(self.config)
         self.trainer.pipeline = self.config.pipeline.setup(
-            device=self.trainer.device, test_mode="val", world_size=1, local_rank=0, grad_scaler=self.trainer.grad_scaler
+            device=self.trainer.device,
+            test_mode="val",
+            world_size=1,
+            local_rank=0,
+            grad_scaler=self.trainer.grad_scaler,
         )
         self.trainer.optimizers = self.trainer.setup_optimizers()
         self.trainer.callbacks = self.pipeline.get_training_callbacks(
@@ -109,9 +113,7 @@ class NerfTrainer:
     def rays_per_batch(self) -> int:
         return int(self.pipeline.datamanager.get_train_rays_per_batch())
 
-    def train(
-        self, until: int, check_every: int = 50, on_chunk: Callable[[TrainChunk], None] | None = None
-    ) -> float:
+    def train(self, until: int, check_every: int = 50, on_chunk: Callable[[TrainChunk], None] | None = None) -> float:
         """Train steps [self.step, until); returns the mean loss. Raises `DivergedError` on a NaN/inf loss.
 
         Losses are read back every `check_every` steps only (reading forces a GPU sync) and handed to `on_chunk`.
