@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-COMMANDS = {"sweep": "nerftune.sweep"}
+COMMANDS = {"sweep": "nerftune.sweep", "prepare": "nerftune.data.prepare"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -149,6 +149,9 @@ class TrackingSpec(_Strict):
     preview_images: int = Field(3, ge=0, description="test views rendered next to their ground truth")
 
 
+DEFAULT_TRIALS = 10
+
+
 class SweepSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     data: DataSpec
@@ -203,6 +206,19 @@ class SweepSpec(_Strict):
             ranged = [name for name, dim in self.space.items() if dim.values is None]
             if ranged:
                 raise _FieldProblem(f"space.{ranged[0]}", "a grid search needs `values`", "list the values to try")
+        return self._grace_period_within_steps()
+
+    def _grace_period_within_steps(self) -> "SweepSpec":
+        """ASHA needs grace_period <= the longest trial: a default shrinks to fit, a stated one must fit."""
+        if self.scheduler.type != "asha" or self.scheduler.grace_period <= self.max_steps:
+            return self
+        if "grace_period" in self.scheduler.model_fields_set:
+            raise _FieldProblem(
+                "scheduler.grace_period",
+                f"{self.scheduler.grace_period} is more than the longest trial ({self.max_steps} steps)",
+                "lower it, or use `scheduler: {type: none}`",
+            )
+        object.__setattr__(self.scheduler, "grace_period", self.max_steps)
         return self
 
     @property
@@ -211,9 +227,12 @@ class SweepSpec(_Strict):
 
     @property
     def trial_count(self) -> int:
-        if self.num_samples is not None:
-            return self.num_samples
-        return self.grid_size if self.search.algorithm == "grid" else 10
+        """Trials to run; never more than the distinct configurations of an all-discrete space (runs are seeded,
+        so a repeated configuration would repeat its result)."""
+        wanted = self.num_samples or (self.grid_size if self.search.algorithm == "grid" else DEFAULT_TRIALS)
+        if all(dim.values is not None for dim in self.space.values()):
+            return min(wanted, self.grid_size)
+        return wanted
 
     @property
     def max_steps(self) -> int:

@@ -29,6 +29,9 @@ def test_defaults_and_shorthands(write_spec):
     assert spec.fixed == {"seed": 0, "method": "nerfacto", "steps": 100}
     assert list(spec.searched) == ["frames"]
     assert spec.max_steps == 100
+    assert spec.trial_count == 2, "two distinct configurations: not ten trials that repeat them"
+    assert load_spec(write_spec(GOOD.replace("{values: [4, 8]}", "4"))).trial_count == 1
+    assert spec.scheduler.grace_period == 100, "the default grace period (200) shrinks to the longest trial"
     assert load_spec(write_spec(GOOD + "metric: lpips\n")).metric.mode == "min"
 
 
@@ -59,6 +62,11 @@ BAD = {
     ),
     "missing data": ("name: t\nspace: {steps: 10}\n", "data", "required field is missing"),
     "wrong mode": (GOOD + "metric: {name: psnr, mode: min}\n", "metric", "its mode is 'max'"),
+    "grace period over steps": (
+        GOOD + "scheduler: {grace_period: 150}\n",
+        "scheduler.grace_period",
+        "more than the longest trial (100 steps)",
+    ),
     "unknown scene": (GOOD.replace("synthetic:id-card", "synthetic:passport"), "data.path", "available: id-card"),
 }
 

@@ -1,0 +1,176 @@
+"""`nerftune prepare INPUT --out DIR`: a phone video or a folder of frames -> a nerfstudio dataset, with pycolmap.
+
+nerftune prepare capture.mp4 --out data/card --frames 120 --max-size 960
+nerftune prepare frames/ --out data/card --masks masks/ --matcher exhaustive
+
+The folder gets images/ (and masks/), transforms.json (nerfstudio's convention, with the document's point of
+interest, normal and crop under `nerftune`), sparse_pc.ply, prepare_report.json and colmap/ (database and model).
+It is built next to DIR and moved into place only when complete: a failed run leaves DIR as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from nerftune.data.capture import Frame, Selection, is_video, read_frames
+from nerftune.data.poi import find_document
+from nerftune.data.sfm import CAMERA_MODELS, MATCHERS, Reconstruction, reconstruct, write_ply
+from nerftune.errors import InputError
+
+REPORT_FILE = "prepare_report.json"
+PLY_FILE = "sparse_pc.ply"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nerftune prepare", description=__doc__.splitlines()[0])
+    parser.add_argument("input", type=Path, help="a video file (mp4, mov, ...) or a folder of images")
+    parser.add_argument("--out", type=Path, required=True, help="the dataset folder to write")
+    pick = parser.add_mutually_exclusive_group()
+    pick.add_argument("--frames", type=int, help="keep N frames, evenly spaced over the capture")
+    pick.add_argument("--fps", type=float, help="keep F frames per second of video")
+    parser.add_argument("--masks", type=Path, help="mask images: white = use, black = ignore (COLMAP's convention)")
+    parser.add_argument("--matcher", choices=MATCHERS, help="default: sequential for a video, exhaustive for a folder")
+    parser.add_argument("--camera-model", choices=CAMERA_MODELS, default="OPENCV", help="default: OPENCV")
+    parser.add_argument("--max-size", type=int, help="downscale frames so that their longest side is at most PX")
+    parser.add_argument(
+        "--min-registered", type=float, default=0.5, help="fail below this fraction of frames registered (0.5)"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    args = parser.parse_args(argv)
+    try:
+        report = prepare(args)
+    except InputError as error:
+        print(f"error: {error.line()}", file=sys.stderr)
+        return 2
+    print(
+        f"{args.out}: {report['frames_registered']}/{report['frames_in']} frames registered, "
+        f"{report['points']} points, reprojection error {report['mean_reprojection_error_px']:.2f} px"
+    )
+    return 0
+
+
+def prepare(args: argparse.Namespace) -> dict:
+    """Run every stage into a staging folder, then move it to `args.out`; returns the report."""
+    _check_args(args)
+    staging = args.out.with_name(f".{args.out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        report = _build(args, staging)
+        if args.out.exists():
+            shutil.rmtree(args.out)  # --overwrite was given (checked above)
+        staging.replace(args.out)
+        return report
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.frames is not None and args.frames < 2:
+        raise InputError("command line", "--frames", f"is {args.frames}; at least 2 frames are needed", "raise it")
+    if args.fps is not None and args.fps <= 0:
+        raise InputError("command line", "--fps", f"is {args.fps}; it must be positive", "e.g. --fps 2")
+    if args.max_size is not None and args.max_size < 32:
+        raise InputError("command line", "--max-size", f"is {args.max_size} px; too small for features", "use >= 320")
+    if not 0 < args.min_registered <= 1:
+        raise InputError("command line", "--min-registered", "must be in (0, 1]", "e.g. 0.5")
+    if args.masks is not None and not args.masks.is_dir():
+        raise InputError(args.masks, "--masks", "is not a folder", "give the folder of mask images")
+    if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
+        raise InputError(args.out, "--out", "exists and is not empty", "choose another folder or add --overwrite")
+
+
+def _build(args: argparse.Namespace, out: Path) -> dict:
+    seconds = {}
+    start = time.perf_counter()
+    frames = read_frames(args.input, Selection(args.frames, args.fps, args.max_size), args.masks)
+    names = _write_frames(frames, out, args.input)
+    sources = dict(zip(names, (frame.source for frame in frames)))
+    seconds["extract"] = time.perf_counter() - start
+
+    matcher = args.matcher or ("sequential" if is_video(args.input) else "exhaustive")
+    colmap_masks = out / "colmap" / "masks" if args.masks else None
+    model = reconstruct(out / "images", names, out / "colmap", matcher, args.camera_model, colmap_masks)
+    seconds.update(model.seconds)
+    _check_registered(model, args, sources)
+
+    start = time.perf_counter()
+    poses = np.stack([model.poses[name] for name in model.registered])
+    try:
+        document = find_document(model.points, poses, masked=args.masks is not None).to_json()
+    except ValueError as error:
+        print(f"warning: no point of interest: {error}", file=sys.stderr)
+        document = {}
+    seconds["document"] = time.perf_counter() - start
+
+    write_ply(out / PLY_FILE, model.points, model.colors)
+    _write_transforms(out, model, document, masked=args.masks is not None, source=args.input)
+    report = {
+        "input": str(args.input.resolve()),
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "input"},
+        "matcher": matcher,
+        "frames_in": len(names),
+        "frames_registered": len(model.registered),
+        "registered": model.registered,
+        "unregistered": model.unregistered,
+        "sources": sources,
+        "mean_reprojection_error_px": model.mean_reprojection_error,
+        "points": len(model.points),
+        "document": document,
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+    }
+    (out / REPORT_FILE).write_text(json.dumps(report, indent=2))
+    return report
+
+
+def _write_frames(frames: list[Frame], out: Path, source: Path) -> list[str]:
+    sizes = {frame.image.size for frame in frames}
+    if len(sizes) > 1:
+        raise InputError(source, "INPUT", f"frames have different sizes {sorted(sizes)}", "use frames of one camera")
+    (out / "images").mkdir()
+    names = []
+    for k, frame in enumerate(frames):
+        name = f"frame_{k:05d}.png"
+        frame.image.save(out / "images" / name)
+        if frame.mask is not None:
+            for folder, mask_name in (("masks", name), ("colmap/masks", f"{name}.png")):  # COLMAP's naming rule
+                (out / folder).mkdir(parents=True, exist_ok=True)
+                frame.mask.save(out / folder / mask_name)
+        names.append(name)
+    return names
+
+
+def _check_registered(model: Reconstruction, args: argparse.Namespace, sources: dict[str, str]) -> None:
+    registered = len(model.registered)
+    if registered >= max(2, args.min_registered * len(model.image_names)):
+        return
+    listed = ", ".join(sources[name] for name in model.registered) or "none"
+    raise InputError(
+        args.input,
+        "reconstruction",
+        f"registered {registered} of {len(model.image_names)} frames ({listed})",
+        "try --matcher exhaustive, more frames (--frames/--fps), or a capture with more overlap and texture",
+    )
+
+
+def _write_transforms(out: Path, model: Reconstruction, document: dict, masked: bool, source: Path) -> None:
+    frames = []
+    for name in model.registered:
+        frame = {"file_path": f"images/{name}", "transform_matrix": model.poses[name].tolist()}
+        if masked:
+            frame["mask_path"] = f"masks/{name}"
+        frames.append(frame)
+    transforms = {
+        **model.camera,
+        "frames": frames,
+        "ply_file_path": PLY_FILE,
+        "nerftune": {"source": f"prepare:{source.name}", **document},
+    }
+    (out / "transforms.json").write_text(json.dumps(transforms, indent=2))

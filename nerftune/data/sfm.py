@@ -1,0 +1,142 @@
+"""Structure from motion with pycolmap: SIFT features (masked), sequential or exhaustive matching, incremental mapping.
+
+All frames share one camera (a phone video is one lens). The largest reconstruction wins; its poses and points are
+returned in COLMAP's world frame with OpenGL camera-to-world matrices, nerfstudio's convention.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pycolmap
+from tqdm import tqdm
+
+MATCHERS = ("sequential", "exhaustive")
+CAMERA_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV")
+OPENCV_TO_OPENGL = np.diag([1.0, -1.0, -1.0, 1.0])  # camera axes: y down / z forward -> y up / z backward
+EXTRACTION_CHUNK = 8
+pycolmap.logging.minloglevel = 2  # COLMAP's per-image log lines would drown the progress bars
+
+
+@dataclass
+class Reconstruction:
+    image_names: list[str]  # every frame given, in order
+    poses: dict[str, np.ndarray]  # registered frame -> 4x4 camera-to-world (OpenGL)
+    camera: dict[str, float | str]  # nerfstudio intrinsics: camera_model, w, h, fl_x, fl_y, cx, cy, k1, k2, p1, p2
+    points: np.ndarray  # (N, 3)
+    colors: np.ndarray  # (N, 3) uint8
+    mean_reprojection_error: float
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def registered(self) -> list[str]:
+        return [name for name in self.image_names if name in self.poses]
+
+    @property
+    def unregistered(self) -> list[str]:
+        return [name for name in self.image_names if name not in self.poses]
+
+
+def reconstruct(
+    image_dir: Path,
+    image_names: list[str],
+    work_dir: Path,
+    matcher: str = "sequential",
+    camera_model: str = "OPENCV",
+    mask_dir: Path | None = None,
+) -> Reconstruction:
+    """Run the three SfM stages on `image_dir` (masks in `mask_dir` named `<image name>.png`), timing each."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    database = work_dir / "database.db"
+    seconds: dict[str, float] = {}
+
+    start = time.perf_counter()
+    reader = pycolmap.ImageReaderOptions(camera_model=camera_model)
+    if mask_dir is not None:
+        reader.mask_path = str(mask_dir)
+    # in chunks so that the progress bar moves (a chunk keeps every core busy); later chunks join the first's camera
+    with tqdm(total=len(image_names), desc="features", unit="frame") as bar:
+        for first in range(0, len(image_names), EXTRACTION_CHUNK):
+            chunk = image_names[first : first + EXTRACTION_CHUNK]
+            pycolmap.extract_features(
+                database, image_dir, image_names=chunk, camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader
+            )
+            reader.existing_camera_id = _only_camera_id(database)
+            bar.update(len(chunk))
+    seconds["features"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    with tqdm(total=1, desc=f"matching ({matcher})", unit="stage") as bar:
+        if matcher == "sequential":
+            pycolmap.match_sequential(database)
+        else:
+            pycolmap.match_exhaustive(database)
+        bar.update()
+    seconds["matching"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    options = pycolmap.IncrementalPipelineOptions(random_seed=0, num_threads=-1)
+    with tqdm(total=len(image_names), desc="mapping", unit="frame") as bar:
+        models = pycolmap.incremental_mapping(
+            database, image_dir, work_dir / "sparse", options, next_image_callback=bar.update
+        )
+    seconds["mapping"] = time.perf_counter() - start
+
+    largest = max(models.values(), key=lambda m: m.num_reg_images(), default=None)
+    if largest is None:
+        return Reconstruction(image_names, {}, {}, np.zeros((0, 3)), np.zeros((0, 3), np.uint8), float("nan"), seconds)
+    return _convert(largest, image_names, seconds)
+
+
+def _only_camera_id(database: Path) -> int:
+    db = pycolmap.Database.open(database)
+    try:
+        return db.read_all_cameras()[0].camera_id
+    finally:
+        db.close()
+
+
+def _convert(model: pycolmap.Reconstruction, image_names: list[str], seconds: dict) -> Reconstruction:
+    poses = {}
+    for image in model.images.values():
+        if image.has_pose:
+            cam_from_world = np.vstack([image.cam_from_world().matrix(), [0.0, 0.0, 0.0, 1.0]])
+            poses[image.name] = np.linalg.inv(cam_from_world) @ OPENCV_TO_OPENGL
+    camera = next(iter(model.cameras.values()))
+    points = model.points3D.values()
+    xyz = np.array([p.xyz for p in points]).reshape(-1, 3)
+    rgb = np.array([p.color for p in points], dtype=np.uint8).reshape(-1, 3)
+    return Reconstruction(
+        image_names, poses, intrinsics(camera), xyz, rgb, float(model.compute_mean_reprojection_error()), seconds
+    )
+
+
+def intrinsics(camera: pycolmap.Camera) -> dict:
+    """COLMAP camera parameters as nerfstudio's OPENCV intrinsics (unused distortion terms are zero)."""
+    p = list(camera.params)
+    model = camera.model.name
+    fx, fy, cx, cy, k1, k2, p1, p2 = {
+        "SIMPLE_PINHOLE": lambda: (p[0], p[0], p[1], p[2], 0, 0, 0, 0),
+        "PINHOLE": lambda: (p[0], p[1], p[2], p[3], 0, 0, 0, 0),
+        "SIMPLE_RADIAL": lambda: (p[0], p[0], p[1], p[2], p[3], 0, 0, 0),
+        "RADIAL": lambda: (p[0], p[0], p[1], p[2], p[3], p[4], 0, 0),
+        "OPENCV": lambda: tuple(p[:8]),
+    }[model]()
+    values = dict(fl_x=fx, fl_y=fy, cx=cx, cy=cy, k1=k1, k2=k2, p1=p1, p2=p2)
+    return {"camera_model": "OPENCV", "w": camera.width, "h": camera.height, **{k: float(v) for k, v in values.items()}}
+
+
+def write_ply(path: Path, points: np.ndarray, colors: np.ndarray) -> None:
+    """Sparse points as a binary little-endian PLY (x, y, z float; red, green, blue uchar), as nerfstudio reads it."""
+    header = (
+        "ply\nformat binary_little_endian 1.0\n"
+        f"element vertex {len(points)}\n"
+        "property float x\nproperty float y\nproperty float z\n"
+        "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
+    )
+    records = np.zeros(len(points), dtype=[("xyz", "<f4", 3), ("rgb", "u1", 3)])
+    records["xyz"], records["rgb"] = points, colors
+    path.write_bytes(header.encode() + records.tobytes())

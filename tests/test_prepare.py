@@ -1,0 +1,271 @@
+"""`nerftune prepare` with real pycolmap on the synthetic scene, whose cameras and card centre are known exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from conftest import ROOT, run_cli
+from nerftune.data.synthetic import CARD_HEIGHT, POINT_OF_INTEREST, SceneOptions, write_scene
+
+CAPTURE = SceneOptions(frames=36, width=480, height=360)
+
+
+def run_prepare(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "nerftune", "prepare", *map(str, args)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory) -> Path:
+    return write_scene(tmp_path_factory.mktemp("capture") / CAPTURE.name(), CAPTURE)
+
+
+@pytest.fixture(scope="module")
+def video(capture, tmp_path_factory) -> Path:
+    """An H.264 mp4 of the capture's frames, as a phone would record them (lossy)."""
+    import av
+
+    path = tmp_path_factory.mktemp("video") / "capture.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10, options={"crf": "16"})
+        stream.width, stream.height, stream.pix_fmt = CAPTURE.width, CAPTURE.height, "yuv420p"
+        for image in sorted((capture / "images").iterdir()):
+            frame = av.VideoFrame.from_image(Image.open(image).convert("RGB"))
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.fixture(scope="module")
+def prepared(capture, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("prepared") / "card"
+    result = run_prepare(capture / "images", "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def true_poses(capture: Path) -> list[np.ndarray]:
+    frames = json.loads((capture / "transforms.json").read_text())["frames"]
+    return [np.array(frame["transform_matrix"]) for frame in sorted(frames, key=lambda f: f["file_path"])]
+
+
+def similarity_alignment(estimated: list[np.ndarray], truth: list[np.ndarray]):
+    """The similarity (s, R, t) taking estimated camera-to-worlds onto the true ones: R is the chordal mean of the
+    rotation differences, s and t fit the camera centres by least squares."""
+    u, _, vt = np.linalg.svd(sum(t[:3, :3] @ e[:3, :3].T for e, t in zip(estimated, truth)))
+    rotation = u @ np.diag([1, 1, np.sign(np.linalg.det(u @ vt))]) @ vt
+    source = np.array([rotation @ e[:3, 3] for e in estimated])
+    target = np.array([t[:3, 3] for t in truth])
+    a, b = source - source.mean(0), target - target.mean(0)
+    scale = float((a * b).sum() / (a * a).sum())
+    return scale, rotation, target.mean(0) - scale * source.mean(0)
+
+
+def check_against_truth(out: Path, capture: Path, min_registered: int) -> dict:
+    """Registration, pose accuracy after a similarity alignment, and the point of interest."""
+    report = json.loads((out / "prepare_report.json").read_text())
+    transforms = json.loads((out / "transforms.json").read_text())
+    truth = true_poses(capture)
+    assert report["frames_in"] == CAPTURE.frames
+    assert report["frames_registered"] >= min_registered, report["unregistered"]
+    names = [Path(frame["file_path"]).name for frame in transforms["frames"]]
+    assert names == report["registered"]
+    estimated = [np.array(frame["transform_matrix"]) for frame in transforms["frames"]]
+    matching = [truth[int(name[6:11])] for name in names]  # frame_00007.png is the 8th frame
+    scale, rotation, shift = similarity_alignment(estimated, matching)
+
+    centres = np.array([t[:3, 3] for t in matching])
+    scene_size = float(np.linalg.norm(centres.max(0) - centres.min(0)))
+    for e, t in zip(estimated, matching):
+        cos = (np.trace((rotation @ e[:3, :3]).T @ t[:3, :3]) - 1) / 2
+        assert np.degrees(np.arccos(np.clip(cos, -1, 1))) < 2.0
+        assert np.linalg.norm(scale * rotation @ e[:3, 3] + shift - t[:3, 3]) < 0.02 * scene_size
+
+    document = transforms["nerftune"]
+    poi = scale * rotation @ np.array(document["point_of_interest"]) + shift
+    assert np.linalg.norm(poi - np.array(POINT_OF_INTEREST)) < 0.05 * scene_size, poi
+    normal = rotation @ np.array(document["document_normal"])
+    assert normal[2] > np.cos(np.radians(5)), "the document's normal is the card's, towards the cameras"
+    return document | {"scale": scale, "rotation": rotation, "shift": shift}
+
+
+@pytest.mark.slow
+def test_frames_folder_recovers_cameras_and_point_of_interest(prepared, capture):
+    found = check_against_truth(prepared, capture, min_registered=CAPTURE.frames - 1)
+    report = json.loads((prepared / "prepare_report.json").read_text())
+    assert report["matcher"] == "exhaustive" and report["mean_reprojection_error_px"] < 1.5
+    assert set(report["seconds"]) >= {"extract", "features", "matching", "mapping"}
+    # the crop keeps the card and what lies behind it, and cuts off what is between it and the cameras
+    to_data = np.linalg.inv(np.block([[found["scale"] * found["rotation"], found["shift"][:, None]], [0, 0, 0, 1]]))
+    in_data = lambda p: (to_data @ np.append(p, 1.0))[:3]  # noqa: E731
+    crop = found["crop"]
+    keeps = lambda p: (in_data(p) - crop["point"]) @ np.array(crop["normal"]) <= crop["margin"]  # noqa: E731
+    assert keeps(np.array(POINT_OF_INTEREST)) and keeps(np.array([0.3, 0.1, -0.2]))
+    assert not keeps(np.array([0.0, 0.0, 0.3])), "a point 3 cm above the card is cut off"
+    assert not keeps(np.array([0.2, -0.1, CARD_HEIGHT]))
+
+
+@pytest.mark.slow
+def test_prepared_folder_is_read_by_nerfstudio_with_its_sparse_points(prepared):
+    from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
+
+    report = json.loads((prepared / "prepare_report.json").read_text())
+    outputs = NerfstudioDataParserConfig(data=prepared, load_3D_points=True).setup().get_dataparser_outputs("train")
+    assert outputs.metadata["points3D_xyz"].shape == (report["points"], 3)
+    assert report["points"] > 200
+    assert outputs.cameras.width[0].item() == CAPTURE.width
+
+
+@pytest.mark.slow
+def test_mp4_video_recovers_cameras_and_point_of_interest(video, capture, tmp_path):
+    result = run_prepare(video, "--out", tmp_path / "card")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "decode video" in result.stderr and "mapping" in result.stderr, "progress bars for the stages"
+    assert json.loads((tmp_path / "card" / "prepare_report.json").read_text())["matcher"] == "sequential"
+    check_against_truth(tmp_path / "card", capture, min_registered=CAPTURE.frames - 2)
+
+
+@pytest.mark.slow
+def test_masks_are_honoured_no_features_in_black_areas(capture, tmp_path):
+    import pycolmap
+
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    black_left = np.full((CAPTURE.height, CAPTURE.width), 255, np.uint8)
+    black_left[:, : CAPTURE.width // 4] = 0
+    for image in (capture / "images").iterdir():
+        Image.fromarray(black_left).save(masks / image.name)
+    out = tmp_path / "card"
+    result = run_prepare(capture / "images", "--out", out, "--masks", masks, "--frames", 24)
+    assert result.returncode == 0, result.stderr[-3000:]
+    transforms = json.loads((out / "transforms.json").read_text())
+    assert all((out / frame["mask_path"]).is_file() for frame in transforms["frames"])
+    database = pycolmap.Database.open(out / "colmap" / "database.db")
+    keypoints = [database.read_keypoints(image.image_id) for image in database.read_all_images()]
+    database.close()
+    assert len(keypoints) == 24 and all(len(k) > 50 for k in keypoints)
+    assert min(k[:, 0].min() for k in keypoints) >= CAPTURE.width // 4 - 1, "a feature in the black band"
+
+
+@pytest.mark.slow
+def test_a_sweep_trial_trains_on_the_prepared_folder_with_its_split(prepared, write_spec, tmp_path):
+    data = tmp_path / "card"
+    shutil.copytree(prepared, data)
+    count = len(json.loads((data / "transforms.json").read_text())["frames"])
+    test = [3, count // 2]
+    split = {"test": test, "train": [i for i in range(count) if i not in test]}
+    (data / "split_indices.json").write_text(json.dumps(split))
+    spec = write_spec(
+        f"""\
+        name: prepared
+        data: {data}
+        profile: tiny
+        space: {{frames: 6, seed: 0, steps: 40}}
+        resources: {{cpu: 1, gpu: 0}}
+        eval: {{max_images: 1}}
+        tracking: {{enabled: false}}
+        """
+    )
+    result = run_cli(str(spec), "--storage", str(tmp_path / "sweeps"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep = tmp_path / "sweeps" / "prepared"
+    state = json.loads((sweep / "nerftune-sweep.json").read_text())
+    assert state["test_files"] == [f"images/frame_{i:05d}.png" for i in test], "split_indices.json sets the split"
+    row = pd.read_csv(sweep / "results.csv").iloc[0]
+    assert row.steps_done == 40 and 5 < row.best_psnr < 60 and row.frames_used == 6
+
+
+def capture_subset(capture: Path, folder: Path, count: int, step: int = 1) -> Path:
+    folder.mkdir(parents=True)
+    for image in sorted((capture / "images").iterdir())[: count * step : step]:
+        shutil.copy(image, folder / image.name)
+    return folder
+
+
+def noise_image(seed: int) -> Image.Image:
+    pixels = np.random.default_rng(seed).integers(0, 256, (CAPTURE.height, CAPTURE.width, 3), dtype=np.uint8)
+    return Image.fromarray(pixels)
+
+
+def bad_video(tmp_path: Path, capture: Path) -> list[str]:
+    (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video" * 50)
+    return [str(tmp_path / "broken.mp4")]
+
+
+def one_frame(tmp_path: Path, capture: Path) -> list[str]:
+    return [str(capture_subset(capture, tmp_path / "frames", 1))]
+
+
+def mismatched_masks(tmp_path: Path, capture: Path) -> list[str]:
+    frames = capture_subset(capture, tmp_path / "frames", 6)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for image in sorted(frames.iterdir())[:5]:  # the sixth frame has no mask
+        Image.new("L", (CAPTURE.width, CAPTURE.height), 255).save(masks / image.name)
+    return [str(frames), "--masks", str(masks)]
+
+
+def too_few_registered(tmp_path: Path, capture: Path) -> list[str]:
+    frames = capture_subset(capture, tmp_path / "frames", 5, step=3)  # 0, 3, ..., 12: 6 degrees apart
+    for k in range(8):
+        noise_image(k).save(frames / f"noise_{k}.png")
+    return [str(frames)]
+
+
+ROBUSTNESS = {
+    "undecodable video": (bad_video, "cannot be decoded as a video"),
+    "fewer than 2 frames": (one_frame, "at least 2 are needed"),
+    "masks do not match the frames": (mismatched_masks, "no mask for frame_00005.png"),
+    "too few frames registered": (too_few_registered, "--matcher exhaustive"),
+}
+
+
+@pytest.mark.parametrize("case", ROBUSTNESS)
+def test_bad_capture_is_one_clear_line_and_keeps_out_untouched(case, capture, tmp_path):
+    make, expected = ROBUSTNESS[case]
+    args = make(tmp_path, capture)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("earlier work")
+    result = run_prepare(*args, "--out", out, "--overwrite")
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and expected in errors[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"], "a failed run loses nothing"
+    assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_too_few_registered_names_the_registered_frames(capture, tmp_path):
+    result = run_prepare(*too_few_registered(tmp_path, capture), "--out", tmp_path / "out")
+    assert result.returncode == 2
+    line = next(line for line in result.stderr.splitlines() if line.startswith("error:"))
+    listed = line.split("frames (")[1].split(")")[0].split(", ")
+    assert "of 13 frames" in line and 2 <= len(listed) <= 5, line
+    assert set(listed) <= {f"frame_{i:05d}.png" for i in (0, 3, 6, 9, 12)}, "the scene frames, not the noise"
+
+
+def test_existing_out_is_not_overwritten_without_the_flag(capture, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "transforms.json").write_text("{}")
+    result = run_prepare(capture_subset(capture, tmp_path / "frames", 3), "--out", out)
+    assert result.returncode == 2 and "--overwrite" in result.stderr
+    assert (out / "transforms.json").read_text() == "{}"
