@@ -1,18 +1,24 @@
-"""The `nerftune` command: `nerftune sweep SPEC.yaml [...]` (more subcommands join as they are built)."""
+"""The `nerftune` command: `nerftune {sweep,prepare,paths,render,eval} ...` (`nerftune COMMAND --help` for each)."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Sequence
 
-COMMANDS = {"sweep": "nerftune.sweep", "prepare": "nerftune.data.prepare"}
+COMMANDS = {
+    "sweep": "nerftune.sweep:main",
+    "prepare": "nerftune.data.prepare:main",
+    "paths": "nerftune.novel_views:paths_main",
+    "render": "nerftune.novel_views:render_main",
+    "eval": "nerftune.evaluate:main",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
-        print(f"usage: nerftune {{{','.join(COMMANDS)}}} ...  (nerftune sweep --help)", file=sys.stderr)
+        print(f"usage: nerftune {{{','.join(COMMANDS)}}} ...  (nerftune COMMAND --help)", file=sys.stderr)
         return 2
-    import importlib
-
-    return importlib.import_module(COMMANDS[argv[0]]).main(argv[1:])
+    module, function = COMMANDS[argv[0]].split(":")
+    return getattr(importlib.import_module(module), function)(argv[1:])

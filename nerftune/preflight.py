@@ -31,6 +31,12 @@ class Prepared:
     dataset: Dataset
     gpus: int
     warnings: list[str] = field(default_factory=list)
+    camera_paths: dict | None = None  # what `render` renders, in the dataset's frame
+
+    @property
+    def camera_paths_name(self) -> str:
+        spec = self.spec.render
+        return Path(spec.paths).stem if spec and spec.paths else "circles"
 
     @property
     def experiment_dir(self) -> Path:
@@ -51,7 +57,22 @@ def prepare(spec_path: str | Path, storage: str | Path, name: str | None = None,
     _check_overrides(spec, spec_path)
     if spec.resources.gpu > 0 and gpus == 0 and not on_cluster:
         warnings.append(f"no GPU found: trials run on the CPU ({spec.resources.cpu:g} CPU per trial)")
-    return Prepared(spec_path, spec, name or spec.name, storage, data_dir, dataset, gpus, warnings)
+    camera_paths = _camera_paths(spec, spec_path, data_dir)
+    return Prepared(spec_path, spec, name or spec.name, storage, data_dir, dataset, gpus, warnings, camera_paths)
+
+
+def _camera_paths(spec: SweepSpec, spec_path: Path, data_dir: Path) -> dict | None:
+    """The render paths: read from the spec's file, or made from the data like `nerftune paths` makes them."""
+    from nerftune.novel_views import make_paths, read_paths
+
+    render = spec.render
+    if render is None:
+        return None
+    if render.paths:
+        path = Path(render.paths).expanduser()
+        return read_paths(path if path.is_absolute() else spec_path.parent / path, "render.paths")
+    circles = render.circles
+    return make_paths(data_dir, circles.radii, circles.distances, circles.views)
 
 
 def _check_writable(storage: Path) -> None:

@@ -17,6 +17,7 @@
     max_concurrent_trials: 2
     resources: {cpu: 1, gpu: 1}        # gpu may be fractional; ignored with a warning where there is none
     tracking: {checkpoints: best}      # MLflow; {uri: http://host:5000} for a server, {enabled: false} for none
+    render: {circles: {radii: [0.2, 0.4], distances: [1.0, 1.6], views: 9}, trials: best, best_k: 3}
 
 Every error is an `InputError` naming the file, the field and what to do.
 """
@@ -138,6 +139,31 @@ class CheckpointSpec(_Strict):
     keep: int = Field(2, ge=1, description="checkpoints kept per trial (the most recent ones)")
 
 
+class CirclesSpec(_Strict):
+    """Circles around the document, as `nerftune paths` makes them (lengths relative to the cameras' distance)."""
+
+    radii: list[float] = Field([0.2, 0.4], min_length=1)
+    distances: list[float] = Field([1.0, 1.6], min_length=1)
+    views: int = Field(9, ge=1)
+
+
+class RenderSpec(_Strict):
+    """Novel views rendered from trained trials: a paths file, or circles made from the sweep's data."""
+
+    paths: str | None = Field(None, description="a file from `nerftune paths` (relative to this spec)")
+    circles: CirclesSpec | None = None
+    trials: Literal["each", "best"] = Field("best", description="every trial that completes, or the best K")
+    best_k: int = Field(3, ge=1)
+    video: bool = False
+    crop: bool = Field(True, description="cut off what lies in front of the document, where the data has a crop")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "RenderSpec":
+        if (self.paths is None) == (self.circles is None):
+            raise ValueError("give either `paths` (a file from `nerftune paths`) or `circles`")
+        return self
+
+
 class TrackingSpec(_Strict):
     """MLflow: a local SQLite store under the storage folder unless `uri` names a tracking server."""
 
@@ -167,6 +193,7 @@ class SweepSpec(_Strict):
     eval: EvalSpec = EvalSpec()
     checkpoints: CheckpointSpec = CheckpointSpec()
     tracking: TrackingSpec = TrackingSpec()
+    render: RenderSpec | None = None
 
     @field_validator("data", mode="before")
     @classmethod

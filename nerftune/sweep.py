@@ -31,8 +31,9 @@ from nerftune.errors import InputError
 from nerftune.preflight import Prepared, prepare
 from nerftune.results import TrialRecord, best_row, results_table
 from nerftune.spec import Dimension, SweepSpec, spec_hash
-from nerftune.tracking import SWEEP_TAG, TrackingTarget, finish_sweep, local_target, start_sweep
-from nerftune.trainable import TrialPlan, train_trial
+from nerftune.tracking import SWEEP_TAG, TrackingTarget, finish_sweep, local_target, log_trial_folder, start_sweep
+from nerftune.trainable import RenderPlan, TrialPlan, train_trial
+from nerftune.trials import locate, read_recipe, trial_folders
 
 logger = logging.getLogger(__name__)
 STATE_FILE = "nerftune-sweep.json"
@@ -145,7 +146,15 @@ def trial_plan(prepared: Prepared, rungs: tuple[int, ...], tracking: TrackingTar
         metric=spec.metric.name,
         mode=spec.metric.mode,
         tracking=tracking,
+        render=_each_trial_render(prepared),
     )
+
+
+def _each_trial_render(prepared: Prepared) -> RenderPlan | None:
+    render = prepared.spec.render
+    if render is None or render.trials != "each":
+        return None
+    return RenderPlan(prepared.camera_paths, prepared.camera_paths_name, render.video, render.crop)
 
 
 def trial_resources(prepared: Prepared, on_cluster: bool) -> dict[str, float]:
@@ -286,9 +295,30 @@ def run(
     table = results_table(records, list(spec.space), spec.metric.name, spec.metric.mode, pruned)
     results_path = prepared.experiment_dir / RESULTS_FILE
     table.to_csv(results_path, index=False)
+    if spec.render and spec.render.trials == "best":
+        render_best(prepared, table, target)
     if target:
         _finish_tracking(prepared, target, table, results_path)
     return table
+
+
+def render_best(prepared: Prepared, table: Any, target: TrackingTarget | None) -> None:
+    """Render the best K completed trials (by the sweep's metric) from their last checkpoints, in this process."""
+    from nerftune.novel_views import render_trial
+
+    spec = prepared.spec
+    done = table[(table.stop_reason == "completed") & table[f"best_{spec.metric.name}"].notna()]
+    best = done.sort_values(f"best_{spec.metric.name}", ascending=spec.metric.mode == "min").head(spec.render.best_k)
+    folders = {read_recipe(folder).trial_id: folder for folder in trial_folders(prepared.experiment_dir)}
+    for trial_id in best.trial_id:
+        folder, checkpoint = locate(folders[trial_id])
+        out = folder / "renders" / prepared.camera_paths_name
+        summary = render_trial(folder, checkpoint, prepared.camera_paths, out, spec.render.video, spec.render.crop)
+        logged = target and log_trial_folder(target, trial_id, out, f"renders/{prepared.camera_paths_name}")
+        print(
+            f"rendered trial {trial_id}: {summary['views']} views at {summary['fps']:.2f} fps -> {out}"
+            + (" (and MLflow)" if logged else "")
+        )
 
 
 def _new_tuner(prepared: Prepared, trainable: Any, scheduler: Any) -> tune.Tuner:

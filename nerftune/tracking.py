@@ -166,6 +166,15 @@ def _find_trial_run(recorder: Recorder, target: TrackingTarget, trial_id: str) -
     return runs[0].info.run_id if runs else None
 
 
+def log_trial_folder(target: TrackingTarget, trial_id: str, folder: Path, artifact_path: str) -> bool:
+    """Add a folder to a finished trial's run (renders made after the sweep); False when it cannot be logged."""
+    recorder = Recorder(target.uri)
+    run_id = _find_trial_run(recorder, target, trial_id)
+    if run_id:
+        recorder.call(f"log {folder.name}/", recorder.client.log_artifacts, run_id, str(folder), artifact_path)
+    return bool(run_id) and recorder.healthy
+
+
 class TrialRun:
     """A trial's child run, opened in the worker that trains it; a restored trial reopens the same run."""
 
@@ -211,6 +220,12 @@ class TrialRun:
     def log_file(self, path: Path, folder: str | None = None) -> None:
         if self.run_id:
             self.recorder.call(f"log {path.name}", self.recorder.client.log_artifact, self.run_id, str(path), folder)
+
+    def log_folder(self, path: Path, artifact_path: str) -> None:
+        if self.run_id:
+            self.recorder.call(
+                f"log {path.name}/", self.recorder.client.log_artifacts, self.run_id, str(path), artifact_path
+            )
 
     def log_text(self, text: str, file_name: str) -> None:
         if self.run_id:

@@ -19,10 +19,19 @@ from nerftune.data.dataset import load_dataset, write_view
 from nerftune.nerf import device as nerf_device
 from nerftune.nerf.config import build_config, config_yaml, key_values
 from nerftune.nerf.loop import Evaluation, NerfTrainer, TrainChunk
+from nerftune.novel_views import render_views
 from nerftune.tracking import TrackingTarget, TrialRun
+from nerftune.trials import CHECKPOINT_FILE, TrialRecipe, write_recipe
 
-CHECKPOINT_FILE = "trial.ckpt"
-STANDARD_DIMENSIONS = ("frames", "seed", "method", "steps")
+
+@dataclass(frozen=True)
+class RenderPlan:
+    """Novel views rendered at the end of every trial that completes (spec `render: {trials: each}`)."""
+
+    camera_paths: dict
+    name: str
+    video: bool
+    crop: bool
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class TrialPlan:
     metric: str = "psnr"
     mode: str = "max"
     tracking: TrackingTarget | None = None
+    render: RenderPlan | None = None
 
     def milestones(self, steps: int) -> list[int]:
         """The steps at which a trial of `steps` steps evaluates and reports, ending with `steps`."""
@@ -64,10 +74,18 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     dataset = load_dataset(plan.data_dir, plan.test_every, check_images=False)  # checked before the sweep started
     train_indices = dataset.train_indices(config["frames"])
     view = write_view(dataset, train_indices, trial_dir / "dataset")
+    recipe = TrialRecipe(context.get_trial_id(), config, plan.profile, plan.data_dir, plan.test_every, str(view))
+    write_recipe(trial_dir, recipe)
     device = nerf_device.for_trial(plan.cpus_per_trial)
-    overrides = {k: v for k, v in config.items() if k not in STANDARD_DIMENSIONS}
     nerf_config = build_config(
-        config["method"], view, trial_dir / "nerfstudio", steps, int(config["seed"]), device, plan.profile, overrides
+        config["method"],
+        view,
+        trial_dir / "nerfstudio",
+        steps,
+        int(config["seed"]),
+        device,
+        plan.profile,
+        recipe.overrides,
     )
     trainer = NerfTrainer(nerf_config)
     resumed_from = _resume(trainer)
@@ -104,6 +122,8 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             "resumed_from_step": resumed_from,
             "device": device,
         }
+        if plan.render and trainer.step == steps:
+            metrics["render_fps"] = _render(plan.render, trainer, view, trial_dir, run)
         with tempfile.TemporaryDirectory() as checkpoint_dir:
             checkpoint_path = Path(checkpoint_dir) / CHECKPOINT_FILE
             trainer.save(checkpoint_path)
@@ -155,6 +175,14 @@ def _log_milestone(
     wanted = plan.tracking.checkpoints
     if (wanted == "best" and improved) or (wanted == "last" and last):
         run.log_file(checkpoint, "checkpoint")
+
+
+def _render(render: RenderPlan, trainer: NerfTrainer, view: Path, trial_dir: Path, run: TrialRun | None) -> float:
+    out = trial_dir / "renders" / render.name
+    summary = render_views(trainer, view, render.camera_paths, out, render.video, render.crop)
+    if run:
+        run.log_folder(out, f"renders/{render.name}")
+    return summary["fps"]
 
 
 def _resume(trainer: NerfTrainer) -> int:

@@ -67,6 +67,7 @@ BAD = {
         "scheduler.grace_period",
         "more than the longest trial (100 steps)",
     ),
+    "render without paths": (GOOD + "render: {trials: each}\n", "render", "either `paths`"),
     "unknown scene": (GOOD.replace("synthetic:id-card", "synthetic:passport"), "data.path", "available: id-card"),
 }
 

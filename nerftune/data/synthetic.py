@@ -19,12 +19,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from nerftune.data.poi import Crop
+from nerftune.paths import look_at
+
 CARD_WIDTH, CARD_HEIGHT, CARD_THICKNESS, CARD_CORNER = 0.856, 0.54, 0.008, 0.03
 POINT_OF_INTEREST = (0.0, 0.0, CARD_THICKNESS)
 DOCUMENT_NORMAL = (0.0, 0.0, 1.0)
 BOOK_MIN, BOOK_MAX = np.array([-1.55, -0.2, 0.0]), np.array([-0.85, 0.75, 0.22])
 MUG_CENTRE, MUG_RADIUS, MUG_HEIGHT = np.array([0.95, 0.45]), 0.2, 0.45
 LIGHT = np.array([0.35, -0.45, 0.82]) / np.linalg.norm([0.35, -0.45, 0.82])
+CROP_MARGIN = 0.02  # 2 mm above the card: its print stays, the book and the mug go
 SUPERSAMPLING = 2  # per axis: anti-aliases the texture edges so that images are band-limited like a real camera's
 
 
@@ -57,20 +61,8 @@ def camera_poses(options: SceneOptions) -> np.ndarray:
             [math.sin(azimuth) * math.cos(elevation), -math.cos(azimuth) * math.cos(elevation), math.sin(elevation)]
         )
         wobble = 0.06 * np.array([math.sin(5.0 * s), math.cos(4.0 * s), 0.0])  # a hand does not aim perfectly
-        poses.append(look_at(centre, np.array(POINT_OF_INTEREST) + wobble))
+        poses.append(look_at(centre, np.array(POINT_OF_INTEREST) + wobble, np.array([0.0, 0.0, 1.0])))
     return np.stack(poses)
-
-
-def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 0.0, 1.0])) -> np.ndarray:
-    """The OpenGL camera-to-world matrix of a camera at `eye` looking at `target`."""
-    back = eye - target
-    back = back / np.linalg.norm(back)
-    right = np.cross(up, back)
-    right = right / np.linalg.norm(right)
-    true_up = np.cross(back, right)
-    pose = np.eye(4)
-    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, true_up, back, eye
-    return pose
 
 
 def intrinsics(options: SceneOptions) -> dict[str, float]:
@@ -262,6 +254,7 @@ def write_scene(out_dir: Path, options: SceneOptions = SceneOptions()) -> Path:
             "point_of_interest": list(POINT_OF_INTEREST),
             "document_normal": list(DOCUMENT_NORMAL),
             "document_size": [CARD_WIDTH, CARD_HEIGHT],
+            "crop": Crop(np.array(POINT_OF_INTEREST), np.array(DOCUMENT_NORMAL), CROP_MARGIN).to_json(),
         },
     }
     # written last, atomically: its presence marks a complete scene

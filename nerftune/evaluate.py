@@ -1,0 +1,104 @@
+"""`nerftune eval SWEEP_DIR`: one CSV row per trial and evaluated step, optionally re-evaluated from the checkpoints.
+
+nerftune eval sweeps/frames                      # from what the trials reported
+nerftune eval sweeps/frames --reevaluate        # render the fixed test set again from every saved checkpoint
+
+Columns: trial_id, method, frames, frames_used, seed, steps, the searched values, step, psnr, ssim, lpips, test_images,
+rays_per_s (training), eval_rays_per_s, fps (test-set rendering), train_s, eval_s, checkpoint, reevaluated. LPIPS is
+empty where its network weights could not be had (one warning says how to provide them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from nerftune.errors import InputError
+from nerftune.trials import STANDARD_DIMENSIONS, milestones, read_recipe, trial_folders
+
+FIXED_COLUMNS = [
+    "trial_id",
+    "method",
+    "frames",
+    "frames_used",
+    "seed",
+    "steps",
+    "step",
+    "psnr",
+    "ssim",
+    "lpips",
+    "test_images",
+    "rays_per_s",
+    "eval_rays_per_s",
+    "fps",
+    "train_s",
+    "eval_s",
+    "checkpoint",
+    "reevaluated",
+]
+LPIPS_WARNING = (
+    "warning: the lpips column is empty: LPIPS needs AlexNet weights that torchvision downloads on first use, and "
+    "they could not be had. Copy alexnet-owt-7be5be79.pth into $TORCH_HOME/hub/checkpoints/ (default "
+    "~/.cache/torch) and run `nerftune eval --reevaluate`."
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nerftune eval", description=__doc__.splitlines()[0])
+    parser.add_argument("sweep", type=Path, help="the sweep's folder, e.g. sweeps/frames")
+    parser.add_argument("--out", type=Path, help="the CSV to write (default: SWEEP_DIR/evaluation.csv)")
+    parser.add_argument("--reevaluate", action="store_true", help="re-render the test set from saved checkpoints")
+    args = parser.parse_args(argv)
+    try:
+        table = evaluation_table(args.sweep, args.reevaluate)
+    except InputError as error:
+        print(f"error: {error.line()}", file=sys.stderr)
+        return 2
+    out = args.out or args.sweep / "evaluation.csv"
+    table.to_csv(out, index=False)
+    if table["lpips"].isna().all():
+        print(LPIPS_WARNING, file=sys.stderr)
+    shown = [c for c in ("trial_id", "frames", "seed", "step", "psnr", "ssim", "lpips", "fps") if c in table]
+    print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"{out}: {len(table)} rows ({table.trial_id.nunique()} trials)")
+    return 0
+
+
+def evaluation_table(sweep_dir: Path, reevaluate: bool = False) -> pd.DataFrame:
+    rows = []
+    folders = trial_folders(sweep_dir)
+    searched = sorted({k for folder in folders for k in read_recipe(folder).config} - set(STANDARD_DIMENSIONS))
+    for folder in folders:
+        recipe = read_recipe(folder)
+        for report in milestones(folder):
+            row = {key: report.get(key) for key in FIXED_COLUMNS}
+            row.update({k: recipe.config.get(k) for k in (*STANDARD_DIMENSIONS, *searched)})
+            row.update(trial_id=recipe.trial_id, steps=recipe.config["steps"], reevaluated=False)
+            if reevaluate and report["checkpoint"]:
+                row.update(_reevaluate(recipe, Path(report["checkpoint"])), reevaluated=True)
+            rows.append(row)
+    table = pd.DataFrame(rows, columns=FIXED_COLUMNS[:6] + searched + FIXED_COLUMNS[6:])
+    return table.astype({"lpips": float, "psnr": float, "ssim": float})
+
+
+def _reevaluate(recipe, checkpoint: Path) -> dict[str, Any]:
+    """The full fixed test set rendered from the checkpoint, with the trial's own model and dataset view."""
+    from nerftune.nerf.render import load_trained
+
+    with tempfile.TemporaryDirectory() as work:
+        trainer = load_trained(recipe, checkpoint, Path(work))
+        evaluation = trainer.evaluate()
+    metrics = {k: (v if v is not None and math.isfinite(v) else None) for k, v in evaluation.metrics.items()}
+    return {
+        **metrics,
+        "test_images": evaluation.images,
+        "eval_rays_per_s": evaluation.rays_per_s,
+        "fps": evaluation.fps,
+        "step": trainer.step,
+    }

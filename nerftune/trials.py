@@ -1,0 +1,90 @@
+"""A sweep's trial folders on disk: each trial's recipe, its reported milestones and its checkpoints.
+
+A trial writes `trial.json` (its configuration, the sweep's profile and data, and its dataset view) when it starts,
+so that anything that loads its checkpoints later (render, eval) rebuilds exactly the model it trained: a checkpoint
+belongs to its trial's dataset view. Reading these needs no Ray.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from nerftune.errors import InputError
+
+RECIPE_FILE = "trial.json"
+CHECKPOINT_FILE = "trial.ckpt"
+STANDARD_DIMENSIONS = ("frames", "seed", "method", "steps")
+
+
+@dataclass(frozen=True)
+class TrialRecipe:
+    trial_id: str
+    config: dict[str, Any]  # the searched and fixed values: frames, seed, method, steps, dotted overrides
+    profile: str
+    data_dir: str
+    test_every: int
+    view_dir: str  # the trial's dataset view (all frames, its training subset as train_filenames)
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        return {k: v for k, v in self.config.items() if k not in STANDARD_DIMENSIONS}
+
+
+def write_recipe(trial_dir: Path, recipe: TrialRecipe) -> None:
+    (trial_dir / RECIPE_FILE).write_text(json.dumps(asdict(recipe), indent=2))
+
+
+def read_recipe(trial_dir: Path) -> TrialRecipe:
+    path = trial_dir / RECIPE_FILE
+    try:
+        return TrialRecipe(**json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise InputError(
+            path, "", "missing", "give the folder of a trial that nerftune ran (it writes trial.json)"
+        ) from None
+    except (json.JSONDecodeError, TypeError) as error:
+        raise InputError(path, "", f"unreadable ({error})", "the trial folder is damaged") from None
+
+
+def locate(path: Path) -> tuple[Path, Path]:
+    """(trial folder, checkpoint file) for a trial folder (its latest checkpoint), a checkpoint folder or file."""
+    path = Path(path)
+    if path.is_file():
+        return path.parent.parent, path
+    if (path / CHECKPOINT_FILE).is_file():
+        return path.parent, path / CHECKPOINT_FILE
+    if (path / RECIPE_FILE).is_file():
+        saved = [m["checkpoint"] for m in milestones(path) if m["checkpoint"]]
+        if not saved:
+            raise InputError(path, "", "has no checkpoint left", "raise `checkpoints.keep` in the spec and rerun")
+        return path, Path(saved[-1])
+    raise InputError(path, "", "is not a trial folder, checkpoint folder or trial.ckpt", "see `nerftune eval` for them")
+
+
+def milestones(trial_dir: Path) -> list[dict[str, Any]]:
+    """The trial's reports in order (Ray Tune's result.json), each with `checkpoint`: its file if it still exists."""
+    path = trial_dir / "result.json"
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        checkpoint = trial_dir.resolve() / str(row.get("checkpoint_dir_name")) / CHECKPOINT_FILE
+        row["checkpoint"] = str(checkpoint) if row.get("checkpoint_dir_name") and checkpoint.is_file() else None
+        rows.append(row)
+    return rows
+
+
+def trial_folders(sweep_dir: Path) -> list[Path]:
+    """The sweep's trial folders that nerftune ran, in trial order."""
+    if not sweep_dir.is_dir():
+        raise InputError(sweep_dir, "SWEEP_DIR", "is not a folder", "give the sweep's folder, e.g. sweeps/demo")
+    folders = sorted(p.parent for p in sweep_dir.glob(f"*/{RECIPE_FILE}"))
+    if not folders:
+        raise InputError(sweep_dir, "SWEEP_DIR", "holds no nerftune trials", "give the folder a sweep wrote")
+    return sorted(folders, key=lambda p: read_recipe(p).trial_id)
