@@ -86,8 +86,9 @@ def make_paths(data: Path, radii: list[float], distances: list[float], views: in
     segments = paths.circles(frame, radii, distances, views) + [
         ("trajectory", paths.interpolate_trajectory(poses, views))
     ]
-    width, height = int(transforms.get("w", 0)), int(transforms.get("h", 0))
-    fov_y = math.degrees(2 * math.atan(height / (2 * float(transforms["fl_y"]))))
+    intrinsics = {**dataset.frames[0], **transforms}  # per-frame intrinsics where the file has no shared ones
+    width, height = int(intrinsics["w"]), int(intrinsics["h"])
+    fov_y = math.degrees(2 * math.atan(height / (2 * float(intrinsics["fl_y"]))))
     content = paths.camera_path_json(np.concatenate([p for _, p in segments]), fov_y, width, height)
     listed, first = [], 0
     for name, poses_of_segment in segments:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from tqdm import tqdm
 from nerftune.data.capture import Frame, Selection, is_video, read_frames
 from nerftune.data.poi import find_document
 from nerftune.data.sfm import CAMERA_MODELS, MATCHERS, Reconstruction, reconstruct, write_ply
@@ -136,7 +137,7 @@ def _write_frames(frames: list[Frame], out: Path, source: Path) -> list[str]:
         raise InputError(source, "INPUT", f"frames have different sizes {sorted(sizes)}", "use frames of one camera")
     (out / "images").mkdir()
     names = []
-    for k, frame in enumerate(frames):
+    for k, frame in enumerate(tqdm(frames, desc="write frames", unit="frame")):
         name = f"frame_{k:05d}.png"
         frame.image.save(out / "images" / name)
         if frame.mask is not None:
