@@ -245,7 +245,8 @@ class SweepSpec(_Strict):
                 f"{self.scheduler.grace_period} is more than the longest trial ({self.max_steps} steps)",
                 "lower it, or use `scheduler: {type: none}`",
             )
-        object.__setattr__(self.scheduler, "grace_period", self.max_steps)
+        # a copy: the default SchedulerSpec instance is shared by every spec that leaves `scheduler` out
+        object.__setattr__(self, "scheduler", self.scheduler.model_copy(update={"grace_period": self.max_steps}))
         return self
 
     @property

@@ -269,3 +269,20 @@ def test_existing_out_is_not_overwritten_without_the_flag(capture, tmp_path):
     result = run_prepare(capture_subset(capture, tmp_path / "frames", 3), "--out", out)
     assert result.returncode == 2 and "--overwrite" in result.stderr
     assert (out / "transforms.json").read_text() == "{}"
+
+
+def test_frame_selection_is_even_with_both_ends_or_by_rate():
+    from nerftune.data.capture import Selection, _pick
+
+    assert _pick(100, Selection(count=5), None) == [0, 25, 50, 74, 99]
+    assert _pick(3, Selection(count=10), None) == [0, 1, 2], "never more frames than the capture has"
+    assert _pick(30, Selection(fps=10), 30.0) == list(range(0, 30, 3)), "every third frame of a 30 fps video"
+    assert _pick(8, Selection(), None) == list(range(8))
+
+
+def test_video_frames_are_picked_by_rate_and_downscaled(video, tmp_path):
+    from nerftune.data.capture import Selection, read_frames
+
+    frames = read_frames(video, Selection(fps=5, max_size=240))  # the video runs at 10 fps: every other frame
+    assert [f.source for f in frames] == [f"video frame {i}" for i in range(0, CAPTURE.frames, 2)]
+    assert frames[0].image.size == (240, 180)

@@ -32,6 +32,10 @@ def test_defaults_and_shorthands(write_spec):
     assert spec.trial_count == 2, "two distinct configurations: not ten trials that repeat them"
     assert load_spec(write_spec(GOOD.replace("{values: [4, 8]}", "4"))).trial_count == 1
     assert spec.scheduler.grace_period == 100, "the default grace period (200) shrinks to the longest trial"
+    short = load_spec(write_spec(GOOD.replace("steps: 100", "steps: 50")))
+    assert short.scheduler.grace_period == 50 and load_spec(write_spec(GOOD)).scheduler.grace_period == 100, (
+        "one spec's shrunk grace period does not leak into the next"
+    )
     assert load_spec(write_spec(GOOD + "metric: lpips\n")).metric.mode == "min"
 
 
