@@ -70,7 +70,17 @@ def _camera_paths(spec: SweepSpec, spec_path: Path, data_dir: Path) -> dict | No
         return None
     if render.paths:
         path = Path(render.paths).expanduser()
-        return read_paths(path if path.is_absolute() else spec_path.parent / path, "render.paths")
+        path = path if path.is_absolute() else spec_path.parent / path
+        camera_paths = read_paths(path, "render.paths")
+        made_for = Path(camera_paths["nerftune"].get("data", ""))
+        if made_for.resolve() != data_dir.resolve():
+            raise InputError(
+                spec_path,
+                "render.paths",
+                f"{path} was made for {made_for}, not for this sweep's data {data_dir}",
+                f"run `nerftune paths {data_dir}` and use its file",
+            )
+        return camera_paths
     circles = render.circles
     return make_paths(data_dir, circles.radii, circles.distances, circles.views)
 

@@ -105,6 +105,9 @@ def test_render_command_along_a_paths_file(swept, scene_dir, tmp_path):
         assert sum(1 for _ in video.decode(video=0)) == 10
     model_path = json.loads((outs[True] / "camera_path.json").read_text())
     assert model_path["nerftune"]["coordinates"] == "model" and len(model_path["camera_path"]) == 10
+    from nerfstudio.cameras.camera_paths import get_path_from_json
+
+    assert get_path_from_json(model_path).camera_to_worlds.shape == (10, 3, 4), "nerfstudio reads the model's path"
     cropped, whole = (
         np.stack([np.asarray(Image.open(p)) for p in sorted((o / "images").iterdir())]).astype(float)
         for o in (outs[True], outs[False])
@@ -174,3 +177,32 @@ def test_best_k_trials_are_rendered_after_the_sweep(scene_dir, tmp_path):
     best = pd.read_csv(sweep / "results.csv").sort_values("best_psnr").trial_id.iloc[-1]
     assert json.loads((rendered[0] / "trial.json").read_text())["trial_id"] == best
     assert "rendered trial" in result.stdout and "(and MLflow)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["render", "{tmp}/nowhere", "--paths", "{tmp}/p.json"], "is not a trial folder"),
+        (["render", "{swept_trial}", "--paths", "{tmp}/missing.json"], "--paths: does not exist"),
+        (["eval", "{tmp}"], "holds no nerftune trials"),
+    ],
+)
+def test_bad_render_and_eval_input_is_one_line(args, expected, swept, tmp_path):
+    values = {"tmp": tmp_path, "swept_trial": trial_dirs(swept)[0]}
+    result = run_nerftune(*(a.format(**values) for a in args))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and expected in errors[0], result.stderr[-2000:]
+
+
+def test_spec_render_paths_must_be_made_for_the_sweeps_data(scene_dir, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in ("transforms.json",):
+        (other / name).write_text((scene_dir / name).read_text().replace('"images/', f'"{scene_dir}/images/'))
+    made = run_nerftune("paths", other, "--views", "2", "--out", tmp_path / "other_paths.json")
+    assert made.returncode == 0, made.stderr
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(sweep_text(scene_dir, "mismatch", "{paths: other_paths.json}"))
+    result = run_cli(str(spec), "--storage", str(tmp_path / "sweeps"), "--dry-run")
+    assert result.returncode == 2 and "render.paths" in result.stderr and "was made for" in result.stderr
