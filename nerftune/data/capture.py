@@ -14,7 +14,6 @@ from typing import Iterator
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from nerftune.errors import InputError
 
@@ -42,32 +41,34 @@ def is_video(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES
 
 
-def read_frames(source: Path, selection: Selection, mask_dir: Path | None = None) -> list[Frame]:
-    """The selected frames of a video file or an image folder, in order; raises `InputError` for bad input."""
+def read_frames(source: Path, selection: Selection, mask_dir: Path | None = None) -> tuple[int, Iterator[Frame]]:
+    """How many frames are selected, and the frames one at a time, in order (a long 4K video would not fit in
+    memory at once). The input is checked before the first frame is read; raises `InputError` for bad input."""
     source = Path(source)
     if not source.exists():
         raise InputError(source, "INPUT", "does not exist", "give a video file or a folder of images")
     if is_video(source):
         total = _video_frame_count(source)
         keep = _pick(total, selection, _video_fps(source))
-        images = [(f"video frame {i}", image) for i, image in _decode(source, keep)]
-        masks = _video_masks(mask_dir, keep, total) if mask_dir else [None] * len(images)
+        images = ((f"video frame {i}", image) for i, image in _decode(source, keep))
+        mask_files = _video_mask_files(mask_dir, keep, total) if mask_dir else None
     elif source.is_dir():
         files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         keep = _pick(len(files), selection, None)
-        images = [(files[i].name, _open(files[i], "RGB")) for i in tqdm(keep, desc="read frames", unit="frame")]
-        masks = [_open(_folder_mask(mask_dir, files[i]), "L") for i in keep] if mask_dir else [None] * len(images)
+        images = ((files[i].name, _open(files[i], "RGB")) for i in keep)
+        mask_files = [_folder_mask(mask_dir, files[i]) for i in keep] if mask_dir else None
     else:
         raise InputError(source, "INPUT", "is neither a video file nor a folder", f"video types: {_video_types()}")
-    if len(images) < 2:
-        raise InputError(source, "INPUT", f"yields {len(images)} frame(s); at least 2 are needed", "use more frames")
-    frames = []
-    for (name, image), mask in zip(images, masks):
-        image = _downscale(image, selection.max_size)
-        if mask is not None:
-            mask = mask.resize(image.size, Image.Resampling.NEAREST)
-        frames.append(Frame(name, image, mask))
-    return frames
+    if len(keep) < 2:
+        raise InputError(source, "INPUT", f"yields {len(keep)} frame(s); at least 2 are needed", "use more frames")
+    return len(keep), _frames(images, mask_files, selection.max_size)
+
+
+def _frames(images, mask_files: list[Path] | None, max_size: int | None) -> Iterator[Frame]:
+    for index, (name, image) in enumerate(images):
+        image = _downscale(image, max_size)
+        mask = _open(mask_files[index], "L").resize(image.size, Image.Resampling.NEAREST) if mask_files else None
+        yield Frame(name, image, mask)
 
 
 def _pick(total: int, selection: Selection, fps: float | None) -> list[int]:
@@ -111,10 +112,9 @@ def _decode(path: Path, keep: list[int]) -> Iterator[tuple[int, Image.Image]]:
 
     wanted = set(keep)
     try:
-        with av.open(str(path)) as container, tqdm(total=len(keep), desc="decode video", unit="frame") as bar:
+        with av.open(str(path)) as container:
             for index, frame in enumerate(container.decode(video=0)):
                 if index in wanted:
-                    bar.update()
                     yield index, frame.to_image()
                 if index >= keep[-1]:
                     break
@@ -122,7 +122,7 @@ def _decode(path: Path, keep: list[int]) -> Iterator[tuple[int, Image.Image]]:
         raise InputError(path, "INPUT", f"decoding failed ({error})", "re-export it as H.264 mp4") from None
 
 
-def _video_masks(mask_dir: Path, keep: list[int], total: int) -> list[Image.Image]:
+def _video_mask_files(mask_dir: Path, keep: list[int], total: int) -> list[Path]:
     files = _mask_files(mask_dir)
     if len(files) != total:
         raise InputError(
@@ -131,7 +131,7 @@ def _video_masks(mask_dir: Path, keep: list[int], total: int) -> list[Image.Imag
             f"has {len(files)} mask images but the video has {total} frames",
             "give one mask per video frame, in name order",
         )
-    return [_open(files[i], "L") for i in keep]
+    return [files[i] for i in keep]
 
 
 def _folder_mask(mask_dir: Path, image: Path) -> Path:

@@ -16,7 +16,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -91,9 +91,13 @@ def _check_args(args: argparse.Namespace) -> None:
 def _build(args: argparse.Namespace, out: Path) -> dict:
     seconds = {}
     start = time.perf_counter()
-    frames = read_frames(args.input, Selection(args.frames, args.fps, args.max_size), args.masks)
-    names = _write_frames(frames, out, args.input)
-    sources = dict(zip(names, (frame.source for frame in frames)))
+    count, frames = read_frames(args.input, Selection(args.frames, args.fps, args.max_size), args.masks)
+    sources = _write_frames(frames, count, out, args.input)
+    names = list(sources)
+    if len(names) < 2:  # a video whose container promised more frames than it decodes
+        raise InputError(
+            args.input, "INPUT", f"decodes to {len(names)} frame(s); at least 2 are needed", "re-export it"
+        )
     seconds["extract"] = time.perf_counter() - start
 
     matcher = args.matcher or ("sequential" if is_video(args.input) else "exhaustive")
@@ -131,21 +135,25 @@ def _build(args: argparse.Namespace, out: Path) -> dict:
     return report
 
 
-def _write_frames(frames: list[Frame], out: Path, source: Path) -> list[str]:
-    sizes = {frame.image.size for frame in frames}
-    if len(sizes) > 1:
-        raise InputError(source, "INPUT", f"frames have different sizes {sorted(sizes)}", "use frames of one camera")
+def _write_frames(frames: Iterable[Frame], count: int, out: Path, source: Path) -> dict[str, str]:
+    """Write the frames (and masks) as they are read; returns {frame name: what the user knows it as}."""
     (out / "images").mkdir()
-    names = []
-    for k, frame in enumerate(tqdm(frames, desc="write frames", unit="frame")):
+    sources: dict[str, str] = {}
+    size = None
+    for k, frame in enumerate(tqdm(frames, total=count, desc="frames", unit="frame")):
+        size = size or frame.image.size
+        if frame.image.size != size:
+            raise InputError(
+                source, "INPUT", f"{frame.source} is {frame.image.size}, the first frame {size}", "use one camera"
+            )
         name = f"frame_{k:05d}.png"
         frame.image.save(out / "images" / name)
         if frame.mask is not None:
             for folder, mask_name in (("masks", name), ("colmap/masks", f"{name}.png")):  # COLMAP's naming rule
                 (out / folder).mkdir(parents=True, exist_ok=True)
                 frame.mask.save(out / folder / mask_name)
-        names.append(name)
-    return names
+        sources[name] = frame.source
+    return sources
 
 
 def _check_registered(model: Reconstruction, args: argparse.Namespace, sources: dict[str, str]) -> None:

@@ -69,11 +69,11 @@ def reconstruct(
     seconds["features"] = time.perf_counter() - start
 
     start = time.perf_counter()
+    verification = pycolmap.TwoViewGeometryOptions()
+    verification.ransac.random_seed = 0  # seeded RANSAC: the same frames give the same dataset
     with tqdm(total=1, desc=f"matching ({matcher})", unit="stage") as bar:
-        if matcher == "sequential":
-            pycolmap.match_sequential(database)
-        else:
-            pycolmap.match_exhaustive(database)
+        match = pycolmap.match_sequential if matcher == "sequential" else pycolmap.match_exhaustive
+        match(database, verification_options=verification)
         bar.update()
     seconds["matching"] = time.perf_counter() - start
 
