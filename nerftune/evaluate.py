@@ -72,10 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def evaluation_table(sweep_dir: Path, reevaluate: bool = False) -> pd.DataFrame:
     rows = []
-    folders = trial_folders(sweep_dir)
-    searched = sorted({k for folder in folders for k in read_recipe(folder).config} - set(STANDARD_DIMENSIONS))
-    for folder in folders:
-        recipe = read_recipe(folder)
+    trials = [(folder, read_recipe(folder)) for folder in trial_folders(sweep_dir)]
+    searched = sorted({k for _, recipe in trials for k in recipe.config} - set(STANDARD_DIMENSIONS))
+    for folder, recipe in trials:
         for report in milestones(folder):
             row = {key: report.get(key) for key in FIXED_COLUMNS}
             row.update({k: recipe.config.get(k) for k in (*STANDARD_DIMENSIONS, *searched)})

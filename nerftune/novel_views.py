@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from nerftune import paths
-from nerftune.data.dataset import load_dataset
+from nerftune.data.dataset import Dataset, load_dataset, pose_matrix
 from nerftune.data.poi import Crop, look_at_point
 from nerftune.errors import InputError
 from nerftune.trials import locate, read_recipe
@@ -58,7 +58,8 @@ def paths_main(argv: Sequence[str] | None = None) -> int:
         radii, distances = _numbers(args.radii, "--radii"), _numbers(args.distances, "--distances")
         if args.views < 1:
             raise InputError("command line", "--views", "must be at least 1", "e.g. --views 9")
-        camera_paths = make_paths(args.data, radii, distances, args.views, args.poi)
+        dataset = load_dataset(args.data, check_images=False)
+        camera_paths = make_paths(dataset, radii, distances, args.views, args.poi)
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2
@@ -66,7 +67,7 @@ def paths_main(argv: Sequence[str] | None = None) -> int:
     args.out.write_text(json.dumps(camera_paths, indent=1))
     from nerftune.path_plot import plot_paths
 
-    plot_paths(camera_paths, _dataset_poses(args.data), args.out.with_suffix(".png"))
+    plot_paths(camera_paths, dataset.poses, args.out.with_suffix(".png"))
     segments = camera_paths["nerftune"]["segments"]
     print(
         f"{args.out}: {len(camera_paths['camera_path'])} views in {len(segments)} paths; "
@@ -75,10 +76,9 @@ def paths_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def make_paths(data: Path, radii: list[float], distances: list[float], views: int, poi: str = "auto") -> dict:
+def make_paths(dataset: Dataset, radii: list[float], distances: list[float], views: int, poi: str = "auto") -> dict:
     """The paths file's content: every circle and the interpolated training trajectory, in the dataset's frame."""
-    dataset = load_dataset(data, check_images=False)
-    transforms, poses = dataset.transforms, _dataset_poses(data)
+    transforms, poses = dataset.transforms, dataset.poses
     document = transforms.get("nerftune", {})
     point = _point_of_interest(poi, document, poses)
     normal = document.get("document_normal") or _unit(poses[:, :3, 3].mean(0) - point)
@@ -96,7 +96,7 @@ def make_paths(data: Path, radii: list[float], distances: list[float], views: in
         first += len(poses_of_segment)
     content["nerftune"] = {
         "coordinates": "dataset",
-        "data": str(Path(data).resolve()),
+        "data": str(dataset.root.resolve()),
         "point_of_interest": frame.point_of_interest.tolist(),
         "document_normal": frame.normal.tolist(),
         "document_up": frame.up.tolist(),
@@ -117,11 +117,6 @@ def _point_of_interest(poi: str, document: dict, poses: np.ndarray) -> np.ndarra
     if "point_of_interest" in document:
         return np.array(document["point_of_interest"], float)
     return look_at_point(poses[:, :3, 3], -poses[:, :3, 2])
-
-
-def _dataset_poses(data: Path) -> np.ndarray:
-    frames = load_dataset(data, check_images=False).frames
-    return np.array([np.vstack([np.array(f["transform_matrix"], float)[:3], [0, 0, 0, 1]]) for f in frames])
 
 
 def _numbers(text: str, flag: str) -> list[float]:
@@ -252,9 +247,7 @@ def _score_views(poses: np.ndarray, view: dict, info: dict) -> list[dict[str, An
     """Novelty of every view against the trial's own training frames (its subset, not the whole dataset)."""
     by_name = {f["file_path"]: f for f in view["frames"]}
     train_names = view["train_filenames"]
-    train = np.array(
-        [np.vstack([np.array(by_name[n]["transform_matrix"], float)[:3], [0, 0, 0, 1]]) for n in train_names]
-    )
+    train = np.stack([pose_matrix(by_name[name]) for name in train_names])
     frame = paths.Frame(
         np.array(info["point_of_interest"]),
         np.array(info["document_normal"]),

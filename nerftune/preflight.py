@@ -57,11 +57,11 @@ def prepare(spec_path: str | Path, storage: str | Path, name: str | None = None,
     _check_overrides(spec, spec_path)
     if spec.resources.gpu > 0 and gpus == 0 and not on_cluster:
         warnings.append(f"no GPU found: trials run on the CPU ({spec.resources.cpu:g} CPU per trial)")
-    camera_paths = _camera_paths(spec, spec_path, data_dir)
+    camera_paths = _camera_paths(spec, spec_path, dataset)
     return Prepared(spec_path, spec, name or spec.name, storage, data_dir, dataset, gpus, warnings, camera_paths)
 
 
-def _camera_paths(spec: SweepSpec, spec_path: Path, data_dir: Path) -> dict | None:
+def _camera_paths(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> dict | None:
     """The render paths: read from the spec's file, or made from the data like `nerftune paths` makes them."""
     from nerftune.novel_views import make_paths, read_paths
 
@@ -73,16 +73,16 @@ def _camera_paths(spec: SweepSpec, spec_path: Path, data_dir: Path) -> dict | No
         path = path if path.is_absolute() else spec_path.parent / path
         camera_paths = read_paths(path, "render.paths")
         made_for = Path(camera_paths["nerftune"].get("data", ""))
-        if made_for.resolve() != data_dir.resolve():
+        if made_for.resolve() != dataset.root.resolve():
             raise InputError(
                 spec_path,
                 "render.paths",
-                f"{path} was made for {made_for}, not for this sweep's data {data_dir}",
-                f"run `nerftune paths {data_dir}` and use its file",
+                f"{path} was made for {made_for}, not for this sweep's data {dataset.root}",
+                f"run `nerftune paths {dataset.root}` and use its file",
             )
         return camera_paths
     circles = render.circles
-    return make_paths(data_dir, circles.radii, circles.distances, circles.views)
+    return make_paths(dataset, circles.radii, circles.distances, circles.views)
 
 
 def _check_writable(storage: Path) -> None:

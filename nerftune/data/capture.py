@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 from PIL import Image
 
 from nerftune.errors import InputError
@@ -167,8 +166,3 @@ def _downscale(image: Image.Image, max_size: int | None) -> Image.Image:
 
 def _video_types() -> str:
     return ", ".join(sorted(VIDEO_SUFFIXES))
-
-
-def mask_array(mask: Image.Image) -> np.ndarray:
-    """A mask as a bool array: True where features and training are allowed."""
-    return np.asarray(mask) >= 128

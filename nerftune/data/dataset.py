@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 from PIL import Image
 
 from nerftune.data.frames import interval_test_indices, resolve_frame_count, select_evenly, split_hash, train_pool
@@ -34,6 +35,11 @@ class Dataset:
     @property
     def frame_names(self) -> list[str]:
         return [frame["file_path"] for frame in self.frames]
+
+    @property
+    def poses(self) -> np.ndarray:
+        """Every frame's camera-to-world matrix (N, 4, 4), in sequence order."""
+        return np.stack([pose_matrix(frame) for frame in self.frames])
 
     @property
     def test_names(self) -> list[str]:
@@ -91,6 +97,11 @@ def _check_frames(source: Path, transforms: dict, frames: list, check_images: bo
                 raise InputError(source, key, "camera intrinsics missing", "add fl_x, fl_y, cx, cy, w, h")
         if check_images:
             _check_image(source, field, source.parent / name)
+
+
+def pose_matrix(frame: dict[str, Any]) -> np.ndarray:
+    """A frame's `transform_matrix` as a 4x4 array (nerfstudio accepts the 3x4 top too)."""
+    return np.vstack([np.asarray(frame["transform_matrix"], float)[:3], [0.0, 0.0, 0.0, 1.0]])
 
 
 def _is_pose(matrix: Any) -> bool:
