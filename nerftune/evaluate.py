@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from nerftune.errors import InputError
+from nerftune.outcomes import LPIPS_MISSING, METRICS
 from nerftune.trials import STANDARD_DIMENSIONS, milestones, read_recipe, trial_folders
 
 FIXED_COLUMNS = [
@@ -30,9 +31,7 @@ FIXED_COLUMNS = [
     "seed",
     "steps",
     "step",
-    "psnr",
-    "ssim",
-    "lpips",
+    *METRICS,
     "test_images",
     "rays_per_s",
     "eval_rays_per_s",
@@ -42,11 +41,6 @@ FIXED_COLUMNS = [
     "checkpoint",
     "reevaluated",
 ]
-LPIPS_WARNING = (
-    "warning: the lpips column is empty: LPIPS needs AlexNet weights that torchvision downloads on first use, and "
-    "they could not be had. Copy alexnet-owt-7be5be79.pth into $TORCH_HOME/hub/checkpoints/ (default "
-    "~/.cache/torch) and run `nerftune eval --reevaluate`."
-)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,8 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or args.sweep / "evaluation.csv"
     table.to_csv(out, index=False)
     if table["lpips"].isna().all():
-        print(LPIPS_WARNING, file=sys.stderr)
-    shown = [c for c in ("trial_id", "frames", "seed", "step", "psnr", "ssim", "lpips", "fps") if c in table]
+        print(f"warning: {LPIPS_MISSING} Then run `nerftune eval --reevaluate`.", file=sys.stderr)
+    shown = [c for c in ("trial_id", "frames", "seed", "step", *METRICS, "fps") if c in table]
     print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"{out}: {len(table)} rows ({table.trial_id.nunique()} trials)")
     return 0
@@ -83,7 +77,7 @@ def evaluation_table(sweep_dir: Path, reevaluate: bool = False) -> pd.DataFrame:
                 row.update(_reevaluate(recipe, Path(report["checkpoint"])), reevaluated=True)
             rows.append(row)
     table = pd.DataFrame(rows, columns=FIXED_COLUMNS[:6] + searched + FIXED_COLUMNS[6:])
-    return table.astype({"lpips": float, "psnr": float, "ssim": float})
+    return table.astype({metric: float for metric in METRICS})
 
 
 def _reevaluate(recipe, checkpoint: Path) -> dict[str, Any]:

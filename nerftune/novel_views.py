@@ -27,7 +27,7 @@ from nerftune import paths
 from nerftune.data.dataset import Dataset, load_dataset, pose_matrix
 from nerftune.data.poi import Crop, look_at_point
 from nerftune.errors import InputError
-from nerftune.trials import locate, read_recipe
+from nerftune.trials import locate, read_recipe, trial_folders
 
 VIEW_COLUMNS = (
     "view",
@@ -173,6 +173,30 @@ def render_trial(trial_dir: Path, checkpoint: Path, camera_paths: dict, out: Pat
     summary.update(trial_id=recipe.trial_id, checkpoint=str(checkpoint))
     (out / "render.json").write_text(json.dumps(summary, indent=2))  # with where it came from
     return summary
+
+
+def render_best_trials(prepared, table, target) -> list[str]:
+    """After a sweep: render the best K completed trials (by the sweep's metric) from their last checkpoints, in
+    this process, into their folders and MLflow runs; returns a line per trial."""
+    from nerftune.outcomes import StopReason
+    from nerftune.tracking import log_trial_folder
+
+    spec, name = prepared.spec, prepared.camera_paths_name
+    best_column = f"best_{spec.metric.name}"
+    done = table[(table.stop_reason == StopReason.COMPLETED.value) & table[best_column].notna()]
+    best = done.sort_values(best_column, ascending=spec.metric.mode == "min").head(spec.render.best_k)
+    folders = {read_recipe(folder).trial_id: folder for folder in trial_folders(prepared.experiment_dir)}
+    lines = []
+    for trial_id in best.trial_id:
+        folder, checkpoint = locate(folders[trial_id])
+        out = folder / "renders" / name
+        summary = render_trial(folder, checkpoint, prepared.camera_paths, out, spec.render.video, spec.render.crop)
+        logged = target and log_trial_folder(target, trial_id, out, f"renders/{name}")
+        lines.append(
+            f"rendered trial {trial_id}: {summary['views']} views at {summary['fps']:.2f} fps -> {out}"
+            + (" (and MLflow)" if logged else "")
+        )
+    return lines
 
 
 def read_paths(path: Path, field: str = "--paths") -> dict:

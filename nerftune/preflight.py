@@ -1,7 +1,8 @@
 """Everything checked before a sweep starts: the spec, the dataset, the methods and overrides, the machine, storage.
 
 Each problem is an `InputError` (one line: file, field, problem, what to do); nothing is started and nothing
-under the storage folder is overwritten when one is raised.
+under the storage folder is overwritten when one is raised. Nothing here imports torch, Ray or nerfstudio (the
+method registry is cached, see `nerf/methods.py`), so a check answers in about a second.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from typing import Any
 from nerftune.data.dataset import Dataset, load_dataset
 from nerftune.data.frames import resolve_frame_count
 from nerftune.errors import InputError
+from nerftune.machine import gpu_count
+from nerftune.nerf.methods import available_methods, check_override, needs_cuda
+from nerftune.nerf.overrides import OverrideError
 from nerftune.spec import SweepSpec, load_spec
 
 DATASETS_FOLDER = "_datasets"  # generated scenes, shared by the sweeps of one storage folder
@@ -48,13 +52,13 @@ def prepare(spec_path: str | Path, storage: str | Path, name: str | None = None,
     spec = load_spec(spec_path)
     storage = Path(storage).resolve()
     _check_writable(storage)
-    data_dir = _resolve_data(spec, spec_path, storage)
+    gpus = gpu_count()
+    _check_methods(spec, spec_path, gpus, on_cluster)
+    _check_overrides(spec, spec_path)
+    data_dir = _resolve_data(spec, spec_path, storage)  # the data last: reading it is the slow part
     dataset = load_dataset(data_dir, spec.data.test_every)
     _check_frames(spec, spec_path, dataset)
-    gpus = _local_gpus()
-    _check_methods(spec, spec_path, gpus, on_cluster)
     warnings = []
-    _check_overrides(spec, spec_path)
     if spec.resources.gpu > 0 and gpus == 0 and not on_cluster:
         warnings.append(f"no GPU found: trials run on the CPU ({spec.resources.cpu:g} CPU per trial)")
     camera_paths = _camera_paths(spec, spec_path, dataset)
@@ -124,14 +128,7 @@ def _check_frames(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> None:
             ) from None
 
 
-def _local_gpus() -> int:
-    from nerftune.nerf.device import gpu_count
-
-    return gpu_count()
-
-
 def _check_methods(spec: SweepSpec, spec_path: Path, gpus: int, on_cluster: bool) -> None:
-    from nerftune.nerf.methods import available_methods, needs_cuda
 
     valid = available_methods()
     for method in spec.space["method"].choices:
@@ -144,8 +141,6 @@ def _check_methods(spec: SweepSpec, spec_path: Path, gpus: int, on_cluster: bool
 
 
 def _check_overrides(spec: SweepSpec, spec_path: Path) -> None:
-    from nerftune.nerf.config import OverrideError, check_override
-
     for path, dim in spec.space.items():
         if "." not in path:
             continue

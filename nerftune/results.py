@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import pandas as pd
 
-TIMING_COLUMNS = ("train_s", "eval_s", "setup_s", "wall_s", "steps_per_s", "rays_per_s")
+from nerftune.outcomes import METRICS, TIMINGS, StopReason, better, error_reason
+from nerftune.spec import value_text
+
+RESULTS_FILE = "results.csv"
 
 
 @dataclass(frozen=True)
@@ -19,36 +23,45 @@ class TrialRecord:
     checkpoint: str | None
 
 
-def stop_reason(record: TrialRecord, target_steps: int, pruned_name: str) -> str:
+def record_of(result: Any) -> TrialRecord:
+    """A trial's record from Ray Tune's `Result` (its config, reported history, error and last checkpoint)."""
+    history = result.metrics_dataframe if result.metrics_dataframe is not None else pd.DataFrame()
+    if "step" not in history:
+        history = pd.DataFrame(columns=["step"])
+    trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
+    checkpoint = result.checkpoint.path if result.checkpoint else None
+    error = f"{type(result.error).__name__}: {result.error}" if result.error else None
+    return TrialRecord(str(trial_id), dict(result.config or {}), history, error, checkpoint)
+
+
+def stop_reason(record: TrialRecord, target_steps: int) -> str:
     """`completed`, `error: ...`, or the scheduler's stop (`asha_pruned`) for a trial that ended early."""
     if record.error:
-        return "error: " + record.error.strip().splitlines()[-1][:200]
+        return error_reason(record.error)
     steps_done = int(record.history["step"].max()) if len(record.history) else 0
-    return "completed" if steps_done >= target_steps else pruned_name
+    return StopReason.COMPLETED.value if steps_done >= target_steps else StopReason.PRUNED.value
 
 
-def results_table(
-    records: Sequence[TrialRecord], dimensions: Sequence[str], metric: str, mode: str, pruned_name: str
-) -> pd.DataFrame:
+def results_table(records: Sequence[TrialRecord], dimensions: Sequence[str], metric: str, mode: str) -> pd.DataFrame:
     rows = []
     for record in records:
         history = record.history
         last = history.iloc[-1].to_dict() if len(history) else {}
         target = int(record.config.get("steps", 0))
-        values = history[metric].dropna() if metric in history else pd.Series(dtype=float)
+        best = None
+        for value in history[metric].dropna() if metric in history else ():
+            best = value if better(value, best, mode) else best
         row = {"trial_id": record.trial_id}
-        row.update({name: record.config.get(name) for name in dimensions})
+        row.update({name: _cell(record.config.get(name)) for name in dimensions})
         row.update(
             {
                 f"final_{metric}": last.get(metric),
-                f"best_{metric}": (values.max() if mode == "max" else values.min()) if len(values) else None,
-                "psnr": last.get("psnr"),
-                "ssim": last.get("ssim"),
-                "lpips": last.get("lpips"),
+                f"best_{metric}": best,
+                **{name: last.get(name) for name in METRICS},
                 "steps_done": int(last.get("step", 0) or 0),
-                "stop_reason": stop_reason(record, target, pruned_name),
+                "stop_reason": stop_reason(record, target),
                 "frames_used": last.get("frames_used"),
-                **{column: last.get(column) for column in TIMING_COLUMNS},
+                **{column: last.get(column) for column in TIMINGS},
                 "resumed_from_step": last.get("resumed_from_step"),
                 "checkpoint": record.checkpoint,
                 "mlflow_run_id": last.get("mlflow_run_id"),
@@ -65,3 +78,8 @@ def results_table(
 def best_row(table: pd.DataFrame, metric: str) -> dict[str, Any] | None:
     scored = table.dropna(subset=[f"best_{metric}"])
     return scored.iloc[0].to_dict() if len(scored) else None
+
+
+def _cell(value: Any) -> Any:
+    """Lists and mappings as JSON text, so that results.csv reads as the spec was written."""
+    return value_text(value) if isinstance(value, (list, dict)) else value

@@ -6,6 +6,8 @@
     profile: tiny                      # scales the model down for CPUs; `default` keeps nerfstudio's settings
     space:                             # what to vary: values, a distribution, or a fixed scalar
       frames: {values: [6, 12, 24]}    # counts, or fractions of the training pool
+      pipeline.model.num_proposal_samples_per_ray: {values: [[64, 32], [32, 16]]}   # lists and mappings too
+      pipeline.model.proposal_weights_anneal_max_num_iters: {value: 500}          # `value`: one fixed value
       seed: {values: [0, 1]}
       method: nerfacto
       steps: 1000
@@ -25,18 +27,19 @@ Every error is an `InputError` naming the file, the field and what to do.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nerftune.errors import InputError
+from nerftune.outcomes import METRIC_MODES
 
 SYNTHETIC_PREFIX = "synthetic:"
 SYNTHETIC_SCENES = ("id-card",)
-METRIC_MODES = {"psnr": "max", "ssim": "max", "lpips": "min"}
 REQUIRED_DIMENSIONS = ("steps",)
 DEFAULT_DIMENSIONS: dict[str, Any] = {"frames": 1.0, "seed": 0, "method": "nerfacto"}
 
@@ -45,10 +48,28 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Dimension(_Strict):
-    """One searched value: a list of `values`, or an `int`/`float` distribution over [min, max] (log-uniform: `log`)."""
+def value_text(value: Any) -> str:
+    """A spec value as people read it in results.csv, MLflow and the plan: lists and mappings as JSON."""
+    return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
-    values: list[Union[bool, int, float, str]] | None = None
+
+def _plain(value: Any) -> bool:
+    """YAML scalars, and lists and mappings of them: what a nerfstudio config field can be set to from a spec."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, list):
+        return all(map(_plain, value))
+    return isinstance(value, dict) and all(isinstance(k, str) and _plain(v) for k, v in value.items())
+
+
+class Dimension(_Strict):
+    """One searched value: a list of `values`, or an `int`/`float` distribution over [min, max] (log-uniform: `log`).
+
+    A value may be a list or a mapping (nerfacto's `num_proposal_samples_per_ray` is a pair,
+    `proposal_net_args_list` a list of mappings): `{values: [[64, 32], [32, 16]]}` searches two pairs.
+    """
+
+    values: list[Any] | None = None
     type: Literal["int", "float"] | None = None
     min: float | None = None
     max: float | None = None
@@ -61,7 +82,10 @@ class Dimension(_Strict):
                 raise ValueError("give either `values` or `type`/`min`/`max`, not both")
             if not self.values:
                 raise ValueError("`values` is empty: list at least one value")
-            if len(set(map(repr, self.values))) != len(self.values):
+            for index, value in enumerate(self.values):
+                if not _plain(value):
+                    raise ValueError(f"value {index} ({value!r}) is not a number, string, list or mapping")
+            if len(set(map(value_text, self.values))) != len(self.values):
                 raise ValueError("`values` lists a value twice")
             return self
         if self.type is None or self.min is None or self.max is None:
@@ -212,9 +236,7 @@ class SweepSpec(_Strict):
         if not isinstance(value, dict):
             return value
         space = {k: v for k, v in DEFAULT_DIMENSIONS.items()} | dict(value)
-        return {
-            k: v if isinstance(v, dict) else {"values": v if isinstance(v, list) else [v]} for k, v in space.items()
-        }
+        return {k: _dimension_shorthand(v) for k, v in space.items()}
 
     @model_validator(mode="after")
     def _space_is_sound(self) -> "SweepSpec":
@@ -275,6 +297,13 @@ class SweepSpec(_Strict):
     @property
     def fixed(self) -> dict[str, Any]:
         return {k: d.values[0] for k, d in self.space.items() if d.values is not None and len(d.values) == 1}
+
+
+def _dimension_shorthand(value: Any) -> Any:
+    """`12` and `{value: [64, 32]}` are fixed values, `[6, 12]` is a list of values; a mapping is a `Dimension`."""
+    if isinstance(value, dict):
+        return {"values": [value["value"]]} if set(value) == {"value"} else value
+    return {"values": value if isinstance(value, list) else [value]}
 
 
 class _FieldProblem(ValueError):
@@ -343,7 +372,10 @@ def _to_input_error(error: ValidationError, source: str | Path) -> InputError:
         return InputError(source, cause.field, cause.problem, cause.hint)
     field = ".".join(str(part) for part in first["loc"]) or "(top level)"
     if first["type"] == "extra_forbidden":
-        return InputError(source, field, "unknown key", f"valid keys here: {_valid_keys(first['loc'])}")
+        hint = f"valid keys here: {_valid_keys(first['loc'])}"
+        if str(first["loc"][0]) == "space":
+            hint += "; a fixed mapping is written {value: {...}}"
+        return InputError(source, field, "unknown key", hint)
     if first["type"] == "missing":
         return InputError(source, field, "required field is missing", "add it (see search_spaces/demo.yaml)")
     message = first["msg"].removeprefix("Value error, ")

@@ -9,30 +9,29 @@ not be sent stay queued for the next try, and the number of failed calls is repo
 from __future__ import annotations
 
 import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+from PIL import Image
+
+from nerftune.outcomes import StopReason
+from nerftune.spec import TrackingSpec, value_text
 
 # nerftune retries itself, with a short budget: MLflow's own default (7 retries, exponential back-off) would stall
 # a trial for minutes on every call while a tracking server is down
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from dataclasses import dataclass, replace  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Callable, Mapping  # noqa: E402
-
-import numpy as np  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
-from mlflow.entities import Metric, Param, RunTag  # noqa: E402
-from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH  # noqa: E402
-from PIL import Image  # noqa: E402
-
 TRIAL_TAG = "nerftune.trial_id"
 SWEEP_TAG = "nerftune.sweep"
 PARENT_TAG = "mlflow.parentRunId"
 RETRY_DELAYS_S = (0.5, 1.0, 2.0)
-STATUS_OF_STOP = {"completed": "FINISHED", "asha_pruned": "KILLED", "stopped": "KILLED"}
+STATUS_OF_STOP = {StopReason.COMPLETED: "FINISHED", StopReason.PRUNED: "KILLED"}  # any error: FAILED
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,16 @@ class TrackingTarget:
     preview_images: int = 3
     parent_run_id: str | None = None
     experiment_id: str | None = None
+
+
+def target_for(settings: TrackingSpec, storage: Path, sweep_name: str, uri: str | None = None) -> TrackingTarget | None:
+    """Where a sweep records: `uri` (--tracking-uri), else the spec's server, else the local store; None if off."""
+    if not settings.enabled:
+        return None
+    experiment = settings.experiment or sweep_name
+    options = dict(checkpoints=settings.checkpoints, images=settings.images, preview_images=settings.preview_images)
+    uri = uri or settings.uri
+    return TrackingTarget(uri, experiment, **options) if uri else local_target(storage, experiment, **options)
 
 
 def local_target(storage: Path, experiment: str, **settings: Any) -> TrackingTarget:
@@ -66,6 +75,8 @@ class Recorder:
     """
 
     def __init__(self, uri: str):
+        from mlflow import MlflowClient  # imported when used: validating a spec must not wait for MLflow
+
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
         self.failures: list[str] = []
@@ -128,6 +139,8 @@ def finish_sweep(
     target: TrackingTarget, trials: list[dict[str, Any]], summary: Mapping[str, float], results: Path
 ) -> list[str]:
     """Close every trial's run with its stop reason, final metrics and status, then the parent run."""
+    from mlflow.entities import Metric, RunTag
+
     recorder = Recorder(target.uri)
     if not target.parent_run_id:
         return ["no sweep run"]
@@ -153,6 +166,20 @@ def finish_sweep(
     recorder.call("log results", recorder.client.log_artifact, parent, str(results))
     recorder.call("close sweep run", recorder.client.set_terminated, parent, "FINISHED")
     return recorder.failures
+
+
+def trial_summaries(table: Any, metric: str) -> list[dict[str, Any]]:
+    """What `finish_sweep` records of each row of the results table: stop reason, steps and final values."""
+    finals = [f"best_{metric}", f"final_{metric}", "train_s", "eval_s", "setup_s", "wall_s", "steps_done"]
+    return [
+        {
+            "trial_id": row["trial_id"],
+            "stop_reason": row["stop_reason"],
+            "steps_done": row["steps_done"],
+            "final": {k: row[k] for k in finals if row.get(k) is not None and row[k] == row[k]},
+        }
+        for row in table.to_dict("records")
+    ]
 
 
 def _find_trial_run(recorder: Recorder, target: TrackingTarget, trial_id: str) -> str | None:
@@ -181,7 +208,7 @@ class TrialRun:
     def __init__(self, target: TrackingTarget, trial_id: str, trial_name: str):
         self.target = target
         self.recorder = Recorder(target.uri)
-        self.queued: list[Metric] = []
+        self.queued: list = []  # mlflow Metric objects not sent yet
         self.run_id = _find_trial_run(self.recorder, target, trial_id)
         if self.run_id is None:
             tags = {PARENT_TAG: target.parent_run_id, TRIAL_TAG: trial_id, SWEEP_TAG: target.experiment}
@@ -205,6 +232,8 @@ class TrialRun:
             self.recorder.call("log params", self.recorder.client.log_batch, self.run_id, params=_params(params))
 
     def queue_metrics(self, metrics: Mapping[str, float | None], step: int) -> None:
+        from mlflow.entities import Metric
+
         now = _now_ms()
         self.queued += [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and np.isfinite(v)]
 
@@ -238,13 +267,15 @@ class TrialRun:
             self.log_file(path, str(Path(file_name).parent))
 
 
-def _params(values: Mapping[str, Any]) -> list[Param]:
-    """MLflow params: strings of at most MAX_PARAM_VAL_LENGTH characters (longer values are cut, not refused)."""
-    return [Param(str(k), _short(str(v))) for k, v in values.items()]
+def _params(values: Mapping[str, Any]) -> list:
+    """MLflow params: readable strings (lists and mappings as JSON) of at most MLflow's length (longer ones are cut)."""
+    from mlflow.entities import Param
+    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
+    def short(text: str) -> str:
+        return text if len(text) <= MAX_PARAM_VAL_LENGTH else text[: MAX_PARAM_VAL_LENGTH - 3] + "..."
 
-def _short(text: str) -> str:
-    return text if len(text) <= MAX_PARAM_VAL_LENGTH else text[: MAX_PARAM_VAL_LENGTH - 3] + "..."
+    return [Param(str(k), short(value_text(v))) for k, v in values.items()]
 
 
 def _now_ms() -> int:

@@ -20,6 +20,7 @@ from nerftune.nerf import device as nerf_device
 from nerftune.nerf.config import build_config, config_yaml, key_values
 from nerftune.nerf.loop import Evaluation, NerfTrainer, TrainChunk
 from nerftune.novel_views import render_views
+from nerftune.outcomes import MILESTONE_METRICS, better
 from nerftune.tracking import TrackingTarget, TrialRun
 from nerftune.trials import CHECKPOINT_FILE, TrialRecipe, write_recipe
 
@@ -101,7 +102,7 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         evaluation = trainer.evaluate(eval_indices, previews=_previews_wanted(plan, milestone == milestones[-1]))
         timings = trainer.timings
         value = evaluation.metrics.get(plan.metric)
-        improved = value is not None and (best is None or (value > best if plan.mode == "max" else value < best))
+        improved = value is not None and better(value, best, plan.mode)
         best = value if improved else best
         metrics = {
             "step": trainer.step,
@@ -167,8 +168,7 @@ def _log_milestone(
     last: bool,
 ) -> None:
     step = metrics["step"]
-    keys = ("psnr", "ssim", "lpips", "steps_per_s", "rays_per_s", "eval_rays_per_s", "fps", "peak_gpu_mb")
-    run.queue_metrics({k: metrics[k] for k in keys}, step)
+    run.queue_metrics({k: metrics[k] for k in MILESTONE_METRICS}, step)
     run.flush()
     for index, image in enumerate(evaluation.previews):
         run.log_image(image, f"renders/step_{step:06d}_test{index}.png")

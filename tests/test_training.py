@@ -8,6 +8,7 @@ from nerftune.data.dataset import load_dataset, write_view
 from nerftune.nerf import lpips
 from nerftune.nerf.config import build_config
 from nerftune.nerf.loop import NerfTrainer, _mean_metric
+from nerftune.outcomes import LPIPS_MISSING
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +65,7 @@ def test_lpips_is_empty_when_its_weights_cannot_be_had(view, tmp_path):
         assert value is not None and math.isfinite(value)
     else:
         assert value is None
-        assert "alexnet" in lpips.WEIGHTS_HINT.lower()
+        assert "alexnet" in LPIPS_MISSING.lower()
 
 
 def test_fine_metrics_of_mipnerf_are_the_model_metrics():

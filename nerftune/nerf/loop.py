@@ -22,8 +22,7 @@ from nerfstudio.engine.trainer import Trainer, TrainerConfig
 from nerfstudio.utils import colormaps, profiler, writer
 
 from nerftune.nerf import lpips
-
-METRIC_KEYS = ("psnr", "ssim", "lpips")
+from nerftune.outcomes import METRICS
 
 
 class DivergedError(RuntimeError):
@@ -181,7 +180,7 @@ class NerfTrainer:
         seconds = time.perf_counter() - start
         self.timings.eval_s += seconds
         return Evaluation(
-            metrics={key: _mean_metric(scores, key) for key in METRIC_KEYS},
+            metrics={key: _mean_metric(scores, key) for key in METRICS},
             rays_per_s=rays / max(render_s, 1e-9),
             fps=len(scores) / max(render_s, 1e-9),
             seconds=seconds,

@@ -10,10 +10,8 @@ import warnings
 import torch
 import torchmetrics.image.lpip as lpip_module
 
-WEIGHTS_HINT = (
-    "LPIPS is unavailable: torchvision could not download AlexNet's weights ({error}). PSNR and SSIM are unaffected; "
-    "to get LPIPS, copy alexnet-owt-7be5be79.pth into {cache}/checkpoints/ (or set TORCH_HOME) on every machine."
-)
+from nerftune.outcomes import LPIPS_MISSING
+
 _real_lpips = lpip_module.LearnedPerceptualImagePatchSimilarity
 _failure: str | None = None  # why the weights could not be loaded in this process; not retried
 
@@ -38,7 +36,7 @@ def lpips_or_unavailable(*args, **kwargs) -> torch.nn.Module:
                 return _real_lpips(*args, **kwargs)
         except OSError as error:  # URLError and friends: no network, no cached weights
             _failure = str(error)
-            warnings.warn(WEIGHTS_HINT.format(error=error, cache=torch.hub.get_dir()), stacklevel=2)
+            warnings.warn(f"{LPIPS_MISSING} (torch hub: {torch.hub.get_dir()}; {error})", stacklevel=2)
     return UnavailableLPIPS()
 
 

@@ -1,31 +1,108 @@
-"""The registry of nerfstudio methods (built-in and plugins) and what each needs to run."""
+"""The registry of nerfstudio methods (built-in and plugins): their configs, and what a spec check needs of them.
+
+Importing nerfstudio's registry takes about 10 seconds, so what checking a spec needs (the method names, which need
+CUDA, and each config's field schema) is cached as JSON per installation: the nerfstudio version, the plugins'
+entry points and NERFSTUDIO_METHOD_CONFIGS make the key, so installing or removing a plugin rebuilds it. Set
+NERFTUNE_CACHE_DIR to move the cache (default: ~/.cache/nerftune).
+"""
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import os
+import tempfile
 from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
 
-from nerfstudio.configs.method_configs import all_methods
-from nerfstudio.engine.trainer import TrainerConfig
-from nerfstudio.models.instant_ngp import InstantNGPModelConfig
-from nerfstudio.models.splatfacto import SplatfactoModelConfig
+from nerftune.nerf import overrides
 
-# their models run CUDA kernels (nerfacc's occupancy grid, gsplat's rasteriser) that have no CPU fallback
-CUDA_ONLY_MODELS = (InstantNGPModelConfig, SplatfactoModelConfig)
-
-
-@lru_cache(maxsize=1)
-def available_methods() -> tuple[str, ...]:
-    """Every registered method name, plugins included, sorted."""
-    return tuple(sorted(all_methods))
+CACHE_FORMAT = 1  # bump when the cached facts change shape
+PLUGIN_GROUP = "nerfstudio.method_configs"
 
 
-def method_config(method: str) -> TrainerConfig:
-    """A private copy of the method's default config (the registry's own objects must never be mutated)."""
+def method_config(method: str):
+    """A private copy of the method's default `TrainerConfig` (the registry's own objects must never be mutated)."""
+    from nerfstudio.configs.method_configs import all_methods
+
     if method not in all_methods:
         raise KeyError(method)
     return copy.deepcopy(all_methods[method])
 
 
+def available_methods() -> tuple[str, ...]:
+    """Every registered method name, plugins included, sorted."""
+    return tuple(sorted(method_facts()))
+
+
 def needs_cuda(method: str) -> bool:
-    return isinstance(all_methods[method].pipeline.model, CUDA_ONLY_MODELS)
+    return method_facts()[method]["needs_cuda"]
+
+
+def check_override(method: str, path: str, value: Any) -> None:
+    """Raise `overrides.OverrideError` if `path` = `value` cannot apply to `method` (checked before a sweep)."""
+    overrides.check(method_facts()[method]["schema"], path, value)
+
+
+@lru_cache(maxsize=1)
+def method_facts() -> dict[str, dict[str, Any]]:
+    """{method: {"needs_cuda": bool, "schema": its config's field schema}}, from the cache or built and cached."""
+    cache = cache_dir() / f"methods-{registry_key()}.json"
+    try:
+        return json.loads(cache.read_text())
+    except (OSError, ValueError):
+        pass
+    facts = _build_facts()
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=cache.parent, suffix=".tmp", delete=False) as handle:
+            json.dump(facts, handle)
+        os.replace(handle.name, cache)  # atomic: concurrent sweeps never read half a file
+    except OSError:
+        pass  # an unwritable cache only costs the next check the same seconds again
+    return facts
+
+
+def cache_dir() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nerftune"
+    return Path(os.environ.get("NERFTUNE_CACHE_DIR") or default)
+
+
+def registry_key() -> str:
+    """What the registry depends on: nerfstudio's version, the plugins installed, the plugin variable."""
+    plugins = sorted(
+        f"{ep.name}={ep.value}@{ep.dist.version if ep.dist else ''}"
+        for ep in metadata.entry_points(group=PLUGIN_GROUP)
+    )
+    parts = [str(CACHE_FORMAT), metadata.version("nerfstudio"), *plugins, os.environ.get("NERFSTUDIO_METHOD_CONFIGS", "")]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _build_facts() -> dict[str, dict[str, Any]]:
+    from nerfstudio.configs.method_configs import all_methods
+    from nerfstudio.models.instant_ngp import InstantNGPModelConfig
+    from nerfstudio.models.splatfacto import SplatfactoModelConfig
+
+    # their models run CUDA kernels (nerfacc's occupancy grid, gsplat's rasteriser) that have no CPU fallback
+    cuda_only = (InstantNGPModelConfig, SplatfactoModelConfig)
+    return {
+        name: {"needs_cuda": isinstance(_model_config(config), cuda_only), "schema": _trial_schema(name)}
+        for name, config in all_methods.items()
+    }
+
+
+def _model_config(config: Any) -> Any:
+    return getattr(getattr(config, "pipeline", None), "model", None)  # external methods' dummies have none
+
+
+def _trial_schema(method: str) -> overrides.Schema:
+    """The schema of the config a trial of `method` builds (in-process data manager included), where overrides land."""
+    from nerftune.nerf.config import build_config
+
+    try:
+        return overrides.describe(build_config(method, Path("data"), Path("out"), 1, 0, "cpu"))
+    except Exception:  # a method nerftune cannot train (no dataparser, say): its own defaults still tell field names
+        return overrides.describe(method_config(method))

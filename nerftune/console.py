@@ -1,0 +1,177 @@
+"""What a person sees while a sweep runs: one line per trial event, a progress bar of steps, the final table.
+
+Everything else that the run prints (Ray's and nerfstudio's own output, the workers' logs, library warnings) goes
+to `sweeps/<name>/sweep.log`; `--verbose` sends it to the terminal as before. Warnings that matter (LPIPS missing, a
+failed trial) are said here once each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+import pandas as pd
+from ray.tune import Callback
+from tqdm import tqdm
+
+from nerftune.outcomes import LPIPS_MISSING
+from nerftune.results import RESULTS_FILE, best_row
+
+LOG_FILE = "sweep.log"
+
+
+@dataclass
+class Terminal:
+    """Where people read: plain lines to `out`, warnings (prefixed `warning: `) to `err`."""
+
+    out: IO[str]
+    err: IO[str]
+
+    def say(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+    def warn(self, line: str) -> None:
+        print(f"warning: {line}", file=self.err, flush=True)
+
+
+_terminal: Terminal | None = None  # set while `quiet_output` sends the rest to the log
+
+
+def terminal() -> Terminal:
+    return _terminal or Terminal(sys.stdout, sys.stderr)
+
+
+@contextlib.contextmanager
+def quiet_output(log_path: Path, verbose: bool) -> Iterator[Terminal]:
+    """Send everything written to this process's stdout and stderr (file descriptors included, so that native
+    libraries and Ray's log forwarding follow) to `log_path`; yields the terminal, which people still see."""
+    global _terminal
+    if verbose:
+        yield terminal()
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    streams = [os.fdopen(os.dup(fd), "w", buffering=1) for fd in saved]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        _terminal = Terminal(*streams)
+        try:
+            yield _terminal
+        finally:
+            _terminal = None
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            for stream in streams:
+                stream.close()
+
+
+class LiveView(Callback):
+    """Ray Tune callback: a line per trial event and a bar of steps trained, with elapsed time and time left.
+
+    Ray pickles its run config, callbacks included, to restore a sweep: the view keeps only its settings in the
+    pickle and finds the terminal again when the (restored) run starts.
+    """
+
+    def __init__(self, trials: int, max_steps: int, metric: str, dimensions: list[str]):
+        self.trials, self.max_steps, self.metric, self.dimensions = trials, max_steps, metric, dimensions
+
+    def setup(self, **info: Any) -> None:
+        """Called by Ray Tune when the run (new or restored) starts."""
+        self.terminal = terminal()
+        self.start = time.monotonic()
+        self.warned: set[str] = set()
+        total = self.trials * self.max_steps
+        out = self.terminal.out
+        self.bar = tqdm(total=total, unit="step", desc="steps", file=out, disable=not _is_terminal(out))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k in ("trials", "max_steps", "metric", "dimensions")}
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        values = " ".join(f"{name.rsplit('.', 1)[-1]}={trial.config.get(name)}" for name in self.dimensions)
+        self._say(f"trial {trial.trial_id} started: {values}".rstrip(), trials)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if result.get("lpips") is None and "lpips" not in self.warned:
+            self.warned.add("lpips")
+            self.terminal.warn(LPIPS_MISSING)
+        self._say(f"trial {trial.trial_id} step {result.get('step')}: {self._score(result)}", trials)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        result = trial.last_result or {}
+        step, target = result.get("step", 0), result.get("target_steps", 0)
+        if step < target:
+            self._say(f"trial {trial.trial_id} stopped by the scheduler at step {step}: {self._score(result)}", trials)
+        else:
+            self._say(f"trial {trial.trial_id} finished at step {step}: {self._score(result)}", trials)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.terminal.warn(f"trial {trial.trial_id} failed: {_last_line(trial.get_error())}")
+        self._update(trials)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        step = (trial.last_result or {}).get("step", 0)
+        self.terminal.warn(f"trial {trial.trial_id} failed after step {step}; retrying from its last checkpoint")
+        self._update(trials)
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self._update(trials)
+        self.bar.close()
+
+    def _score(self, result: dict) -> str:
+        value = result.get(self.metric)
+        return f"{self.metric} {value:.3f}" if isinstance(value, float) and math.isfinite(value) else f"no {self.metric}"
+
+    def _say(self, line: str, trials: list) -> None:
+        elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - self.start))
+        self.bar.write(f"[{elapsed}] {line}", file=self.terminal.out)
+        self._update(trials)
+
+    def _update(self, trials: list) -> None:
+        """Steps done over steps still expected: an ended trial expects no more, one not yet started its maximum."""
+        done = expected = 0
+        for trial in trials:
+            step = (trial.last_result or {}).get("step", 0)
+            done += step
+            ended = trial.status in ("TERMINATED", "ERROR")
+            expected += step if ended else int(trial.config.get("steps", self.max_steps))
+        expected += max(self.trials - len(trials), 0) * self.max_steps
+        self.bar.total, self.bar.n = max(expected, done), done
+        self.bar.refresh()
+
+
+def summary_lines(table: pd.DataFrame, dimensions: list[str], metric: str, folder: Path) -> list[str]:
+    """The final table, the best trial and where the results are."""
+    columns = ["trial_id", *dimensions, f"best_{metric}", "steps_done", "stop_reason", "steps_per_s"]
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
+        lines = table[[c for c in columns if c in table]].to_string(index=False).splitlines()
+    best = best_row(table, metric)
+    if best:
+        values = ", ".join(f"{k}={best[k]}" for k in dimensions)
+        lines.append(f"best trial {best['trial_id']}: {metric} {best[f'best_{metric}']:.3f} ({values})")
+    return lines + [f"results: {folder / RESULTS_FILE}"]
+
+
+def _is_terminal(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _last_line(error: Any) -> str:
+    lines = [line for line in str(error or "unknown error").strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "unknown error"

@@ -1,0 +1,49 @@
+"""What a trial reports and how it ends: the one definition of metric names, their direction, and stop reasons.
+
+The spec, the trainable, the results table, tracking and `nerftune eval` all use these names.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+# test-set image metrics, and which way is better
+METRIC_MODES = {"psnr": "max", "ssim": "max", "lpips": "min"}
+METRICS = tuple(METRIC_MODES)
+
+# per-trial timings and speeds, reported at every milestone and kept in results.csv
+TIMINGS = ("train_s", "eval_s", "setup_s", "wall_s", "steps_per_s", "rays_per_s")
+
+# what a milestone logs to MLflow as step metrics
+MILESTONE_METRICS = (*METRICS, "steps_per_s", "rays_per_s", "eval_rays_per_s", "fps", "peak_gpu_mb")
+
+
+class StopReason(str, Enum):
+    """Why a trial ended; an errored trial's reason is `error: <its message>`."""
+
+    COMPLETED = "completed"  # trained all its steps
+    PRUNED = "asha_pruned"  # stopped early by the scheduler at a rung
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def error_reason(message: str) -> str:
+    """The stop reason of a trial that raised: `error: ` and the last line of its message."""
+    return f"{StopReason.ERROR.value}: " + message.strip().splitlines()[-1][:200]
+
+
+def is_error(reason: str) -> bool:
+    return str(reason).startswith(f"{StopReason.ERROR.value}:")
+
+
+def better(value: float, than: float | None, mode: str) -> bool:
+    """Whether `value` improves on `than` (None: nothing yet) for a metric of this mode."""
+    return than is None or (value > than if mode == "max" else value < than)
+
+LPIPS_MISSING = (
+    "LPIPS is empty: it needs AlexNet weights that torchvision downloads on first use, and they could not be had. "
+    "PSNR and SSIM are unaffected. Copy alexnet-owt-7be5be79.pth into $TORCH_HOME/hub/checkpoints/ (default "
+    "~/.cache/torch) on every machine that trains or evaluates."
+)

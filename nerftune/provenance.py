@@ -1,0 +1,46 @@
+"""What makes a sweep's numbers reproducible and comparable: spec, test set, versions, machine, code."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from nerftune.machine import gpu_names
+from nerftune.preflight import Prepared
+from nerftune.spec import spec_hash
+
+PACKAGES = ("nerftune", "nerfstudio", "ray", "torch", "optuna", "mlflow")
+
+
+def provenance(prepared: Prepared) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "spec_hash": spec_hash(prepared.spec_path),
+        "test_hash": prepared.dataset.test_hash,
+        "test_frames": len(prepared.dataset.test_indices),
+        "data": str(prepared.data_dir),
+        "trials": prepared.spec.trial_count,
+        "search": prepared.spec.search.algorithm,
+        "scheduler": prepared.spec.scheduler.type,
+        "host": socket.gethostname(),
+        "gpu": ", ".join(gpu_names()) or "none",
+        "git_commit": git_commit() or "unknown",
+    }
+    for package in PACKAGES:
+        try:
+            values[f"version.{package}"] = version(package)
+        except PackageNotFoundError:
+            values[f"version.{package}"] = "not installed"
+    return values
+
+
+def git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None

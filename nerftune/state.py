@@ -1,0 +1,79 @@
+"""A sweep's own state file, `nerftune-sweep.json`: what it was started from, and whether a rerun may resume it.
+
+It records the spec (hash and text), the data folder, the fixed test set (names and hash) and the sweep's MLflow run
+id. A rerun of the same command resumes; a changed spec is refused (with its first changed lines) unless --force;
+--restart moves the old folder aside. Reading it needs no Ray.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from nerftune.errors import InputError
+from nerftune.preflight import Prepared
+from nerftune.spec import spec_hash
+
+STATE_FILE = "nerftune-sweep.json"
+
+
+def resume_decision(prepared: Prepared, restart: bool, force: bool, dry_run: bool) -> bool:
+    """Whether an earlier run of this sweep exists to resume; refuses when the spec changed (unless `force`)."""
+    folder = prepared.experiment_dir
+    if restart and folder.exists() and not dry_run:
+        aside = folder.with_name(f"{folder.name}.before-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.move(folder, aside)
+        print(f"--restart: moved the previous sweep to {aside}")
+        return False
+    state = read_state(folder)
+    if state is None:
+        return False
+    if state.get("spec_hash") != spec_hash(prepared.spec_path) and not force:
+        raise InputError(
+            prepared.spec_path,
+            "",
+            f"changed since sweep {prepared.name} started "
+            f"({_first_change(state.get('spec_text', ''), prepared.spec_path)})",
+            "rerun with --force to resume anyway, or --restart to start over",
+        )
+    return True
+
+
+def read_state(folder: Path) -> dict[str, Any] | None:
+    path = folder / STATE_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as error:
+        raise InputError(path, "", f"unreadable ({error})", "move the sweep folder aside with --restart") from None
+
+
+def new_state(prepared: Prepared) -> dict[str, Any]:
+    return {
+        "spec_path": str(prepared.spec_path.resolve()),
+        "spec_hash": spec_hash(prepared.spec_path),
+        "spec_text": prepared.spec_path.read_text(),
+        "data_dir": str(prepared.data_dir),
+        "test_hash": prepared.dataset.test_hash,
+        "test_files": prepared.dataset.test_names,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def write_state(folder: Path, state: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+
+def _first_change(old_text: str, spec_path: Path) -> str:
+    diff = [
+        line
+        for line in difflib.unified_diff(old_text.splitlines(), spec_path.read_text().splitlines(), lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    return "; ".join(diff[:4]) or "whitespace only"

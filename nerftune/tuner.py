@@ -1,0 +1,89 @@
+"""Ray Tune assembly: the trainable with its plan and resources, a new or restored Tuner, and the run itself."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import ray
+from ray import tune
+
+from nerftune.plan import trial_resources
+from nerftune.preflight import Prepared
+from nerftune.results import TrialRecord, record_of
+from nerftune.schedule import build_scheduler, rungs
+from nerftune.search import build_searcher
+from nerftune.tracking import TrackingTarget
+from nerftune.trainable import RenderPlan, TrialPlan, train_trial
+
+
+def trial_plan(prepared: Prepared, target: TrackingTarget | None) -> TrialPlan:
+    spec = prepared.spec
+    render = spec.render
+    each = render is not None and render.trials == "each"
+    return TrialPlan(
+        data_dir=str(prepared.data_dir),
+        test_every=spec.data.test_every,
+        profile=spec.profile,
+        rungs=rungs(spec),
+        eval_every=spec.eval.every,
+        eval_max_images=spec.eval.max_images,
+        train_log_every=spec.eval.train_log_every,
+        cpus_per_trial=spec.resources.cpu,
+        metric=spec.metric.name,
+        mode=spec.metric.mode,
+        tracking=target,
+        render=RenderPlan(prepared.camera_paths, prepared.camera_paths_name, render.video, render.crop) if each else None,
+    )
+
+
+def fit(
+    prepared: Prepared,
+    plan: TrialPlan,
+    address: str | None,
+    resume: bool,
+    retry_errored: bool,
+    callbacks: list[tune.Callback],
+    verbose: bool,
+) -> list[TrialRecord]:
+    """Run the sweep (or continue it from its folder) on Ray; returns every trial's record."""
+    # Tune snapshots its state at every checkpoint when num_to_keep is set, and warns about it each time
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    trainable = tune.with_resources(
+        tune.with_parameters(train_trial, plan=plan), trial_resources(prepared, on_cluster=bool(address))
+    )
+    folder = str(prepared.experiment_dir)
+    ray.init(address=address, include_dashboard=False, configure_logging=False, log_to_driver=True)
+    try:
+        if resume and tune.Tuner.can_restore(folder):
+            tuner = tune.Tuner.restore(folder, trainable, resume_unfinished=True, resume_errored=retry_errored)
+        else:
+            tuner = _new_tuner(prepared, trainable, callbacks, verbose)
+        grid = tuner.fit()
+    finally:
+        ray.shutdown()
+    return [record_of(result) for result in grid]
+
+
+def _new_tuner(prepared: Prepared, trainable: Any, callbacks: list[tune.Callback], verbose: bool) -> tune.Tuner:
+    spec = prepared.spec
+    return tune.Tuner(
+        trainable,
+        param_space=dict(spec.fixed),
+        tune_config=tune.TuneConfig(
+            metric=spec.metric.name,
+            mode=spec.metric.mode,
+            search_alg=build_searcher(spec),
+            scheduler=build_scheduler(spec),
+            num_samples=spec.trial_count,
+            max_concurrent_trials=spec.max_concurrent_trials or None,
+        ),
+        run_config=tune.RunConfig(
+            name=prepared.name,
+            storage_path=str(prepared.storage),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints.keep),
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            callbacks=callbacks,
+            verbose=1 if verbose else 0,
+        ),
+    )
