@@ -1,9 +1,10 @@
-# `make demo` installs nerftune into a virtual environment and runs the demo sweep; `make test` runs the tests.
+# `make demo` installs nerftune into a virtual environment and runs the demo sweep; `make test` runs the whole
+# test suite (fast tier, then slow tier), `make test-fast` only the tier without real sweeps or training.
 # VENV picks the environment (CI reuses one across runs: VENV=~/.venvs/nerftune).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test
+.PHONY: install demo test test-fast
 
 install:
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -13,5 +14,10 @@ install:
 demo: install
 	$(PY) -m nerftune.sweep search_spaces/demo.yaml
 
+test-fast: install
+	$(PY) -m pytest -m "not slow"
+
+# the fast tier first, so that a broken house fails in minutes; then the real sweeps and training
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m slow

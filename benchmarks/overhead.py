@@ -1,10 +1,11 @@
-"""Overhead of running nerfstudio training as a nerftune trial under Ray Tune, as a ratio measured in one run.
+"""Overhead of running nerfstudio training as a nerftune trial under Ray Tune, as ratios measured in one run.
 
-Trains the same tiny nerfacto config for the same number of steps twice: once bare, with nerfstudio's own
-`Trainer.train()` loop in this process, and once as a one-trial nerftune sweep on a local Ray cluster. Prints the
-training steps/s of each and the ratio trial / bare (target: >= 0.95). Usage:
+Trains the same tiny nerfacto config for the same number of steps, alternately: bare, with nerfstudio's own
+`Trainer.train()` loop in this process, then as a one-trial nerftune sweep on a local Ray cluster, and again, for
+`--pairs` pairs (this machine's speed drifts, so only a pair measured back to back gives a ratio). Prints each pair's
+training steps/s and ratio trial / bare, then the median and range of the ratios (target: >= 0.95). Usage:
 
-    python benchmarks/overhead.py [--steps 1000] [--cpus 2]
+    python benchmarks/overhead.py [--steps 400] [--pairs 3] [--cpus 2]
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ import time
 from pathlib import Path
 
 import torch
+from timing import interleaved, ratios, summary
+
+from nerftune.data.synthetic import SceneOptions, write_scene
+from nerftune.preflight import DATASETS_FOLDER
 
 
 def bare_steps_per_s(data_dir: Path, out_dir: Path, steps: int) -> float:
@@ -43,6 +48,7 @@ def trial_steps_per_s(workdir: Path, steps: int, cpus: int) -> float:
     from nerftune.preflight import prepare
     from nerftune.sweep import run
 
+    workdir.mkdir(parents=True)
     spec = workdir / "overhead.yaml"
     spec.write_text(
         textwrap.dedent(
@@ -58,26 +64,35 @@ def trial_steps_per_s(workdir: Path, steps: int, cpus: int) -> float:
             """
         )
     )
-    prepared = prepare(spec, workdir / "sweeps")
-    table = run(prepared, address=None, resume=False)
+    prepared = prepare(spec, workdir.parent / "sweeps", name=workdir.name)
+    table = run(prepared)
     return float(table.steps_per_s.iloc[0])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--cpus", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.cpus)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        trial = trial_steps_per_s(workdir, args.steps, args.cpus)  # also renders the synthetic scene
-        data_dir = next((workdir / "sweeps" / "_datasets").iterdir())
-        bare = bare_steps_per_s(data_dir, workdir, args.steps)
-    print(f"tiny nerfacto, {args.steps} steps, {args.cpus} CPU threads")
-    print(f"bare nerfstudio Trainer.train(): {bare:7.2f} steps/s")
-    print(f"nerftune trial under Ray Tune:   {trial:7.2f} steps/s")
-    print(f"ratio trial / bare: {trial / bare:.3f}  (target >= 0.95)")
+        options = SceneOptions()  # what the trial's `data: synthetic:id-card` renders, in the same place
+        data_dir = write_scene(workdir / "sweeps" / DATASETS_FOLDER / options.name(), options)
+        runs = iter(range(10**6))
+        figures = interleaved(
+            {
+                "bare": lambda: bare_steps_per_s(data_dir, workdir / f"bare{next(runs)}", args.steps),
+                "trial": lambda: trial_steps_per_s(workdir / f"trial{next(runs)}", args.steps, args.cpus),
+            },
+            args.pairs,
+        )
+    pairs = ratios(figures["trial"], figures["bare"])
+    print(f"\ntiny nerfacto, {args.steps} steps, {args.cpus} CPU threads, {args.pairs} pairs (bare, trial, ...)")
+    for index, (bare, trial, ratio) in enumerate(zip(figures["bare"], figures["trial"], pairs), 1):
+        print(f"pair {index}: bare {bare:6.2f} steps/s, trial {trial:6.2f} steps/s, ratio {ratio:.3f}")
+    print(f"ratio trial / bare: median {summary(pairs)}  (target >= 0.95)")
 
 
 if __name__ == "__main__":

@@ -50,32 +50,46 @@ def terminal() -> Terminal:
 @contextlib.contextmanager
 def quiet_output(log_path: Path, verbose: bool) -> Iterator[Terminal]:
     """Send everything written to this process's stdout and stderr (file descriptors included, so that native
-    libraries and Ray's log forwarding follow) to `log_path`; yields the terminal, which people still see."""
+    libraries, child processes and Ray's log forwarding follow) to `log_path`; yields the terminal, which people
+    still see."""
     global _terminal
     if verbose:
         yield terminal()
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    streams = [os.fdopen(os.dup(fd), "w", buffering=1) for fd in saved]
+    saved_fds = os.dup(1), os.dup(2)
+    saved_streams = sys.stdout, sys.stderr
+    screen = Terminal(*(_beside(stream, fd) for stream, fd in zip(saved_streams, saved_fds)))
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "a") as log:
+    with open(log_path, "a", buffering=1) as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
-        _terminal = Terminal(*streams)
+        sys.stdout = sys.stderr = log
+        _terminal = screen
         try:
-            yield _terminal
+            yield screen
         finally:
             _terminal = None
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
+            sys.stdout, sys.stderr = saved_streams
+            os.dup2(saved_fds[0], 1)
+            os.dup2(saved_fds[1], 2)
+            for fd in saved_fds:
                 os.close(fd)
-            for stream in streams:
-                stream.close()
+            for stream in (screen.out, screen.err):
+                if stream not in saved_streams:
+                    stream.close()
+
+
+def _beside(stream: IO[str], saved_fd: int) -> IO[str]:
+    """A stream to the terminal that survives the redirection: a copy of the descriptor where `stream` writes to
+    it, else `stream` itself (pytest's capture, a notebook's output)."""
+    try:
+        if stream.fileno() in (1, 2):
+            return os.fdopen(os.dup(saved_fd), "w", buffering=1)
+    except (AttributeError, ValueError, OSError):
+        pass
+    return stream
 
 
 class LiveView(Callback):

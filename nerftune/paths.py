@@ -1,4 +1,4 @@
-"""Camera paths around the document and how novel each view is. Pure geometry: numpy only.
+"""Camera paths around the document and how novel each view is. Pure geometry: numpy and scipy's rotations.
 
 Lengths are relative: a radius or distance of 1.0 is the training cameras' median distance to the point of interest,
 so `--radii 0.2,0.4 --distances 1.0,1.6` means the same on every capture whatever SfM's arbitrary scale. A circle of
@@ -12,12 +12,14 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
 
 # Novelty: an angle of NOVELTY_ANGLE_DEG or a distance of NOVELTY_DISTANCE (relative) to the nearest training camera
 # make a view 1 - 1/e (0.63) novel; 0 is a training view.
 NOVELTY_ANGLE_DEG = 15.0
 NOVELTY_DISTANCE = 0.25
-ON_TRAJECTORY = 0.2  # novelty below which a view counts as on the training trajectory
+ON_TRAJECTORY = 0.2  # novelty, measured against the training path, below which a view is on that path
+PATH_SAMPLES = 16  # poses per segment of the training path when measuring a view's distance to it
 AZIMUTH_WINDOW_DEG = 20.0  # training cameras this close in azimuth around the normal decide inside / outside
 
 
@@ -75,18 +77,15 @@ def circles(frame: Frame, radii: list[float], distances: list[float], views: int
 
 
 def interpolate_trajectory(poses: np.ndarray, views: int) -> np.ndarray:
-    """`views` poses along the training cameras in order: positions linear, rotations spherical (slerp)."""
+    """`views` poses along the cameras in order: positions linear, rotations spherical (scipy's Slerp)."""
     if len(poses) == 1:
         return np.repeat(poses, views, axis=0)
-    out = []
-    for t in np.linspace(0, len(poses) - 1, views):
-        i = min(int(t), len(poses) - 2)
-        s = t - i
-        pose = np.eye(4)
-        pose[:3, :3] = _slerp(poses[i, :3, :3], poses[i + 1, :3, :3], s)
-        pose[:3, 3] = (1 - s) * poses[i, :3, 3] + s * poses[i + 1, :3, 3]
-        out.append(pose)
-    return np.stack(out)
+    knots = np.arange(len(poses))
+    times = np.linspace(0, len(poses) - 1, views)
+    out = np.tile(np.eye(4), (views, 1, 1))
+    out[:, :3, :3] = Slerp(knots, Rotation.from_matrix(poses[:, :3, :3]))(times).as_matrix()
+    out[:, :3, 3] = np.stack([np.interp(times, knots, poses[:, axis, 3]) for axis in range(3)], axis=1)
+    return out
 
 
 @dataclass(frozen=True)
@@ -99,22 +98,37 @@ class Novelty:
 
 
 def novelty(pose: np.ndarray, training_poses: np.ndarray, frame: Frame) -> Novelty:
-    """How far a view is from what the model was trained on (see the constants above for the scale)."""
-    angles = np.array([_rotation_angle_deg(pose[:3, :3], t[:3, :3]) for t in training_poses])
-    distances = np.linalg.norm(training_poses[:, :3, 3] - pose[:3, 3], axis=1) / frame.unit
+    """How far a view is from what the model was trained on (see the constants above for the scale).
+
+    The score is against the nearest training camera; whether the view is `on` the training trajectory is decided
+    against the path through the training cameras in their order (a view between two of them is on it)."""
+    angles, distances = _separation(pose, training_poses, frame)
     combined = np.hypot(angles / NOVELTY_ANGLE_DEG, distances / NOVELTY_DISTANCE)
     nearest = int(np.argmin(combined))
     score = float(1.0 - math.exp(-combined[nearest]))
-    return Novelty(
-        float(angles[nearest]), float(distances[nearest]), score, _label(pose, training_poses, frame, score), nearest
-    )
+    label = "on" if path_novelty(pose, training_poses, frame) < ON_TRAJECTORY else _side(pose, training_poses, frame)
+    return Novelty(float(angles[nearest]), float(distances[nearest]), score, label, nearest)
 
 
-def _label(pose: np.ndarray, training_poses: np.ndarray, frame: Frame, score: float) -> str:
-    """`on` near a training camera; `inside` when the view looks at the document from no farther off its normal than
-    the training cameras at that azimuth (inside the trajectory seen from the document); `outside` otherwise."""
-    if score < ON_TRAJECTORY:
-        return "on"
+def path_novelty(pose: np.ndarray, training_poses: np.ndarray, frame: Frame) -> float:
+    """The novelty score against the nearest pose of the training path (the cameras joined in order, positions
+    linear and orientations spherical between neighbours), sampled PATH_SAMPLES times per segment."""
+    path = interpolate_trajectory(training_poses, (len(training_poses) - 1) * PATH_SAMPLES + 1)
+    angles, distances = _separation(pose, path, frame)
+    return float(1.0 - math.exp(-np.hypot(angles / NOVELTY_ANGLE_DEG, distances / NOVELTY_DISTANCE).min()))
+
+
+def _separation(pose: np.ndarray, others: np.ndarray, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
+    """Rotation angle (degrees) and relative distance from `pose` to each of `others`."""
+    relative = np.einsum("ji,njk->nik", pose[:3, :3], others[:, :3, :3])  # pose^T @ other
+    cosine = np.clip((np.trace(relative, axis1=1, axis2=2) - 1) / 2, -1.0, 1.0)
+    distances = np.linalg.norm(others[:, :3, 3] - pose[:3, 3], axis=1) / frame.unit
+    return np.degrees(np.arccos(cosine)), distances
+
+
+def _side(pose: np.ndarray, training_poses: np.ndarray, frame: Frame) -> str:
+    """`inside` when the view looks at the document from no farther off its normal than the training cameras at
+    that azimuth (inside the trajectory seen from the document); `outside` otherwise."""
     tilt, azimuth = _polar(pose[:3, 3], frame)
     train_tilt, train_azimuth = np.array([_polar(t[:3, 3], frame) for t in training_poses]).T
     gap = np.abs((train_azimuth - azimuth + 180.0) % 360.0 - 180.0)
@@ -141,25 +155,6 @@ def camera_path_json(poses: np.ndarray, fov_y_deg: float, width: int, height: in
             {"camera_to_world": pose.reshape(-1).tolist(), "fov": fov_y_deg, "aspect": width / height} for pose in poses
         ],
     }
-
-
-def _rotation_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
-    return math.degrees(math.acos(np.clip((np.trace(a.T @ b) - 1) / 2, -1.0, 1.0)))
-
-
-def _slerp(a: np.ndarray, b: np.ndarray, s: float) -> np.ndarray:
-    """Rotation a * (a^T b)^s, by the axis-angle of the relative rotation."""
-    relative = a.T @ b
-    angle = math.acos(np.clip((np.trace(relative) - 1) / 2, -1.0, 1.0))
-    if angle < 1e-9:
-        return a
-    axis = np.array([relative[2, 1] - relative[1, 2], relative[0, 2] - relative[2, 0], relative[1, 0] - relative[0, 1]])
-    if np.linalg.norm(axis) < 1e-9:  # a half turn: the axis is the eigenvector of eigenvalue 1
-        axis = np.linalg.eigh(relative + relative.T)[1][:, -1]
-    k = _unit(axis)
-    skew = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    theta = s * angle
-    return a @ (np.eye(3) + math.sin(theta) * skew + (1 - math.cos(theta)) * skew @ skew)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ them.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import optuna
@@ -89,7 +90,9 @@ def build_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
         return optuna.samplers.GridSampler({k: list(map(choice_label, d.choices)) for k, d in searched.items()}, seed)
     if spec.search.algorithm == "random":
         if all(dim.values is not None for dim in searched.values()):
-            return optuna.samplers.BruteForceSampler(seed=seed)  # every configuration once, in random order
+            with warnings.catch_warnings():  # "experimental" since Optuna 3.1, and what a listed space needs
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.samplers.BruteForceSampler(seed=seed)  # every configuration once, in random order
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: a small synthetic scene, and spec files written into a test's folder."""
+"""Shared fixtures: a small synthetic scene, spec files written into a test's folder, and one real sweep that the
+sweep, tracking, novel-view and console tests all read (a session-scoped fixture: it runs once per test session)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from nerftune.data.synthetic import SceneOptions, write_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_SCENE = SceneOptions(frames=24, width=80, height=60)
+LR = "optimizers.fields.optimizer.lr"
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +47,61 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
         text=True,
         timeout=timeout,
     )
+
+
+@dataclass(frozen=True)
+class Swept:
+    """A finished real sweep: its spec, storage folder, results table and what the command printed."""
+
+    spec: Path
+    storage: Path
+    name: str
+    table: pd.DataFrame
+    result: subprocess.CompletedProcess
+
+    @property
+    def folder(self) -> Path:
+        return self.storage / self.name
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.storage / 'mlflow.db'}"
+
+    def trial_dirs(self) -> list[Path]:
+        return sorted(p.parent for p in self.folder.glob("*/trial.json"))
+
+
+def shared_spec_text(scene_dir: Path) -> str:
+    """Four tiny trials, one at a time: two learn (lr 1e-2), two cannot (lr 1e-7), so ASHA stops the frozen ones
+    at its first rung (grid seed 0 runs a learning trial first). A fixed list value, renders of each completed trial
+    (with a video), MLflow previews."""
+    return f"""\
+name: shared
+data: {scene_dir}
+profile: tiny
+space:
+  frames: {{values: [3, 12]}}
+  seed: 0
+  steps: 90
+  {LR}: {{values: [1.0e-2, 1.0e-7]}}
+  pipeline.model.num_proposal_samples_per_ray: {{value: [32, 16]}}
+search: {{algorithm: grid, seed: 0}}
+scheduler: {{type: asha, grace_period: 30, reduction_factor: 2}}
+max_concurrent_trials: 1
+resources: {{cpu: 1, gpu: 0}}
+eval: {{max_images: 1, train_log_every: 10}}
+checkpoints: {{keep: 3}}
+tracking: {{preview_images: 1}}
+render: {{circles: {{radii: [0.3], distances: [1.0], views: 4}}, trials: each, video: true}}
+"""
+
+
+@pytest.fixture(scope="session")
+def shared_sweep(scene_dir, tmp_path_factory) -> Swept:
+    folder = tmp_path_factory.mktemp("shared")
+    spec = folder / "shared.yaml"
+    spec.write_text(shared_spec_text(scene_dir))
+    storage = folder / "sweeps"
+    result = run_cli(str(spec), "--storage", str(storage))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return Swept(spec, storage, "shared", pd.read_csv(storage / "shared" / "results.csv"), result)

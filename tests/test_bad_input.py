@@ -1,16 +1,22 @@
-"""Every kind of bad input, through the command line: one line naming file and field, exit status 2, nothing touched."""
+"""Bad input of `nerftune sweep` beyond the spec file itself (tests/test_spec.py has those): the data, the methods and
+nerfstudio fields, storage. Each once: one line naming file and field, exit status 2, nothing under sweeps/ touched.
+In-process (the command's `main`); one case runs the real command in its own process."""
 
 import json
 import shutil
-from argparse import Namespace
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from nerftune import sweep
+from nerftune.machine import gpu_count
 from nerftune.preflight import prepare
-from nerftune.sweep import _resume_decision
+from nerftune.state import resume_decision
 
-from conftest import run_cli
+from conftest import ROOT
 
 
 def good_spec(data: Path) -> str:
@@ -28,12 +34,22 @@ def edit_transforms(edit):
 
 CASES = {
     # case: (change to the spec text, change to the dataset copy, expected field, expected problem)
-    "yaml syntax": (lambda t: t + "eval: {every: [1\n", None, "line 8", "invalid YAML"),  # the list never closes
-    "unknown key": (lambda t: t + "sheduler: {type: none}\n", None, "sheduler", "unknown key"),
-    "wrong type": (lambda t: t + "max_failures: often\n", None, "max_failures", "integer"),
-    "empty range": (lambda t: t + "  seed: {type: int, min: 3, max: 1}\n", None, "space.seed", "empty range"),
     "unknown method": (lambda t: t + "  method: nerfacto2\n", None, "space.method", "valid: "),
     "cuda-only method": (lambda t: t + "  method: instant-ngp\n", None, "space.method", "needs a CUDA GPU"),
+    "unknown config field": (
+        lambda t: t + "  pipeline.model.hidden_dimm: {values: [8, 16]}\n",
+        None,
+        "hidden_dimm",
+        "has no field",
+    ),
+    "wrong config type": (lambda t: t + "  pipeline.model.hidden_dim: 8.5\n", None, "hidden_dim", "is an integer"),
+    "not a choice": (lambda t: t + "  pipeline.model.implementation: cuda\n", None, "implementation", "one of"),
+    "a list where a number goes": (
+        lambda t: t + "  pipeline.model.hidden_dim: {values: [[64, 32]]}\n",
+        None,
+        "space.pipeline.model.hidden_dim",
+        "is an integer, not list",
+    ),
     "frames beyond the pool": (lambda t: t.replace("[2, 8]", "[2, 40]"), None, "space.frames", "40 frames asked"),
     "missing dataset": (lambda t: t.replace("data: ", "data: /nonexistent"), None, "data", "does not exist"),
     "no frames": (None, edit_transforms(lambda d, t: t.update(frames=[])), "frames", "no frames listed"),
@@ -55,14 +71,9 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_input_exits_2_with_one_line(case, scene_dir, tmp_path):
-    spec_edit, data_edit, field, problem = CASES[case]
-    if case == "cuda-only method":
-        import torch
-
-        if torch.cuda.is_available():
-            pytest.skip("this machine has a GPU")
+def bad_setup(case: str, scene_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """The case's spec and a storage folder holding an earlier sweep's file, which must survive."""
+    spec_edit, data_edit, _, _ = CASES[case]
     data = tmp_path / "data"
     shutil.copytree(scene_dir, data)
     if data_edit:
@@ -73,21 +84,52 @@ def test_bad_input_exits_2_with_one_line(case, scene_dir, tmp_path):
     storage = tmp_path / "sweeps"
     (storage / "bad").mkdir(parents=True)
     (storage / "bad" / "earlier.csv").write_text("kept")
-    result = run_cli(str(spec), "--storage", str(storage))
-    assert result.returncode == 2, result.stderr[-2000:]
-    line = result.stderr.strip()
+    return spec, storage
+
+
+def assert_one_line_and_untouched(line: str, case: str, storage: Path) -> None:
+    _, _, field, problem = CASES[case]
+    line = line.strip()
     assert "\n" not in line and line.startswith("error: "), line
     assert field in line and problem in line, line
     assert [p.name for p in (storage / "bad").iterdir()] == ["earlier.csv"], "nothing under sweeps/ touched"
 
 
-def test_unwritable_storage_exits_2(scene_dir, tmp_path):
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_exits_2_with_one_line(case, scene_dir, tmp_path, capsys):
+    if case == "cuda-only method" and gpu_count():
+        pytest.skip("this machine has a GPU")
+    spec, storage = bad_setup(case, scene_dir, tmp_path)
+    assert sweep.main([str(spec), "--storage", str(storage)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert_one_line_and_untouched(captured.err, case, storage)
+
+
+def test_the_command_answers_bad_input_at_once_in_its_own_process(scene_dir, tmp_path):
+    """The process boundary: the real command, its exit status and stderr, in well under 3 seconds."""
+    spec, storage = bad_setup("unknown method", scene_dir, tmp_path)
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "nerftune.sweep", str(spec), "--storage", str(storage)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    seconds = time.perf_counter() - start
+    assert result.returncode == 2, result.stderr
+    assert_one_line_and_untouched(result.stderr, "unknown method", storage)
+    assert seconds < 10, f"{seconds:.1f} s (the benchmark measures it properly: benchmarks/cli.py)"
+
+
+def test_unwritable_storage_exits_2(scene_dir, tmp_path, capsys):
     spec = tmp_path / "ok.yaml"
     spec.write_text(good_spec(scene_dir))
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
-    result = run_cli(str(spec), "--storage", str(blocker / "sweeps"))
-    assert result.returncode == 2 and "--storage: not writable" in result.stderr
+    assert sweep.main([str(spec), "--storage", str(blocker / "sweeps")]) == 2
+    assert "--storage: not writable" in capsys.readouterr().err
 
 
 def test_restart_moves_the_old_sweep_aside(scene_dir, tmp_path):
@@ -96,7 +138,7 @@ def test_restart_moves_the_old_sweep_aside(scene_dir, tmp_path):
     prepared = prepare(spec, tmp_path / "sweeps")
     (prepared.experiment_dir).mkdir(parents=True)
     (prepared.experiment_dir / "results.csv").write_text("old results")
-    resume = _resume_decision(prepared, Namespace(restart=True, dry_run=False, force=False))
+    resume = resume_decision(prepared, restart=True, force=False, dry_run=False)
     assert resume is False and not prepared.experiment_dir.exists()
     (aside,) = [p for p in prepared.storage.iterdir() if p.name.startswith("bad.before-")]
     assert (aside / "results.csv").read_text() == "old results", "moved aside, never deleted"

@@ -1,5 +1,7 @@
-"""Failing trials are contained: an error or a NaN loss ends that trial only, with its reason in the results."""
+"""Failing trials are contained: an error or a NaN loss ends that trial only, with its reason in the results; the
+best trial is still rendered after the sweep."""
 
+import json
 import os
 from pathlib import Path
 
@@ -32,6 +34,7 @@ def test_errored_and_diverged_trials_do_not_stop_the_sweep(scene_dir, write_spec
         max_concurrent_trials: 2
         resources: {{cpu: 1, gpu: 0}}
         eval: {{max_images: 1, every: 20, train_log_every: 5}}
+        render: {{circles: {{radii: [0.3], distances: [1.0], views: 3}}, trials: best, best_k: 1}}
         """
     )
     storage = tmp_path / "sweeps"
@@ -47,6 +50,15 @@ def test_errored_and_diverged_trials_do_not_stop_the_sweep(scene_dir, write_spec
     # it reported step 20, failed at 30, was retried once from its step-20 checkpoint, reported 40 and failed at 50
     assert table.loc["nerftune-test-oom", "steps_done"] == 40
     assert table.loc["nerftune-test-oom", "resumed_from_step"] == 20
+    # the console says each failure, once per failed attempt, on stderr; the retry too
+    oom_id = table.loc["nerftune-test-oom", "trial_id"]
+    assert f"warning: trial {oom_id} failed after step 20; retrying from its last checkpoint" in result.stderr
+    assert f"warning: trial {oom_id} failed: " in result.stderr and "CUDA out of memory" in result.stderr
+    # the best trial (the one that completed) was rendered after the sweep, and only it
+    rendered = [p.parent.parent.parent for p in (storage / "failures").glob("*/renders/circles/views.csv")]
+    assert len(rendered) == 1
+    assert json.loads((rendered[0] / "trial.json").read_text())["trial_id"] == table.loc["nerfacto", "trial_id"]
+    assert "rendered trial" in result.stdout and "(and MLflow)" in result.stdout
 
     # --retry-errored on the next run continues the errored trials from their last checkpoint (step 40); the test
     # methods count their steps afresh in a new process, so this time both reach step 60

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -13,59 +13,57 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import ROOT, run_cli
+from conftest import LR
 from nerftune.evaluate import FIXED_COLUMNS
 
 pytestmark = pytest.mark.slow
 
 
-def sweep_text(scene_dir: Path, name: str, render: str, steps: int = 60, every: int = 30) -> str:
+def sweep_text(scene_dir: Path, name: str, render: str) -> str:
     return f"""\
 name: {name}
 data: {scene_dir}
 profile: tiny
 space:
   frames: {{values: [6, 12]}}
-  seed: 0
-  steps: {steps}
-  pipeline.model.hidden_dim: 32
+  steps: 30
 resources: {{cpu: 1, gpu: 0}}
-max_concurrent_trials: 2
-eval: {{max_images: 1, every: {every}}}
-checkpoints: {{keep: 2}}
 render: {render}
 """
 
 
 @pytest.fixture(scope="module")
-def swept(scene_dir, tmp_path_factory):
-    """Two tiny trials of 60 steps, evaluated at 30 and 60, each rendering a circle of 4 views when it completes."""
-    folder = tmp_path_factory.mktemp("novel")
-    spec = folder / "spec.yaml"
-    render = "{circles: {radii: [0.3], distances: [1.0], views: 4}, trials: each, video: true}"
-    spec.write_text(sweep_text(scene_dir, "views", render))
-    result = run_cli(str(spec), "--storage", str(folder / "sweeps"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return folder / "sweeps" / "views"
+def swept(shared_sweep):
+    """The shared sweep: its completed trials rendered a circle of 4 views (and a video) when they completed."""
+    return shared_sweep
 
 
-def trial_dirs(sweep: Path) -> list[Path]:
-    return sorted(p.parent for p in sweep.glob("*/trial.json"))
+def completed_dirs(swept) -> list[Path]:
+    done = set(swept.table[swept.table.stop_reason == "completed"].trial_id)
+    return [d for d in swept.trial_dirs() if json.loads((d / "trial.json").read_text())["trial_id"] in done]
 
 
-def run_nerftune(*args, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "nerftune", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
+def nerftune_cli(*args) -> tuple[int, str, str]:
+    """`nerftune COMMAND ...` in this process (the process boundary is tested with `nerftune sweep`)."""
+    from nerftune.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return code, out.getvalue(), err.getvalue()
 
 
 def test_each_completed_trial_renders_its_views_with_novelty(swept):
-    for trial in trial_dirs(swept):
+    assert len(completed_dirs(swept)) >= 1
+    rendered = [d for d in swept.trial_dirs() if (d / "renders").exists()]
+    assert rendered == completed_dirs(swept), "each trial that completes, and only those"
+    for trial in completed_dirs(swept):
         out = trial / "renders" / "circles"
         views = pd.read_csv(out / "views.csv")
         assert len(views) == 4 + 4, "the circle and the trajectory"
         assert set(views.segment) == {"d1_r0.3", "trajectory"}
         assert views.novelty.between(0, 1).all() and set(views.label) <= {"on", "inside", "outside"}
+        assert (views[views.segment == "trajectory"].label == "on").all(), "the training trajectory is on it"
         for file_name in views.image:
             image = np.asarray(Image.open(out / file_name))
             assert image.shape == (60, 80, 3) and image.std() > 3, "a rendered view, not a blank one"
@@ -75,11 +73,12 @@ def test_each_completed_trial_renders_its_views_with_novelty(swept):
 
 
 def test_renders_are_mlflow_artifacts_of_their_trial(swept):
-    client = mlflow.MlflowClient(f"sqlite:///{swept.parent / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("views")
+    client = mlflow.MlflowClient(swept.tracking_uri)
+    experiment = client.get_experiment_by_name("shared")
     runs = [r for r in client.search_runs([experiment.experiment_id]) if "nerftune.trial_id" in r.data.tags]
-    assert len(runs) == 2
-    for run in runs:
+    completed = [r for r in runs if r.data.tags["stop_reason"] == "completed"]
+    assert len(runs) == 4 and len(completed) >= 1
+    for run in completed:
         listed = [a.path for a in client.list_artifacts(run.info.run_id, "renders/circles")]
         assert "renders/circles/views.csv" in listed and "renders/circles/path.mp4" in listed
         assert len(client.list_artifacts(run.info.run_id, "renders/circles/images")) == 8
@@ -87,18 +86,20 @@ def test_renders_are_mlflow_artifacts_of_their_trial(swept):
 
 def test_render_command_along_a_paths_file(swept, scene_dir, tmp_path):
     paths_file = tmp_path / "card.json"
-    made = run_nerftune("paths", scene_dir, "--radii", "0.2", "--distances", "1.2", "--views", "5", "--out", paths_file)
-    assert made.returncode == 0, made.stderr
-    trial = trial_dirs(swept)[0]
+    code, _, err = nerftune_cli(
+        "paths", scene_dir, "--radii", "0.2", "--distances", "1.2", "--views", "5", "--out", paths_file
+    )
+    assert code == 0, err
+    trial = completed_dirs(swept)[0]
     outs = {}
     for crop in (True, False):
         outs[crop] = tmp_path / f"crop_{crop}"
         args = ["render", trial, "--paths", paths_file, "--out", outs[crop], "--video"] + (
             [] if crop else ["--no-crop"]
         )
-        result = run_nerftune(*args)
-        assert result.returncode == 0, result.stderr[-3000:]
-        assert "fps" in result.stdout
+        code, out, err = nerftune_cli(*args)
+        assert code == 0, err[-3000:]
+        assert "fps" in out
     import av
 
     with av.open(str(outs[True] / "path.mp4")) as video:
@@ -123,7 +124,7 @@ def test_a_path_through_a_test_camera_reproduces_the_evaluation_render(swept, tm
     from nerftune.paths import camera_path_json
     from nerftune.trials import locate, read_recipe
 
-    folder, checkpoint = locate(trial_dirs(swept)[0])
+    folder, checkpoint = locate(completed_dirs(swept)[0])
     recipe = read_recipe(folder)
     trainer = load_trained(recipe, checkpoint, tmp_path / "work")
     evaluation = trainer.evaluate([0], previews=1)
@@ -141,42 +142,30 @@ def test_a_path_through_a_test_camera_reproduces_the_evaluation_render(swept, tm
 
 def test_eval_export_has_a_row_per_trial_and_evaluated_step(swept, tmp_path):
     out = tmp_path / "evaluation.csv"
-    result = run_nerftune("eval", swept, "--out", out)
-    assert result.returncode == 0, result.stderr[-3000:]
+    code, _, err = nerftune_cli("eval", swept.folder, "--out", out)
+    assert code == 0, err[-3000:]
     table = pd.read_csv(out)
-    assert len(table) == 4 and sorted(table.step) == [30, 30, 60, 60]
-    assert table.trial_id.nunique() == 2 and sorted(table.frames_used.unique()) == [6, 12]
+    milestones = [s for steps in swept.table.steps_done for s in (30, 60, 90) if s <= steps]
+    assert sorted(table.step) == sorted(milestones)
+    assert table.trial_id.nunique() == 4 and sorted(table.frames_used.unique()) == [3, 12]
     assert (table.test_images == 1).all() and not table.reevaluated.any()
-    assert set(FIXED_COLUMNS) <= set(table.columns) and "pipeline.model.hidden_dim" in table.columns
+    assert set(FIXED_COLUMNS) <= set(table.columns) and LR in table.columns
     assert table.psnr.between(5, 60).all() and (table.fps > 0).all() and (table.rays_per_s > 0).all()
-    assert table.checkpoint.map(lambda p: Path(p).is_file()).all(), "keep: 2 keeps both checkpoints"
+    assert table.checkpoint.map(lambda p: Path(p).is_file()).all(), "keep: 3 keeps every checkpoint"
     # LPIPS weights cannot be downloaded here: the column is empty and one warning says how to provide them
     assert table.lpips.isna().all()
-    assert sum("lpips" in line.lower() for line in result.stderr.splitlines()) == 1
-    assert "alexnet-owt-7be5be79.pth" in result.stderr
+    assert sum("lpips" in line.lower() for line in err.splitlines()) == 1
+    assert "alexnet-owt-7be5be79.pth" in err
 
 
 def test_eval_reevaluates_saved_checkpoints_on_the_full_test_set(swept, tmp_path):
     out = tmp_path / "again.csv"
-    result = run_nerftune("eval", swept, "--out", out, "--reevaluate")
-    assert result.returncode == 0, result.stderr[-3000:]
+    code, _, err = nerftune_cli("eval", swept.folder, "--out", out, "--reevaluate")
+    assert code == 0, err[-3000:]
     table = pd.read_csv(out)
-    assert len(table) == 4 and table.reevaluated.all() and table.psnr.between(5, 60).all()
+    assert len(table) == swept.table.steps_done.floordiv(30).sum() and table.reevaluated.all()
+    assert table.psnr.between(5, 60).all()
     assert (table.test_images == 3).all(), "all 3 test images, where the sweep evaluated max_images: 1"
-
-
-def test_best_k_trials_are_rendered_after_the_sweep(scene_dir, tmp_path):
-    spec = tmp_path / "spec.yaml"
-    render = "{circles: {radii: [0.3], distances: [1.0], views: 3}, trials: best, best_k: 1}"
-    spec.write_text(sweep_text(scene_dir, "best", render, steps=30, every=0))
-    result = run_cli(str(spec), "--storage", str(tmp_path / "sweeps"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    sweep = tmp_path / "sweeps" / "best"
-    rendered = [t for t in trial_dirs(sweep) if (t / "renders" / "circles" / "views.csv").exists()]
-    assert len(rendered) == 1, "only the best trial"
-    best = pd.read_csv(sweep / "results.csv").sort_values("best_psnr").trial_id.iloc[-1]
-    assert json.loads((rendered[0] / "trial.json").read_text())["trial_id"] == best
-    assert "rendered trial" in result.stdout and "(and MLflow)" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -188,11 +177,11 @@ def test_best_k_trials_are_rendered_after_the_sweep(scene_dir, tmp_path):
     ],
 )
 def test_bad_render_and_eval_input_is_one_line(args, expected, swept, tmp_path):
-    values = {"tmp": tmp_path, "swept_trial": trial_dirs(swept)[0]}
-    result = run_nerftune(*(a.format(**values) for a in args))
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and expected in errors[0], result.stderr[-2000:]
+    values = {"tmp": tmp_path, "swept_trial": swept.trial_dirs()[0]}
+    code, _, err = nerftune_cli(*(a.format(**values) for a in args))
+    assert code == 2 and "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and expected in errors[0], err[-2000:]
 
 
 def test_spec_render_paths_must_be_made_for_the_sweeps_data(scene_dir, tmp_path):
@@ -200,9 +189,9 @@ def test_spec_render_paths_must_be_made_for_the_sweeps_data(scene_dir, tmp_path)
     other.mkdir()
     for name in ("transforms.json",):
         (other / name).write_text((scene_dir / name).read_text().replace('"images/', f'"{scene_dir}/images/'))
-    made = run_nerftune("paths", other, "--views", "2", "--out", tmp_path / "other_paths.json")
-    assert made.returncode == 0, made.stderr
+    code, _, err = nerftune_cli("paths", other, "--views", "2", "--out", tmp_path / "other_paths.json")
+    assert code == 0, err
     spec = tmp_path / "spec.yaml"
     spec.write_text(sweep_text(scene_dir, "mismatch", "{paths: other_paths.json}"))
-    result = run_cli(str(spec), "--storage", str(tmp_path / "sweeps"), "--dry-run")
-    assert result.returncode == 2 and "render.paths" in result.stderr and "was made for" in result.stderr
+    code, _, err = nerftune_cli("sweep", spec, "--storage", tmp_path / "sweeps", "--dry-run")
+    assert code == 2 and "render.paths" in err and "was made for" in err

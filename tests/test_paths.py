@@ -105,6 +105,28 @@ def test_labels_inside_and_outside_the_trajectory():
     assert paths.novelty(behind, TRAINING, FRAME).label == "outside"
 
 
+def test_on_is_decided_by_the_training_path_not_the_nearest_camera():
+    """A trial trained on every 4th camera: a view between two of them is on its path, one beside it is not."""
+    subset = TRAINING[::4]
+    between = paths.interpolate_trajectory(subset[2:4], 3)[1]  # halfway from one training camera to the next
+    assert paths.novelty(subset[2], subset, FRAME).label == "on"
+    mid = paths.novelty(between, subset, FRAME)
+    assert mid.label == "on", "on the path between two training cameras"
+    assert mid.score >= paths.ON_TRAJECTORY, "yet far enough from both cameras that the nearest one alone says no"
+    assert paths.path_novelty(between, subset, FRAME) < 0.05
+    offset = 0.4 * FRAME.unit * FRAME.normal  # the same orientation, lifted off the path towards the normal
+    beside = between.copy()
+    beside[:3, 3] += offset
+    assert paths.novelty(beside, subset, FRAME).label != "on"
+    assert paths.path_novelty(beside, subset, FRAME) > paths.ON_TRAJECTORY
+
+
+def test_the_interpolated_training_trajectory_is_on_for_a_trial_with_all_frames():
+    """What the demo's views.csv showed: the `trajectory` segment must read `on`, not `outside`."""
+    for pose in paths.interpolate_trajectory(TRAINING, 9):
+        assert paths.novelty(pose, TRAINING, FRAME).label == "on"
+
+
 def run_paths(*args) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "nerftune", "paths", *map(str, args)],

@@ -5,7 +5,7 @@ import pytest
 from nerftune.errors import InputError
 from nerftune.spec import load_spec
 
-from conftest import ROOT, run_cli
+from conftest import ROOT
 
 GOOD = """\
 name: t
@@ -37,6 +37,22 @@ def test_defaults_and_shorthands(write_spec):
         "one spec's shrunk grace period does not leak into the next"
     )
     assert load_spec(write_spec(GOOD + "metric: lpips\n")).metric.mode == "min"
+
+
+def test_list_and_mapping_values_fixed_and_searched(write_spec):
+    networks = "[{hidden_dim: 16, num_levels: 5}, {hidden_dim: 16, num_levels: 5}]"
+    spec = load_spec(
+        write_spec(
+            GOOD
+            + "  pipeline.model.num_proposal_samples_per_ray: {values: [[64, 32], [32, 16]]}\n"
+            + f"  pipeline.model.proposal_net_args_list: {{value: {networks}}}\n"
+            + "  pipeline.model.camera_optimizer: {value: {mode: 'off'}}\n"
+        )
+    )
+    assert spec.space["pipeline.model.num_proposal_samples_per_ray"].choices == [[64, 32], [32, 16]]
+    assert spec.fixed["pipeline.model.proposal_net_args_list"] == [{"hidden_dim": 16, "num_levels": 5}] * 2
+    assert spec.fixed["pipeline.model.camera_optimizer"] == {"mode": "off"}
+    assert spec.trial_count == 4 and "pipeline.model.num_proposal_samples_per_ray" in spec.searched
 
 
 BAD = {
@@ -73,6 +89,17 @@ BAD = {
     ),
     "render without paths": (GOOD + "render: {trials: each}\n", "render", "either `paths`"),
     "unknown scene": (GOOD.replace("synthetic:id-card", "synthetic:passport"), "data.path", "available: id-card"),
+    "a value YAML reads as a date": (GOOD + "  pipeline.model.note: 2026-11-27\n", "space.pipeline.model.note", "is not a"),
+    "a fixed mapping without value:": (
+        GOOD + "  pipeline.model.camera_optimizer: {mode: 'off'}\n",
+        "space.pipeline.model.camera_optimizer.mode",
+        "{value: {...}}",
+    ),
+    "a list value twice": (
+        GOOD + "  pipeline.model.num_proposal_samples_per_ray: {values: [[64, 32], [64, 32]]}\n",
+        "num_proposal_samples_per_ray",
+        "lists a value twice",
+    ),
 }
 
 
@@ -91,12 +118,3 @@ def test_bad_spec_is_one_clear_line(case, write_spec):
 def test_missing_spec_file(tmp_path):
     with pytest.raises(InputError, match="cannot read the spec"):
         load_spec(tmp_path / "nope.yaml")
-
-
-def test_cli_rejects_a_bad_spec_with_status_2_and_writes_nothing(write_spec, tmp_path):
-    storage = tmp_path / "sweeps"
-    result = run_cli(str(write_spec(GOOD + "bogus: 1\n")), "--storage", str(storage))
-    assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0, result.stderr
-    assert "bogus: unknown key" in result.stderr
-    assert not storage.exists()

@@ -13,43 +13,38 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from nerftune.tracking import MAX_PARAM_VAL_LENGTH, TRIAL_TAG, TrialRun, _params, local_target, start_sweep
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
-from conftest import run_cli
+from nerftune.tracking import TRIAL_TAG, TrialRun, _params, local_target, start_sweep
+
+from conftest import LR, run_cli
 
 pytestmark = pytest.mark.slow
-LR = "optimizers.fields.optimizer.lr"
 
 
-def spec_text(scene_dir, name, steps=90, concurrent=1, grid="{values: [1.0e-2, 1.0e-7]}", asha=True):
+def spec_text(scene_dir, name, steps, concurrent, frames="[3, 12]"):
+    """A small sweep without a scheduler, evaluated every 20 steps."""
     return f"""\
 name: {name}
 data: {scene_dir}
 profile: tiny
 space:
-  frames: {{values: [3, 12]}}
+  frames: {{values: {frames}}}
   steps: {steps}
-  {LR}: {grid}
-search: {{algorithm: grid, seed: 0}}  # seed 0: a learning trial runs before a frozen one
-scheduler: {"{type: asha, grace_period: 30, reduction_factor: 2}" if asha else "{type: none}"}
+  {LR}: 1.0e-2
+search: {{algorithm: grid, seed: 0}}
+scheduler: {{type: none}}
 max_concurrent_trials: {concurrent}
 resources: {{cpu: 1, gpu: 0}}
-eval: {{max_images: 1, train_log_every: 10, every: {0 if asha else 20}}}
+eval: {{max_images: 1, train_log_every: 10, every: 20}}
 tracking: {{preview_images: 1}}
 """
 
 
 @pytest.fixture(scope="module")
-def tracked(scene_dir, tmp_path_factory):
-    """A 4-trial sweep recorded in the default local store; trials run one at a time so that ASHA prunes."""
-    folder = tmp_path_factory.mktemp("tracked")
-    spec = folder / "tracked.yaml"
-    spec.write_text(spec_text(scene_dir, "tracked"))
-    storage = folder / "sweeps"
-    result = run_cli(str(spec), "--storage", str(storage))
-    assert result.returncode == 0, result.stderr[-3000:]
-    client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
-    return storage, client, pd.read_csv(storage / "tracked" / "results.csv"), result
+def tracked(shared_sweep):
+    """The shared sweep (4 trials, ASHA, renders of each completed trial), recorded in the default local store."""
+    return shared_sweep.storage, MlflowClient(shared_sweep.tracking_uri), shared_sweep.table, shared_sweep.result
 
 
 def children_and_parent(client, experiment):
@@ -69,7 +64,7 @@ def artifact_paths(client, run_id, path=None):
 
 def test_parent_run_records_the_sweep(tracked):
     storage, client, table, _ = tracked
-    children, parents = children_and_parent(client, "tracked")
+    children, parents = children_and_parent(client, "shared")
     assert len(parents) == 1
     parent = parents[0]
     assert parent.info.status == "FINISHED"
@@ -77,14 +72,14 @@ def test_parent_run_records_the_sweep(tracked):
     assert len(params["spec_hash"]) == 16 and len(params["test_hash"]) == 16
     assert params["version.nerfstudio"] == "1.1.5" and params["version.ray"] and params["version.torch"]
     assert params["version.optuna"] and params["version.nerftune"] and params["host"] and params["gpu"]
-    assert set(artifact_paths(client, parent.info.run_id)) >= {"spec/tracked.yaml", "results.csv"}
+    assert set(artifact_paths(client, parent.info.run_id)) >= {"spec/shared.yaml", "results.csv"}
     assert parent.data.metrics["best_psnr"] == pytest.approx(table.best_psnr.max())
     assert (storage / "mlartifacts").is_dir(), "artifacts live beside the store"
 
 
 def test_trial_runs_are_nested_with_params_metrics_and_artifacts(tracked):
     _, client, table, _ = tracked
-    children, parents = children_and_parent(client, "tracked")
+    children, parents = children_and_parent(client, "shared")
     assert len(children) == len(table) == 4
     by_trial = {run.data.tags[TRIAL_TAG]: run for run in children}
     assert set(by_trial) == set(table.trial_id)
@@ -96,6 +91,8 @@ def test_trial_runs_are_nested_with_params_metrics_and_artifacts(tracked):
         assert int(params["frames"]) == row["frames"] and float(params[LR]) == row[LR]
         assert params["method"] == "nerfacto" and params["steps"] == "90" and params["seed"] == "0"
         assert params["model.hidden_dim"] == "32" and params["frames_used"] == str(row["frames"])
+        assert params["pipeline.model.num_proposal_samples_per_ray"] == "[32, 16]", "a list value, as JSON"
+        assert params["model.num_proposal_samples_per_ray"] == "(32, 16)", "nerfstudio's resolved tuple"
         history = client.get_metric_history(run.info.run_id, "psnr")
         steps = [m.step for m in history]
         assert steps == sorted(set(steps)) and steps[-1] == row["steps_done"]
@@ -110,7 +107,7 @@ def test_trial_runs_are_nested_with_params_metrics_and_artifacts(tracked):
         assert run.info.status == expected_status
         files = artifact_paths(client, run.info.run_id)
         assert {"config.yml", "frames/train.txt", "frames/test.txt", "checkpoint/trial.ckpt"} <= set(files)
-        assert [f for f in files if f.startswith("renders/")] == [f"renders/step_{s:06d}_test0.png" for s in steps]
+        assert [f for f in files if f.startswith("renders/step_")] == [f"renders/step_{s:06d}_test0.png" for s in steps]
         train_list = client.download_artifacts(run.info.run_id, "frames/train.txt")
         assert len(Path(train_list).read_text().split()) == row["frames"]
     assert set(table.stop_reason) == {"completed", "asha_pruned"}, "trials one at a time: ASHA stops the frozen ones"
@@ -129,15 +126,13 @@ def test_param_values_longer_than_mlflow_allows_are_cut_not_refused(tmp_path):
 
 
 def test_unreachable_tracking_server_does_not_fail_trials(scene_dir, write_spec, tmp_path):
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    spec = write_spec(spec_text(scene_dir, "offline", steps=40, concurrent=2, grid="1.0e-2", asha=False))
+    port = free_port()  # nobody listens there
+    spec = write_spec(spec_text(scene_dir, "offline", steps=20, concurrent=1, frames="[3]"))
     storage = tmp_path / "sweeps"
     result = run_cli(str(spec), "--storage", str(storage), "--tracking-uri", f"http://127.0.0.1:{port}")
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_csv(storage / "offline" / "results.csv")
-    assert (table.stop_reason == "completed").all() and (table.steps_done == 40).all()
+    assert (table.stop_reason == "completed").all() and (table.steps_done == 20).all()
     assert (table.tracking_failures > 0).all()
     assert f"MLflow at http://127.0.0.1:{port}" in result.stderr and "results.csv has every result" in result.stderr
 
@@ -185,7 +180,7 @@ def test_sweep_logs_to_a_real_tracking_server(scene_dir, write_spec, tmp_path):
     port = free_port()
     server = start_mlflow("server", tmp_path / "server.db", tmp_path, port)
     try:
-        spec = write_spec(spec_text(scene_dir, "served", steps=40, concurrent=2, grid="1.0e-2", asha=False))
+        spec = write_spec(spec_text(scene_dir, "served", steps=40, concurrent=2))
         uri = f"http://127.0.0.1:{port}"
         result = run_cli(str(spec), "--storage", str(tmp_path / "sweeps"), "--tracking-uri", uri)
         assert result.returncode == 0, result.stderr[-3000:]
@@ -208,8 +203,8 @@ def test_mlflow_ui_shows_the_trials_and_their_params(tracked, tmp_path):
         pytest.fail("Chromium is missing: apt-get install chromium (.ci/run installs it)")
     from playwright.sync_api import sync_playwright
 
-    storage, client, table, _ = tracked
-    children, _ = children_and_parent(client, "tracked")
+    storage, client, _, _ = tracked
+    children, _ = children_and_parent(client, "shared")
     experiment_id = children[0].info.experiment_id
     port = free_port()
     ui = start_mlflow("ui", storage / "mlflow.db", tmp_path, port)
@@ -221,7 +216,7 @@ def test_mlflow_ui_shows_the_trials_and_their_params(tracked, tmp_path):
             )
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs", wait_until="load")
-            page.get_by_text("tracked", exact=True).first.wait_for(timeout=60000)
+            page.get_by_text("shared", exact=True).first.wait_for(timeout=60000)
             # the trials are nested under the sweep's run: expand it as a user would
             page.locator('button[data-component-id*="runnamecellrenderer"]').first.click()
             for run in children:

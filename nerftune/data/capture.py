@@ -14,6 +14,7 @@ from typing import Iterator
 
 from PIL import Image
 
+from nerftune.data.frames import select_evenly
 from nerftune.errors import InputError
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm"}
@@ -74,9 +75,7 @@ def _pick(total: int, selection: Selection, fps: float | None) -> list[int]:
     """Source indices to keep: evenly spaced (`count`), every 1/F seconds (`fps`), or all."""
     if selection.count is not None:
         count = min(selection.count, total)
-        if count < 2:
-            return list(range(count))
-        return sorted({round(k * (total - 1) / (count - 1)) for k in range(count)})
+        return select_evenly(range(total), count) if count else []
     if selection.fps is not None and fps:
         step = max(fps / selection.fps, 1.0)
         return sorted({int(math.floor(k * step)) for k in range(int(total / step) + 1) if k * step < total})

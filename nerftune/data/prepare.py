@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 from nerftune.data.capture import Frame, Selection, is_video, read_frames
 from nerftune.data.poi import find_document
-from nerftune.data.sfm import CAMERA_MODELS, MATCHERS, Reconstruction, reconstruct, write_ply
+from nerftune.data.sfm import CAMERA_MODELS, MATCHERS, Reconstruction, reconstruct
 from nerftune.errors import InputError
 
 REPORT_FILE = "prepare_report.json"
@@ -115,7 +115,7 @@ def _build(args: argparse.Namespace, out: Path) -> dict:
         document = {}
     seconds["document"] = time.perf_counter() - start
 
-    write_ply(out / PLY_FILE, model.points, model.colors)
+    model.write_ply(out / PLY_FILE)
     _write_transforms(out, model, document, masked=args.masks is not None, source=args.input)
     report = {
         "input": str(args.input.resolve()),

@@ -30,6 +30,13 @@ class Reconstruction:
     colors: np.ndarray  # (N, 3) uint8
     mean_reprojection_error: float
     seconds: dict[str, float] = field(default_factory=dict)
+    model: pycolmap.Reconstruction | None = None  # COLMAP's own, for its exporters
+
+    def write_ply(self, path: Path) -> None:
+        """The sparse points as a binary PLY with colours (COLMAP's exporter; nerfstudio reads it as `ply_file_path`)."""
+        if self.model is None:
+            raise ValueError("no reconstruction to export")
+        self.model.export_PLY(str(path))
 
     @property
     def registered(self) -> list[str]:
@@ -109,9 +116,8 @@ def _convert(model: pycolmap.Reconstruction, image_names: list[str], seconds: di
     points = model.points3D.values()
     xyz = np.array([p.xyz for p in points]).reshape(-1, 3)
     rgb = np.array([p.color for p in points], dtype=np.uint8).reshape(-1, 3)
-    return Reconstruction(
-        image_names, poses, intrinsics(camera), xyz, rgb, float(model.compute_mean_reprojection_error()), seconds
-    )
+    error = float(model.compute_mean_reprojection_error())
+    return Reconstruction(image_names, poses, intrinsics(camera), xyz, rgb, error, seconds, model)
 
 
 def intrinsics(camera: pycolmap.Camera) -> dict:
@@ -127,16 +133,3 @@ def intrinsics(camera: pycolmap.Camera) -> dict:
     }[model]()
     values = dict(fl_x=fx, fl_y=fy, cx=cx, cy=cy, k1=k1, k2=k2, p1=p1, p2=p2)
     return {"camera_model": "OPENCV", "w": camera.width, "h": camera.height, **{k: float(v) for k, v in values.items()}}
-
-
-def write_ply(path: Path, points: np.ndarray, colors: np.ndarray) -> None:
-    """Sparse points as a binary little-endian PLY (x, y, z float; red, green, blue uchar), as nerfstudio reads it."""
-    header = (
-        "ply\nformat binary_little_endian 1.0\n"
-        f"element vertex {len(points)}\n"
-        "property float x\nproperty float y\nproperty float z\n"
-        "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
-    )
-    records = np.zeros(len(points), dtype=[("xyz", "<f4", 3), ("rgb", "u1", 3)])
-    records["xyz"], records["rgb"] = points, colors
-    path.write_bytes(header.encode() + records.tobytes())

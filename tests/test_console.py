@@ -1,0 +1,54 @@
+"""The console: while a sweep runs, only nerftune's own lines reach the terminal; everything else goes to the log."""
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+
+from nerftune.console import quiet_output, summary_lines, terminal
+
+
+def test_quiet_output_sends_all_other_output_to_the_log(tmp_path, capfd):
+    log = tmp_path / "sweep.log"
+    with quiet_output(log, verbose=False) as screen:
+        print("python chatter")
+        print("python errors", file=sys.stderr)
+        os.write(1, b"native chatter\n")
+        subprocess.run(["echo", "a child process"], check=True)
+        screen.say("trial abc started: frames=3")
+        screen.warn("trial abc failed: boom")
+        assert terminal() is screen, "Ray callbacks find the same terminal"
+    out, err = capfd.readouterr()
+    assert out == "trial abc started: frames=3\n"
+    assert err == "warning: trial abc failed: boom\n"
+    text = log.read_text()
+    for line in ("python chatter", "python errors", "native chatter", "a child process"):
+        assert line in text
+    print("after")
+    assert capfd.readouterr().out == "after\n", "the terminal is back"
+
+
+def test_verbose_leaves_the_terminal_alone(tmp_path, capfd):
+    with quiet_output(tmp_path / "sweep.log", verbose=True) as screen:
+        print("everything")
+        screen.say("ours")
+    assert capfd.readouterr().out == "everything\nours\n"
+    assert not (tmp_path / "sweep.log").exists()
+
+
+def test_summary_is_the_table_the_best_trial_and_the_results_file(tmp_path):
+    table = pd.DataFrame(
+        {
+            "trial_id": ["a", "b"],
+            "frames": [12, 3],
+            "best_psnr": [21.5, None],
+            "steps_done": [90, 30],
+            "stop_reason": ["completed", "error: boom"],
+            "steps_per_s": [10.0, 9.0],
+        }
+    )
+    lines = summary_lines(table, ["frames"], "psnr", tmp_path)
+    assert lines[0].split() == ["trial_id", "frames", "best_psnr", "steps_done", "stop_reason", "steps_per_s"]
+    assert lines[-2] == "best trial a: psnr 21.500 (frames=12)"
+    assert lines[-1] == f"results: {tmp_path / 'results.csv'}"

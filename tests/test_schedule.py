@@ -1,0 +1,35 @@
+"""ASHA's rungs, computed without Ray, agree with Ray's own ASHA (fails loudly on a Ray upgrade; pinned: 2.60)."""
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nerftune.schedule import build_scheduler, rungs
+from nerftune.spec import parse_spec
+
+
+def spec_with(steps: int, grace: int, factor: float):
+    return parse_spec(
+        f"name: t\ndata: synthetic:id-card\nspace: {{steps: {steps}}}\n"
+        f"scheduler: {{type: asha, grace_period: {grace}, reduction_factor: {factor}}}\n"
+    )
+
+
+def rays_rungs(scheduler) -> tuple[int, ...]:
+    return tuple(sorted(math.ceil(milestone) for milestone, _ in scheduler._brackets[0]._rungs))
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.integers(1, 40000), grace=st.integers(1, 5000), factor=st.sampled_from([1.5, 2, 2.5, 3, 4]))
+def test_rungs_match_rays_asha(steps, grace, factor):
+    if grace > steps:
+        grace = steps
+    spec = spec_with(steps, grace, factor)
+    assert rungs(spec) == rays_rungs(build_scheduler(spec))
+
+
+def test_the_demo_rungs_and_no_rungs_without_asha():
+    assert rungs(spec_with(800, 200, 2)) == (200, 400, 800)
+    spec = parse_spec("name: t\ndata: synthetic:id-card\nspace: {steps: 800}\nscheduler: {type: none}\n")
+    assert rungs(spec) == ()
