@@ -63,7 +63,10 @@ def test_each_completed_trial_renders_its_views_with_novelty(swept):
         assert len(views) == 4 + 4, "the circle and the trajectory"
         assert set(views.segment) == {"d1_r0.3", "trajectory"}
         assert views.novelty.between(0, 1).all() and set(views.label) <= {"on", "inside", "outside"}
-        assert (views[views.segment == "trajectory"].label == "on").all(), "the training trajectory is on it"
+        if json.loads((trial / "trial.json").read_text())["config"]["frames"] == 12:
+            # the dataset's trajectory, after its first frame (a test frame before the first training camera), runs
+            # along this trial's 12 training cameras
+            assert (views[views.segment == "trajectory"].label.iloc[1:] == "on").all(), views.to_string()
         for file_name in views.image:
             image = np.asarray(Image.open(out / file_name))
             assert image.shape == (60, 80, 3) and image.std() > 3, "a rendered view, not a blank one"
