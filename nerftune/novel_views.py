@@ -19,7 +19,7 @@ import math
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -175,9 +175,9 @@ def render_trial(trial_dir: Path, checkpoint: Path, camera_paths: dict, out: Pat
     return summary
 
 
-def render_best_trials(prepared, table, target) -> list[str]:
+def render_best_trials(prepared, table, target) -> Iterator[str]:
     """After a sweep: render the best K completed trials (by the sweep's metric) from their last checkpoints, in
-    this process, into their folders and MLflow runs; returns a line per trial."""
+    this process, into their folders and MLflow runs; yields a line per trial as it is done."""
     from nerftune.outcomes import StopReason
     from nerftune.tracking import log_trial_folder
 
@@ -186,17 +186,14 @@ def render_best_trials(prepared, table, target) -> list[str]:
     done = table[(table.stop_reason == StopReason.COMPLETED.value) & table[best_column].notna()]
     best = done.sort_values(best_column, ascending=spec.metric.mode == "min").head(spec.render.best_k)
     folders = {read_recipe(folder).trial_id: folder for folder in trial_folders(prepared.experiment_dir)}
-    lines = []
     for trial_id in best.trial_id:
         folder, checkpoint = locate(folders[trial_id])
         out = folder / "renders" / name
         summary = render_trial(folder, checkpoint, prepared.camera_paths, out, spec.render.video, spec.render.crop)
         logged = target and log_trial_folder(target, trial_id, out, f"renders/{name}")
-        lines.append(
-            f"rendered trial {trial_id}: {summary['views']} views at {summary['fps']:.2f} fps -> {out}"
-            + (" (and MLflow)" if logged else "")
+        yield f"rendered trial {trial_id}: {summary['views']} views at {summary['fps']:.2f} fps -> {out}" + (
+            " (and MLflow)" if logged else ""
         )
-    return lines
 
 
 def read_paths(path: Path, field: str = "--paths") -> dict:

@@ -83,6 +83,8 @@ def run(
         table = results_table(records, list(spec.space), spec.metric.name, spec.metric.mode)
         table.to_csv(folder / RESULTS_FILE, index=False)
         if spec.render and spec.render.trials == "best":
+            views = len(prepared.camera_paths["camera_path"])
+            terminal.say(f"rendering {views} novel views of each of the {spec.render.best_k} best trials")
             for line in render_best_trials(prepared, table, target):
                 terminal.say(line)
         if target:
