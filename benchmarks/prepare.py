@@ -45,7 +45,9 @@ def main() -> None:
 
         interleaved({matcher: (lambda m=matcher: prepare_with(m)) for matcher in reports}, args.pairs)
     print(f"\nnerftune prepare, {args.frames} frames at {args.width}x{args.height} (synthetic ID-card scene)")
-    print(f"{'stage':<12}{'sequential':>13}{'exhaustive':>13}  exhaustive / sequential, median (range) of {args.pairs} pairs")
+    print(
+        f"{'stage':<12}{'sequential':>13}{'exhaustive':>13}  exhaustive / sequential, median (range) of {args.pairs} pairs"
+    )
     for stage in (*STAGES, "total"):
         per = {
             m: [sum(r["seconds"][s] for s in STAGES) if stage == "total" else r["seconds"][stage] for r in runs]

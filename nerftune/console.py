@@ -147,7 +147,9 @@ class LiveView(Callback):
 
     def _score(self, result: dict) -> str:
         value = result.get(self.metric)
-        return f"{self.metric} {value:.3f}" if isinstance(value, float) and math.isfinite(value) else f"no {self.metric}"
+        return (
+            f"{self.metric} {value:.3f}" if isinstance(value, float) and math.isfinite(value) else f"no {self.metric}"
+        )
 
     def _say(self, line: str, trials: list) -> None:
         elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - self.start))

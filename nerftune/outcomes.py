@@ -42,6 +42,7 @@ def better(value: float, than: float | None, mode: str) -> bool:
     """Whether `value` improves on `than` (None: nothing yet) for a metric of this mode."""
     return than is None or (value > than if mode == "max" else value < than)
 
+
 LPIPS_MISSING = (
     "LPIPS is empty: it needs AlexNet weights that torchvision downloads on first use, and they could not be had. "
     "PSNR and SSIM are unaffected. Copy alexnet-owt-7be5be79.pth into $TORCH_HOME/hub/checkpoints/ (default "

@@ -33,7 +33,9 @@ def trial_plan(prepared: Prepared, target: TrackingTarget | None) -> TrialPlan:
         metric=spec.metric.name,
         mode=spec.metric.mode,
         tracking=target,
-        render=RenderPlan(prepared.camera_paths, prepared.camera_paths_name, render.video, render.crop) if each else None,
+        render=RenderPlan(prepared.camera_paths, prepared.camera_paths_name, render.video, render.crop)
+        if each
+        else None,
     )
 
 

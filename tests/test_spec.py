@@ -89,7 +89,11 @@ BAD = {
     ),
     "render without paths": (GOOD + "render: {trials: each}\n", "render", "either `paths`"),
     "unknown scene": (GOOD.replace("synthetic:id-card", "synthetic:passport"), "data.path", "available: id-card"),
-    "a value YAML reads as a date": (GOOD + "  pipeline.model.note: 2026-11-27\n", "space.pipeline.model.note", "is not a"),
+    "a value YAML reads as a date": (
+        GOOD + "  pipeline.model.note: 2026-11-27\n",
+        "space.pipeline.model.note",
+        "is not a",
+    ),
     "a fixed mapping without value:": (
         GOOD + "  pipeline.model.camera_optimizer: {mode: 'off'}\n",
         "space.pipeline.model.camera_optimizer.mode",

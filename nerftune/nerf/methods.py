@@ -74,10 +74,14 @@ def cache_dir() -> Path:
 def registry_key() -> str:
     """What the registry depends on: nerfstudio's version, the plugins installed, the plugin variable."""
     plugins = sorted(
-        f"{ep.name}={ep.value}@{ep.dist.version if ep.dist else ''}"
-        for ep in metadata.entry_points(group=PLUGIN_GROUP)
+        f"{ep.name}={ep.value}@{ep.dist.version if ep.dist else ''}" for ep in metadata.entry_points(group=PLUGIN_GROUP)
     )
-    parts = [str(CACHE_FORMAT), metadata.version("nerfstudio"), *plugins, os.environ.get("NERFSTUDIO_METHOD_CONFIGS", "")]
+    parts = [
+        str(CACHE_FORMAT),
+        metadata.version("nerfstudio"),
+        *plugins,
+        os.environ.get("NERFSTUDIO_METHOD_CONFIGS", ""),
+    ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 

@@ -32,7 +32,9 @@ def describe(config: Any) -> Schema:
 def _describe(value: Any, path: str, annotation: Any, schema: Schema, depth: int) -> None:
     node: dict[str, Any] = {"kind": field_kind(value)}
     if typing.get_origin(annotation) is Literal:
-        node["choices"] = [c for c in typing.get_args(annotation) if c is None or isinstance(c, (bool, int, float, str))]
+        node["choices"] = [
+            c for c in typing.get_args(annotation) if c is None or isinstance(c, (bool, int, float, str))
+        ]
     schema[path] = node
     if depth >= MAX_DEPTH:
         return
