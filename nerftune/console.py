@@ -121,7 +121,7 @@ class LiveView(Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if result.get("lpips") is None and "lpips" not in self.warned:
             self.warned.add("lpips")
-            self.terminal.warn(LPIPS_MISSING)
+            self._warn(LPIPS_MISSING)
         self._say(f"trial {trial.trial_id} step {result.get('step')}: {self._score(result)}", trials)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -133,12 +133,12 @@ class LiveView(Callback):
             self._say(f"trial {trial.trial_id} finished at step {step}: {self._score(result)}", trials)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.terminal.warn(f"trial {trial.trial_id} failed: {_last_line(trial.get_error())}")
+        self._warn(f"trial {trial.trial_id} failed: {_last_line(trial.get_error())}")
         self._update(trials)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         step = (trial.last_result or {}).get("step", 0)
-        self.terminal.warn(f"trial {trial.trial_id} failed after step {step}; retrying from its last checkpoint")
+        self._warn(f"trial {trial.trial_id} failed after step {step}; retrying from its last checkpoint")
         self._update(trials)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
@@ -155,6 +155,11 @@ class LiveView(Callback):
         elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - self.start))
         self.bar.write(f"[{elapsed}] {line}", file=self.terminal.out)
         self._update(trials)
+
+    def _warn(self, line: str) -> None:
+        self.bar.clear()  # the bar's line on the terminal, so that the warning does not run into it
+        self.terminal.warn(line)
+        self.bar.refresh()
 
     def _update(self, trials: list) -> None:
         """Steps done over steps still expected: an ended trial expects no more, one not yet started its maximum."""
