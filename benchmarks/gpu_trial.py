@@ -17,8 +17,9 @@ import torch
 
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.data.synthetic import SceneOptions, write_scene
+from nerftune.machine import gpu_names
 from nerftune.nerf.config import build_config
-from nerftune.nerf.device import gpu_names, peak_memory_mb
+from nerftune.nerf.device import peak_memory_mb
 from nerftune.nerf.loop import NerfTrainer
 
 

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from nerftune.outcomes import METRICS, TIMINGS, StopReason, better, error_reason
+from nerftune.outcomes import METRICS, TIMINGS, StopReason, error_reason
 from nerftune.spec import value_text
 
 RESULTS_FILE = "results.csv"
@@ -48,9 +48,8 @@ def results_table(records: Sequence[TrialRecord], dimensions: Sequence[str], met
         history = record.history
         last = history.iloc[-1].to_dict() if len(history) else {}
         target = int(record.config.get("steps", 0))
-        best = None
-        for value in history[metric].dropna() if metric in history else ():
-            best = value if better(value, best, mode) else best
+        values = history[metric].dropna() if metric in history else pd.Series(dtype=float)
+        best = (values.max() if mode == "max" else values.min()) if len(values) else None
         row = {"trial_id": record.trial_id}
         row.update({name: _cell(record.config.get(name)) for name in dimensions})
         row.update(

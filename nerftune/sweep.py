@@ -70,13 +70,12 @@ def run(
 
     spec, folder = prepared.spec, prepared.experiment_dir
     state = (read_state(folder) if resume else None) or new_state(prepared)
-    write_state(folder, state)
     dimensions = list(spec.searched)
     with console.quiet_output(folder / console.LOG_FILE, verbose) as terminal:
         if resume:
             terminal.say(f"resuming sweep {prepared.name} from {folder}")
         target = _open_tracking(prepared, state, tracking_uri, terminal)
-        write_state(folder, state)
+        write_state(folder, state)  # with the sweep's MLflow run id, which a resumed sweep reopens
         view = console.LiveView(spec.trial_count, spec.max_steps, spec.metric.name, dimensions)
         plan = tuner.trial_plan(prepared, target)
         records = tuner.fit(prepared, plan, address, resume, retry_errored, [view], verbose)

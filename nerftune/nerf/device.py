@@ -9,10 +9,6 @@ def gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def gpu_names() -> list[str]:
-    return [torch.cuda.get_device_name(i) for i in range(gpu_count())]
-
-
 def for_trial(cpus: float) -> str:
     """CUDA when Ray gave this worker a GPU (it sets CUDA_VISIBLE_DEVICES), else the CPU with the trial's threads."""
     if torch.cuda.is_available():
