@@ -198,6 +198,7 @@ class NerfTrainer:
                 "schedulers": {k: v.state_dict() for k, v in self.trainer.optimizers.schedulers.items()},
                 "scalers": self.trainer.grad_scaler.state_dict(),
                 "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
+                "module_scalars": module_scalars(self.pipeline),
             },
             path,
         )
@@ -215,7 +216,28 @@ class NerfTrainer:
             random.setstate(state["rng"]["python"])
             np.random.set_state(state["rng"]["numpy"])
             torch.set_rng_state(state["rng"]["torch"])
+        restore_module_scalars(self.pipeline, state.get("module_scalars", {}))
         self.step = state["step"] + 1
+
+
+def module_scalars(root: torch.nn.Module) -> dict[str, dict[str, int | float | bool]]:
+    """The plain-number attributes of every submodule: training counters that `state_dict` leaves out.
+
+    nerfacto's proposal sampler, for one, counts steps since its networks were last updated
+    (`_steps_since_update`, reset by evaluation too); without it a resumed trial drifts from an uninterrupted one.
+    """
+    return {
+        name: {k: v for k, v in vars(module).items() if type(v) in (int, float, bool) and k != "training"}
+        for name, module in root.named_modules()
+    }
+
+
+def restore_module_scalars(root: torch.nn.Module, scalars: dict[str, dict[str, int | float | bool]]) -> None:
+    modules = dict(root.named_modules())
+    for name, values in scalars.items():
+        if name in modules:
+            for key, value in values.items():
+                setattr(modules[name], key, value)
 
 
 def _mean_metric(scores: list[dict[str, float]], key: str) -> float | None:
