@@ -19,9 +19,14 @@ def trial_resources(prepared: Prepared, on_cluster: bool) -> dict[str, float]:
 
 def describe_plan(prepared: Prepared, on_cluster: bool, target: TrackingTarget | None) -> str:
     spec, dataset = prepared.spec, prepared.dataset
+    replicated = (
+        f" ({spec.configuration_count} configurations x {len(spec.replicate_values)} {spec.replicates} replicates)"
+        if spec.replicates
+        else ""
+    )
     lines = [
-        f"sweep {prepared.name}: {spec.trial_count} trials, {spec.search.algorithm} search (seed {spec.search.seed}), "
-        f"metric {spec.metric.name} ({spec.metric.mode})",
+        f"sweep {prepared.name}: {spec.trial_count} trials{replicated}, {spec.search.algorithm} search "
+        f"(seed {spec.search.seed}), metric {spec.metric.name} ({spec.metric.mode})",
         f"data: {prepared.data_dir} ({len(dataset.frames)} frames: {len(dataset.pool)} in the training pool, "
         f"{len(dataset.test_indices)} test frames, test hash {dataset.test_hash})",
         "search dimensions:",
@@ -34,7 +39,12 @@ def describe_plan(prepared: Prepared, on_cluster: bool, target: TrackingTarget |
         lines.append(f"  {name}: {shown}")
     steps = rungs(spec)
     if steps:
-        lines.append(f"scheduler: ASHA on `step`, rungs at steps {', '.join(map(str, steps))} (max {spec.max_steps})")
+        judged = "replicate means of configurations" if spec.replicates else "configurations"
+        strata = f", within each {' x '.join(spec.stratify)}" if spec.stratify else ""
+        lines.append(
+            f"scheduler: ASHA on `step` over {judged}{strata}, rungs at steps {', '.join(map(str, steps))} "
+            f"(max {spec.max_steps})"
+        )
     else:
         lines.append(f"scheduler: none, every trial trains its full steps (max {spec.max_steps})")
     resources = trial_resources(prepared, on_cluster)

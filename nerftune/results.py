@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from nerftune.outcomes import METRICS, TIMINGS, StopReason, error_reason
-from nerftune.spec import value_text
+from nerftune.spec import CONFIGURATION, value_text
 
 RESULTS_FILE = "results.csv"
 
@@ -48,9 +48,9 @@ def results_table(records: Sequence[TrialRecord], dimensions: Sequence[str], met
         history = record.history
         last = history.iloc[-1].to_dict() if len(history) else {}
         target = int(record.config.get("steps", 0))
-        values = history[metric].dropna() if metric in history else pd.Series(dtype=float)
+        values = _whole_test_set(history)[metric].dropna() if metric in history else pd.Series(dtype=float)
         best = (values.max() if mode == "max" else values.min()) if len(values) else None
-        row = {"trial_id": record.trial_id}
+        row = {"trial_id": record.trial_id, CONFIGURATION: record.config.get(CONFIGURATION)}
         row.update({name: _cell(record.config.get(name)) for name in dimensions})
         row.update(
             {
@@ -72,6 +72,11 @@ def results_table(records: Sequence[TrialRecord], dimensions: Sequence[str], met
     if len(table):
         table = table.sort_values(f"best_{metric}", ascending=mode == "min", na_position="last", kind="stable")
     return table.reset_index(drop=True)
+
+
+def _whole_test_set(history: pd.DataFrame) -> pd.DataFrame:
+    """The milestones that scored every test image (`eval.max_images` thins the others): what a trial's best is."""
+    return history[history["full_test"].fillna(False).astype(bool)] if "full_test" in history else history
 
 
 def best_row(table: pd.DataFrame, metric: str) -> dict[str, Any] | None:

@@ -1,4 +1,5 @@
-"""The scheduler: ASHA on training steps (or none), and the rungs, the steps at which ASHA compares trials.
+"""The scheduler: ASHA on training steps over configurations (`rung_book`, `configuration_asha`), or none; and the
+rungs, the steps at which it compares configurations.
 
 `rungs` computes them without importing Ray, as Ray's ASHA bracket does (checked against Ray 2.60, pinned in
 pyproject.toml; tests/test_schedule.py compares the two on every upgrade), so that the plan prints at once and every
@@ -8,9 +9,11 @@ trial evaluates exactly where ASHA decides.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
+from nerftune.rung_book import RungBook
 from nerftune.spec import SweepSpec
 
 
@@ -23,15 +26,20 @@ def rungs(spec: SweepSpec) -> tuple[int, ...]:
     return tuple(sorted(math.ceil(grace * factor**k) for k in range(count)))
 
 
-def build_scheduler(spec: SweepSpec):
-    """Ray Tune's ASHA on `step` (the trials' resource is training steps), or FIFO (no early stopping)."""
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+RUNG_BOOK_FILE = "nerftune-rungs.json"
+
+
+def build_scheduler(spec: SweepSpec, experiment_dir: Path):
+    """Successive halving of configurations on `step`, within strata and over replicate means (or FIFO)."""
+    from ray.tune.schedulers import FIFOScheduler
+
+    from nerftune.configuration_asha import ConfigurationASHA
 
     if spec.scheduler.type == "none":
         return FIFOScheduler()
-    return ASHAScheduler(
-        time_attr="step",
-        max_t=spec.max_steps,
-        grace_period=spec.scheduler.grace_period,
-        reduction_factor=spec.scheduler.reduction_factor,
+    return ConfigurationASHA(
+        RungBook([r for r in rungs(spec) if r < spec.max_steps], len(spec.replicate_values), spec.scheduler.reduction_factor, spec.metric.mode),
+        spec.metric.name,
+        list(spec.stratify),
+        str(experiment_dir / RUNG_BOOK_FILE),
     )

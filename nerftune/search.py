@@ -1,20 +1,32 @@
-"""The searcher: Optuna behind Ray Tune's OptunaSearch, told the truth about early-stopped trials.
+"""The searcher: Optuna proposes configurations; each runs once per replicate value; Optuna hears one value each.
 
-Checked against Ray 2.60 and Optuna 5 (pinned in pyproject.toml): `PruningOptunaSearch` uses OptunaSearch's
-`_ot_study`, `_ot_trials`, `_completed_trials` and `_metric`; tests/test_search.py fails on an upgrade that changes
-them.
+A configuration is a set of values of the searched dimensions but the replicate one (`replicates: seed`). It runs
+as one trial per replicate value, the same values for every configuration (common random numbers). When all its
+replicates have ended, Optuna is told their mean final metric, or PRUNED (with the mean at the last step all of
+them reached) if the scheduler stopped them: a configuration stopped at 200 steps is not as good as its 200-step
+PSNR. A configuration is never proposed twice (training is seeded: a repeat would only cost GPU time). Without
+`replicates` each configuration is one trial.
+
+This is Optuna's ask-and-tell interface behind Ray Tune's `Searcher` (checked against Ray 2.60 and Optuna 5,
+pinned in pyproject.toml). Its whole state is pickled with Ray's experiment state, so a resumed sweep neither
+repeats a configuration nor splits one's replicates.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import pickle
 import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import optuna
-from ray.tune.search.optuna import OptunaSearch
+from ray.tune.search import Searcher
 
-from nerftune.spec import Dimension, SweepSpec, value_text
+from nerftune.configuration_asha import WAITING_AT_RUNG
+from nerftune.spec import CONFIGURATION, Dimension, SweepSpec, value_text
 
 logger = logging.getLogger(__name__)
 DUPLICATE_RETRIES = 50
@@ -25,51 +37,116 @@ def choice_label(value: Any) -> Any:
     return value_text(value) if isinstance(value, (list, dict)) else value
 
 
-class PruningOptunaSearch(OptunaSearch):
-    """OptunaSearch that tells Optuna an early-stopped trial was PRUNED (at its last intermediate value), not COMPLETE,
-    that does not propose a configuration twice, and that hands trials list and mapping values, not their labels.
+@dataclass
+class Configuration:
+    """One proposal of Optuna's and the trials that run it, one per replicate value."""
 
-    Ray's OptunaSearch reports every trial that ends without an error as complete with its last (partial) score,
-    which would teach TPE that a configuration stopped at 200 steps is as good as its 200-step PSNR.
-    """
+    ot_trial: optuna.trial.Trial
+    trials: list[str] = field(default_factory=list)
+    ended: dict[str, str] = field(default_factory=dict)  # trial -> "complete", "stopped" or "error"
 
-    def __init__(self, *args: Any, values_of_labels: dict[str, dict[Any, Any]], **kwargs: Any):
-        super().__init__(*args, **kwargs)
+
+class ConfigurationSearch(Searcher):
+    def __init__(
+        self,
+        space: dict[str, optuna.distributions.BaseDistribution],
+        sampler: optuna.samplers.BaseSampler,
+        metric: str,
+        mode: str,
+        replicate: str | None,
+        replicate_values: list[Any],
+        values_of_labels: dict[str, dict[Any, Any]],
+    ):
+        super().__init__(metric=metric, mode=mode)
+        self.space = space
+        self.study = optuna.create_study(sampler=sampler, direction="maximize" if mode == "max" else "minimize")
+        self.replicate, self.replicate_values = replicate, replicate_values
         self.values_of_labels = values_of_labels  # per dimension: Optuna's choice -> the spec's value
+        self.configurations: list[Configuration] = []
+        self.queue: list[dict[str, Any]] = []  # trials of the newest configuration not yet handed to Ray
+        self.configuration_of: dict[str, int] = {}  # trial id -> index in self.configurations
+        self.curves: dict[str, dict[int, float]] = {}  # trial id -> step -> metric
+        self.live: set[str] = set()
+        self.max_concurrent = 0
+
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        """Concurrency is counted here: a replicate paused at a rung for its siblings holds no resources."""
+        self.max_concurrent = max_concurrent
+        return True
 
     def suggest(self, trial_id: str) -> dict | None:
-        """Optuna's suggestion, asked again (up to a limit) while it repeats a configuration already run or running.
+        if self.max_concurrent and len(self.live - WAITING_AT_RUNG) >= self.max_concurrent:
+            return None
+        if not self.queue:
+            self._propose()
+        config = self.queue.pop(0)
+        self.configuration_of[trial_id] = config[CONFIGURATION]
+        self.configurations[config[CONFIGURATION]].trials.append(trial_id)
+        self.live.add(trial_id)
+        return config
 
-        Training is deterministic for a given config and seed, so a repeat would only cost GPU time. Skipped
-        suggestions are told to Optuna as failed, which its samplers ignore.
-        """
+    def _propose(self) -> None:
+        """Ask Optuna for a configuration not run before (asking again, up to a limit, while it repeats one)."""
+        done = [c.ot_trial.params for c in self.configurations]
         for _ in range(DUPLICATE_RETRIES):
-            config = super().suggest(trial_id)
-            ot_trial = self._ot_trials[trial_id]
-            if not any(
-                t.params == ot_trial.params and t.number != ot_trial.number and t.state != optuna.trial.TrialState.FAIL
-                for t in self._ot_study.get_trials(deepcopy=False)
-            ):
+            ot_trial = self.study.ask(self.space)
+            if ot_trial.params not in done:
                 break
-            self._tell(self._ot_trials.pop(trial_id), optuna.trial.TrialState.FAIL)
-        return {k: self.values_of_labels.get(k, {}).get(v, v) for k, v in config.items()} if config else config
+            self._tell(ot_trial, optuna.trial.TrialState.FAIL)  # ignored by Optuna's samplers
+        index = len(self.configurations)
+        self.configurations.append(Configuration(ot_trial))
+        values = {k: self.values_of_labels.get(k, {}).get(v, v) for k, v in ot_trial.params.items()}
+        self.queue = [
+            {**values, CONFIGURATION: index, **({self.replicate: r} if self.replicate else {})}
+            for r in self.replicate_values
+        ]
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if trial_id in self._ot_trials and trial_id not in self._completed_trials and self._metric in result:
-            self._ot_trials[trial_id].report(result[self._metric], result["step"])  # steps, not report counts
+        if self.metric in result and "step" in result:
+            self.curves.setdefault(trial_id, {})[int(result["step"])] = result[self.metric]
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        stopped_early = bool(result) and not error and result.get("step", 0) < result.get("target_steps", 0)
-        if not stopped_early or trial_id in self._completed_trials:
-            return super().on_trial_complete(trial_id, result, error)
-        self._tell(self._ot_trials[trial_id], optuna.trial.TrialState.PRUNED)
-        self._completed_trials.add(trial_id)
+        """A replicate ended: completed, stopped by the scheduler (perhaps while paused: no result), or errored."""
+        self.live.discard(trial_id)
+        if trial_id not in self.configuration_of:
+            return
+        if result:
+            self.on_trial_result(trial_id, result)
+        complete = bool(result) and result.get("step", 0) >= result.get("target_steps", math.inf)
+        configuration = self.configurations[self.configuration_of[trial_id]]
+        configuration.ended[trial_id] = "error" if error else "complete" if complete else "stopped"
+        if len(configuration.ended) == len(self.replicate_values):
+            self._conclude(configuration)
 
-    def _tell(self, ot_trial: optuna.trial.Trial, state: optuna.trial.TrialState) -> None:
+    def _conclude(self, configuration: Configuration) -> None:
+        """Tell Optuna the configuration's mean curve (at the steps all its replicates reached) and how it ended."""
+        ran = [t for t in configuration.trials if configuration.ended[t] != "error" and self.curves.get(t)]
+        if not ran:
+            return self._tell(configuration.ot_trial, optuna.trial.TrialState.FAIL)
+        common = sorted(set.intersection(*(set(self.curves[t]) for t in ran)))
+        means = {step: float(np.nanmean([self.curves[t][step] for t in ran])) for step in common}
+        for step, mean in means.items():
+            if math.isfinite(mean):
+                configuration.ot_trial.report(mean, step)  # keyed by training step
+        finished = all(configuration.ended[t] == "complete" for t in ran)
+        if finished and common and math.isfinite(means[common[-1]]):
+            self._tell(configuration.ot_trial, optuna.trial.TrialState.COMPLETE, means[common[-1]])
+        else:
+            self._tell(configuration.ot_trial, optuna.trial.TrialState.PRUNED)
+
+    def _tell(self, ot_trial: optuna.trial.Trial, state: optuna.trial.TrialState, value: float | None = None) -> None:
         try:
-            self._ot_study.tell(ot_trial, state=state)
+            self.study.tell(ot_trial, value, state=state)
         except RuntimeError as error:  # Grid and brute-force samplers stop the study when done; outside optimize()
             logger.debug("optuna: %s", error)
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump(self.__dict__, file)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as file:
+            self.__dict__.update(pickle.load(file))
 
 
 def optuna_space(space: dict[str, Dimension]) -> dict[str, optuna.distributions.BaseDistribution]:
@@ -85,11 +162,11 @@ def optuna_space(space: dict[str, Dimension]) -> dict[str, optuna.distributions.
 
 
 def build_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
-    seed, searched = spec.search.seed, spec.searched
+    seed, space = spec.search.seed, spec.configuration_space
     if spec.search.algorithm == "grid":
-        return optuna.samplers.GridSampler({k: list(map(choice_label, d.choices)) for k, d in searched.items()}, seed)
+        return optuna.samplers.GridSampler({k: list(map(choice_label, d.choices)) for k, d in space.items()}, seed)
     if spec.search.algorithm == "random":
-        if all(dim.values is not None for dim in searched.values()):
+        if all(dim.values is not None for dim in space.values()):
             with warnings.catch_warnings():  # "experimental" since Optuna 3.1, and what a listed space needs
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.samplers.BruteForceSampler(seed=seed)  # every configuration once, in random order
@@ -97,17 +174,21 @@ def build_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(seed=seed)
 
 
-def build_searcher(spec: SweepSpec) -> PruningOptunaSearch | None:
+def build_searcher(spec: SweepSpec) -> ConfigurationSearch | None:
     if not spec.searched:
-        return None  # nothing varies: every trial runs the fixed config (e.g. seeds of one setting)
-    values_of_labels = {
-        name: {choice_label(v): v for v in dim.choices if isinstance(v, (list, dict))}
-        for name, dim in spec.searched.items()
-    }
-    return PruningOptunaSearch(
-        space=optuna_space(spec.searched),
-        metric=spec.metric.name,
-        mode=spec.metric.mode,
-        sampler=build_sampler(spec),
-        values_of_labels=values_of_labels,
-    )
+        return None  # nothing varies: every trial runs the fixed config
+    space = spec.configuration_space
+    with warnings.catch_warnings():  # Optuna warns that a study over nothing (replicates only) is odd
+        warnings.simplefilter("ignore", UserWarning)
+        return ConfigurationSearch(
+            space=optuna_space(space),
+            sampler=build_sampler(spec),
+            metric=spec.metric.name,
+            mode=spec.metric.mode,
+            replicate=spec.replicates,
+            replicate_values=spec.replicate_values,
+            values_of_labels={
+                name: {choice_label(v): v for v in dim.choices if isinstance(v, (list, dict))}
+                for name, dim in space.items()
+            },
+        )

@@ -13,6 +13,8 @@
       steps: 1000
       pipeline.model.hidden_dim: {values: [16, 32]}
       pipeline.optimizers.fields.optimizer.lr: {type: float, min: 1.0e-3, max: 3.0e-2, log: true}
+    replicates: seed                   # trials differing only in seed form one configuration, judged on their mean
+    stratify: frames                   # the scheduler compares configurations only within the same frame count
     search: {algorithm: tpe, seed: 0}  # tpe | random | grid
     scheduler: {type: asha, grace_period: 200, reduction_factor: 2}   # or {type: none}
     num_samples: 8
@@ -41,6 +43,7 @@ from nerftune.outcomes import METRIC_MODES
 SYNTHETIC_PREFIX = "synthetic:"
 SYNTHETIC_SCENES = ("id-card",)
 REQUIRED_DIMENSIONS = ("steps",)
+CONFIGURATION = "configuration"  # a trial's configuration number (the searcher's; shared by its replicates)
 DEFAULT_DIMENSIONS: dict[str, Any] = {"frames": 1.0, "seed": 0, "method": "nerfacto"}
 
 
@@ -155,7 +158,9 @@ class ResourcesSpec(_Strict):
 
 class EvalSpec(_Strict):
     every: int = Field(0, ge=0, description="evaluate every N steps as well as at the ASHA rungs and the end; 0 = not")
-    max_images: int = Field(0, ge=0, description="evaluate at most this many test images; 0 = all")
+    max_images: int = Field(
+        0, ge=0, description="at most this many test images at intermediate milestones; the last one scores all"
+    )
     train_log_every: int = Field(50, ge=1, description="steps between train loss reports")
 
 
@@ -210,7 +215,19 @@ class SweepSpec(_Strict):
     space: dict[str, Dimension]
     search: SearchSpec = SearchSpec()
     scheduler: SchedulerSpec = SchedulerSpec()
-    num_samples: int | None = Field(None, ge=1, description="trials to run; a grid runs each combination once")
+    replicates: str | None = Field(
+        None,
+        description="a listed dimension (e.g. seed): each configuration runs once "
+        "per value, and is searched and scheduled on the mean over them",
+    )
+    stratify: list[str] = Field(
+        default_factory=list,
+        description="listed dimensions whose values the scheduler "
+        "never compares: each value (e.g. frame count) keeps its best configurations",
+    )
+    num_samples: int | None = Field(
+        None, ge=1, description="configurations to run (each once per replicate); a grid runs each combination once"
+    )
     max_concurrent_trials: int = Field(0, ge=0, description="0 = as many as the resources allow")
     max_failures: int = Field(1, ge=0, description="retries of a failing trial from its last checkpoint")
     resources: ResourcesSpec = ResourcesSpec()
@@ -228,6 +245,11 @@ class SweepSpec(_Strict):
     @classmethod
     def _metric_shorthand(cls, value: Any) -> Any:
         return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("stratify", mode="before")
+    @classmethod
+    def _stratify_shorthand(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
     @field_validator("space", mode="before")
     @classmethod
@@ -251,11 +273,37 @@ class SweepSpec(_Strict):
                     "use frames, seed, method, steps or a dotted nerfstudio config path like pipeline.model.hidden_dim",
                 )
             _check_standard_dimension(name, dim)
+        self._check_replicates_and_strata()
         if self.search.algorithm == "grid":
             ranged = [name for name, dim in self.space.items() if dim.values is None]
             if ranged:
                 raise _FieldProblem(f"space.{ranged[0]}", "a grid search needs `values`", "list the values to try")
         return self._grace_period_within_steps()
+
+    def _check_replicates_and_strata(self) -> None:
+        searched = self.searched
+        if self.replicates is not None:
+            dim = self.space.get(self.replicates)
+            if dim is None or self.replicates not in searched:
+                raise _FieldProblem(
+                    "replicates",
+                    f"{self.replicates!r} is not a searched dimension",
+                    f"list its values under space, e.g. `{self.replicates}: {{values: [0, 1, 2]}}`",
+                )
+            if dim.values is None:
+                raise _FieldProblem("replicates", "replicates need listed values", "e.g. `seed: {values: [0, 1, 2]}`")
+        for name in self.stratify:
+            dim = searched.get(name)
+            if dim is None:
+                raise _FieldProblem("stratify", f"{name!r} is not a searched dimension", "stratify by one that varies")
+            if name == self.replicates:
+                raise _FieldProblem("stratify", f"{name!r} is the replicate dimension", "stratify by another one")
+            if dim.values is None:
+                raise _FieldProblem(
+                    "stratify",
+                    f"{name!r} is a continuous distribution: strata need listed values",
+                    f"give `{name}` as `values: [...]`",
+                )
 
     def _grace_period_within_steps(self) -> "SweepSpec":
         """ASHA needs grace_period <= the longest trial: a default shrinks to fit, a stated one must fit."""
@@ -276,13 +324,29 @@ class SweepSpec(_Strict):
         return math.prod(len(dim.choices) or 1 for dim in self.space.values())
 
     @property
-    def trial_count(self) -> int:
-        """Trials to run; never more than the distinct configurations of an all-discrete space (runs are seeded,
-        so a repeated configuration would repeat its result)."""
-        wanted = self.num_samples or (self.grid_size if self.search.algorithm == "grid" else DEFAULT_TRIALS)
-        if all(dim.values is not None for dim in self.space.values()):
-            return min(wanted, self.grid_size)
+    def replicate_values(self) -> list[Any]:
+        """The values every configuration runs with (common random numbers); `[None]` without replicates."""
+        return self.space[self.replicates].choices if self.replicates else [None]
+
+    @property
+    def configuration_space(self) -> dict[str, Dimension]:
+        """What the searcher chooses: the searched dimensions but the replicate one."""
+        return {k: d for k, d in self.searched.items() if k != self.replicates}
+
+    @property
+    def configuration_count(self) -> int:
+        """Configurations to run; never more than the distinct ones of an all-discrete space (runs are seeded, so
+        a repeated configuration would repeat its result)."""
+        space = self.configuration_space
+        distinct = math.prod(len(dim.choices) for dim in space.values())
+        wanted = self.num_samples or (distinct if self.search.algorithm == "grid" else DEFAULT_TRIALS)
+        if all(dim.values is not None for dim in space.values()):
+            return min(wanted, distinct)
         return wanted
+
+    @property
+    def trial_count(self) -> int:
+        return self.configuration_count * len(self.replicate_values)
 
     @property
     def max_steps(self) -> int:
@@ -327,7 +391,7 @@ def _check_standard_dimension(name: str, dim: Dimension) -> None:
         if not all(_is_int(v) and v >= low for v in values):
             raise _FieldProblem(field, f"{name} must be whole numbers >= {low}", f"got {values}")
     elif name == "frames":
-        values = dim.choices or [dim.min, dim.max]
+        values = dim.choices or ([int(dim.min), int(dim.max)] if dim.type == "int" else [dim.min, dim.max])
         for v in values:
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise _FieldProblem(field, f"{v!r} is not a frame count", "give counts (12) or fractions (0.5)")

@@ -99,7 +99,9 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     for milestone in milestones:
         on_chunk = (lambda chunk: _queue_train_metrics(run, chunk)) if run else None
         train_loss = trainer.train(milestone, check_every=plan.train_log_every, on_chunk=on_chunk)
-        evaluation = trainer.evaluate(eval_indices, previews=_previews_wanted(plan, milestone == milestones[-1]))
+        last = milestone == milestones[-1]
+        # the last milestone scores every test image: rankings and reports rest on the whole test set
+        evaluation = trainer.evaluate(None if last else eval_indices, previews=_previews_wanted(plan, last))
         timings = trainer.timings
         value = evaluation.metrics.get(plan.metric)
         improved = value is not None and better(value, best, plan.mode)
@@ -120,6 +122,7 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             "peak_gpu_mb": nerf_device.peak_memory_mb(),
             "frames_used": len(train_indices),
             "test_images": evaluation.images,
+            "full_test": evaluation.images == len(dataset.test_indices),
             "resumed_from_step": resumed_from,
             "device": device,
         }
@@ -129,7 +132,7 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             checkpoint_path = Path(checkpoint_dir) / CHECKPOINT_FILE
             trainer.save(checkpoint_path)
             if run:
-                _log_milestone(run, plan, metrics, evaluation, checkpoint_path, improved, milestone == milestones[-1])
+                _log_milestone(run, plan, metrics, evaluation, checkpoint_path, improved, last)
                 metrics["tracking_failures"] = run.failures
                 metrics["mlflow_run_id"] = run.run_id
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nerftune.errors import InputError
+from nerftune.spec import CONFIGURATION
 
 RECIPE_FILE = "trial.json"
 CHECKPOINT_FILE = "trial.ckpt"
@@ -30,7 +31,7 @@ class TrialRecipe:
 
     @property
     def overrides(self) -> dict[str, Any]:
-        return {k: v for k, v in self.config.items() if k not in STANDARD_DIMENSIONS}
+        return {k: v for k, v in self.config.items() if k not in STANDARD_DIMENSIONS and k != CONFIGURATION}
 
 
 def write_recipe(trial_dir: Path, recipe: TrialRecipe) -> None:

@@ -76,7 +76,7 @@ def _new_tuner(prepared: Prepared, trainable: Any, callbacks: list[tune.Callback
             metric=spec.metric.name,
             mode=spec.metric.mode,
             search_alg=build_searcher(spec),
-            scheduler=build_scheduler(spec),
+            scheduler=build_scheduler(spec, prepared.experiment_dir),
             num_samples=spec.trial_count,
             max_concurrent_trials=spec.max_concurrent_trials or None,
         ),

@@ -104,7 +104,39 @@ BAD = {
         "num_proposal_samples_per_ray",
         "lists a value twice",
     ),
+    "replicates not searched": (GOOD + "replicates: seed\n", "replicates", "'seed' is not a searched dimension"),
+    "replicates with one value": (
+        GOOD + "  seed: {values: [3]}\nreplicates: seed\n",
+        "replicates",
+        "not a searched dimension",
+    ),
+    "replicates over a range": (
+        GOOD + "  seed: {type: int, min: 0, max: 3}\nreplicates: seed\n",
+        "replicates",
+        "replicates need listed values",
+    ),
+    "stratum not searched": (GOOD + "stratify: method\n", "stratify", "'method' is not a searched dimension"),
+    "continuous stratum": (
+        GOOD + "  optimizers.fields.optimizer.lr: {type: float, min: 1.0e-3, max: 1.0e-2}\n"
+        "stratify: [frames, optimizers.fields.optimizer.lr]\n",
+        "stratify",
+        "continuous distribution: strata need listed values",
+    ),
+    "stratum is the replicate": (
+        GOOD + "  seed: {values: [0, 1]}\nreplicates: seed\nstratify: seed\n",
+        "stratify",
+        "is the replicate dimension",
+    ),
 }
+
+
+def test_replicates_multiply_configurations(write_spec):
+    text = GOOD.replace("  steps: 100", "  steps: 100\n  seed: {values: [0, 1, 2]}") + "replicates: seed\n"
+    spec = load_spec(write_spec(text + "stratify: frames\n"))
+    assert (spec.configuration_count, spec.trial_count, spec.replicate_values) == (2, 6, [0, 1, 2])
+    assert list(spec.configuration_space) == ["frames"] and spec.stratify == ["frames"]
+    tpe = load_spec(write_spec(text.replace("frames: {values: [4, 8]}", "frames: {type: int, min: 4, max: 9}")))
+    assert (tpe.configuration_count, tpe.trial_count) == (10, 30), "num_samples (default 10) counts configurations"
 
 
 @pytest.mark.parametrize("case", sorted(BAD))

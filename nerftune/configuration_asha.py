@@ -1,0 +1,101 @@
+"""nerftune's scheduler as Ray Tune sees it: a `RungBook` (the decisions) behind Ray's scheduler interface."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import FIFOScheduler
+
+from nerftune.rung_book import CONTINUE, STOP, WAIT, RungBook
+from nerftune.spec import CONFIGURATION
+
+# ids of trials paused at a rung until the other replicates of their configuration get there: they hold no
+# resources, so the searcher (in this same driver process) does not count them against max_concurrent_trials
+WAITING_AT_RUNG: set[str] = set()
+
+
+def stratum_of(config: dict, stratify: list[str]) -> str:
+    return json.dumps([config.get(name) for name in stratify])
+
+
+def configuration_of(trial_id: str, config: dict) -> str:
+    return str(config.get(CONFIGURATION, trial_id))
+
+
+class ConfigurationASHA(FIFOScheduler):
+    """Ray Tune's face of a `RungBook`: reports go in, CONTINUE / PAUSE / STOP come out, and the replicates that
+    waited at a rung are stopped or released when their configuration is decided. The book is saved after every
+    change and read back on resume (Ray does not restore a scheduler's state)."""
+
+    def __init__(self, book: RungBook, metric: str, stratify: list[str], book_path: str):
+        super().__init__()
+        self.book, self.metric_name, self.stratify, self.book_path = book, metric, stratify, book_path
+        self.waiting: dict[str, tuple[Any, int]] = {}  # trial id -> (trial, step) paused at a rung
+        self.ready: list[Any] = []  # paused trials whose configuration continues
+
+    def __setstate__(self, state: dict) -> None:
+        """`Tuner.restore` unpickles the scheduler as it was created: the decisions since are in the book's file.
+        Every unfinished trial restarts from its checkpoint, so none is waiting any more."""
+        self.__dict__.update(state, waiting={}, ready=[])
+        WAITING_AT_RUNG.clear()
+        if Path(self.book_path).exists():
+            self.book = RungBook.load(Path(self.book_path))
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        if "step" not in result:
+            return self.CONTINUE
+        config, step = configuration_of(trial.trial_id, trial.config), int(result["step"])
+        self.book.record(
+            config, stratum_of(trial.config, self.stratify), trial.trial_id, step, result.get(self.metric_name)
+        )
+        self._changed(tune_controller, config)
+        verdict = self.book.verdict(config, step)
+        if verdict == WAIT and step < result.get("target_steps", step + 1):  # a finished replicate waits for nothing
+            self.waiting[trial.trial_id] = (trial, step)
+            WAITING_AT_RUNG.add(trial.trial_id)
+            return self.PAUSE
+        return self.STOP if verdict == STOP else self.CONTINUE
+
+    def on_trial_error(self, tune_controller, trial) -> None:
+        config = configuration_of(trial.trial_id, trial.config)
+        self.book.lose(config, trial.trial_id)
+        self._changed(tune_controller, config)
+
+    def on_trial_remove(self, tune_controller, trial) -> None:
+        self._forget(trial)
+
+    def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
+        self._forget(trial)
+
+    def choose_trial_to_run(self, tune_controller):
+        """A released replicate first (finish what was started), then a new trial; never one still waiting."""
+        self.ready = [trial for trial in self.ready if trial.status == Trial.PAUSED]
+        if self.ready:
+            return self.ready[0]
+        return next((t for t in tune_controller.get_trials() if t.status == Trial.PENDING), None)
+
+    def debug_string(self) -> str:
+        return f"nerftune ASHA on configurations: {len(self.waiting)} replicate(s) waiting at a rung"
+
+    def _changed(self, tune_controller, config: str) -> None:
+        """Save the book, then stop or release the replicates of `config` that wait at a rung now decided."""
+        self.book.save(Path(self.book_path))
+        for trial_id, (trial, step) in list(self.waiting.items()):
+            if configuration_of(trial_id, trial.config) != config or trial.status != Trial.PAUSED:
+                continue
+            verdict = self.book.verdict(config, step)
+            if verdict == STOP:
+                self._forget(trial)
+                tune_controller.stop_trial(trial)
+            elif verdict == CONTINUE:
+                self._forget(trial)
+                self.ready.append(trial)
+
+    def _forget(self, trial) -> None:
+        self.waiting.pop(trial.trial_id, None)
+        WAITING_AT_RUNG.discard(trial.trial_id)
+        if trial in self.ready:
+            self.ready.remove(trial)
