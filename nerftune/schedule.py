@@ -38,7 +38,12 @@ def build_scheduler(spec: SweepSpec, experiment_dir: Path):
     if spec.scheduler.type == "none":
         return FIFOScheduler()
     return ConfigurationASHA(
-        RungBook([r for r in rungs(spec) if r < spec.max_steps], len(spec.replicate_values), spec.scheduler.reduction_factor, spec.metric.mode),
+        RungBook(
+            [r for r in rungs(spec) if r < spec.max_steps],
+            len(spec.replicate_values),
+            spec.scheduler.reduction_factor,
+            spec.metric.mode,
+        ),
         spec.metric.name,
         list(spec.stratify),
         str(experiment_dir / RUNG_BOOK_FILE),

@@ -7,8 +7,10 @@ checkpoint, so ASHA can stop it there and an interrupted trial continues from it
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from nerftune.nerf.loop import Evaluation, NerfTrainer, TrainChunk
 from nerftune.novel_views import render_views
 from nerftune.outcomes import MILESTONE_METRICS, better
 from nerftune.tracking import TrackingTarget, TrialRun
-from nerftune.trials import CHECKPOINT_FILE, TrialRecipe, write_recipe
+from nerftune.trials import CHECKPOINT_FILE, MILESTONE_FILE, TrialRecipe, write_recipe
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,12 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         recipe.overrides,
     )
     trainer = NerfTrainer(nerf_config)
-    resumed_from = _resume(trainer)
+    resumed_from, last_report = _resume(trainer)
+    if last_report is not None:
+        # the restored milestone is reported again: a replicate that was waiting at a rung for its siblings
+        # waits there again, rather than training on to the next milestone first
+        wall_start -= last_report["wall_s"]
+        _report({**last_report, "resumed_from_step": resumed_from}, trainer)
     run = TrialRun(plan.tracking, context.get_trial_id(), context.get_trial_name()) if plan.tracking else None
     if run:
         _log_setup(run, config, nerf_config, [dataset.frame_names[i] for i in train_indices], dataset.test_names)
@@ -128,14 +135,24 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         }
         if plan.render and trainer.step == steps:
             metrics["render_fps"] = _render(plan.render, trainer, view, trial_dir, run)
-        with tempfile.TemporaryDirectory() as checkpoint_dir:
-            checkpoint_path = Path(checkpoint_dir) / CHECKPOINT_FILE
-            trainer.save(checkpoint_path)
+        if run:
+            metrics["mlflow_run_id"] = run.run_id
+            metrics["tracking_failures"] = run.failures
+        with _report(metrics, trainer) as checkpoint_path:
             if run:
                 _log_milestone(run, plan, metrics, evaluation, checkpoint_path, improved, last)
                 metrics["tracking_failures"] = run.failures
-                metrics["mlflow_run_id"] = run.run_id
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
+
+
+@contextmanager
+def _report(metrics: dict[str, Any], trainer: NerfTrainer):
+    """Report a milestone with a checkpoint: the model's state and the metrics themselves (`milestone.json`)."""
+    with tempfile.TemporaryDirectory() as checkpoint_dir:
+        checkpoint_path = Path(checkpoint_dir) / CHECKPOINT_FILE
+        trainer.save(checkpoint_path)
+        yield checkpoint_path
+        (Path(checkpoint_dir) / MILESTONE_FILE).write_text(json.dumps(metrics))
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
 
 
 def _log_setup(
@@ -188,11 +205,13 @@ def _render(render: RenderPlan, trainer: NerfTrainer, view: Path, trial_dir: Pat
     return summary["fps"]
 
 
-def _resume(trainer: NerfTrainer) -> int:
-    """Continue from the trial's last checkpoint when Ray restored it; returns the step it resumed at (0: fresh)."""
+def _resume(trainer: NerfTrainer) -> tuple[int, dict[str, Any] | None]:
+    """Continue from the trial's last checkpoint when Ray restored it: the step it resumed at (0: fresh) and the
+    metrics reported with that checkpoint."""
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        return 0
+        return 0, None
     with checkpoint.as_directory() as directory:
         trainer.load(Path(directory) / CHECKPOINT_FILE)
-    return trainer.step
+        reported = Path(directory) / MILESTONE_FILE
+        return trainer.step, json.loads(reported.read_text()) if reported.is_file() else None

@@ -17,6 +17,7 @@ from nerftune.spec import CONFIGURATION
 
 RECIPE_FILE = "trial.json"
 CHECKPOINT_FILE = "trial.ckpt"
+MILESTONE_FILE = "milestone.json"  # the metrics reported with a checkpoint, beside it
 STANDARD_DIMENSIONS = ("frames", "seed", "method", "steps")
 
 

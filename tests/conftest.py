@@ -3,9 +3,12 @@ sweep, tracking, novel-view and console tests all read (a session-scoped fixture
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,3 +108,70 @@ def shared_sweep(scene_dir, tmp_path_factory) -> Swept:
     result = run_cli(str(spec), "--storage", str(storage))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return Swept(spec, storage, "shared", pd.read_csv(storage / "shared" / "results.csv"), result)
+
+
+def study_spec_text(scene_dir: Path) -> str:
+    """A study: two frame counts as strata, two learning rates (one that learns, one frozen) as configurations,
+    two seeds as replicates of each. Grid seed 10 proposes the learning configurations first, so the frozen ones
+    meet an earlier mean at every rung of their stratum and stop there, both replicates together."""
+    return f"""\
+name: study
+data: {scene_dir}
+profile: tiny
+space:
+  frames: {{values: [3, 12]}}
+  seed: {{values: [0, 1]}}
+  steps: 60
+  {LR}: {{values: [1.0e-2, 1.0e-7]}}
+replicates: seed
+stratify: frames
+search: {{algorithm: grid, seed: 10}}
+scheduler: {{type: asha, grace_period: 20, reduction_factor: 2}}
+max_concurrent_trials: 2
+resources: {{cpu: 1, gpu: 0}}
+eval: {{max_images: 1, train_log_every: 10}}
+checkpoints: {{keep: 2}}
+tracking: {{preview_images: 0}}
+"""
+
+
+@dataclass(frozen=True)
+class Study(Swept):
+    book_at_kill: dict  # the scheduler's rung book when the first run was killed
+
+
+@pytest.fixture(scope="session")
+def study_sweep(scene_dir, tmp_path_factory) -> Study:
+    """The study, killed (SIGKILL, the whole process group) once the scheduler has decided a rung, then rerun to
+    the end: every study test reads a sweep that went through a resume."""
+    folder = tmp_path_factory.mktemp("study")
+    spec = folder / "study.yaml"
+    spec.write_text(study_spec_text(scene_dir))
+    storage = folder / "sweeps"
+    book = storage / "study" / "nerftune-rungs.json"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "nerftune.sweep", str(spec), "--storage", str(storage)],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not _decided(book):
+            time.sleep(0.5)
+        book_at_kill = json.loads(book.read_text())
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    result = run_cli(str(spec), "--storage", str(storage))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    table = pd.read_csv(storage / "study" / "results.csv")
+    return Study(spec, storage, "study", table, result, book_at_kill)
+
+
+def _decided(book: Path) -> bool:
+    try:
+        return any(json.loads(book.read_text())["decisions"].values())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -34,7 +34,7 @@ class Timings:
     setup_s: float = 0.0
     train_s: float = 0.0
     eval_s: float = 0.0
-    steps_trained: int = 0  # in this process (a resumed trial counts only what it trained since)
+    steps_trained: int = 0  # since step 0 (a resumed trial's checkpoint carries the counts before it)
 
 
 @dataclass
@@ -199,6 +199,7 @@ class NerfTrainer:
                 "scalers": self.trainer.grad_scaler.state_dict(),
                 "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
                 "module_scalars": module_scalars(self.pipeline),
+                "timings": asdict(self.timings),  # a trial's times and speeds span its resumes
             },
             path,
         )
@@ -217,6 +218,10 @@ class NerfTrainer:
             np.random.set_state(state["rng"]["numpy"])
             torch.set_rng_state(state["rng"]["torch"])
         restore_module_scalars(self.pipeline, state.get("module_scalars", {}))
+        if "timings" in state:
+            setup_s = self.timings.setup_s  # this process's setup counts too
+            self.timings = Timings(**state["timings"])
+            self.timings.setup_s += setup_s
         self.step = state["step"] + 1
 
 

@@ -1,0 +1,65 @@
+"""A real study on a local Ray cluster: replicates of a configuration run and stop together, every stratum keeps a
+configuration to the last step, Optuna holds one trial per configuration, and a resume keeps the rung decisions."""
+
+import glob
+import os
+import pickle
+
+import optuna
+import pytest
+
+from conftest import LR
+
+pytestmark = pytest.mark.slow
+
+
+def test_replicates_of_a_configuration_stop_at_the_same_rung(study_sweep):
+    table = study_sweep.table
+    assert len(table) == 8 and table.trial_id.is_unique
+    assert (table.groupby("configuration").seed.apply(sorted) == [[0, 1]] * 4).all(), "each configuration, 2 seeds"
+    for configuration, replicates in table.groupby("configuration"):
+        assert replicates.steps_done.nunique() == 1, replicates.to_string()
+        assert replicates.stop_reason.nunique() == 1
+        assert replicates[["frames", LR]].drop_duplicates().shape[0] == 1, "replicates differ only in their seed"
+    frozen = table[table[LR] < 1e-3]
+    assert (frozen.stop_reason == "asha_pruned").all() and (frozen.steps_done == 20).all(), table.to_string()
+
+
+def test_every_stratum_keeps_a_configuration_to_the_last_step(study_sweep):
+    table = study_sweep.table
+    for frames, stratum in table.groupby("frames"):
+        assert (stratum.steps_done == 60).any(), f"frames={frames}: {stratum.to_string()}"
+    assert set(table[table.stop_reason == "completed"].frames) == {3, 12}
+
+
+def test_the_last_milestone_scores_the_whole_test_set(study_sweep):
+    table = study_sweep.table
+    completed = table[table.stop_reason == "completed"]
+    assert completed.best_psnr.notna().all() and (completed.best_psnr == completed.final_psnr).all()
+    assert table[table.stop_reason == "asha_pruned"].best_psnr.isna().all(), "1 of 3 test images is no best"
+
+
+def test_optuna_holds_one_trial_per_configuration(study_sweep):
+    state = max(glob.glob(str(study_sweep.folder / "searcher-state-*.pkl")), key=os.path.getmtime)  # the rerun's
+    with open(state, "rb") as file:
+        study = pickle.load(file)["study"]
+    told = [t for t in study.trials if t.state != optuna.trial.TrialState.FAIL]
+    assert len(told) == 4
+    states = sorted(t.state.name for t in told)
+    assert states == ["COMPLETE", "COMPLETE", "PRUNED", "PRUNED"], states
+    table = study_sweep.table
+    for trial in told:
+        replicates = table[table.configuration == trial.number]
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            assert trial.value == pytest.approx(replicates.final_psnr.mean()), "the replicate mean"
+
+
+def test_a_resume_keeps_the_rung_decisions_made_before_the_kill(study_sweep):
+    import json
+
+    book = json.loads((study_sweep.folder / "nerftune-rungs.json").read_text())
+    for configuration, decided in study_sweep.book_at_kill["decisions"].items():
+        for rung, decision in decided.items():
+            assert book["decisions"][configuration][rung] == decision
+    assert "resuming sweep study" in study_sweep.result.stdout
+    assert study_sweep.table.configuration.value_counts().eq(2).all(), "no configuration run twice"
