@@ -1,4 +1,4 @@
-"""The `nerftune` command: `nerftune {sweep,prepare,paths,render,eval} ...` (`nerftune COMMAND --help` for each)."""
+"""The `nerftune` command: `nerftune {sweep,prepare,paths,render,eval,report,replay} ...` (`nerftune COMMAND --help` for each)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ COMMANDS = {
     "paths": "nerftune.novel_views:paths_main",
     "render": "nerftune.novel_views:render_main",
     "eval": "nerftune.evaluate:main",
+    "report": "nerftune.report:main",
+    "replay": "nerftune.replay:main",
 }
 
 

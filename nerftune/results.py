@@ -10,8 +10,10 @@ import pandas as pd
 
 from nerftune.outcomes import METRICS, TIMINGS, StopReason, error_reason
 from nerftune.spec import CONFIGURATION, value_text
+from nerftune.trials import milestones, read_recipe
 
 RESULTS_FILE = "results.csv"
+ERROR_FILE = "error.txt"  # Ray Tune's, in a trial's folder
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,24 @@ def record_of(result: Any) -> TrialRecord:
     checkpoint = result.checkpoint.path if result.checkpoint else None
     error = f"{type(result.error).__name__}: {result.error}" if result.error else None
     return TrialRecord(str(trial_id), dict(result.config or {}), history, error, checkpoint)
+
+
+def record_from_folder(trial_dir: Path) -> TrialRecord:
+    """A trial's record from its folder alone (its recipe, Ray's result.json, error.txt): what `nerftune report`
+    reads, on a finished sweep as on one still running. An error counts only if nothing was reported after it."""
+    recipe = read_recipe(trial_dir)
+    rows = milestones(trial_dir)
+    history = pd.DataFrame(rows).drop_duplicates("step", keep="last") if rows else pd.DataFrame(columns=["step"])
+    error_file, results_file = trial_dir / ERROR_FILE, trial_dir / "result.json"
+    error = None
+    if error_file.is_file() and (
+        not results_file.is_file() or error_file.stat().st_mtime >= results_file.stat().st_mtime
+    ):
+        error = error_file.read_text().strip() or "error"
+    saved = [row["checkpoint"] for row in rows if row.get("checkpoint")]
+    return TrialRecord(
+        recipe.trial_id, recipe.config, history.reset_index(drop=True), error, saved[-1] if saved else None
+    )
 
 
 def stop_reason(record: TrialRecord, target_steps: int) -> str:
@@ -62,6 +82,9 @@ def results_table(records: Sequence[TrialRecord], dimensions: Sequence[str], met
                 "frames_used": last.get("frames_used"),
                 **{column: last.get(column) for column in TIMINGS},
                 "resumed_from_step": last.get("resumed_from_step"),
+                "target_steps": target,
+                "full_test": last.get("full_test"),
+                "device": last.get("device"),
                 "checkpoint": record.checkpoint,
                 "mlflow_run_id": last.get("mlflow_run_id"),
                 "tracking_failures": last.get("tracking_failures"),

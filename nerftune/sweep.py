@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Sequence
 
 from nerftune.errors import InputError
@@ -66,10 +68,13 @@ def run(
     """Run or resume the sweep; returns the results table (also written to results.csv)."""
     from nerftune import console, tuner
     from nerftune.novel_views import render_best_trials
+    from nerftune.provenance import provenance
+    from nerftune.report import build_report
     from nerftune.results import results_table
 
     spec, folder = prepared.spec, prepared.experiment_dir
     state = (read_state(folder) if resume else None) or new_state(prepared)
+    state.setdefault("provenance", provenance(prepared))
     dimensions = list(spec.searched)
     with console.quiet_output(folder / console.LOG_FILE, verbose) as terminal:
         if resume:
@@ -81,15 +86,20 @@ def run(
         records = tuner.fit(prepared, plan, address, resume, retry_errored, [view], verbose)
         table = results_table(records, list(spec.space), spec.metric.name, spec.metric.mode)
         table.to_csv(folder / RESULTS_FILE, index=False)
+        state["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        write_state(folder, state)
         if spec.render and spec.render.trials == "best":
             views = len(prepared.camera_paths["camera_path"])
             terminal.say(f"rendering {views} novel views of each of the {spec.render.best_k} best trials")
             for line in render_best_trials(prepared, table, target):
                 terminal.say(line)
+        report = build_report(folder)
         if target:
+            _publish_report(target, report, table, terminal)
             _close_tracking(prepared, target, table, terminal)
         for line in console.summary_lines(table, dimensions, spec.metric.name, folder):
             terminal.say(line)
+        terminal.say(f"report: {report}  (nerftune report {folder} writes it again)")
         if not verbose:
             terminal.say(f"everything else Ray and nerfstudio said: {folder / console.LOG_FILE}")
     return table
@@ -97,7 +107,6 @@ def run(
 
 def _open_tracking(prepared: Prepared, state: dict, tracking_uri: str | None, terminal) -> TrackingTarget | None:
     """The sweep's MLflow run (reopened on resume: its id is in the state file), with the sweep's provenance."""
-    from nerftune.provenance import provenance
     from nerftune.tracking import start_sweep
 
     target = target_for(prepared.spec.tracking, prepared.storage, prepared.name, tracking_uri)
@@ -106,13 +115,32 @@ def _open_tracking(prepared: Prepared, state: dict, tracking_uri: str | None, te
     target, failures = start_sweep(
         replace(target, parent_run_id=state.get("mlflow_run_id")),
         prepared.spec_path,
-        provenance(prepared),
+        state["provenance"],
         {SWEEP_TAG: prepared.name},
     )
     state["mlflow_run_id"] = target.parent_run_id
     if failures:
         terminal.warn(f"MLflow at {target.uri} is not reachable ({failures[-1]}); trials train anyway")
     return target
+
+
+def _publish_report(target: TrackingTarget, report: Path, table: Any, terminal) -> None:
+    from nerftune.tracking import publish_report
+
+    shown = [c for c in ("trial_id", "configuration", *table.columns[2:8], "steps_done", "stop_reason") if c in table]
+    description = (
+        f"nerftune sweep: {len(table)} trials. Report: `{report}` (and this experiment's sweep run, "
+        f"artifact report/index.html).\n\n" + _markdown(table[list(dict.fromkeys(shown))].head(20))
+    )
+    failures = publish_report(target, report.parent, description)
+    if failures:
+        terminal.warn(f"MLflow at {target.uri}: the report could not be logged ({failures[-1]})")
+
+
+def _markdown(table: Any) -> str:
+    cells = [[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row] for row in table.itertuples(index=False)]
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + " --- |" * len(table.columns)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
 
 
 def _close_tracking(prepared: Prepared, target: TrackingTarget, table: Any, terminal) -> None:

@@ -100,6 +100,10 @@ class Recorder:
         return None
 
 
+EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+DESCRIPTION_TAG = "mlflow.note.content"  # the experiment's description in the UI (markdown)
+
+
 def start_sweep(
     target: TrackingTarget, spec_path: Path, params: Mapping[str, Any], tags: Mapping[str, str]
 ) -> tuple[TrackingTarget, list[str]]:
@@ -132,7 +136,21 @@ def _experiment_id(recorder: Recorder, target: TrackingTarget) -> str | None:
         recorder.client.create_experiment,
         target.experiment,
         artifact_location=target.artifact_root,
+        tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING},  # MLflow 3's UI opens it on its runs, not its GenAI overview
     )
+
+
+def publish_report(target: TrackingTarget, report_dir: Path, description: str) -> list[str]:
+    """The report as an artifact of the sweep's run (`report/`), and the experiment's description: a summary and
+    where the report is."""
+    recorder = Recorder(target.uri)
+    if not target.parent_run_id:
+        return ["no sweep run"]
+    recorder.call("log report", recorder.client.log_artifacts, target.parent_run_id, str(report_dir), "report")
+    if target.experiment_id:
+        for key, value in ((DESCRIPTION_TAG, description), (EXPERIMENT_KIND_TAG, MODEL_TRAINING)):
+            recorder.call("describe experiment", recorder.client.set_experiment_tag, target.experiment_id, key, value)
+    return recorder.failures
 
 
 def finish_sweep(

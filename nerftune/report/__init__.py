@@ -1,0 +1,289 @@
+"""`nerftune report SWEEP_DIR`: what a sweep found, with its noise, as `SWEEP_DIR/report/` (index.html, PNG, CSV).
+
+nerftune report sweeps/frames        # also written at the end of every sweep; works on a running sweep too
+
+Reads the sweep's folder only (`data`), computes with `stats` and `importance`, draws with `plots` and writes the
+page with `page`. Metrics are compared only where they are comparable: on trials that trained all their steps and
+scored the whole test set at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from nerftune.errors import InputError
+from nerftune.outcomes import METRICS, StopReason, is_error
+from nerftune.report import stats
+from nerftune.report.data import SweepData, load_sweep
+from nerftune.report.importance import importance_table
+from nerftune.report.page import Section, render_page
+from nerftune.report.plots import plot_by_dimension, plot_learning_curves, plot_pareto
+
+REPORT_DIR = "report"
+
+
+def build_report(folder: Path) -> Path:
+    """Write the report of the sweep in `folder`; returns its index.html."""
+    sweep = load_sweep(folder)
+    out = Path(folder) / REPORT_DIR
+    shutil.rmtree(out, ignore_errors=True)  # the report's own folder: no figure of an earlier run stays behind
+    out.mkdir()
+    trials, spec, metric = sweep.trials, sweep.spec, sweep.spec.metric.name
+    final = _final(trials)
+    seeds = stats.seed_table(final, sweep.dimensions, metric) if len(final) else pd.DataFrame()
+    noise = stats.pooled_std(seeds) if len(seeds) else math.nan
+    sections = [
+        *_dimension_sections(sweep, final, out),
+        _curves_section(sweep, out),
+        _seed_section(sweep, seeds, noise, out),
+        _time_section(sweep, final, out),
+        _cost_section(sweep, out),
+        _pareto_section(sweep, final, out),
+        _importance_section(sweep, seeds, noise, out),
+        _errors_section(trials, out),
+        _provenance_section(sweep, out),
+    ]
+    trials.to_csv(out / "trials.csv", index=False)
+    page = out / "index.html"
+    page.write_text(render_page(f"nerftune report: sweep {spec.name}", _summary(sweep, final), sections))
+    return page
+
+
+def _final(trials: pd.DataFrame) -> pd.DataFrame:
+    if not len(trials):
+        return trials
+    whole = trials.full_test.fillna(True).astype(bool) if "full_test" in trials else True
+    return trials[(trials.stop_reason == StopReason.COMPLETED.value) & whole]
+
+
+def _summary(sweep: SweepData, final: pd.DataFrame) -> str:
+    trials = sweep.trials
+    counts = trials.stop_reason.map(lambda r: "errored" if is_error(r) else r).value_counts().to_dict()
+    spec = sweep.spec
+    replicates = (
+        f"{len(spec.replicate_values)} replicates ({spec.replicates}) per configuration"
+        if spec.replicates
+        else "no replicates"
+    )
+    strata = f", strata: {' x '.join(spec.stratify)}" if spec.stratify else ""
+    return (
+        f"{len(trials)} trials of {spec.trial_count} planned "
+        f"({', '.join(f'{n} {reason}' for reason, n in sorted(counts.items()))}); {replicates}{strata}; "
+        f"{len(final)} trials trained all their steps and scored the whole test set: the statistics rest on them. "
+        f"Written {time.strftime('%Y-%m-%d %H:%M')}."
+    )
+
+
+def _measured(final: pd.DataFrame) -> list[str]:
+    return [m for m in METRICS if m in final and final[m].notna().any()]
+
+
+def _numeric(sweep: SweepData) -> list[str]:
+    space = sweep.spec.configuration_space
+    return [n for n, d in space.items() if d.values is None or all(isinstance(v, (int, float)) for v in d.values)]
+
+
+def _dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list[Section]:
+    sections = []
+    no_bands = (
+        []
+        if sweep.spec.replicates
+        else [
+            "No replicates: every point is one seed, so there are no bands and "
+            "no tests (add `replicates: seed` to the spec)."
+        ]
+    )
+    for dimension in _numeric(sweep):
+        others = [d for d in sweep.dimensions if d != dimension]
+        section = Section(f"Quality against {dimension}", notes=list(no_bands))
+        sections.append(section)
+        if not len(final) or final[dimension].nunique() < 2:
+            section.notes = [f"Fewer than two values of {dimension} have completed trials yet: nothing to compare."]
+            continue
+        dim = sweep.spec.space[dimension]
+        log_x = dim.log or (dim.values is not None and min(dim.values) > 0 and max(dim.values) / min(dim.values) > 100)
+        tables = []
+        for metric in _measured(final):
+            summary = stats.by_dimension(final, dimension, others, metric)
+            summary.insert(0, "metric", metric)
+            tables.append(summary)
+            figure = f"{metric}_by_{_slug(dimension)}.png"
+            plot_by_dimension(summary, final, dimension, others, metric, out / figure, log_x)
+            section.figures.append(figure)
+        if tables:
+            section.tables.append(_csv(pd.concat(tables, ignore_index=True), f"by_{_slug(dimension)}.csv", out))
+            metric, mode = sweep.spec.metric.name, sweep.spec.metric.mode
+            compared = stats.neighbour_levels(final, dimension, others, metric, mode)
+            if len(compared):
+                section.notes.append(
+                    f"Each level against the next ({metric}): difference of means, Welch's t-test p-value, and the "
+                    "bootstrap probability that the higher level is better (0.5: no idea; near 1 or 0: a difference)."
+                )
+                section.tables.append(_csv(compared, f"compare_{_slug(dimension)}.csv", out))
+    return sections
+
+
+def _curves_section(sweep: SweepData, out: Path) -> Section:
+    metric, curves = sweep.spec.metric.name, sweep.curves
+    section = Section("Learning curves")
+    if not len(curves) or curves[metric].isna().all():
+        section.notes.append("No milestone reported yet.")
+        return section
+    plot_learning_curves(curves, sweep.trials, sweep.dimensions, metric, out / "learning_curves.png")
+    section.figures.append("learning_curves.png")
+    thinned = sweep.spec.eval.max_images
+    if thinned:
+        section.notes.append(f"Intermediate milestones score {thinned} test images; each trial's last one all of them.")
+    _csv(curves, "curves.csv", out)
+    section.notes.append("Every milestone of every trial: curves.csv.")
+    return section
+
+
+def _seed_section(sweep: SweepData, seeds: pd.DataFrame, noise: float, out: Path) -> Section:
+    section = Section("Seed noise: the final metric per configuration")
+    if not len(seeds):
+        section.notes.append("No configuration has completed yet.")
+        return section
+    if math.isfinite(noise):
+        section.notes.append(
+            f"Noise floor: the replicate standard deviation pooled over configurations is {noise:.3g} "
+            f"({sweep.spec.metric.name}). Differences smaller than this are seed noise until shown otherwise."
+        )
+    else:
+        section.notes.append("No configuration has two completed replicates: seed noise is unknown.")
+    section.tables.append(_csv(seeds, "seeds.csv", out))
+    return section
+
+
+def _time_section(sweep: SweepData, final: pd.DataFrame, out: Path) -> Section:
+    section = Section("Training time per configuration")
+    if not len(final):
+        section.notes.append("No configuration has completed yet.")
+        return section
+    curves = sweep.curves[sweep.curves.trial_id.isin(final.trial_id)]
+    near = stats.to_near_final(curves, sweep.spec.metric.name, sweep.spec.metric.mode)
+    timing = stats.training_time(final, near, sweep.dimensions)
+    section.notes.append(
+        "Mean and standard deviation over replicates: training, setup and evaluation seconds, steps per second, "
+        "and the steps and training seconds to reach 95 % of the final metric (at the milestones evaluated)."
+    )
+    section.tables.append(_csv(timing, "timing.csv", out))
+    return section
+
+
+def _cost_section(sweep: SweepData, out: Path) -> Section:
+    trials, spec = sweep.trials, sweep.spec
+    section = Section("Compute cost")
+    if not len(trials):
+        section.notes.append("No trial has started yet.")
+        return section
+    costs = trials[["trial_id", "configuration", "steps_done", "target_steps", "wall_s"]].copy()
+    costs["device_s"] = stats.device_seconds(trials, spec.resources.cpu, spec.resources.gpu)
+    per_configuration = costs.groupby("configuration", as_index=False)[["device_s", "steps_done"]].sum()
+    trained, planned = int(costs.steps_done.sum()), int(costs.target_steps.sum())
+    unit = "GPU" if trials.get("device", pd.Series(dtype=str)).astype(str).str.startswith("cuda").any() else "CPU-core"
+    section.notes.append(
+        f"Whole sweep: {costs.device_s.sum():.0f} {unit}-seconds; {trained} steps trained of the {planned} these "
+        f"trials would have trained without early stopping ({_share(trained, planned)})."
+    )
+    renders = sweep.renders.dropna(subset=["fps"])
+    if len(renders):
+        per_view = 1.0 / renders.fps.clip(lower=1e-9)
+        section.notes.append(
+            f"Novel views: {int(renders.views.sum())} rendered at {per_view.mean():.3g} s per view on average."
+        )
+    section.tables.append(_csv(per_configuration, "cost_per_configuration.csv", out))
+    _csv(costs, "cost_per_trial.csv", out)
+    section.notes.append("Per trial: cost_per_trial.csv.")
+    return section
+
+
+def _pareto_section(sweep: SweepData, final: pd.DataFrame, out: Path) -> Section:
+    metric, mode = sweep.spec.metric.name, sweep.spec.metric.mode
+    section = Section("Quality against training time (Pareto front)")
+    if not len(final):
+        section.notes.append("No configuration has completed yet.")
+        return section
+    points = final.groupby("configuration", as_index=False).agg(
+        **{metric: (metric, "mean"), "train_s": ("train_s", "mean")}
+    )
+    points["on_front"] = stats.pareto_front(points, metric, "train_s", mode)
+    plot_pareto(points, metric, "train_s", metric, out / "pareto.png")
+    section.figures.append("pareto.png")
+    section.tables.append(_csv(points[points.on_front], "pareto.csv", out))
+    return section
+
+
+def _importance_section(sweep: SweepData, seeds: pd.DataFrame, noise: float, out: Path) -> Section:
+    section = Section("Parameter importance")
+    table, how = importance_table(seeds, sweep.spec, noise)
+    section.notes.append(how)
+    if len(table):
+        below = table[table.above_noise == False].parameter.tolist()  # noqa: E712 (None: unknown)
+        if below:
+            section.notes.append(f"Not distinguishable from seed noise: {', '.join(below)}.")
+        section.tables.append(_csv(table, "importance.csv", out))
+    return section
+
+
+def _errors_section(trials: pd.DataFrame, out: Path) -> Section:
+    section = Section("Errored trials")
+    errored = trials[trials.stop_reason.map(is_error)] if len(trials) else trials
+    if len(errored):
+        section.notes.append("Left out of every statistic above.")
+        section.tables.append(
+            _csv(errored[["trial_id", "configuration", "steps_done", "stop_reason"]], "errors.csv", out)
+        )
+    else:
+        section.notes.append("None.")
+    return section
+
+
+def _provenance_section(sweep: SweepData, out: Path) -> Section:
+    state = sweep.state
+    values = {
+        "spec": state.get("spec_path"),
+        "spec_hash": state.get("spec_hash"),
+        "data": state.get("data_dir"),
+        "test_hash": state.get("test_hash"),
+        "test_frames": len(state.get("test_files", [])),
+        "started": state.get("started"),
+        "finished": state.get("finished", "(not yet)"),
+        **state.get("provenance", {}),
+    }
+    table = pd.DataFrame({"what": list(values), "value": [str(v) for v in values.values()]})
+    return Section("Provenance", tables=[_csv(table, "provenance.csv", out)])
+
+
+def _csv(table: pd.DataFrame, name: str, out: Path) -> tuple[str, pd.DataFrame]:
+    table.to_csv(out / name, index=False)
+    return name, table
+
+
+def _share(part: float, whole: float) -> str:
+    return f"{part / whole:.0%}, the scheduler saved {1 - part / whole:.0%}" if whole else "n/a"
+
+
+def _slug(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nerftune report", description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir", type=Path, help="a sweep's folder, e.g. sweeps/demo")
+    args = parser.parse_args(argv)
+    try:
+        page = build_report(args.sweep_dir)
+    except InputError as error:
+        print(f"error: {error.line()}", file=sys.stderr)
+        return 2
+    print(f"report: {page}")
+    return 0

@@ -1,0 +1,5 @@
+import sys
+
+from nerftune.report import main
+
+sys.exit(main())

@@ -1,0 +1,85 @@
+"""What a report reads from a sweep's folder: its state file (spec, provenance), every trial folder (config,
+milestones, errors) and results.csv where the sweep has ended. It never trains and needs no Ray."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from nerftune.errors import InputError
+from nerftune.outcomes import METRICS, StopReason
+from nerftune.results import RESULTS_FILE, record_from_folder, results_table
+from nerftune.spec import SweepSpec, parse_spec
+from nerftune.state import STATE_FILE, read_state
+from nerftune.trials import RECIPE_FILE
+
+CURVE_COLUMNS = ("step", *METRICS, "test_images", "full_test", "train_s", "wall_s")
+
+
+@dataclass(frozen=True)
+class SweepData:
+    folder: Path
+    spec: SweepSpec
+    state: dict[str, Any]
+    trials: pd.DataFrame  # one row per trial, as results.csv
+    curves: pd.DataFrame  # one row per trial and milestone: trial_id, configuration, the CURVE_COLUMNS
+    renders: pd.DataFrame  # one row per rendered path of a trial: trial_id, views, fps
+
+    @property
+    def dimensions(self) -> list[str]:
+        """The searched dimensions but the replicate one: what tells configurations apart."""
+        return list(self.spec.configuration_space)
+
+
+def load_sweep(folder: Path) -> SweepData:
+    folder = Path(folder)
+    state = read_state(folder) if folder.is_dir() else None
+    if state is None:
+        raise InputError(
+            folder,
+            "SWEEP_DIR",
+            f"is not a sweep folder (no {STATE_FILE})",
+            "give the folder a sweep wrote, e.g. sweeps/demo",
+        )
+    spec = parse_spec(state["spec_text"], state.get("spec_path", folder / STATE_FILE))
+    trial_dirs = sorted(p.parent for p in folder.glob(f"*/{RECIPE_FILE}"))
+    records = [record_from_folder(d) for d in trial_dirs]
+    trials = results_table(records, list(spec.space), spec.metric.name, spec.metric.mode)
+    if len(trials):
+        trials["configuration"] = trials["configuration"].fillna(0).astype(int)
+        trials["stop_reason"] = _stop_reasons(trials, folder / RESULTS_FILE)
+    curves = pd.concat(
+        [_curve(record.trial_id, record.history) for record in records] or [pd.DataFrame(columns=CURVE_COLUMNS)],
+        ignore_index=True,
+    )
+    if len(trials):
+        curves = curves.merge(trials[["trial_id", "configuration"]], on="trial_id")
+    renders = _renders({record.trial_id: d for record, d in zip(records, trial_dirs)})
+    return SweepData(folder, spec, state, trials, curves, renders)
+
+
+def _stop_reasons(trials: pd.DataFrame, results_file: Path) -> pd.Series:
+    """Trials that stopped short: the scheduler's stop where results.csv says so, else still unfinished."""
+    ended = pd.read_csv(results_file).set_index("trial_id").stop_reason if results_file.is_file() else pd.Series()
+    short = trials.stop_reason == StopReason.PRUNED.value
+    known = trials.trial_id.map(ended)
+    return trials.stop_reason.where(~short, known.fillna(StopReason.UNFINISHED.value))
+
+
+def _curve(trial_id: str, history: pd.DataFrame) -> pd.DataFrame:
+    curve = history.reindex(columns=list(CURVE_COLUMNS))
+    curve.insert(0, "trial_id", trial_id)
+    return curve
+
+
+def _renders(trial_dirs: dict[str, Path]) -> pd.DataFrame:
+    rows = []
+    for trial_id, trial_dir in trial_dirs.items():
+        for summary in trial_dir.glob("renders/*/render.json"):
+            values = json.loads(summary.read_text())
+            rows.append({"trial_id": trial_id, "views": values.get("views"), "fps": values.get("fps")})
+    return pd.DataFrame(rows, columns=["trial_id", "views", "fps"])

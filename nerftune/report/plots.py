@@ -1,0 +1,112 @@
+"""The report's figures as PNG files: a metric against a dimension, learning curves, and quality against time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from nerftune.spec import value_text  # noqa: E402
+
+DPI = 110
+
+
+def _label(others: Sequence[str], keys: tuple) -> str:
+    return ", ".join(f"{name.rsplit('.', 1)[-1]}={value_text(value)}" for name, value in zip(others, keys)) or "all"
+
+
+def plot_by_dimension(
+    summary: pd.DataFrame,
+    final: pd.DataFrame,
+    dimension: str,
+    others: Sequence[str],
+    metric: str,
+    out: Path,
+    log_x: bool = False,
+) -> None:
+    """Replicate mean and 95 % band per value of `dimension`, one line per value of the other dimensions, and every
+    replicate as a point."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    groups = summary.groupby(list(others), sort=True, dropna=False) if others else [((), summary)]
+    for index, (keys, group) in enumerate(groups):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        colour = f"C{index % 10}"
+        group = group.sort_values(dimension)
+        ax.plot(group[dimension], group["mean"], "-o", color=colour, label=_label(others, keys), markersize=4)
+        if group["ci_low"].notna().any():
+            ax.fill_between(group[dimension], group["ci_low"], group["ci_high"], color=colour, alpha=0.18, lw=0)
+        mask = np.ones(len(final), dtype=bool)
+        for name, value in zip(others, keys):
+            mask &= (final[name] == value).to_numpy()
+        points = final[mask]
+        ax.scatter(points[dimension], points[metric], color=colour, s=12, alpha=0.7, marker="x")
+    ax.set_xlabel(dimension)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_ylabel(f"test {metric}")
+    ax.set_title(f"{metric} against {dimension.rsplit('.', 1)[-1]} (mean, 95 % band, replicates x)", fontsize=10)
+    ax.grid(alpha=0.3)
+    if len(ax.get_legend_handles_labels()[0]) > 1:
+        ax.legend(fontsize=7)
+    _save(fig, out)
+
+
+def plot_learning_curves(
+    curves: pd.DataFrame, trials: pd.DataFrame, dimensions: Sequence[str], metric: str, out: Path
+) -> None:
+    """The metric against step per configuration (mean over replicates, band from min to max), with an x where
+    the scheduler stopped a configuration. Milestones scored on a subset of the test images (`eval.max_images`)
+    make the line; the last, on the whole test set, is a dot, since the two are not the same measurement."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    stopped = set(trials.loc[trials.stop_reason == "asha_pruned", "configuration"])
+    scored = curves.dropna(subset=[metric])
+    whole = scored.full_test.fillna(True).astype(bool)
+    thinned = scored[~whole] if (~whole).any() else scored
+    for index, (configuration, group) in enumerate(thinned.groupby("configuration")):
+        by_step = group.groupby("step")[metric].agg(["mean", "min", "max"]).reset_index()
+        colour = f"C{index % 10}"
+        values = trials[trials.configuration == configuration][list(dimensions)].iloc[0]
+        label = f"{configuration}: {_label(dimensions, tuple(values))}"
+        ax.plot(by_step.step, by_step["mean"], "-", color=colour, lw=1.2, label=label)
+        ax.fill_between(by_step.step, by_step["min"], by_step["max"], color=colour, alpha=0.15, lw=0)
+        if configuration in stopped:
+            ax.plot(by_step.step.iloc[-1], by_step["mean"].iloc[-1], "x", color=colour, markersize=8, mew=2)
+        ends = scored[whole & (scored.configuration == configuration)]
+        if len(ends) and (~whole).any():
+            ax.plot(ends.groupby("step")[metric].mean(), "o", color=colour, markersize=5)
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"test {metric}")
+    ax.set_title("learning curves (x: stopped by the scheduler; o: whole test set)", fontsize=10)
+    ax.grid(alpha=0.3)
+    if curves.configuration.nunique() <= 12:
+        ax.legend(fontsize=7, ncol=2)
+    _save(fig, out)
+
+
+def plot_pareto(points: pd.DataFrame, quality: str, cost: str, metric: str, out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.scatter(points[cost], points[quality], s=18, color="0.6", label="configurations")
+    front = points[points.on_front].sort_values(cost)
+    ax.plot(front[cost], front[quality], "-o", color="C3", markersize=5, label="Pareto front")
+    for _, row in front.iterrows():
+        ax.annotate(
+            str(row.configuration), (row[cost], row[quality]), fontsize=7, xytext=(3, 3), textcoords="offset points"
+        )
+    ax.set_xlabel("mean training seconds")
+    ax.set_ylabel(f"mean test {metric}")
+    ax.set_title("quality against training time", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    _save(fig, out)
+
+
+def _save(fig, out: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(out, dpi=DPI)
+    plt.close(fig)

@@ -1,0 +1,156 @@
+"""`nerftune report` on real sweeps: the files, numbers that match results.csv, the page in a real browser, MLflow,
+partial sweeps, sweeps without replicates, and bad input."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+FILES = (
+    "index.html",
+    "trials.csv",
+    "curves.csv",
+    "learning_curves.png",
+    "psnr_by_frames.png",
+    "ssim_by_frames.png",
+    "by_frames.csv",
+    "compare_frames.csv",
+    "seeds.csv",
+    "timing.csv",
+    "cost_per_configuration.csv",
+    "cost_per_trial.csv",
+    "pareto.csv",
+    "pareto.png",
+    "provenance.csv",
+)
+
+
+def report_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "nerftune.cli", "report", *map(str, args)], cwd=ROOT, capture_output=True, text=True
+    )
+
+
+def test_every_sweep_ends_with_its_report(study_sweep):
+    report = study_sweep.folder / "report"
+    for name in FILES:
+        assert (report / name).is_file() and (report / name).stat().st_size > 0, name
+    assert f"report: {report / 'index.html'}" in study_sweep.result.stdout
+
+
+def test_the_report_tables_hold_what_results_csv_says(study_sweep):
+    report, table = study_sweep.folder / "report", study_sweep.table
+    final = table[table.stop_reason == "completed"]
+    seeds = pd.read_csv(report / "seeds.csv").set_index("configuration")
+    for configuration, replicates in final.groupby("configuration"):
+        row = seeds.loc[configuration]
+        assert row.n == len(replicates) == 2
+        assert row["mean"] == pytest.approx(replicates.final_psnr.mean())
+        assert row["std"] == pytest.approx(replicates.final_psnr.std(ddof=1))
+        assert row.ci_low < row["mean"] < row.ci_high
+    by_frames = pd.read_csv(report / "by_frames.csv")
+    psnr = by_frames[by_frames.metric == "psnr"].set_index("frames")
+    for frames, group in final.groupby("frames"):
+        assert psnr.loc[frames, "mean"] == pytest.approx(group.final_psnr.mean())
+    cost = pd.read_csv(report / "cost_per_configuration.csv").set_index("configuration")
+    assert (cost.steps_done == table.groupby("configuration").steps_done.sum()).all()
+    assert (cost.device_s > 0).all()
+    timing = pd.read_csv(report / "timing.csv").set_index("configuration")
+    for configuration, replicates in final.groupby("configuration"):
+        assert timing.loc[configuration, "train_s_mean"] == pytest.approx(replicates.train_s.mean())
+    trials = pd.read_csv(report / "trials.csv")
+    assert sorted(trials.trial_id) == sorted(table.trial_id)
+    page = (report / "index.html").read_text()
+    assert "Noise floor" in page and "Welch" in page
+
+
+def test_the_page_opens_offline_in_a_real_browser(study_sweep, tmp_path):
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.fail("Chromium is missing: apt-get install chromium (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    page_file = study_sweep.folder / "report" / "index.html"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        context = browser.new_context(viewport={"width": 1200, "height": 900}, offline=True)
+        page = context.new_page()
+        errors, failed = [], []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("requestfailed", lambda request: failed.append(request.url))
+        page.goto(page_file.as_uri(), wait_until="load")
+        sizes = page.eval_on_selector_all("img", "images => images.map(i => [i.src, i.complete, i.naturalWidth])")
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        text = page.inner_text("body")
+        browser.close()
+    assert not errors and not failed, (errors, failed)
+    assert len(sizes) >= 4 and all(complete and width > 0 for _, complete, width in sizes), sizes
+    assert "Seed noise" in text and "Compute cost" in text and "Provenance" in text
+    assert (tmp_path / "report.png").stat().st_size > 20000
+
+
+def test_mlflow_keeps_the_report_and_describes_the_experiment(study_sweep):
+    client = MlflowClient(study_sweep.tracking_uri)
+    experiment = client.get_experiment_by_name("study")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development", "opens on the runs, not GenAI"
+    description = experiment.tags["mlflow.note.content"]
+    assert str(study_sweep.folder / "report" / "index.html") in description and "| trial_id |" in description
+    [parent] = [r for r in client.search_runs([experiment.experiment_id]) if "mlflow.parentRunId" not in r.data.tags]
+    logged = {f.path for f in client.list_artifacts(parent.info.run_id, "report")}
+    assert {"report/index.html", "report/seeds.csv", "report/learning_curves.png"} <= logged
+
+
+def test_a_partial_sweep_gets_a_report_of_what_is_there(study_sweep, tmp_path):
+    partial = tmp_path / "study"
+    shutil.copytree(study_sweep.folder, partial, ignore=shutil.ignore_patterns("checkpoint_*", "report"))
+    (partial / "results.csv").unlink()  # as if still running
+    completed = study_sweep.table[study_sweep.table.stop_reason == "completed"].trial_id.iloc[0]
+    [folder] = [p.parent for p in partial.glob("*/trial.json") if completed in p.parent.name]
+    lines = (folder / "result.json").read_text().splitlines()
+    (folder / "result.json").write_text("\n".join(lines[:1]) + "\n")  # this trial has reached its first rung only
+    done = report_cli(partial)
+    assert done.returncode == 0, done.stderr[-2000:]
+    trials = pd.read_csv(partial / "report" / "trials.csv").set_index("trial_id")
+    assert trials.loc[completed, "stop_reason"] == "unfinished"
+    assert "unfinished" in (partial / "report" / "index.html").read_text()
+
+
+def test_a_sweep_without_replicates_says_why_it_has_no_bands(shared_sweep):
+    page = (shared_sweep.folder / "report" / "index.html").read_text()
+    assert "No replicates" in page and "add `replicates: seed`" in page
+
+
+def test_report_on_a_folder_that_is_not_a_sweep(tmp_path):
+    (tmp_path / "notes").mkdir()
+    for folder in (tmp_path / "notes", tmp_path / "missing"):
+        done = report_cli(folder)
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "is not a sweep folder" in done.stderr and "sweeps/demo" in done.stderr
+    assert list((tmp_path / "notes").iterdir()) == [] and not (tmp_path / "missing").exists()
+
+
+def test_replay_refuses_a_sweep_without_intermediate_evaluations(study_sweep, tmp_path):
+    once = tmp_path / "study"
+    shutil.copytree(study_sweep.folder, once, ignore=shutil.ignore_patterns("checkpoint_*", "report"))
+    for results in once.glob("*/result.json"):
+        results.write_text(results.read_text().splitlines()[-1] + "\n")  # the last milestone only
+    done = subprocess.run(
+        [sys.executable, "-m", "nerftune.cli", "replay", str(once), "--grace-period", "20"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "no intermediate evaluations" in done.stderr and "eval: {every: N}" in done.stderr
+    assert not (once / "report").exists()

@@ -1,0 +1,81 @@
+"""The report's statistics on tables whose answers are worked out by hand."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as scipy_stats
+
+from nerftune.report import stats
+
+
+def test_interval_is_students_t_on_the_mean():
+    mean, low, high = stats.interval([1.0, 2.0, 3.0])
+    half = 4.302652729911275 * 1.0 / math.sqrt(3)  # t(0.975, 2) * sd / sqrt(n)
+    assert (mean, low, high) == pytest.approx((2.0, 2.0 - half, 2.0 + half))
+    one = stats.interval([5.0])
+    assert one[0] == 5.0 and math.isnan(one[1]) and math.isnan(one[2])
+
+
+def final_table():
+    # two configurations (frames 6 and 12) with three seeds each, and one with a single seed
+    return pd.DataFrame(
+        {
+            "trial_id": list("abcdefg"),
+            "configuration": [0, 0, 0, 1, 1, 1, 2],
+            "frames": [6, 6, 6, 12, 12, 12, 24],
+            "psnr": [20.0, 21.0, 22.0, 23.0, 25.0, 27.0, 30.0],
+            "train_s": [10.0, 12.0, 14.0, 20.0, 20.0, 20.0, 40.0],
+        }
+    )
+
+
+def test_seed_table_and_the_pooled_noise_floor():
+    seeds = stats.seed_table(final_table(), ["frames"], "psnr")
+    assert seeds.n.tolist() == [3, 3, 1]
+    assert seeds["mean"].tolist() == [21.0, 25.0, 30.0]
+    assert seeds["std"].iloc[:2].tolist() == [1.0, 2.0] and math.isnan(seeds["std"].iloc[2])
+    assert (seeds["min"].tolist(), seeds["max"].tolist()) == ([20.0, 23.0, 30.0], [22.0, 27.0, 30.0])
+    # pooled over the two configurations with replicates: sqrt((2 * 1 + 2 * 4) / 4)
+    assert stats.pooled_std(seeds) == pytest.approx(math.sqrt(10 / 4))
+
+
+def test_neighbouring_levels_welch_and_bootstrap():
+    compared = stats.neighbour_levels(final_table(), "frames", [], "psnr", "max")
+    first = compared.iloc[0]
+    assert (first["from"], first["to"], first["difference"]) == (6, 12, 4.0)
+    expected = scipy_stats.ttest_ind([20, 21, 22], [23, 25, 27], equal_var=False).pvalue
+    assert first.welch_p == pytest.approx(expected)
+    assert first.p_better == 1.0, "every resampled mean of 12 frames beats every one of 6 frames"
+    assert math.isnan(compared.iloc[1].welch_p), "one replicate at 24 frames: no test"
+    lower = stats.neighbour_levels(final_table(), "frames", [], "psnr", "min")
+    assert lower.iloc[0].p_better == 0.0
+
+
+def test_steps_and_seconds_to_95_percent_of_the_final_metric():
+    curves = pd.DataFrame(
+        {
+            "trial_id": ["a"] * 4 + ["b"] * 2,
+            "step": [100, 200, 300, 400, 100, 200],
+            "psnr": [10.0, 18.0, 19.5, 20.0, 0.5, 0.1],
+            "train_s": [1.0, 2.0, 3.0, 4.0, 1.0, 2.0],
+        }
+    )
+    near = stats.to_near_final(curves[curves.trial_id == "a"], "psnr", "max")
+    assert near.iloc[0].steps_to_95 == 300 and near.iloc[0].seconds_to_95 == 3.0  # 19.5 >= 0.95 * 20 = 19
+    lower = stats.to_near_final(curves[curves.trial_id == "b"].rename(columns={"psnr": "lpips"}), "lpips", "min")
+    assert lower.iloc[0].steps_to_95 == 200  # 0.5 > 0.1 / 0.95
+
+
+def test_pareto_front_and_effect_sizes():
+    points = pd.DataFrame({"psnr": [20.0, 25.0, 24.0, 30.0], "train_s": [10.0, 20.0, 30.0, 40.0]})
+    assert stats.pareto_front(points, "psnr", "train_s", "max").tolist() == [True, True, False, True]
+    seeds = pd.DataFrame({"frames": [6, 6, 12, 12], "lr": [1, 2, 1, 2], "mean": [20.0, 22.0, 24.0, 26.0]})
+    assert stats.effect_sizes(seeds, ["frames", "lr"]) == {"frames": 4.0, "lr": 2.0}
+
+
+def test_device_seconds_count_gpus_on_a_gpu_and_cores_on_a_cpu():
+    trials = pd.DataFrame({"wall_s": [100.0, 100.0], "device": ["cuda", "cpu"]})
+    assert stats.device_seconds(trials, cpus=4, gpus=0.5).tolist() == [50.0, 400.0]
+    assert np.isclose(stats.device_seconds(trials.drop(columns="device"), 2, 1).sum(), 400.0)
