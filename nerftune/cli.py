@@ -24,3 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     module, function = COMMANDS[argv[0]].split(":")
     return getattr(importlib.import_module(module), function)(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

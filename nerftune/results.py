@@ -41,7 +41,7 @@ def record_from_folder(trial_dir: Path) -> TrialRecord:
     reads, on a finished sweep as on one still running. An error counts only if nothing was reported after it."""
     recipe = read_recipe(trial_dir)
     rows = milestones(trial_dir)
-    history = pd.DataFrame(rows).drop_duplicates("step", keep="last") if rows else pd.DataFrame(columns=["step"])
+    history = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["step"])
     error_file, results_file = trial_dir / ERROR_FILE, trial_dir / "result.json"
     error = None
     if error_file.is_file() and (
@@ -93,7 +93,8 @@ def results_table(records: Sequence[TrialRecord], dimensions: Sequence[str], met
         rows.append(row)
     table = pd.DataFrame(rows)
     if len(table):
-        table = table.sort_values(f"best_{metric}", ascending=mode == "min", na_position="last", kind="stable")
+        order = [f"best_{metric}", f"final_{metric}", "trial_id"]  # the same order on every run of the same trials
+        table = table.sort_values(order, ascending=[mode == "min", mode == "min", True], na_position="last")
     return table.reset_index(drop=True)
 
 

@@ -67,19 +67,20 @@ def locate(path: Path) -> tuple[Path, Path]:
 
 
 def milestones(trial_dir: Path) -> list[dict[str, Any]]:
-    """The trial's reports in order (Ray Tune's result.json), each with `checkpoint`: its file if it still exists."""
+    """The trial's reports in step order (Ray Tune's result.json, one per step), each with `checkpoint`: its file
+    if it still exists."""
     path = trial_dir / "result.json"
     if not path.is_file():
         return []
-    rows = []
+    rows: dict[Any, dict[str, Any]] = {}
     for line in path.read_text().splitlines():
         if not line.strip():
             continue
         row = json.loads(line)
         checkpoint = trial_dir.resolve() / str(row.get("checkpoint_dir_name")) / CHECKPOINT_FILE
         row["checkpoint"] = str(checkpoint) if row.get("checkpoint_dir_name") and checkpoint.is_file() else None
-        rows.append(row)
-    return rows
+        rows[row.get("step")] = row  # a resumed trial reports its restored milestone again: the later row stands
+    return list(rows.values())
 
 
 def trial_folders(sweep_dir: Path) -> list[Path]:
