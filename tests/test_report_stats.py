@@ -79,3 +79,10 @@ def test_device_seconds_count_gpus_on_a_gpu_and_cores_on_a_cpu():
     trials = pd.DataFrame({"wall_s": [100.0, 100.0], "device": ["cuda", "cpu"]})
     assert stats.device_seconds(trials, cpus=4, gpus=0.5).tolist() == [50.0, 400.0]
     assert np.isclose(stats.device_seconds(trials.drop(columns="device"), 2, 1).sum(), 400.0)
+
+
+def test_each_levels_best_configuration_is_what_a_stratified_study_compares():
+    final = final_table().assign(configuration=[0, 0, 0, 1, 1, 1, 2], frames=[6, 6, 6, 6, 6, 6, 12])
+    best = stats.best_per_level(final, "frames", "psnr", "max")
+    assert sorted(best.configuration.unique()) == [1, 2], "at 6 frames configuration 1 (mean 25) beats 0 (mean 21)"
+    assert sorted(stats.best_per_level(final, "frames", "psnr", "min").configuration.unique()) == [0, 2]

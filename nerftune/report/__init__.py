@@ -111,17 +111,29 @@ def _dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> lis
         dim = sweep.spec.space[dimension]
         log_x = dim.log or (dim.values is not None and min(dim.values) > 0 and max(dim.values) / min(dim.values) > 100)
         tables = []
+        # stratified by this dimension with other settings searched: each level's best configuration is the curve
+        stratified = dimension in sweep.spec.stratify and bool(others)
         for metric in _measured(final):
             summary = stats.by_dimension(final, dimension, others, metric)
             summary.insert(0, "metric", metric)
             tables.append(summary)
+            best = None
+            if stratified:
+                best_rows = stats.best_per_level(final, dimension, sweep.spec.metric.name, sweep.spec.metric.mode)
+                best = stats.by_dimension(best_rows, dimension, [], metric)
+                tables.append(best.assign(metric=metric, **{name: "(best per level)" for name in others}))
             figure = f"{metric}_by_{_slug(dimension)}.png"
-            plot_by_dimension(summary, final, dimension, others, metric, out / figure, log_x)
+            plot_by_dimension(summary, final, dimension, others, metric, out / figure, log_x, best)
             section.figures.append(figure)
         if tables:
             section.tables.append(_csv(pd.concat(tables, ignore_index=True), f"by_{_slug(dimension)}.csv", out))
             metric, mode = sweep.spec.metric.name, sweep.spec.metric.mode
             compared = stats.neighbour_levels(final, dimension, others, metric, mode)
+            if others:  # and each level's best configuration against the next's, whatever its other settings
+                best = stats.neighbour_levels(
+                    stats.best_per_level(final, dimension, metric, mode), dimension, [], metric, mode
+                )
+                compared = pd.concat([compared, best.assign(**{name: "(best per level)" for name in others})])
             if len(compared):
                 section.notes.append(
                     f"Each level against the next ({metric}): difference of means, Welch's t-test p-value, and the "
@@ -141,7 +153,9 @@ def _curves_section(sweep: SweepData, out: Path) -> Section:
     section.figures.append("learning_curves.png")
     thinned = sweep.spec.eval.max_images
     if thinned:
-        section.notes.append(f"Intermediate milestones score {thinned} test images; each trial's last one all of them.")
+        section.notes.append(
+            f"Intermediate milestones (lines) score {thinned} of the test images; each trial's last one (dots) all."
+        )
     _csv(curves, "curves.csv", out)
     section.notes.append("Every milestone of every trial: curves.csv.")
     return section

@@ -26,8 +26,8 @@ def importance_table(seeds: pd.DataFrame, spec: SweepSpec, noise_floor: float) -
         return pd.DataFrame(columns=["parameter", "importance", "effect", "above_noise"]), (
             f"needs at least {MIN_CONFIGURATIONS} configurations that completed and a parameter that varies"
         )
-    study = _study_of(scored, dimensions, spec.metric.mode)
     optuna.logging.set_verbosity(logging.WARNING)
+    study = _study_of(scored, dimensions, spec.metric.mode)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         shares = optuna.importance.get_param_importances(

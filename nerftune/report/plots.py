@@ -29,9 +29,10 @@ def plot_by_dimension(
     metric: str,
     out: Path,
     log_x: bool = False,
+    best: pd.DataFrame | None = None,
 ) -> None:
     """Replicate mean and 95 % band per value of `dimension`, one line per value of the other dimensions, and every
-    replicate as a point."""
+    replicate as a point; `best` (each level's best configuration) as a black line."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     groups = summary.groupby(list(others), sort=True, dropna=False) if others else [((), summary)]
     for index, (keys, group) in enumerate(groups):
@@ -46,6 +47,11 @@ def plot_by_dimension(
             mask &= (final[name] == value).to_numpy()
         points = final[mask]
         ax.scatter(points[dimension], points[metric], color=colour, s=12, alpha=0.7, marker="x")
+    if best is not None:
+        best = best.sort_values(dimension)
+        ax.plot(best[dimension], best["mean"], "-s", color="black", lw=2, markersize=5, label="best per level")
+        if best["ci_low"].notna().any():
+            ax.fill_between(best[dimension], best["ci_low"], best["ci_high"], color="black", alpha=0.08, lw=0)
     ax.set_xlabel(dimension)
     if log_x:
         ax.set_xscale("log")

@@ -107,6 +107,16 @@ def neighbour_levels(
     return pd.DataFrame(rows)
 
 
+def best_per_level(final: pd.DataFrame, dimension: str, metric: str, mode: str) -> pd.DataFrame:
+    """The replicates of each level's best configuration (by mean): what a study stratified by `dimension` keeps
+    to the end, and the fair answer to "is this level better than that one?"."""
+    means = final.groupby("configuration")[metric].mean()
+    levels = final.drop_duplicates("configuration").set_index("configuration")[dimension]
+    ranked = means.sort_values(ascending=mode == "min")
+    best = ranked.groupby(levels.reindex(ranked.index)).head(1).index
+    return final[final.configuration.isin(best)]
+
+
 def welch_p(a: np.ndarray, b: np.ndarray) -> float:
     if len(a) < 2 or len(b) < 2 or (a.std() == 0 and b.std() == 0):
         return math.nan
