@@ -18,7 +18,7 @@ WAITING_AT_RUNG: set[str] = set()
 
 
 def stratum_of(config: dict, stratify: list[str]) -> str:
-    return json.dumps([config.get(name) for name in stratify])
+    return json.dumps([config.get(name) for name in stratify], default=lambda value: value.item())  # numpy scalars
 
 
 def configuration_of(trial_id: str, config: dict) -> str:

@@ -42,7 +42,7 @@ def replay(sweep: SweepData, grace_period: int, reduction_factor: float, stratif
     for configuration, replicates in trials.groupby("configuration", sort=True):
         if not (replicates.stop_reason == StopReason.COMPLETED.value).all():
             continue
-        stratum = json.dumps([replicates[name].iloc[0] for name in stratify])
+        stratum = json.dumps([replicates[name].iloc[0] for name in stratify], default=lambda value: value.item())
         target, stopped_at = int(replicates.target_steps.iloc[0]), None
         for rung in (r for r in milestones if r < target):
             for trial_id in replicates.trial_id:

@@ -90,6 +90,7 @@ class RungBook:
         return STOP if cutoff is not None and mean < cutoff else CONTINUE
 
     def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(asdict(self), indent=1))
         temporary.replace(path)  # a kill mid-write leaves the previous book

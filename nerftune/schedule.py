@@ -26,7 +26,9 @@ def rungs(spec: SweepSpec) -> tuple[int, ...]:
     return tuple(sorted(math.ceil(grace * factor**k) for k in range(count)))
 
 
-RUNG_BOOK_FILE = "nerftune-rungs.json"
+# in a folder of its own: on resume Ray copies every top-level .json and .pkl of the experiment folder into its
+# staging folder and later back, which would put a stale book over the one the scheduler keeps up to date
+RUNG_BOOK_FILE = "nerftune-scheduler/rungs.json"
 
 
 def build_scheduler(spec: SweepSpec, experiment_dir: Path):

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from nerftune.data.synthetic import SceneOptions, write_scene
+from nerftune.schedule import RUNG_BOOK_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_SCENE = SceneOptions(frames=24, width=80, height=60)
@@ -148,7 +149,7 @@ def study_sweep(scene_dir, tmp_path_factory) -> Study:
     spec = folder / "study.yaml"
     spec.write_text(study_spec_text(scene_dir))
     storage = folder / "sweeps"
-    book = storage / "study" / "nerftune-rungs.json"
+    book = storage / "study" / RUNG_BOOK_FILE
     first = subprocess.Popen(
         [sys.executable, "-m", "nerftune.sweep", str(spec), "--storage", str(storage)],
         cwd=ROOT,

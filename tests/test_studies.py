@@ -2,13 +2,13 @@
 configuration to the last step, Optuna holds one trial per configuration, and a resume keeps the rung decisions."""
 
 import glob
-import os
 import pickle
 
 import optuna
 import pytest
 
 from conftest import LR
+from nerftune.schedule import RUNG_BOOK_FILE
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def test_the_last_milestone_scores_the_whole_test_set(study_sweep):
 
 
 def test_optuna_holds_one_trial_per_configuration(study_sweep):
-    state = max(glob.glob(str(study_sweep.folder / "searcher-state-*.pkl")), key=os.path.getmtime)  # the rerun's
+    state = sorted(glob.glob(str(study_sweep.folder / "searcher-state-*.pkl")))[-1]  # the rerun's (by start time)
     with open(state, "rb") as file:
         study = pickle.load(file)["study"]
     told = [t for t in study.trials if t.state != optuna.trial.TrialState.FAIL]
@@ -57,9 +57,12 @@ def test_optuna_holds_one_trial_per_configuration(study_sweep):
 def test_a_resume_keeps_the_rung_decisions_made_before_the_kill(study_sweep):
     import json
 
-    book = json.loads((study_sweep.folder / "nerftune-rungs.json").read_text())
+    book = json.loads((study_sweep.folder / RUNG_BOOK_FILE).read_text())
     for configuration, decided in study_sweep.book_at_kill["decisions"].items():
         for rung, decision in decided.items():
             assert book["decisions"][configuration][rung] == decision
+    assert sorted(book["decisions"]) == ["0", "1", "2", "3"], "and the decisions made after the resume are kept too"
+    frozen = study_sweep.table[study_sweep.table[LR] < 1e-3].configuration.astype(str).unique()
+    assert all(book["decisions"][c] == {"20": "stop"} for c in frozen), book["decisions"]
     assert "resuming sweep study" in study_sweep.result.stdout
     assert study_sweep.table.configuration.value_counts().eq(2).all(), "no configuration run twice"

@@ -171,8 +171,13 @@ def _seed_section(sweep: SweepData, seeds: pd.DataFrame, noise: float, out: Path
             f"Noise floor: the replicate standard deviation pooled over configurations is {noise:.3g} "
             f"({sweep.spec.metric.name}). Differences smaller than this are seed noise until shown otherwise."
         )
+    elif not sweep.spec.replicates:
+        section.notes.append(
+            "No replicates: each configuration ran with one seed, so seed noise is unknown; there are no bands and no "
+            "tests (add `replicates: seed` to the spec)."
+        )
     else:
-        section.notes.append("No configuration has two completed replicates: seed noise is unknown.")
+        section.notes.append("No configuration has two completed replicates yet: seed noise is unknown.")
     section.tables.append(_csv(seeds, "seeds.csv", out))
     return section
 
