@@ -107,6 +107,7 @@ class LiveView(Callback):
         self.terminal = terminal()
         self.start = time.monotonic()
         self.warned: set[str] = set()
+        self.last_step: dict[str, Any] = {}  # per trial: the step it last reported
         total = self.trials * self.max_steps
         out = self.terminal.out
         self.bar = tqdm(total=total, unit="step", desc="steps", file=out, disable=not _is_terminal(out))
@@ -115,6 +116,10 @@ class LiveView(Callback):
         return {k: v for k, v in self.__dict__.items() if k in ("trials", "max_steps", "metric", "dimensions")}
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        step = (trial.last_result or {}).get("step")
+        if step:  # a replicate released at a rung, a retried or a resumed trial
+            self._say(f"trial {trial.trial_id} continues from step {step}", trials)
+            return
         values = " ".join(f"{name.rsplit('.', 1)[-1]}={trial.config.get(name)}" for name in self.dimensions)
         self._say(f"trial {trial.trial_id} started: {values}".rstrip(), trials)
 
@@ -122,6 +127,9 @@ class LiveView(Callback):
         if result.get("lpips") is None and "lpips" not in self.warned:
             self.warned.add("lpips")
             self._warn(LPIPS_MISSING)
+        if self.last_step.get(trial.trial_id) == result.get("step"):
+            return  # a continuing trial reports the milestone it restored again: said already
+        self.last_step[trial.trial_id] = result.get("step")
         self._say(f"trial {trial.trial_id} step {result.get('step')}: {self._score(result)}", trials)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -44,6 +44,7 @@ class Configuration:
     ot_trial: optuna.trial.Trial
     trials: list[str] = field(default_factory=list)
     ended: dict[str, str] = field(default_factory=dict)  # trial -> "complete", "stopped" or "error"
+    told: bool = False  # Optuna has its value (a replicate retried later with --retry-errored cannot change it)
 
 
 class ConfigurationSearch(Searcher):
@@ -115,11 +116,12 @@ class ConfigurationSearch(Searcher):
         complete = bool(result) and result.get("step", 0) >= result.get("target_steps", math.inf)
         configuration = self.configurations[self.configuration_of[trial_id]]
         configuration.ended[trial_id] = "error" if error else "complete" if complete else "stopped"
-        if len(configuration.ended) == len(self.replicate_values):
+        if len(configuration.ended) == len(self.replicate_values) and not configuration.told:
             self._conclude(configuration)
 
     def _conclude(self, configuration: Configuration) -> None:
         """Tell Optuna the configuration's mean curve (at the steps all its replicates reached) and how it ended."""
+        configuration.told = True
         ran = [t for t in configuration.trials if configuration.ended[t] != "error" and self.curves.get(t)]
         if not ran:
             return self._tell(configuration.ot_trial, optuna.trial.TrialState.FAIL)

@@ -1,6 +1,6 @@
 """Test-only nerfstudio methods, registered through NERFSTUDIO_METHOD_CONFIGS as a plugin would be.
 
-They are nerfacto until step `fail_after`, then fail the way real trials do: `nerftune-test-oom` raises the error
+They are nerfacto for `fail_after` steps of each attempt, then fail the way real trials do: `nerftune-test-oom` raises the error
 a GPU out of memory raises (which cannot be caused on a CPU machine), `nerftune-test-nan` turns its loss into NaN.
 """
 
@@ -28,8 +28,11 @@ class FailingNerfacto(NerfactoModel):
 
     def get_loss_dict(self, outputs, batch, metrics_dict=None):
         losses = super().get_loss_dict(outputs, batch, metrics_dict)
-        self.losses_computed = getattr(self, "losses_computed", 0) + 1
-        if self.losses_computed > self.config.fail_after:
+        # counted per attempt, like a transient failure: in a dict, which checkpoints do not keep (they keep a
+        # model's plain-number counters)
+        self.this_attempt = getattr(self, "this_attempt", {"losses": 0})
+        self.this_attempt["losses"] += 1
+        if self.this_attempt["losses"] > self.config.fail_after:
             if self.config.failure == "oom":
                 raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (raised by a test method)")
             losses["rgb_loss"] = losses["rgb_loss"] * float("nan")

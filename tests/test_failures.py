@@ -46,10 +46,10 @@ def test_errored_and_diverged_trials_do_not_stop_the_sweep(scene_dir, write_spec
     oom = table.loc["nerftune-test-oom", "stop_reason"]
     assert oom.startswith("error: ") and "CUDA out of memory" in oom
     nan = table.loc["nerftune-test-nan", "stop_reason"]
-    assert nan.startswith("error: ") and "diverged at step 30" in nan, nan
-    # it reported step 20 and failed at 30; retried once from its step-20 checkpoint (with the model's own step
-    # counter, which the checkpoint keeps), it failed at 30 again
-    assert table.loc["nerftune-test-oom", "steps_done"] == 20
+    assert nan.startswith("error: ") and "diverged at step 50" in nan, nan
+    # it reported step 20, failed at 30, was retried once from its step-20 checkpoint, reported 40 and failed at 50
+    assert table.loc["nerftune-test-oom", "steps_done"] == 40
+    assert table.loc["nerftune-test-oom", "resumed_from_step"] == 20
     # the console says each failure, once per failed attempt, on stderr; the retry too
     oom_id = table.loc["nerftune-test-oom", "trial_id"]
     assert f"warning: trial {oom_id} failed after step 20; retrying from its last checkpoint" in result.stderr

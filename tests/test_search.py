@@ -132,3 +132,13 @@ def test_list_and_mapping_values_reach_the_trial_as_themselves(algorithm):
     labels = searcher.study.trials[0].params.values()
     assert all(isinstance(label, str) and label.startswith("[") for label in labels), "Optuna sees JSON labels"
     assert choice_label([64, 32]) == "[64, 32]" and choice_label(3) == 3
+
+
+def test_a_configuration_retried_after_it_was_told_is_not_told_again():
+    searcher = searcher_for("{frames: {values: [2, 4]}, steps: 400}")
+    searcher.suggest("a")
+    searcher.on_trial_complete("a", None, error=True)
+    assert searcher.study.trials[0].state == optuna.trial.TrialState.FAIL
+    searcher.live.add("a")  # --retry-errored: Ray runs the same trial again
+    finish(searcher, "a", [(100, 14.0), (400, 20.0)])
+    assert searcher.study.trials[0].state == optuna.trial.TrialState.FAIL, "Optuna cannot be told twice"

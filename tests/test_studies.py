@@ -66,3 +66,10 @@ def test_a_resume_keeps_the_rung_decisions_made_before_the_kill(study_sweep):
     assert all(book["decisions"][c] == {"20": "stop"} for c in frozen), book["decisions"]
     assert "resuming sweep study" in study_sweep.result.stdout
     assert study_sweep.table.configuration.value_counts().eq(2).all(), "no configuration run twice"
+
+
+def test_the_console_says_when_a_trial_continues_and_each_milestone_once(study_sweep):
+    out = study_sweep.result.stdout
+    assert "continues from step 20" in out, out[-3000:]
+    for trial_id in study_sweep.table.trial_id:
+        assert out.count(f"trial {trial_id} step 20:") <= 1, "a restored milestone reported again is not said again"
