@@ -59,6 +59,12 @@ def test_errored_and_diverged_trials_do_not_stop_the_sweep(scene_dir, write_spec
     assert len(rendered) == 1
     assert json.loads((rendered[0] / "trial.json").read_text())["trial_id"] == table.loc["nerfacto", "trial_id"]
     assert "rendered trial" in result.stdout and "(and MLflow)" in result.stdout
+    # the report lists the errored trials and leaves them out of its statistics
+    report = storage / "failures" / "report"
+    errors = pd.read_csv(report / "errors.csv")
+    assert sorted(errors.trial_id) == sorted(table.loc[["nerftune-test-oom", "nerftune-test-nan"], "trial_id"])
+    assert pd.read_csv(report / "cost_per_trial.csv").trial_id.nunique() == 3, "their cost counts"
+    assert "Errored trials" in (report / "index.html").read_text()
 
     # --retry-errored on the next run continues the errored trials from their last checkpoint (step 40); the test
     # methods count their steps afresh in a new process, so this time both reach step 60
