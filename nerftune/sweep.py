@@ -144,7 +144,7 @@ def _markdown(table: Any) -> str:
 
 
 def _close_tracking(prepared: Prepared, target: TrackingTarget, table: Any, terminal) -> None:
-    from nerftune.tracking import finish_sweep, trial_summaries
+    from nerftune.tracking import finish_sweep, trial_summaries, ui_link
 
     metric = prepared.spec.metric.name
     best = best_row(table, metric)
@@ -157,7 +157,7 @@ def _close_tracking(prepared: Prepared, target: TrackingTarget, table: Any, term
             f"{f' ({failures[-1]})' if failures else ''}; results.csv has every result"
         )
     else:
-        terminal.say(f"MLflow: experiment {target.experiment} at {target.uri}")
+        terminal.say(f"MLflow: experiment {target.experiment} at {target.uri}; in the UI: {ui_link(target)}")
 
 
 if __name__ == "__main__":

@@ -203,9 +203,13 @@ def test_mlflow_ui_shows_the_trials_and_their_params(tracked, tmp_path):
         pytest.fail("Chromium is missing: apt-get install chromium (.ci/run installs it)")
     from playwright.sync_api import sync_playwright
 
-    storage, client, _, _ = tracked
+    storage, client, _, result = tracked
     children, _ = children_and_parent(client, "shared")
     experiment_id = children[0].info.experiment_id
+    [printed] = [
+        line.split("in the UI: ")[1].split()[0] for line in result.stdout.splitlines() if "in the UI: " in line
+    ]
+    assert printed == f"http://127.0.0.1:5000/#/experiments/{experiment_id}?workflowType=machine_learning"
     port = free_port()
     ui = start_mlflow("ui", storage / "mlflow.db", tmp_path, port)
     try:
@@ -215,8 +219,10 @@ def test_mlflow_ui_shows_the_trials_and_their_params(tracked, tmp_path):
                 args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
             )
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.goto(f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs", wait_until="load")
+            # the link the sweep printed (MLflow 3's UI opens in its GenAI mode unless the link says otherwise)
+            page.goto(printed.replace(":5000/", f":{port}/"), wait_until="load")
             page.get_by_text("shared", exact=True).first.wait_for(timeout=60000)
+            assert "workflowType=machine_learning" in page.url
             # the trials are nested under the sweep's run: expand it as a user would
             page.locator('button[data-component-id*="runnamecellrenderer"]').first.click()
             for run in children:
