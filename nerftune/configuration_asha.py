@@ -47,6 +47,8 @@ class ConfigurationASHA(FIFOScheduler):
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         if "step" not in result:
             return self.CONTINUE
+        if trial in self.ready:
+            self.ready.remove(trial)  # released earlier, it runs again
         config, step = configuration_of(trial.trial_id, trial.config), int(result["step"])
         self.book.record(
             config, stratum_of(trial.config, self.stratify), trial.trial_id, step, result.get(self.metric_name)
@@ -71,20 +73,20 @@ class ConfigurationASHA(FIFOScheduler):
         self._forget(trial)
 
     def choose_trial_to_run(self, tune_controller):
-        """A released replicate first (finish what was started), then a new trial; never one still waiting."""
-        self.ready = [trial for trial in self.ready if trial.status == Trial.PAUSED]
-        if self.ready:
-            return self.ready[0]
-        return next((t for t in tune_controller.get_trials() if t.status == Trial.PENDING), None)
+        """A released replicate first (finish what was started), then a new trial; never one still waiting.
+        A released replicate may still be pausing (Ray saves it first): it is chosen once it is PAUSED."""
+        released = next((trial for trial in self.ready if trial.status == Trial.PAUSED), None)
+        return released or next((t for t in tune_controller.get_trials() if t.status == Trial.PENDING), None)
 
     def debug_string(self) -> str:
         return f"nerftune ASHA on configurations: {len(self.waiting)} replicate(s) waiting at a rung"
 
     def _changed(self, tune_controller, config: str) -> None:
-        """Save the book, then stop or release the replicates of `config` that wait at a rung now decided."""
+        """Save the book, then stop or release the replicates of `config` that wait at a rung now decided (paused,
+        or still pausing: Ray saves a trial before it is PAUSED, and its sibling may report meanwhile)."""
         self.book.save(Path(self.book_path))
         for trial_id, (trial, step) in list(self.waiting.items()):
-            if configuration_of(trial_id, trial.config) != config or trial.status != Trial.PAUSED:
+            if configuration_of(trial_id, trial.config) != config:
                 continue
             verdict = self.book.verdict(config, step)
             if verdict == STOP:
