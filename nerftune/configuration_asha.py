@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler
 
-from nerftune.rung_book import CONTINUE, STOP, WAIT, RungBook
+from nerftune.rung_book import CONTINUE, STOP, WAIT, RungBook, stratum_of
 from nerftune.spec import CONFIGURATION
 
 # ids of trials paused at a rung until the other replicates of their configuration get there: they hold no
 # resources, so the searcher (in this same driver process) does not count them against max_concurrent_trials
 WAITING_AT_RUNG: set[str] = set()
-
-
-def stratum_of(config: dict, stratify: list[str]) -> str:
-    return json.dumps([config.get(name) for name in stratify], default=lambda value: value.item())  # numpy scalars
 
 
 def configuration_of(trial_id: str, config: dict) -> str:

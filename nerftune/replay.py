@@ -23,7 +23,7 @@ import pandas as pd
 from nerftune.errors import InputError
 from nerftune.outcomes import StopReason
 from nerftune.report.data import SweepData, load_sweep
-from nerftune.rung_book import STOP, RungBook
+from nerftune.rung_book import STOP, RungBook, stratum_of
 from nerftune.schedule import rungs
 from nerftune.spec import SchedulerSpec
 
@@ -42,7 +42,7 @@ def replay(sweep: SweepData, grace_period: int, reduction_factor: float, stratif
     for configuration, replicates in trials.groupby("configuration", sort=True):
         if not (replicates.stop_reason == StopReason.COMPLETED.value).all():
             continue
-        stratum = json.dumps([replicates[name].iloc[0] for name in stratify], default=lambda value: value.item())
+        stratum = stratum_of(replicates.iloc[0].to_dict(), stratify)
         target, stopped_at = int(replicates.target_steps.iloc[0]), None
         for rung in (r for r in milestones if r < target):
             for trial_id in replicates.trial_id:

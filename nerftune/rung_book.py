@@ -23,6 +23,11 @@ import numpy as np
 CONTINUE, WAIT, STOP = "continue", "wait", "stop"
 
 
+def stratum_of(values: dict, stratify: list[str]) -> str:
+    """The key of a configuration's stratum: its values of the stratified dimensions, as JSON."""
+    return json.dumps([values.get(name) for name in stratify], default=lambda value: value.item())  # numpy scalars
+
+
 @dataclass
 class RungBook:
     rungs: list[int]

@@ -53,6 +53,13 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
     )
 
 
+def nerftune_command(*args: str) -> subprocess.CompletedProcess:
+    """Run `python -m nerftune.cli COMMAND ...` in a fresh process."""
+    return subprocess.run(
+        [sys.executable, "-m", "nerftune.cli", *map(str, args)], cwd=ROOT, capture_output=True, text=True
+    )
+
+
 @dataclass(frozen=True)
 class Swept:
     """A finished real sweep: its spec, storage folder, results table and what the command printed."""

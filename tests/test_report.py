@@ -2,15 +2,13 @@
 partial sweeps, sweeps without replicates, and bad input."""
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from conftest import LR, ROOT
+from conftest import LR, nerftune_command
 
 pytestmark = pytest.mark.slow
 
@@ -31,12 +29,6 @@ FILES = (
     "pareto.png",
     "provenance.csv",
 )
-
-
-def report_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "nerftune.cli", "report", *map(str, args)], cwd=ROOT, capture_output=True, text=True
-    )
 
 
 def test_every_sweep_ends_with_its_report(study_sweep):
@@ -123,7 +115,7 @@ def test_a_partial_sweep_gets_a_report_of_what_is_there(study_sweep, tmp_path):
     [folder] = [p.parent for p in partial.glob("*/trial.json") if completed in p.parent.name]
     lines = (folder / "result.json").read_text().splitlines()
     (folder / "result.json").write_text("\n".join(lines[:1]) + "\n")  # this trial has reached its first rung only
-    done = report_cli(partial)
+    done = nerftune_command("report", partial)
     assert done.returncode == 0, done.stderr[-2000:]
     trials = pd.read_csv(partial / "report" / "trials.csv").set_index("trial_id")
     assert trials.loc[completed, "stop_reason"] == "unfinished"
@@ -138,7 +130,7 @@ def test_a_sweep_without_replicates_says_why_it_has_no_bands(shared_sweep):
 def test_report_on_a_folder_that_is_not_a_sweep(tmp_path):
     (tmp_path / "notes").mkdir()
     for folder in (tmp_path / "notes", tmp_path / "missing"):
-        done = report_cli(folder)
+        done = nerftune_command("report", folder)
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert "is not a sweep folder" in done.stderr and "sweeps/demo" in done.stderr
     assert list((tmp_path / "notes").iterdir()) == [] and not (tmp_path / "missing").exists()
@@ -149,12 +141,7 @@ def test_replay_refuses_a_sweep_without_intermediate_evaluations(study_sweep, tm
     shutil.copytree(study_sweep.folder, once, ignore=shutil.ignore_patterns("checkpoint_*", "report"))
     for results in once.glob("*/result.json"):
         results.write_text(results.read_text().splitlines()[-1] + "\n")  # the last milestone only
-    done = subprocess.run(
-        [sys.executable, "-m", "nerftune.cli", "replay", str(once), "--grace-period", "20"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    done = nerftune_command("replay", once, "--grace-period", "20")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "no intermediate evaluations" in done.stderr and "eval: {every: N}" in done.stderr
     assert not (once / "report").exists()

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from conftest import LR, ROOT, run_cli
+from conftest import LR, ROOT, nerftune_command, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -130,43 +130,13 @@ def test_killed_sweep_resumes_from_checkpoints(scene_dir, write_spec, tmp_path):
         assert run.info.status == "FINISHED"
 
     # the recorded curves (every 30 steps) replay under ASHA: what it would have trained and kept
-    replayed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nerftune.cli",
-            "replay",
-            str(storage / "resume"),
-            "--grace-period",
-            "30",
-            "--reduction-factor",
-            "2",
-            "--stratify",
-            "frames",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    replayed = nerftune_command(
+        "replay", storage / "resume", "--grace-period", "30", "--reduction-factor", "2", "--stratify", "frames"
     )
     assert replayed.returncode == 0, replayed.stderr[-2000:]
     trained = int(replayed.stdout.split("steps trained: ")[1].split()[0])
     # per stratum the first configuration trains all 150 steps, the other at least to the first rung (30)
     assert 2 * 150 + 2 * 30 <= trained <= 4 * 150 and "of 600" in replayed.stdout, replayed.stdout
     assert "best of frames=3" in replayed.stdout and "best of frames=12" in replayed.stdout
-    refused = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nerftune.cli",
-            "replay",
-            str(storage / "resume"),
-            "--grace-period",
-            "30",
-            "--stratify",
-            "lr",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    refused = nerftune_command("replay", storage / "resume", "--grace-period", "30", "--stratify", "lr")
     assert refused.returncode == 2 and "'lr' is not a searched dimension" in refused.stderr
