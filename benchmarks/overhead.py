@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import torch
+from bare import bare_nerfstudio
 from timing import interleaved, ratios, summary
 
 from nerftune.data.synthetic import SceneOptions, write_scene
@@ -24,24 +24,11 @@ from nerftune.preflight import DATASETS_FOLDER
 
 
 def bare_steps_per_s(data_dir: Path, out_dir: Path, steps: int) -> float:
-    from nerfstudio.engine.trainer import Trainer
-
     from nerftune.data.dataset import load_dataset, write_view
-    from nerftune.nerf import lpips
-    from nerftune.nerf.config import build_config
-
-    lpips.install()  # offline, nerfstudio's own setup would die downloading LPIPS weights
 
     dataset = load_dataset(data_dir)
     view = write_view(dataset, dataset.pool, out_dir / "view")  # the trial below trains on the whole pool too
-    config = build_config("nerfacto", view, out_dir / "bare", steps, 0, "cpu", "tiny")
-    for name in ("steps_per_save", "steps_per_eval_batch", "steps_per_eval_image", "steps_per_eval_all_images"):
-        setattr(config, name, steps + 1)  # nerfstudio's loop trains only, like the timed part of a trial
-    trainer = Trainer(config)
-    trainer.setup()
-    start = time.perf_counter()
-    trainer.train()
-    return steps / (time.perf_counter() - start)
+    return bare_nerfstudio(view, out_dir / "bare", steps, "cpu", "tiny")["steps_per_s"]
 
 
 def trial_steps_per_s(workdir: Path, steps: int, cpus: int) -> float:

@@ -12,7 +12,9 @@ METRIC_MODES = {"psnr": "max", "ssim": "max", "lpips": "min"}
 METRICS = tuple(METRIC_MODES)
 
 # per-trial timings and speeds, reported at every milestone and kept in results.csv
-TIMINGS = ("train_s", "eval_s", "setup_s", "wall_s", "steps_per_s", "rays_per_s")
+TIMINGS = ("train_s", "eval_s", "setup_s", "compile_s", "wall_s", "steps_per_s", "rays_per_s")
+# where a trial ran: its device, what computed its hash grid, the GPU Ray gave it (CUDA_VISIBLE_DEVICES), the host
+MACHINE = ("device", "implementation", "gpu_name", "gpu_memory_mb", "cuda_visible_devices", "host")
 
 # what a milestone logs to MLflow as step metrics
 MILESTONE_METRICS = (*METRICS, "steps_per_s", "rays_per_s", "eval_rays_per_s", "fps", "peak_gpu_mb")

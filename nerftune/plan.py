@@ -3,6 +3,10 @@ resources, devices and tracking. Pure: it imports none of torch, Ray, nerfstudio
 
 from __future__ import annotations
 
+import math
+import os
+
+from nerftune.machine import gpu_names
 from nerftune.preflight import Prepared
 from nerftune.schedule import rungs
 from nerftune.spec import value_text
@@ -12,9 +16,21 @@ from nerftune.tracking import TrackingTarget
 def trial_resources(prepared: Prepared, on_cluster: bool) -> dict[str, float]:
     """What each trial asks Ray for: its CPUs, and its GPU share where there are GPUs (or may be, on a cluster)."""
     resources = {"cpu": prepared.spec.resources.cpu}
-    if prepared.spec.resources.gpu > 0 and (prepared.gpus > 0 or on_cluster):
-        resources["gpu"] = prepared.spec.resources.gpu
+    share = prepared.gpu_per_trial
+    if share and (prepared.gpus > 0 or on_cluster):
+        resources["gpu"] = share
     return resources
+
+
+def concurrency(prepared: Prepared, cpus: int) -> int:
+    """How many trials run at once on this machine: what its GPUs and `cpus` CPUs hold, and the spec's limit."""
+    resources = trial_resources(prepared, on_cluster=False)
+    held = [math.floor(cpus / resources["cpu"] + 1e-9)]
+    if "gpu" in resources:
+        held.append(math.floor(prepared.gpus / resources["gpu"] + 1e-9))
+    if prepared.spec.max_concurrent_trials:
+        held.append(prepared.spec.max_concurrent_trials)
+    return max(1, min(held))
 
 
 def describe_plan(prepared: Prepared, on_cluster: bool, target: TrackingTarget | None) -> str:
@@ -47,13 +63,33 @@ def describe_plan(prepared: Prepared, on_cluster: bool, target: TrackingTarget |
         )
     else:
         lines.append(f"scheduler: none, every trial trains its full steps (max {spec.max_steps})")
-    resources = trial_resources(prepared, on_cluster)
-    concurrency = spec.max_concurrent_trials or "as resources allow"
-    lines.append(
-        f"resources per trial: {', '.join(f'{v:g} {k}' for k, v in resources.items())}; "
-        f"concurrent trials: {concurrency}"
-    )
-    devices = "a Ray cluster" if on_cluster else (f"{prepared.gpus} GPU(s)" if prepared.gpus else "CPU only")
-    lines.append(f"devices: {devices}; profile: {spec.profile}; output: {prepared.experiment_dir}")
+    lines.append(f"resources per trial: {_resources_text(prepared, on_cluster)}")
+    lines.append(f"devices: {_devices_text(prepared, on_cluster)}")
+    lines.append(f"profile: {spec.profile}; fast path: {spec.fast_path}; output: {prepared.experiment_dir}")
     lines.append(f"tracking: MLflow experiment {target.experiment} at {target.uri}" if target else "tracking: off")
     return "\n".join(lines)
+
+
+def _resources_text(prepared: Prepared, on_cluster: bool) -> str:
+    resources = ", ".join(f"{v:g} {k}" for k, v in trial_resources(prepared, on_cluster).items())
+    if prepared.spec.resources.gpu != "auto":
+        return resources
+    if prepared.packing is None:
+        return (
+            f"{resources}, gpu auto: measured before launch (the heaviest configuration trains alone, then as 2 "
+            f"and 4 copies at once; kept in {prepared.experiment_dir.name}/packing.json)"
+        )
+    return f"{resources} (gpu auto: {prepared.packing.describe()})"
+
+
+def _devices_text(prepared: Prepared, on_cluster: bool) -> str:
+    limit = prepared.spec.max_concurrent_trials
+    if on_cluster:
+        return f"a Ray cluster; concurrent trials: {limit or 'as its resources allow'}"
+    gpus = f"{prepared.gpus} GPU(s) ({', '.join(sorted(set(gpu_names())))})" if prepared.gpus else "CPU only"
+    cpus = os.cpu_count() or 1
+    if prepared.gpus and prepared.gpu_per_trial is None:
+        return f"{gpus}, {cpus} CPUs; concurrent trials: as the measured packing allows"
+    return f"{gpus}, {cpus} CPUs; concurrent trials: {concurrency(prepared, cpus)}" + (
+        f" (max_concurrent_trials {limit})" if limit else ""
+    )

@@ -15,12 +15,17 @@ from typing import Any
 from nerftune.data.dataset import Dataset, load_dataset
 from nerftune.data.frames import resolve_frame_count
 from nerftune.errors import InputError
-from nerftune.machine import gpu_count
-from nerftune.nerf.methods import available_methods, check_override, needs_cuda
+from nerftune.machine import gpu_count, gpu_names, tcnn_installed
+from nerftune.nerf.methods import available_methods, check_override, has_hash_grid, needs_cuda
 from nerftune.nerf.overrides import OverrideError
+from nerftune.packing import PACKING_FILE, Packing, fits, max_copies, packing_key, read_packing
 from nerftune.spec import SweepSpec, load_spec
 
 DATASETS_FOLDER = "_datasets"  # generated scenes, shared by the sweeps of one storage folder
+TCNN_MISSING = (
+    "tiny-cuda-nn is not installed: nerfacto's hash grid runs on nerfstudio's pure-torch code, compiled by the fast "
+    "path; tiny-cuda-nn (in docker/) trains nerfacto about 2.5x faster still (see README, GPU speed)"
+)
 
 
 @dataclass
@@ -36,6 +41,22 @@ class Prepared:
     gpus: int
     warnings: list[str] = field(default_factory=list)
     camera_paths: dict | None = None  # what `render` renders, in the dataset's frame
+    packing: Packing | None = None  # `resources.gpu: auto`: the measured packing (None until measured)
+
+    @property
+    def gpu_per_trial(self) -> float | None:
+        """Each trial's share of a GPU; None where `auto` has not been measured yet."""
+        share = self.spec.resources.gpu
+        if share != "auto":
+            return share
+        return 1 / self.packing.trials_per_gpu if self.packing else None
+
+    @property
+    def packing_key(self) -> str:
+        """What a packing measurement of this sweep depends on: GPU model, methods, profile, fast path, image size."""
+        methods = "+".join(self.spec.space["method"].choices)
+        gpu = (gpu_names() or ["no GPU"])[0]
+        return packing_key(gpu, methods, self.spec.profile, self.spec.fast_path, self.dataset.image_size)
 
     @property
     def camera_paths_name(self) -> str:
@@ -59,10 +80,41 @@ def prepare(spec_path: str | Path, storage: str | Path, name: str | None = None,
     dataset = load_dataset(data_dir, spec.data.test_every)
     _check_frames(spec, spec_path, dataset)
     warnings = []
-    if spec.resources.gpu > 0 and gpus == 0 and not on_cluster:
+    if spec.resources.gpu != 0 and gpus == 0 and not on_cluster:
+        if spec.resources.gpu == "auto":
+            raise InputError(
+                spec_path,
+                "resources.gpu",
+                "auto measures how many trials share a GPU, and no GPU is visible here",
+                "set gpu: 0 to train on the CPU (or a number, on a cluster), or run where there is a GPU",
+            )
         warnings.append(f"no GPU found: trials run on the CPU ({spec.resources.cpu:g} CPU per trial)")
+    if gpus and not tcnn_installed() and any(map(has_hash_grid, spec.space["method"].choices)):
+        warnings.append(TCNN_MISSING)
     camera_paths = _camera_paths(spec, spec_path, dataset)
-    return Prepared(spec_path, spec, name or spec.name, storage, data_dir, dataset, gpus, warnings, camera_paths)
+    prepared = Prepared(spec_path, spec, name or spec.name, storage, data_dir, dataset, gpus, warnings, camera_paths)
+    if gpus:
+        prepared.packing = read_packing(prepared.experiment_dir, prepared.packing_key)
+        _check_gpu_share(prepared)
+    return prepared
+
+
+def _check_gpu_share(prepared: Prepared) -> None:
+    """A fractional GPU that would put more trials on a GPU than its measured memory holds is refused."""
+    share, packing = prepared.spec.resources.gpu, prepared.packing
+    if share == "auto" or not 0 < share < 1 or packing is None:
+        return
+    per_trial = max(m.per_trial_mb for m in packing.measurements)
+    copies = int(1 / share)
+    if not fits(copies, per_trial, packing.gpu_memory_mb):
+        most = max_copies(per_trial, packing.gpu_memory_mb)
+        raise InputError(
+            prepared.spec_path,
+            "resources.gpu",
+            f"{share:g} puts {copies} trials on each {packing.gpu_memory_mb:.0f} MB GPU, and each needs "
+            f"{per_trial:.0f} MB (measured {packing.measured_at}, {prepared.experiment_dir / PACKING_FILE})",
+            f"use gpu: {1 / max(most, 1):g} or more, or gpu: auto",
+        )
 
 
 def _camera_paths(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> dict | None:
@@ -129,7 +181,6 @@ def _check_frames(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> None:
 
 
 def _check_methods(spec: SweepSpec, spec_path: Path, gpus: int, on_cluster: bool) -> None:
-
     valid = available_methods()
     for method in spec.space["method"].choices:
         if method not in valid:
@@ -137,6 +188,14 @@ def _check_methods(spec: SweepSpec, spec_path: Path, gpus: int, on_cluster: bool
         if needs_cuda(method) and gpus == 0 and not on_cluster:
             raise InputError(
                 spec_path, "space.method", f"{method} needs a CUDA GPU and none is visible", "use nerfacto on the CPU"
+            )
+        if spec.fast_path is True and not has_hash_grid(method):
+            supported = [m for m in valid if has_hash_grid(m)]
+            raise InputError(
+                spec_path,
+                "fast_path",
+                f"{method} has no nerfstudio hash grid for the fast path to compile",
+                f"use fast_path: auto (on where it applies), or one of {', '.join(supported[:6])}, ...",
             )
 
 

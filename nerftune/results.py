@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from nerftune.outcomes import METRICS, TIMINGS, StopReason, error_reason
+from nerftune.outcomes import MACHINE, METRICS, TIMINGS, StopReason, error_reason
 from nerftune.spec import CONFIGURATION, value_text
 from nerftune.trials import milestones, read_recipe
 
@@ -84,7 +84,7 @@ def results_table(records: Sequence[TrialRecord], dimensions: Sequence[str], met
                 "resumed_from_step": last.get("resumed_from_step"),
                 "target_steps": target,
                 "full_test": last.get("full_test"),
-                "device": last.get("device"),
+                **{column: last.get(column) for column in MACHINE},
                 "checkpoint": record.checkpoint,
                 "mlflow_run_id": last.get("mlflow_run_id"),
                 "tracking_failures": last.get("tracking_failures"),

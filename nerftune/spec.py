@@ -3,7 +3,7 @@
     name: demo
     data: synthetic:id-card            # or a nerfstudio dataset folder (relative to this file)
     metric: psnr                       # or {name: psnr, mode: max}
-    profile: tiny                      # scales the model down for CPUs; `default` keeps nerfstudio's settings
+    profile: tiny                      # tiny: for CPUs; small: quick GPU studies; default: nerfstudio's settings
     space:                             # what to vary: values, a distribution, or a fixed scalar
       frames: {values: [6, 12, 24]}    # counts, or fractions of the training pool
       pipeline.model.num_proposal_samples_per_ray: {values: [[64, 32], [32, 16]]}   # lists and mappings too
@@ -19,7 +19,8 @@
     scheduler: {type: asha, grace_period: 200, reduction_factor: 2}   # or {type: none}
     num_samples: 8
     max_concurrent_trials: 2
-    resources: {cpu: 1, gpu: 1}        # gpu may be fractional; ignored with a warning where there is none
+    resources: {cpu: 1, gpu: 1}        # gpu: 0.25 = 4 trials per GPU, auto = measured; ignored where there is none
+    fast_path: auto                    # compiled hash grid + TF32 on CUDA; true = on the CPU too; false = never
     tracking: {checkpoints: best}      # MLflow; {uri: http://host:5000} for a server, {enabled: false} for none
     render: {circles: {radii: [0.2, 0.4], distances: [1.0, 1.6], views: 9}, trials: best, best_k: 3}
 
@@ -153,7 +154,16 @@ class SchedulerSpec(_Strict):
 
 class ResourcesSpec(_Strict):
     cpu: float = Field(1.0, gt=0)
-    gpu: float = Field(1.0, ge=0)
+    gpu: float | Literal["auto"] = Field(
+        1.0, description="GPUs per trial: 0.25 = four trials share a GPU; auto = as many as measured to pay"
+    )
+
+    @field_validator("gpu")
+    @classmethod
+    def _not_negative(cls, value: float | str) -> float | str:
+        if value != "auto" and value < 0:
+            raise ValueError("must be a share of a GPU (0.25, 1, 2, ...) or auto")
+        return value
 
 
 class EvalSpec(_Strict):
@@ -211,7 +221,12 @@ class SweepSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     data: DataSpec
     metric: MetricSpec = MetricSpec()
-    profile: Literal["tiny", "default"] = "default"
+    profile: Literal["tiny", "small", "default"] = "default"
+    fast_path: bool | Literal["auto"] = Field(
+        "auto",
+        description="compiled hash grid and TF32: auto = on CUDA for methods with nerfstudio's "
+        "hash grid; true = there on the CPU too; false = never",
+    )
     space: dict[str, Dimension]
     search: SearchSpec = SearchSpec()
     scheduler: SchedulerSpec = SchedulerSpec()

@@ -18,14 +18,18 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from nerftune.errors import InputError
+from nerftune.machine import gpu_memory_mb
 from nerftune.plan import describe_plan
 from nerftune.preflight import Prepared, prepare
 from nerftune.results import RESULTS_FILE, best_row
 from nerftune.state import new_state, read_state, resume_decision, write_state
 from nerftune.tracking import SWEEP_TAG, TrackingTarget, target_for
+
+if TYPE_CHECKING:
+    from nerftune.packing import Packing
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(describe_plan(prepared, bool(args.address), target), flush=True)
     if args.dry_run:
         return 0
+    if prepared.gpu_per_trial is None:
+        prepared.packing = measure_packing(prepared, lambda line: print(line, flush=True))
     run(prepared, args.address, resume, args.retry_errored, args.tracking_uri, args.verbose)
     return 0
 
@@ -103,6 +109,44 @@ def run(
         if not verbose:
             terminal.say(f"everything else Ray and nerfstudio said: {folder / console.LOG_FILE}")
     return table
+
+
+def measure_packing(prepared: Prepared, say: Callable[[str], None]) -> Packing:
+    """`resources.gpu: auto`: train the heaviest configuration of each method alone and packed, choose how many
+    trials share a GPU (the fewest any method allows), and keep the measurement in the sweep folder."""
+    from nerftune import packing
+
+    spec = prepared.spec
+    candidates = {
+        name: dim.choices or [int(dim.max) if dim.type == "int" else dim.max] for name, dim in spec.space.items()
+    }
+    say("measuring how many trials share a GPU (resources.gpu: auto)")
+    gpu_memory = gpu_memory_mb()[0]
+    choices = []
+    for configuration in packing.heaviest_configurations(candidates):
+        job = packing.ProbeJob(
+            str(prepared.data_dir), spec.data.test_every, spec.profile, spec.fast_path, configuration
+        )
+        say(f"  {configuration['method']}, heaviest configuration: {configuration}")
+        measurements = packing.measure(job, on_result=lambda m: say(f"    {_measured(m)}"))
+        choices.append((packing.choose(measurements, gpu_memory), measurements, configuration))
+    trials_per_gpu, measurements, configuration = min(choices, key=lambda choice: choice[0])
+    chosen = packing.Packing(
+        prepared.packing_key, gpu_memory, measurements, trials_per_gpu, configuration, packing.now()
+    )
+    packing.write_packing(prepared.experiment_dir, chosen)
+    say(f"packing: {chosen.describe()}")
+    return chosen
+
+
+def _measured(measurement: Any) -> str:
+    if measurement.error:
+        return f"{measurement.copies} at once: failed ({measurement.error})"
+    each = ", ".join(f"{rate:.1f}" for rate in measurement.steps_per_s)
+    return (
+        f"{measurement.copies} at once: {measurement.aggregate:.1f} steps/s in all ({each}), "
+        f"{measurement.per_trial_mb:.0f} MB each"
+    )
 
 
 def _open_tracking(prepared: Prepared, state: dict, tracking_uri: str | None, terminal) -> TrackingTarget | None:

@@ -8,6 +8,7 @@ checkpoint, so ASHA can stop it there and an interrupted trial continues from it
 from __future__ import annotations
 
 import json
+import socket
 import tempfile
 import time
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from ray import tune
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.nerf import device as nerf_device
 from nerftune.nerf.config import build_config, config_yaml, key_values
+from nerftune.nerf.fast_path import implementation, wanted
 from nerftune.nerf.loop import Evaluation, NerfTrainer, TrainChunk
 from nerftune.novel_views import render_views
 from nerftune.outcomes import MILESTONE_METRICS, better
@@ -49,6 +51,7 @@ class TrialPlan:
     eval_max_images: int
     train_log_every: int
     cpus_per_trial: float
+    fast_path: bool | str = "auto"
     metric: str = "psnr"
     mode: str = "max"
     tracking: TrackingTarget | None = None
@@ -90,7 +93,15 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         plan.profile,
         recipe.overrides,
     )
-    trainer = NerfTrainer(nerf_config)
+    fast = wanted(plan.fast_path, nerf_config, device)
+    trainer = NerfTrainer(nerf_config, fast=fast)
+    # where the trial ran, what it was allowed to see, and what computed its hash grid
+    machine = {
+        "device": device,
+        **nerf_device.describe(device),
+        "implementation": implementation(nerf_config, fast),
+        "host": socket.gethostname(),
+    }
     resumed_from, last_report = _resume(trainer)
     if last_report is not None:
         # the restored milestone is reported again: a replicate that was waiting at a rung for its siblings
@@ -99,7 +110,8 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         _report({**last_report, "resumed_from_step": resumed_from}, trainer)
     run = TrialRun(plan.tracking, context.get_trial_id(), context.get_trial_name()) if plan.tracking else None
     if run:
-        _log_setup(run, config, nerf_config, [dataset.frame_names[i] for i in train_indices], dataset.test_names)
+        train_names = [dataset.frame_names[i] for i in train_indices]
+        _log_setup(run, {**config, **machine}, nerf_config, train_names, dataset.test_names)
     eval_indices = plan.eval_indices(len(dataset.test_indices))
     milestones = [m for m in plan.milestones(steps) if m > trainer.step]
     best: float | None = None
@@ -125,13 +137,14 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             "train_s": timings.train_s,
             "eval_s": timings.eval_s,
             "setup_s": timings.setup_s,
+            "compile_s": timings.compile_s,
             "wall_s": time.perf_counter() - wall_start,
             "peak_gpu_mb": nerf_device.peak_memory_mb(),
             "frames_used": len(train_indices),
             "test_images": evaluation.images,
             "full_test": evaluation.images == len(dataset.test_indices),
             "resumed_from_step": resumed_from,
-            "device": device,
+            **machine,
         }
         if plan.render and trainer.step == steps:
             metrics["render_fps"] = _render(plan.render, trainer, view, trial_dir, run)
@@ -156,9 +169,9 @@ def _report(metrics: dict[str, Any], trainer: NerfTrainer):
 
 
 def _log_setup(
-    run: TrialRun, config: dict[str, Any], nerf_config, train_names: list[str], test_names: list[str]
+    run: TrialRun, params: dict[str, Any], nerf_config, train_names: list[str], test_names: list[str]
 ) -> None:
-    run.log_params({**config, **key_values(nerf_config), "frames_used": len(train_names)})
+    run.log_params({**params, **key_values(nerf_config), "frames_used": len(train_names)})
     run.log_text(config_yaml(nerf_config), "config.yml")
     run.log_text("\n".join(train_names) + "\n", "frames/train.txt")
     run.log_text("\n".join(test_names) + "\n", "frames/test.txt")

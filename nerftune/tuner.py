@@ -30,6 +30,7 @@ def trial_plan(prepared: Prepared, target: TrackingTarget | None) -> TrialPlan:
         eval_max_images=spec.eval.max_images,
         train_log_every=spec.eval.train_log_every,
         cpus_per_trial=spec.resources.cpu,
+        fast_path=spec.fast_path,
         metric=spec.metric.name,
         mode=spec.metric.mode,
         tracking=target,

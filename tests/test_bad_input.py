@@ -50,6 +50,19 @@ CASES = {
         "space.pipeline.model.hidden_dim",
         "is an integer, not list",
     ),
+    "gpu auto without a GPU": (
+        lambda t: t.replace("gpu: 0", "gpu: auto"),
+        None,
+        "resources.gpu",
+        "no GPU is visible here",
+    ),
+    "negative gpu": (lambda t: t.replace("gpu: 0", "gpu: -1"), None, "resources.gpu", "a share of a GPU"),
+    "fast path without a hash grid": (
+        lambda t: t + "  method: vanilla-nerf\nfast_path: true\n",
+        None,
+        "fast_path",
+        "vanilla-nerf has no nerfstudio hash grid",
+    ),
     "frames beyond the pool": (lambda t: t.replace("[2, 8]", "[2, 40]"), None, "space.frames", "40 frames asked"),
     "missing dataset": (lambda t: t.replace("data: ", "data: /nonexistent"), None, "data", "does not exist"),
     "no frames": (None, edit_transforms(lambda d, t: t.update(frames=[])), "frames", "no frames listed"),
@@ -97,7 +110,7 @@ def assert_one_line_and_untouched(line: str, case: str, storage: Path) -> None:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_input_exits_2_with_one_line(case, scene_dir, tmp_path, capsys):
-    if case == "cuda-only method" and gpu_count():
+    if case in ("cuda-only method", "gpu auto without a GPU") and gpu_count():
         pytest.skip("this machine has a GPU")
     spec, storage = bad_setup(case, scene_dir, tmp_path)
     assert sweep.main([str(spec), "--storage", str(storage)]) == 2

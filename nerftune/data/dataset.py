@@ -49,6 +49,12 @@ class Dataset:
     def test_hash(self) -> str:
         return split_hash(self.test_names)
 
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(width, height) of the first frame (frames may override the global `w` and `h`)."""
+        first = self.frames[0]
+        return int(first.get("w", self.transforms.get("w", 0))), int(first.get("h", self.transforms.get("h", 0)))
+
     def train_indices(self, frames: int | float) -> list[int]:
         """The training frames of a trial with this `frames` value: evenly spaced, first and last of the pool."""
         return select_evenly(self.pool, resolve_frame_count(frames, len(self.pool)))

@@ -15,6 +15,7 @@ from nerfstudio.data.datamanagers.parallel_datamanager import ParallelDataManage
 from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
 from nerfstudio.engine.trainer import TrainerConfig
 
+from nerftune.nerf.fast_path import IMPLEMENTATION_FIELD, default_implementation
 from nerftune.nerf.methods import method_config
 from nerftune.nerf.overrides import has_path, set_path
 from nerftune.nerf.profiles import PROFILES
@@ -47,8 +48,9 @@ def build_config(
     for path, value in PROFILES[profile].items():
         if has_path(config, path):
             set_path(config, path, value)
-    if device == "cpu" and has_path(config, "pipeline.model.implementation"):
-        set_path(config, "pipeline.model.implementation", "torch")  # tiny-cuda-nn is CUDA only
+    if has_path(config, IMPLEMENTATION_FIELD):
+        # said here rather than in nerfstudio's tiny-cuda-nn warning, which it prints once per module
+        set_path(config, IMPLEMENTATION_FIELD, default_implementation(device))
     for path, value in (overrides or {}).items():
         set_path(config, path, value)
     return config

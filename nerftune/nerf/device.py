@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import torch
 
 
@@ -20,3 +23,16 @@ def for_trial(cpus: float) -> str:
 def peak_memory_mb() -> float | None:
     """Peak GPU memory allocated by this process's tensors, where there is a GPU."""
     return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+
+
+def describe(device: str) -> dict[str, Any]:
+    """The device a trial trains on, as recorded with it: the GPUs Ray let it see, their model and memory."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if device != "cuda":
+        return {"cuda_visible_devices": visible, "gpu_name": None, "gpu_memory_mb": None}
+    index = torch.cuda.current_device()
+    return {
+        "cuda_visible_devices": visible,
+        "gpu_name": torch.cuda.get_device_name(index),
+        "gpu_memory_mb": round(torch.cuda.get_device_properties(index).total_memory / 2**20),
+    }

@@ -22,6 +22,7 @@ from nerfstudio.engine.trainer import Trainer, TrainerConfig
 from nerfstudio.utils import colormaps, profiler, writer
 
 from nerftune.nerf import lpips
+from nerftune.nerf.fast_path import compile_hash_grids, set_tf32
 from nerftune.outcomes import METRICS
 
 
@@ -32,6 +33,7 @@ class DivergedError(RuntimeError):
 @dataclass
 class Timings:
     setup_s: float = 0.0
+    compile_s: float = 0.0  # compiling the fast path's kernels before training (apart from setup_s and train_s)
     train_s: float = 0.0
     eval_s: float = 0.0
     steps_trained: int = 0  # since step 0 (a resumed trial's checkpoint carries the counts before it)
@@ -74,9 +76,11 @@ def reset_nerfstudio_globals() -> None:
 
 @dataclass
 class NerfTrainer:
-    """A nerfstudio pipeline with its optimizers and callbacks, trained step by step."""
+    """A nerfstudio pipeline with its optimizers and callbacks, trained step by step; `fast` compiles its hash
+    grids and allows TF32 on CUDA (`fast_path.py`)."""
 
     config: TrainerConfig
+    fast: bool = False
     step: int = 0  # the next step to train = steps done so far
     timings: Timings = field(default_factory=Timings)
 
@@ -103,6 +107,10 @@ class NerfTrainer:
             )
         )
         self.timings.setup_s += time.perf_counter() - start
+        device = self.config.machine.device_type
+        set_tf32(self.fast and device == "cuda")
+        if self.fast and compile_hash_grids(self.pipeline.model):
+            self.timings.compile_s += self._warm_up()
 
     @property
     def pipeline(self):
@@ -111,6 +119,33 @@ class NerfTrainer:
     @property
     def rays_per_batch(self) -> int:
         return int(self.pipeline.datamanager.get_train_rays_per_batch())
+
+    def _warm_up(self) -> float:
+        """One training pass (forward and backward, no optimizer step) and one evaluation pass, so that compiling
+        happens here, timed apart; returns its seconds. It leaves no trace: the random generators, the modules'
+        counters and the gradients are as they were, so training goes on as it would have without it."""
+        start = time.perf_counter()
+        scalars = module_scalars(self.pipeline)
+        python_state, numpy_state = random.getstate(), np.random.get_state()
+        device = self.config.machine.device_type
+        with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device == "cuda" else []):
+            self.pipeline.train()
+            with torch.autocast(device_type=device, enabled=self.trainer.mixed_precision):
+                ray_bundle, batch = self.pipeline.datamanager.next_train(self.step)
+                outputs = self.pipeline.model(ray_bundle)
+                losses = self.pipeline.model.get_loss_dict(
+                    outputs, batch, self.pipeline.model.get_metrics_dict(outputs, batch)
+                )
+                torch.stack([loss.float() for loss in losses.values()]).sum().backward()
+                self.pipeline.eval()
+                with torch.no_grad():
+                    self.pipeline.model(ray_bundle)
+            self.pipeline.train()
+        self.trainer.optimizers.zero_grad_all()
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        restore_module_scalars(self.pipeline, scalars)
+        return time.perf_counter() - start
 
     def train(self, until: int, check_every: int = 50, on_chunk: Callable[[TrainChunk], None] | None = None) -> float:
         """Train steps [self.step, until); returns the mean loss. Raises `DivergedError` on a NaN/inf loss.
@@ -219,9 +254,10 @@ class NerfTrainer:
             torch.set_rng_state(state["rng"]["torch"])
         restore_module_scalars(self.pipeline, state.get("module_scalars", {}))
         if "timings" in state:
-            setup_s = self.timings.setup_s  # this process's setup counts too
+            this_process = self.timings  # this process's setup and compiling count too
             self.timings = Timings(**state["timings"])
-            self.timings.setup_s += setup_s
+            self.timings.setup_s += this_process.setup_s
+            self.timings.compile_s += this_process.compile_s
         self.step = state["step"] + 1
 
 

@@ -42,6 +42,11 @@ def needs_cuda(method: str) -> bool:
     return method_facts()[method]["needs_cuda"]
 
 
+def has_hash_grid(method: str) -> bool:
+    """Whether the method's model has nerfstudio's hash grid (an `implementation`: tcnn or torch)."""
+    return "pipeline.model.implementation" in method_facts()[method]["schema"]
+
+
 def check_override(method: str, path: str, value: Any) -> None:
     """Raise `overrides.OverrideError` if `path` = `value` cannot apply to `method` (checked before a sweep)."""
     overrides.check(method_facts()[method]["schema"], path, value)

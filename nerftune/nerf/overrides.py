@@ -113,6 +113,12 @@ def set_path(config: Any, path: str, value: Any) -> None:
         setattr(node, key, converted)
 
 
+def get_path(config: Any, path: str) -> Any:
+    for part in path.split("."):
+        config = config[part] if isinstance(config, dict) else getattr(config, part)
+    return config
+
+
 def has_path(config: Any, path: str) -> bool:
     return path in describe(config)
 

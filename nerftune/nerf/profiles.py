@@ -1,7 +1,9 @@
 """Profiles: named sets of config overrides that scale a method to the hardware at hand.
 
 `tiny` makes a 1,000-step nerfacto trial take about a minute on two CPU cores and still learn (the numbers come
-from measuring nerfacto on 2 cores: ~20 steps/s instead of ~0.2 with the defaults). An override only applies where
+from measuring nerfacto on 2 cores: ~20 steps/s instead of ~0.2 with the defaults). `small` is for quick studies on a
+GPU: nerfacto's own model with a quarter of its rays per batch and a hash table a quarter the size (the README's GPU
+table has its speed and memory). An override only applies where
 the method's config has that field, so one profile serves every method.
 """
 
@@ -16,6 +18,11 @@ TINY_PROPOSAL_NETWORKS = [
 
 PROFILES: dict[str, dict[str, Any]] = {
     "default": {},
+    "small": {
+        "pipeline.datamanager.train_num_rays_per_batch": 1024,
+        "pipeline.datamanager.eval_num_rays_per_batch": 1024,
+        "pipeline.model.log2_hashmap_size": 17,
+    },
     "tiny": {
         "pipeline.datamanager.train_num_rays_per_batch": 256,
         "pipeline.datamanager.eval_num_rays_per_batch": 256,

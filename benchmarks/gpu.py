@@ -1,0 +1,252 @@
+"""nerftune on a GPU against bare nerfstudio, every figure measured in this one run (at most 10 minutes).
+
+On the synthetic ID card (320x240, 60 frames) with nerfacto, in this order, each part printed as it ends:
+
+    bare      (a) nerfstudio's own Trainer.train(), nerftune's config for the same method and profile
+    eager     (b) a nerftune trial's training loop (NerfTrainer), no fast path; its checkpoint reloads exactly
+    fast      (b') the same with the fast path (compiled hash grid, TF32); compiling timed apart
+    sweep     (c) a real Ray Tune sweep, `python -m nerftune.sweep`: 4 trials sharing the GPU (resources.gpu 0.25),
+              each trial's steps/s, peak memory and the device Ray gave it
+    packing   what `resources: {gpu: auto}` measures: 1, 2 and 4 copies at once, tiny and small profiles
+
+then the ratios (b)/(a), (b')/(a), aggregate (c)/(a), and the projected time of search_spaces/frames.yaml. Parts
+that would not end within --budget seconds are skipped and said so. Usage (on a GPU machine):
+
+    python benchmarks/gpu.py [--steps 200] [--profile default] [--budget 480] [--out results.json]
+    python benchmarks/gpu.py --device cpu --profile tiny --steps 60   # a rehearsal of every part on the CPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+import torch
+from bare import bare_nerfstudio
+
+from nerftune.data.dataset import load_dataset, write_view
+from nerftune.data.synthetic import SceneOptions, write_scene
+from nerftune.machine import gpu_names
+from nerftune.nerf.config import build_config
+from nerftune.nerf.loop import NerfTrainer
+from nerftune.packing import ProbeJob, measure
+from nerftune.spec import load_spec
+
+SWEEP_TRIALS = 4
+
+
+def trial_loop(view: Path, out: Path, steps: int, device: str, profile: str, fast: bool) -> dict[str, float]:
+    """A nerftune trial's loop (as the trainable runs it, without Ray); after training, the checkpoint it saves
+    is loaded into a new model, which must score the same test PSNR."""
+    out.mkdir(parents=True, exist_ok=True)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    trainer = NerfTrainer(build_config("nerfacto", view, out / "trial", steps, 0, device, profile), fast=fast)
+    trainer.train(steps)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else 0.0
+    psnr = trainer.evaluate().metrics["psnr"]
+    trainer.save(out / "trial.ckpt")
+    reloaded = NerfTrainer(build_config("nerfacto", view, out / "reloaded", steps, 0, device, profile), fast=fast)
+    reloaded.load(out / "trial.ckpt")
+    timings = trainer.timings
+    return {
+        "steps_per_s": timings.steps_trained / timings.train_s,
+        "peak_mb": peak,
+        "compile_s": timings.compile_s,
+        "psnr": psnr,
+        "psnr_reloaded": reloaded.evaluate().metrics["psnr"],
+    }
+
+
+def ray_sweep(scene: Path, out: Path, steps: int, profile: str, device: str) -> dict[str, Any]:
+    """`python -m nerftune.sweep` with 4 trials that share the GPU; their rows of results.csv."""
+    gpu = 1 / SWEEP_TRIALS if device == "cuda" else 0
+    cpus = max(1, min(4, (os.cpu_count() or 2) // SWEEP_TRIALS))
+    spec = out / "gpu-sweep.yaml"
+    spec.write_text(
+        textwrap.dedent(
+            f"""\
+            name: gpu-sweep
+            data: {scene}
+            profile: {profile}
+            space: {{steps: {steps}, seed: {{values: {list(range(SWEEP_TRIALS))}}}}}
+            search: {{algorithm: grid}}
+            scheduler: {{type: none}}
+            resources: {{cpu: {cpus}, gpu: {gpu}}}
+            max_concurrent_trials: {SWEEP_TRIALS}
+            tracking: {{enabled: false}}
+            """
+        )
+    )
+    started = time.perf_counter()
+    log = out / "sweep.out"
+    with log.open("w") as handle:
+        done = subprocess.run(
+            [sys.executable, "-m", "nerftune.sweep", str(spec), "--storage", str(out / "sweeps")],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"the sweep failed ({done.returncode}): " + " | ".join(log.read_text().splitlines()[-8:]))
+    folder = out / "sweeps" / "gpu-sweep"
+    table = pd.read_csv(folder / "results.csv")
+    columns = ["trial_id", "seed", "steps_done", "steps_per_s", "peak_gpu_mb", "compile_s", "train_s", "wall_s"]
+    columns += ["device", "cuda_visible_devices", "gpu_name", "implementation", "psnr"]
+    span = training_span(folder)
+    return {
+        "wall_s": time.perf_counter() - started,
+        "training_span_s": span,
+        "aggregate_steps_per_s": float(table["steps_done"].sum()) / span,
+        "sum_of_trial_steps_per_s": float(table["steps_per_s"].sum()),
+        "trials": table[[c for c in columns if c in table]].to_dict("records"),
+    }
+
+
+def training_span(folder: Path) -> float:
+    """Seconds from the first trial's first step to the last trial's last step: each trial's last report time,
+    less its evaluation, marks its end; less its training time too, its start (Ray stamps reports in seconds)."""
+    starts, ends = [], []
+    for result in folder.glob("train_trial_*/result.json"):
+        last = json.loads(result.read_text().splitlines()[-1])
+        ends.append(last["timestamp"] - last["eval_s"])
+        starts.append(ends[-1] - last["train_s"])
+    return max(ends) - min(starts)
+
+
+def packing_curve(scene: Path, profile: str, steps: int) -> list[dict[str, Any]]:
+    job = ProbeJob(str(scene), 8, profile, "auto", {"method": "nerfacto", "frames": 1.0, "seed": 0}, steps)
+    return [
+        {"copies": m.copies, "aggregate": m.aggregate, "each": m.steps_per_s, "peak_mb": m.peak_mb, "error": m.error}
+        for m in measure(job)
+    ]
+
+
+def projected_hours(steps_per_s: float) -> float:
+    """search_spaces/frames.yaml trained in full (every trial to its last step: ASHA only shortens it)."""
+    spec = load_spec(Path(__file__).parent.parent / "search_spaces" / "frames.yaml")
+    return spec.trial_count * spec.max_steps / steps_per_s / 3600
+
+
+class Budget:
+    """Runs the parts in order, skipping one that its estimate says would overrun the budget."""
+
+    def __init__(self, seconds: float, results: dict[str, Any], out: Path | None):
+        self.deadline = time.monotonic() + seconds
+        self.results, self.out = results, out
+
+    def run(self, name: str, estimate_s: float, part: Callable[[], Any]) -> Any:
+        left = self.deadline - time.monotonic()
+        if left < estimate_s:
+            print(f"{name}: skipped ({left:.0f} s left, it needs about {estimate_s:.0f})", flush=True)
+            return None
+        start = time.monotonic()
+        try:
+            value = part()
+        except Exception as error:  # one part failing must not lose the others' figures
+            value = {"error": f"{type(error).__name__}: {error}"}
+        self.results[name] = value
+        print(f"{name} ({time.monotonic() - start:.0f} s): {json.dumps(value, default=str)}", flush=True)
+        if self.out:
+            self.out.write_text(json.dumps(self.results, indent=2, default=str))
+        return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--profile", default="default")
+    parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    parser.add_argument("--budget", type=float, default=480, help="seconds for all parts together")
+    parser.add_argument("--out", type=Path, help="write every figure here as JSON too")
+    parser.add_argument("--parts", default="bare,eager,fast,sweep,packing")
+    args = parser.parse_args()
+    if args.device == "cuda":
+        assert torch.cuda.is_available(), "this benchmark needs a CUDA GPU (or --device cpu for a rehearsal)"
+    parts = args.parts.split(",")
+    results: dict[str, Any] = {
+        "gpu": ", ".join(gpu_names()) or "none",
+        "torch": torch.__version__,
+        "profile": args.profile,
+        "steps": args.steps,
+    }
+    budget = Budget(args.budget, results, args.out)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        scene = write_scene(out / "scene", SceneOptions(frames=60, width=320, height=240))
+        dataset = load_dataset(scene)
+        view = write_view(dataset, dataset.pool, out / "view")
+        print(f"GPU: {results['gpu']}; torch {torch.__version__}; {len(dataset.pool)} training frames, 320x240")
+        rate = 5.0 if args.device == "cpu" else 12.0  # a first guess of steps/s, for the estimates
+        if "bare" in parts:
+            budget.run(
+                "bare",
+                20 + args.steps / rate,
+                lambda: bare_nerfstudio(view, out / "b", args.steps, args.device, args.profile),
+            )
+        if "eager" in parts:
+            budget.run(
+                "eager",
+                20 + args.steps / rate,
+                lambda: trial_loop(view, out / "e", args.steps, args.device, args.profile, False),
+            )
+        if "fast" in parts:
+            budget.run(
+                "fast",
+                60 + args.steps / rate,
+                lambda: trial_loop(view, out / "f", args.steps, args.device, args.profile, True),
+            )
+        if "sweep" in parts:
+            budget.run(
+                "sweep",
+                60 + 4 * args.steps / rate,
+                lambda: ray_sweep(scene, out, args.steps, args.profile, args.device),
+            )
+        if "packing" in parts:
+            for profile in ("tiny", "small") if args.device == "cuda" else ("tiny",):
+                budget.run(f"packing_{profile}", 90, lambda: packing_curve(scene, profile, 40))
+    print_summary(results)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2, default=str))
+
+
+def print_summary(results: dict[str, Any]) -> None:
+    bare = (results.get("bare") or {}).get("steps_per_s")
+    print(f"\n{results['gpu']}, nerfacto {results['profile']} profile, {results['steps']} steps")
+    rows = [("bare nerfstudio (a)", results.get("bare")), ("nerftune eager (b)", results.get("eager"))]
+    rows += [("nerftune fast path (b')", results.get("fast"))]
+    for label, figures in rows:
+        if figures and "steps_per_s" in figures:
+            ratio = f"{figures['steps_per_s'] / bare:.2f}x (a)" if bare else ""
+            print(f"  {label:26s} {figures['steps_per_s']:6.2f} steps/s  {figures['peak_mb'] / 1024:5.2f} GB  {ratio}")
+    sweep = results.get("sweep") or {}
+    if "aggregate_steps_per_s" in sweep:
+        aggregate = sweep["aggregate_steps_per_s"]
+        ratio = f"{aggregate / bare:.2f}x (a)" if bare else ""
+        print(
+            f"  Ray sweep, {SWEEP_TRIALS} trials at once   {aggregate:6.2f} steps/s in all  {ratio}  "
+            f"(their steps over {sweep['training_span_s']:.0f} s from the first one's start to the last one's end)"
+        )
+        for trial in sweep["trials"]:
+            print(f"    trial {trial}")
+    for profile in ("tiny", "small"):
+        for row in results.get(f"packing_{profile}") or []:
+            print(f"  packing {profile} x{row['copies']}: {row['aggregate']:.1f} steps/s in all, {row}")
+    fastest = max(
+        [(results.get(k) or {}).get("steps_per_s") or 0 for k in ("eager", "fast")]
+        + [sweep.get("aggregate_steps_per_s") or 0]
+    )
+    if fastest:
+        print(f"  search_spaces/frames.yaml in full at {fastest:.1f} steps/s: {projected_hours(fastest):.1f} h")
+
+
+if __name__ == "__main__":
+    main()

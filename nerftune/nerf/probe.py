@@ -1,0 +1,83 @@
+"""One copy of a packing measurement (`nerftune/packing.py`): train a configuration for a few dozen steps and
+write its steps/s and peak GPU memory as JSON.
+
+    python -m nerftune.nerf.probe JOB.json --copies N --barrier FOLDER --out RESULT.json
+
+The copies of one measurement wait for each other after their warm-up (each touches a file in the barrier folder),
+so that the steps they time all run at the same time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from nerftune.data.dataset import load_dataset, write_view
+from nerftune.nerf import device as nerf_device
+from nerftune.nerf.config import build_config
+from nerftune.nerf.fast_path import wanted
+from nerftune.nerf.loop import NerfTrainer
+from nerftune.trials import TrialRecipe
+
+WARMUP_STEPS = 10
+CUDA_CONTEXT_MB = 500  # what each process's CUDA context takes beside its tensors (torch does not count it)
+BARRIER_TIMEOUT_S = 600
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("job")
+    parser.add_argument("--copies", type=int, default=1)
+    parser.add_argument("--barrier", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    job = json.loads(Path(args.job).read_text())
+    result = train_probe(job, args.copies, Path(args.barrier))
+    Path(args.out).write_text(json.dumps(result))
+
+
+def train_probe(job: dict, copies: int, barrier: Path) -> dict[str, float]:
+    configuration = job["configuration"]
+    device = nerf_device.for_trial(1)
+    with tempfile.TemporaryDirectory(prefix="nerftune-probe-") as tmp:
+        dataset = load_dataset(job["data_dir"], job["test_every"], check_images=False)
+        view = write_view(dataset, dataset.train_indices(configuration["frames"]), Path(tmp) / "view")
+        recipe = TrialRecipe("probe", configuration, job["profile"], job["data_dir"], job["test_every"], str(view))
+        config = build_config(
+            configuration["method"], view, Path(tmp) / "out", 10**6, 0, device, job["profile"], recipe.overrides
+        )
+        trainer = NerfTrainer(config, fast=wanted(job["fast_path"], config, device))
+        trainer.train(WARMUP_STEPS)
+        _wait_for_copies(barrier, copies)
+        _synchronize(device)
+        start = time.perf_counter()
+        trainer.train(WARMUP_STEPS + job["steps"])
+        _synchronize(device)
+        seconds = time.perf_counter() - start
+    reserved = torch.cuda.max_memory_reserved() / 2**20 + CUDA_CONTEXT_MB if device == "cuda" else 0.0
+    return {"steps_per_s": job["steps"] / seconds, "peak_mb": reserved}
+
+
+def _wait_for_copies(barrier: Path, copies: int) -> None:
+    barrier.mkdir(parents=True, exist_ok=True)
+    (barrier / str(os.getpid())).touch()
+    deadline = time.monotonic() + BARRIER_TIMEOUT_S
+    while len(list(barrier.iterdir())) < copies:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the other copies did not start within {BARRIER_TIMEOUT_S} s")
+        time.sleep(0.05)
+
+
+def _synchronize(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+if __name__ == "__main__":
+    main()

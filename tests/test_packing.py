@@ -1,0 +1,168 @@
+"""`resources: {gpu: auto}`: the choice from a measured packing curve (numbers fed in, as measured on GPUs), the
+kept measurement, and what the plan and the checks make of it on a machine with GPUs.
+
+This machine has no GPU, so those tests put a stand-in `nvidia-smi` on PATH that lists four H100s: it is what
+nerftune asks about GPUs before a sweep (nothing is trained in them). The probes themselves run for real, on the CPU
+(the slow test at the end)."""
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from nerftune import sweep
+from nerftune.packing import (
+    Measurement,
+    Packing,
+    ProbeJob,
+    choose,
+    heaviest_configurations,
+    measure,
+    read_packing,
+    write_packing,
+)
+from nerftune.preflight import prepare
+
+H100_MB = 81559.0
+
+
+def curve(*points: tuple[list[float], float]) -> list[Measurement]:
+    """Measurements of 1, 2, 4 copies: (each copy's steps/s, each copy's peak MB)."""
+    return [Measurement(len(rates), rates, [mb] * len(rates)) for rates, mb in points]
+
+
+def test_packing_that_pays_is_chosen():
+    assert choose(curve(([20.0], 400), ([18.0, 18.0], 400), ([12.0] * 4, 400)), H100_MB) == 4
+    assert choose(curve(([20.0], 400), ([18.0, 18.0], 400), ([8.0] * 4, 400)), H100_MB) == 2
+
+
+def test_packing_that_does_not_pay_falls_back_to_one_trial_per_gpu():
+    # nerfacto's defaults on an H200: 11.7 steps/s alone, 4 x 3.0 together (README of shared/gpu)
+    assert choose(curve(([11.7], 10900), ([6.0, 6.0], 10900), ([3.0] * 4, 10900)), 143000) == 1
+    # a gain within measuring noise is no gain
+    assert choose(curve(([20.0], 400), ([10.8, 10.8], 400)), H100_MB) == 1
+
+
+def test_packing_never_plans_beyond_the_gpus_memory():
+    big = curve(([11.0], 30000), ([9.0, 9.0], 30000), ([7.0] * 4, 30000))
+    assert choose(big, H100_MB) == 2  # 4 x 30 GB does not fit in 90 % of 80 GB, even though it ran
+    assert choose(big, 40000) == 1
+
+
+def test_a_failed_count_is_never_chosen_and_a_failed_single_means_one():
+    failed_four = curve(([20.0], 400), ([15.0, 15.0], 400)) + [Measurement(4, error="CUDA out of memory")]
+    assert choose(failed_four, H100_MB) == 2
+    assert choose([Measurement(1, error="CUDA out of memory")], H100_MB) == 1
+
+
+def test_the_heaviest_configuration_takes_the_most_demanding_values_per_method():
+    candidates = {
+        "frames": [6, 42, 18],
+        "seed": [0],
+        "steps": [3000],
+        "method": ["nerfacto", "nerfacto-big"],
+        "pipeline.model.num_proposal_samples_per_ray": [[64, 32], [256, 96], [128, 64]],
+        "pipeline.model.background_color": ["random", "white"],
+    }
+    configurations = heaviest_configurations(candidates)
+    assert [c["method"] for c in configurations] == ["nerfacto", "nerfacto-big"]
+    assert configurations[0] | {"method": None} == {
+        "frames": 42,
+        "seed": 0,
+        "steps": 3000,
+        "method": None,
+        "pipeline.model.num_proposal_samples_per_ray": [256, 96],
+        "pipeline.model.background_color": "random",
+    }
+
+
+def test_the_measurement_is_kept_per_key(tmp_path):
+    packing = Packing("H100 | nerfacto | tiny", H100_MB, curve(([20.0], 400), ([18.0, 18.0], 400)), 2, {"frames": 6})
+    write_packing(tmp_path, packing)
+    write_packing(tmp_path, Packing("H100 | nerfacto | default", H100_MB, curve(([11.0], 9000)), 1, {}))
+    assert read_packing(tmp_path, "H100 | nerfacto | tiny") == packing
+    assert read_packing(tmp_path, "H100 | nerfacto | default").trials_per_gpu == 1
+    assert read_packing(tmp_path, "A100 | nerfacto | tiny") is None
+    assert packing.gain == pytest.approx(36.0 / 20.0)
+
+
+@pytest.fixture
+def four_gpus(tmp_path, monkeypatch):
+    """A stand-in nvidia-smi that lists four H100s (see the module's docstring)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in\n'
+        f"  *memory.total*) for i in 1 2 3 4; do echo {H100_MB:.0f}; done ;;\n"
+        '  *name*) for i in 1 2 3 4; do echo "NVIDIA H100 80GB HBM3"; done ;;\n'
+        "esac\n"
+    )
+    smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+
+def gpu_spec(tmp_path: Path, scene_dir: Path, resources: str) -> Path:
+    spec = tmp_path / "gpus.yaml"
+    spec.write_text(
+        f"name: gpus\ndata: {scene_dir}\nprofile: tiny\nspace: {{steps: 100, seed: {{values: [0, 1, 2, 3]}}}}\n"
+        f"resources: {resources}\n"
+    )
+    return spec
+
+
+def keep_measurement(spec: Path, storage: Path, per_trial_mb: float, trials_per_gpu: int) -> None:
+    """A measurement as `measure_packing` would have kept it for this sweep."""
+    prepared = prepare(spec, storage)
+    measurements = curve(([20.0], per_trial_mb), ([17.0, 17.0], per_trial_mb), ([9.0] * 4, per_trial_mb))
+    packing = Packing(prepared.packing_key, H100_MB, measurements, trials_per_gpu, {"frames": 1.0}, "2026-11-27 10:00")
+    write_packing(prepared.experiment_dir, packing)
+
+
+def test_gpu_auto_says_it_will_measure_before_launch(four_gpus, scene_dir, tmp_path, capsys):
+    spec = gpu_spec(tmp_path, scene_dir, "{cpu: 1, gpu: auto}")
+    assert sweep.main([str(spec), "--storage", str(tmp_path / "sweeps"), "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert "gpu auto: measured before launch" in captured.out
+    assert "4 GPU(s) (NVIDIA H100 80GB HBM3)" in captured.out
+    assert "concurrent trials: as the measured packing allows" in captured.out
+    assert "tiny-cuda-nn is not installed" in captured.err  # once, before the sweep, not once per module per trial
+
+
+def test_the_plan_shows_the_kept_choice_and_fills_every_gpu(four_gpus, scene_dir, tmp_path, capsys):
+    spec = gpu_spec(tmp_path, scene_dir, "{cpu: 0.25, gpu: auto}")
+    keep_measurement(spec, tmp_path / "sweeps", 400, trials_per_gpu=2)
+    assert sweep.main([str(spec), "--storage", str(tmp_path / "sweeps"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "resources per trial: 0.25 cpu, 0.5 gpu (gpu auto: 2 trial(s) per GPU, 1.70x" in out
+    # 4 GPUs x 2 trials; the CPUs hold more (2 cores / 0.25 = 8 here, os.cpu_count() elsewhere)
+    expected = min(8, int((os.cpu_count() or 1) / 0.25))
+    assert f"4 GPU(s) (NVIDIA H100 80GB HBM3), {os.cpu_count()} CPUs; concurrent trials: {expected}" in out
+
+
+def test_a_share_that_overfills_the_measured_memory_exits_2(four_gpus, scene_dir, tmp_path, capsys):
+    storage = tmp_path / "sweeps"
+    keep_measurement(gpu_spec(tmp_path, scene_dir, "{gpu: auto}"), storage, 30000, trials_per_gpu=2)
+    spec = gpu_spec(tmp_path, scene_dir, "{gpu: 0.25}")  # the same sweep, now asking for 4 per GPU
+    assert sweep.main([str(spec), "--storage", str(storage), "--dry-run"]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"error: {spec}: resources.gpu: 0.25 puts 4 trials on each 81559 MB GPU"), line
+    assert "each needs 30000 MB" in line and "use gpu: 0.5 or more, or gpu: auto" in line
+    spec = gpu_spec(tmp_path, scene_dir, "{gpu: 0.5}")
+    assert sweep.main([str(spec), "--storage", str(storage), "--dry-run"]) == 0
+
+
+@pytest.mark.slow
+def test_probes_train_real_copies_at_once_and_a_failing_copy_is_reported(scene_dir):
+    job = ProbeJob(str(scene_dir), 8, "tiny", "auto", {"method": "nerfacto", "frames": 1.0, "seed": 0}, steps=10)
+    results = measure(job, copies=(1, 2))
+    assert [m.copies for m in results] == [1, 2]
+    for m in results:
+        assert m.error is None and len(m.steps_per_s) == m.copies and all(rate > 0 for rate in m.steps_per_s)
+        assert m.peak_mb == [0.0] * m.copies  # no GPU memory on the CPU
+    broken = ProbeJob(str(scene_dir), 8, "tiny", "auto", {"method": "nerfacto", "frames": 1000, "seed": 0}, steps=10)
+    (failed,) = measure(broken, copies=(1, 2))  # stops at the first count that fails
+    assert failed.copies == 1 and failed.aggregate == 0.0 and "1000" in failed.error
