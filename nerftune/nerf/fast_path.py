@@ -47,7 +47,9 @@ def compile_hash_grids(model: torch.nn.Module) -> int:
     grids = [m for m in model.modules() if isinstance(m, HashEncoding) and m.tcnn_encoding is None]
     # nerfacto has 3 grids, each met with and without autograd, its inputs with and without requires_grad: 12
     # graphs of one function, over dynamo's default limit of 8, past which it would fall back to eager code
-    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 8 * max(1, len(grids)))
+    dynamo = torch._dynamo.config
+    limit = "recompile_limit" if hasattr(dynamo, "recompile_limit") else "cache_size_limit"  # its name before 2.7
+    setattr(dynamo, limit, max(getattr(dynamo, limit), 8 * len(grids)))
     for grid in grids:
         # dynamic shapes: one graph serves every batch and evaluation chunk size
         grid.pytorch_fwd = torch.compile(grid.pytorch_fwd, dynamic=True)
