@@ -85,6 +85,7 @@ def results_table(records: Sequence[TrialRecord], dimensions: Sequence[str], met
                 "target_steps": target,
                 "full_test": last.get("full_test"),
                 **{column: last.get(column) for column in MACHINE},
+                "peak_gpu_mb": last.get("peak_gpu_mb"),
                 "checkpoint": record.checkpoint,
                 "mlflow_run_id": last.get("mlflow_run_id"),
                 "tracking_failures": last.get("tracking_failures"),

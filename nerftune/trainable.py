@@ -111,7 +111,8 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     run = TrialRun(plan.tracking, context.get_trial_id(), context.get_trial_name()) if plan.tracking else None
     if run:
         train_names = [dataset.frame_names[i] for i in train_indices]
-        _log_setup(run, {**config, **machine}, nerf_config, train_names, dataset.test_names)
+        known = {key: value for key, value in machine.items() if value is not None}  # no GPU name on a CPU
+        _log_setup(run, {**config, **known}, nerf_config, train_names, dataset.test_names)
     eval_indices = plan.eval_indices(len(dataset.test_indices))
     milestones = [m for m in plan.milestones(steps) if m > trainer.step]
     best: float | None = None

@@ -3,6 +3,7 @@ resume after SIGKILL."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,6 +31,10 @@ def test_sweep_with_asha_writes_results_and_prunes(shared_sweep):
     assert pruned.best_psnr.isna().all(), "scored on 1 of the 3 test images only: no best on the whole test set"
     assert (table.steps_per_s > 0).all() and (table.train_s > 0).all() and (table.eval_s > 0).all()
     assert (table.frames_used == table.frames).all()
+    # where each trial ran: on this CPU machine, the eager pure-torch hash grid (the fast path is for CUDA)
+    assert (table.device == "cpu").all() and (table.implementation == "torch").all() and (table.compile_s == 0).all()
+    assert (table.host == socket.gethostname()).all()
+    assert table[["gpu_name", "gpu_memory_mb", "peak_gpu_mb", "cuda_visible_devices"]].isna().all().all()
     assert table[table[LR] > 1e-3].final_psnr.min() > frozen.final_psnr.max(), "learning beats a frozen model"
     assert (table["pipeline.model.num_proposal_samples_per_ray"] == "[32, 16]").all(), "a list value, as JSON"
 
