@@ -27,6 +27,7 @@ from nerftune import paths
 from nerftune.data.dataset import Dataset, load_dataset, pose_matrix
 from nerftune.data.poi import Crop, look_at_point
 from nerftune.errors import InputError
+from nerftune.spec import SCENE
 from nerftune.trials import locate, read_recipe, trial_folders
 
 VIEW_COLUMNS = (
@@ -184,12 +185,17 @@ def render_best_trials(prepared, table, target) -> Iterator[str]:
     spec, name = prepared.spec, prepared.camera_paths_name
     best_column = f"best_{spec.metric.name}"
     done = table[(table.stop_reason == StopReason.COMPLETED.value) & table[best_column].notna()]
-    best = done.sort_values(best_column, ascending=spec.metric.mode == "min").head(spec.render.best_k)
+    ranked = done.sort_values(best_column, ascending=spec.metric.mode == "min")
+    # the best K of each scene of a study, along that scene's own camera paths
+    grouped = ranked.groupby(SCENE, sort=False) if SCENE in ranked else None
+    best = grouped.head(spec.render.best_k) if grouped is not None else ranked.head(spec.render.best_k)
     folders = {read_recipe(folder).trial_id: folder for folder in trial_folders(prepared.experiment_dir)}
-    for trial_id in best.trial_id:
+    for row in best.to_dict("records"):
+        trial_id = row["trial_id"]
         folder, checkpoint = locate(folders[trial_id])
         out = folder / "renders" / name
-        summary = render_trial(folder, checkpoint, prepared.camera_paths, out, spec.render.video, spec.render.crop)
+        camera_paths = prepared.scenes[row.get(SCENE, next(iter(prepared.scenes)))].camera_paths
+        summary = render_trial(folder, checkpoint, camera_paths, out, spec.render.video, spec.render.crop)
         logged = target and log_trial_folder(target, trial_id, out, f"renders/{name}")
         yield f"rendered trial {trial_id}: {summary['views']} views at {summary['fps']:.2f} fps -> {out}" + (
             " (and MLflow)" if logged else ""

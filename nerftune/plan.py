@@ -34,7 +34,7 @@ def concurrency(prepared: Prepared, cpus: int) -> int:
 
 
 def describe_plan(prepared: Prepared, on_cluster: bool, target: TrackingTarget | None) -> str:
-    spec, dataset = prepared.spec, prepared.dataset
+    spec = prepared.spec
     replicated = (
         f" ({spec.configuration_count} configurations x {len(spec.replicate_values)} {spec.replicates} replicates)"
         if spec.replicates
@@ -43,8 +43,7 @@ def describe_plan(prepared: Prepared, on_cluster: bool, target: TrackingTarget |
     lines = [
         f"sweep {prepared.name}: {spec.trial_count} trials{replicated}, {spec.search.algorithm} search "
         f"(seed {spec.search.seed}), metric {spec.metric.name} ({spec.metric.mode})",
-        f"data: {prepared.data_dir} ({len(dataset.frames)} frames: {len(dataset.pool)} in the training pool, "
-        f"{len(dataset.test_indices)} test frames, test hash {dataset.test_hash})",
+        *_data_lines(prepared),
         "search dimensions:",
     ]
     for name, dim in spec.space.items():
@@ -68,6 +67,19 @@ def describe_plan(prepared: Prepared, on_cluster: bool, target: TrackingTarget |
     lines.append(f"profile: {spec.profile}; fast path: {spec.fast_path}; output: {prepared.experiment_dir}")
     lines.append(f"tracking: MLflow experiment {target.experiment} at {target.uri}" if target else "tracking: off")
     return "\n".join(lines)
+
+
+def _data_lines(prepared: Prepared) -> list[str]:
+    several = len(prepared.scenes) > 1
+    lines = [f"data: {len(prepared.scenes)} scenes, each with its own test set:"] if several else []
+    for scene in prepared.scenes.values():
+        dataset = scene.dataset
+        lines.append(
+            f"{f'  {scene.name}: ' if several else 'data: '}{scene.data_dir} ({len(dataset.frames)} frames: "
+            f"{len(dataset.pool)} in the training pool, {len(dataset.test_indices)} test frames, "
+            f"test hash {dataset.test_hash})"
+        )
+    return lines
 
 
 def _resources_text(prepared: Prepared, on_cluster: bool) -> str:

@@ -19,7 +19,7 @@ from nerftune.machine import gpu_count, gpu_names, tcnn_installed
 from nerftune.nerf.methods import available_methods, check_override, has_hash_grid, needs_cuda
 from nerftune.nerf.overrides import OverrideError
 from nerftune.packing import PACKING_FILE, Packing, fits, max_copies, packing_key, read_packing
-from nerftune.spec import SweepSpec, load_spec
+from nerftune.spec import DataSpec, SweepSpec, load_spec
 
 DATASETS_FOLDER = "_datasets"  # generated scenes, shared by the sweeps of one storage folder
 TCNN_MISSING = (
@@ -30,6 +30,17 @@ TCNN_MISSING = (
 
 
 @dataclass
+class Scene:
+    """One dataset of a sweep, checked: its folder, frames and fixed test set, and the views rendered of it."""
+
+    name: str
+    data_dir: Path
+    dataset: Dataset
+    test_every: int
+    camera_paths: dict | None = None  # what `render` renders, in the dataset's frame
+
+
+@dataclass
 class Prepared:
     """A validated sweep, ready to launch."""
 
@@ -37,12 +48,15 @@ class Prepared:
     spec: SweepSpec
     name: str
     storage: Path
-    data_dir: Path
-    dataset: Dataset
+    scenes: dict[str, Scene]  # one, or a study's several (the dimension `scene`), in the spec's order
     gpus: int
     warnings: list[str] = field(default_factory=list)
-    camera_paths: dict | None = None  # what `render` renders, in the dataset's frame
     packing: Packing | None = None  # `resources.gpu: auto`: the measured packing (None until measured)
+
+    @property
+    def largest_scene(self) -> Scene:
+        """The scene with the largest images: what measures a sweep's heaviest trials."""
+        return max(self.scenes.values(), key=lambda scene: scene.dataset.image_size[0] * scene.dataset.image_size[1])
 
     @property
     def gpu_per_trial(self) -> float | None:
@@ -57,7 +71,8 @@ class Prepared:
         """What a packing measurement of this sweep depends on: GPU model, methods, profile, fast path, image size."""
         methods = "+".join(self.spec.space["method"].choices)
         gpu = (gpu_names() or ["no GPU"])[0]
-        return packing_key(gpu, methods, self.spec.profile, self.spec.fast_path, self.dataset.image_size)
+        size = self.largest_scene.dataset.image_size
+        return packing_key(gpu, methods, self.spec.profile, self.spec.fast_path, size)
 
     @property
     def camera_paths_name(self) -> str:
@@ -77,9 +92,7 @@ def prepare(spec_path: str | Path, storage: str | Path, name: str | None = None,
     gpus = gpu_count()
     _check_methods(spec, spec_path, gpus, on_cluster)
     _check_overrides(spec, spec_path)
-    data_dir = _resolve_data(spec, spec_path, storage)  # the data last: reading it is the slow part
-    dataset = load_dataset(data_dir, spec.data.test_every)
-    _check_frames(spec, spec_path, dataset)
+    scenes = {entry.scene_name: _scene(spec, entry, spec_path, storage) for entry in spec.data}  # slow: last
     warnings = []
     if spec.resources.gpu != 0 and gpus == 0 and not on_cluster:
         if spec.resources.gpu == "auto":
@@ -92,8 +105,7 @@ def prepare(spec_path: str | Path, storage: str | Path, name: str | None = None,
         warnings.append(f"no GPU found: trials run on the CPU ({spec.resources.cpu:g} CPU per trial)")
     if gpus and not tcnn_installed() and any(map(has_hash_grid, spec.space["method"].choices)):
         warnings.append(TCNN_MISSING)
-    camera_paths = _camera_paths(spec, spec_path, dataset)
-    prepared = Prepared(spec_path, spec, name or spec.name, storage, data_dir, dataset, gpus, warnings, camera_paths)
+    prepared = Prepared(spec_path, spec, name or spec.name, storage, scenes, gpus, warnings)
     if gpus:
         prepared.packing = read_packing(prepared.experiment_dir, prepared.packing_key)
         _check_gpu_share(prepared)
@@ -118,6 +130,14 @@ def _check_gpu_share(prepared: Prepared) -> None:
         )
 
 
+def _scene(spec: SweepSpec, entry: DataSpec, spec_path: Path, storage: Path) -> Scene:
+    data_dir = _resolve_data(entry, spec_path, storage)
+    dataset = load_dataset(data_dir, entry.test_every)
+    _check_frames(spec, spec_path, dataset)
+    camera_paths = _camera_paths(spec, spec_path, dataset)
+    return Scene(entry.scene_name, data_dir, dataset, entry.test_every, camera_paths)
+
+
 def _camera_paths(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> dict | None:
     """The render paths: read from the spec's file, or made from the data like `nerftune paths` makes them."""
     from nerftune.novel_views import make_paths, read_paths
@@ -125,6 +145,13 @@ def _camera_paths(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> dict | 
     render = spec.render
     if render is None:
         return None
+    if render.paths and len(spec.data) > 1:
+        raise InputError(
+            spec_path,
+            "render.paths",
+            f"a paths file fits one dataset, and this study has {len(spec.data)}",
+            "use `circles`: they are made for each scene",
+        )
     if render.paths:
         path = Path(render.paths).expanduser()
         path = path if path.is_absolute() else spec_path.parent / path
@@ -151,18 +178,18 @@ def _check_writable(storage: Path) -> None:
         raise InputError(storage, "--storage", f"not writable ({error.strerror})", "choose another folder") from None
 
 
-def _resolve_data(spec: SweepSpec, spec_path: Path, storage: Path) -> Path:
-    if spec.data.synthetic_scene:
+def _resolve_data(entry: DataSpec, spec_path: Path, storage: Path) -> Path:
+    if entry.synthetic_scene:
         from nerftune.data.synthetic import SceneOptions, write_scene
 
         try:
-            options = SceneOptions(**spec.data.scene)
+            options = SceneOptions(**entry.scene)
         except TypeError as error:
             raise InputError(spec_path, "data.scene", str(error), "options: frames, width, height, fov_y_deg") from None
         return write_scene(storage / DATASETS_FOLDER / options.name(), options)
-    if spec.data.scene:
+    if entry.scene:
         raise InputError(spec_path, "data.scene", "only a synthetic scene takes scene options", "remove it")
-    path = Path(spec.data.path).expanduser()
+    path = Path(entry.path).expanduser()
     return (path if path.is_absolute() else spec_path.parent / path).resolve()
 
 

@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from nerftune.machine import gpu_names
+from nerftune.machine import gpu_names, tcnn_installed
 from nerftune.preflight import Prepared
 from nerftune.spec import spec_hash
 
@@ -18,14 +18,13 @@ PACKAGES = ("nerftune", "nerfstudio", "ray", "torch", "optuna", "mlflow")
 def provenance(prepared: Prepared) -> dict[str, Any]:
     values: dict[str, Any] = {
         "spec_hash": spec_hash(prepared.spec_path),
-        "test_hash": prepared.dataset.test_hash,
-        "test_frames": len(prepared.dataset.test_indices),
-        "data": str(prepared.data_dir),
+        **_per_scene(prepared),
         "trials": prepared.spec.trial_count,
         "search": prepared.spec.search.algorithm,
         "scheduler": prepared.spec.scheduler.type,
         "host": socket.gethostname(),
         "gpu": ", ".join(gpu_names()) or "none",
+        "tiny_cuda_nn": "installed" if tcnn_installed() else "not installed",
         "git_commit": git_commit() or "unknown",
     }
     for package in PACKAGES:
@@ -34,6 +33,23 @@ def provenance(prepared: Prepared) -> dict[str, Any]:
         except PackageNotFoundError:
             values[f"version.{package}"] = "not installed"
     return values
+
+
+def _per_scene(prepared: Prepared) -> dict[str, Any]:
+    """The data and test set: as values of one scene, or as `name: value` lists of a study's several."""
+    scenes = prepared.scenes.values()
+    if len(prepared.scenes) == 1:
+        (scene,) = scenes
+        return {
+            "test_hash": scene.dataset.test_hash,
+            "test_frames": len(scene.dataset.test_indices),
+            "data": str(scene.data_dir),
+        }
+    return {
+        "test_hash": "; ".join(f"{s.name}: {s.dataset.test_hash}" for s in scenes),
+        "test_frames": "; ".join(f"{s.name}: {len(s.dataset.test_indices)}" for s in scenes),
+        "data": "; ".join(f"{s.name}: {s.data_dir}" for s in scenes),
+    }
 
 
 def git_commit() -> str | None:

@@ -33,7 +33,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -45,6 +45,8 @@ SYNTHETIC_PREFIX = "synthetic:"
 SYNTHETIC_SCENES = ("id-card",)
 REQUIRED_DIMENSIONS = ("steps",)
 CONFIGURATION = "configuration"  # a trial's configuration number (the searcher's; shared by its replicates)
+SCENE = "scene"  # the dimension of a study over several datasets: their names (always a stratum)
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 DEFAULT_DIMENSIONS: dict[str, Any] = {"frames": 1.0, "seed": 0, "method": "nerfacto"}
 
 
@@ -112,12 +114,19 @@ class DataSpec(_Strict):
     """Where the frames come from and how the fixed test set is chosen."""
 
     path: str
+    name: str | None = Field(
+        None, pattern=NAME_PATTERN, description="the scene's name in a study of several (default: the folder's name)"
+    )
     test_every: int = Field(8, ge=2, description="every N-th frame is a test frame unless split_indices.json exists")
     scene: dict[str, Any] = Field(default_factory=dict, description="options of a synthetic scene (frames, width...)")
 
     @property
     def synthetic_scene(self) -> str | None:
         return self.path[len(SYNTHETIC_PREFIX) :] if self.path.startswith(SYNTHETIC_PREFIX) else None
+
+    @property
+    def scene_name(self) -> str:
+        return _scene_name({"path": self.path, "name": self.name})
 
     @field_validator("path")
     @classmethod
@@ -218,8 +227,8 @@ DEFAULT_TRIALS = 10
 
 
 class SweepSpec(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    data: DataSpec
+    name: str = Field(pattern=NAME_PATTERN)
+    data: list[DataSpec] = Field(min_length=1, description="one dataset, or a list: a study over several scenes")
     metric: MetricSpec = MetricSpec()
     profile: Literal["tiny", "small", "default"] = "default"
     fast_path: bool | Literal["auto"] = Field(
@@ -251,10 +260,30 @@ class SweepSpec(_Strict):
     tracking: TrackingSpec = TrackingSpec()
     render: RenderSpec | None = None
 
-    @field_validator("data", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _data_shorthand(cls, value: Any) -> Any:
-        return {"path": value} if isinstance(value, str) else value
+    def _scenes_are_a_dimension(cls, raw: Any) -> Any:
+        """Several datasets make the dimension `scene` (their names), a stratum: configurations are compared only
+        on the same scene, and each scene keeps its own test set."""
+        if not isinstance(raw, dict) or "data" not in raw:
+            return raw
+        entries = [{"path": e} if isinstance(e, str) else e for e in _as_list(raw["data"])]
+        raw = {**raw, "data": entries}
+        if len(entries) < 2 or not all(isinstance(e, dict) and isinstance(e.get("path"), str) for e in entries):
+            return raw  # one scene, or a malformed entry that the schema reports
+        names = [_scene_name(e) for e in entries]
+        twice = next((n for n in names if names.count(n) > 1), None)
+        if twice:
+            raise _FieldProblem("data", f"two datasets are both named {twice!r}", "give each a `name:`")
+        space = raw.get("space")
+        if isinstance(space, dict):
+            if SCENE in space:
+                raise _FieldProblem(f"space.{SCENE}", "the scenes come from `data`", f"remove `{SCENE}` from space")
+            raw["space"] = {**space, SCENE: {"values": names}}
+        stratify = _as_list(raw.get("stratify", []))
+        if SCENE not in stratify and raw.get("replicates") != SCENE:
+            raw["stratify"] = [*stratify, SCENE]
+        return raw
 
     @field_validator("metric", mode="before")
     @classmethod
@@ -281,7 +310,7 @@ class SweepSpec(_Strict):
             if name not in self.space:
                 raise _FieldProblem(f"space.{name}", f"`{name}` is required", "e.g. `steps: 1000`")
         for name, dim in self.space.items():
-            if not (name in DEFAULT_DIMENSIONS or name in REQUIRED_DIMENSIONS or "." in name):
+            if not (name in DEFAULT_DIMENSIONS or name in REQUIRED_DIMENSIONS or name == SCENE or "." in name):
                 raise _FieldProblem(
                     f"space.{name}",
                     "unknown dimension",
@@ -414,6 +443,18 @@ def _check_standard_dimension(name: str, dim: Dimension) -> None:
                 raise _FieldProblem(field, f"{v!r} is not a frame count", "counts are >= 1, fractions in (0, 1]")
 
 
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _scene_name(entry: dict[str, Any]) -> str:
+    """A dataset's name in a study: its `name`, else its folder's (or the synthetic scene's) name."""
+    path = str(entry["path"])
+    return entry.get("name") or (
+        path.removeprefix(SYNTHETIC_PREFIX) if path.startswith(SYNTHETIC_PREFIX) else Path(path).name
+    )
+
+
 def _is_int(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and float(value).is_integer()
 
@@ -441,15 +482,18 @@ def parse_spec(text: str, source: str | Path = "<spec>") -> SweepSpec:
     try:
         return SweepSpec.model_validate(raw)
     except ValidationError as error:
-        raise _to_input_error(error, source) from None
+        raise _to_input_error(error, source, raw) from None
 
 
-def _to_input_error(error: ValidationError, source: str | Path) -> InputError:
+def _to_input_error(error: ValidationError, source: str | Path, raw: dict) -> InputError:
     first = error.errors()[0]
+    if first["loc"][:2] == ("data", 0) and not isinstance(raw.get("data"), list):
+        first["loc"] = ("data", *first["loc"][2:])  # one dataset, written without a list: no index to show
     cause = first.get("ctx", {}).get("error")
     if isinstance(cause, _FieldProblem):
         return InputError(source, cause.field, cause.problem, cause.hint)
-    field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
+    field = field or "(top level)"
     if first["type"] == "extra_forbidden":
         hint = f"valid keys here: {_valid_keys(first['loc'])}"
         if str(first["loc"][0]) == "space":
@@ -464,8 +508,12 @@ def _to_input_error(error: ValidationError, source: str | Path) -> InputError:
 def _valid_keys(loc: tuple) -> str:
     model: type[BaseModel] = SweepSpec
     for part in loc[:-1]:
+        if isinstance(part, int):
+            continue  # an item of a list: its model is the list's
         annotation = model.model_fields.get(str(part))
         target = getattr(annotation, "annotation", None)
+        if get_origin(target) is list:
+            target = get_args(target)[0]
         if isinstance(target, type) and issubclass(target, BaseModel):
             model = target
         elif str(loc[0]) == "space":

@@ -58,9 +58,14 @@ def new_state(prepared: Prepared) -> dict[str, Any]:
         "spec_path": str(prepared.spec_path.resolve()),
         "spec_hash": spec_hash(prepared.spec_path),
         "spec_text": prepared.spec_path.read_text(),
-        "data_dir": str(prepared.data_dir),
-        "test_hash": prepared.dataset.test_hash,
-        "test_files": prepared.dataset.test_names,
+        "scenes": {
+            name: {
+                "data_dir": str(scene.data_dir),
+                "test_hash": scene.dataset.test_hash,
+                "test_files": scene.dataset.test_names,
+            }
+            for name, scene in prepared.scenes.items()
+        },
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 

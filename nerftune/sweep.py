@@ -25,6 +25,7 @@ from nerftune.machine import gpu_memory_mb
 from nerftune.plan import describe_plan
 from nerftune.preflight import Prepared, prepare
 from nerftune.results import RESULTS_FILE, best_row
+from nerftune.spec import SCENE
 from nerftune.state import new_state, read_state, resume_decision, write_state
 from nerftune.tracking import SWEEP_TAG, TrackingTarget, target_for
 
@@ -81,6 +82,7 @@ def run(
     spec, folder = prepared.spec, prepared.experiment_dir
     state = (read_state(folder) if resume else None) or new_state(prepared)
     state.setdefault("provenance", provenance(prepared))
+    state["gpu_per_trial"] = prepared.gpu_per_trial  # what `gpu: auto` chose, for the report's costs
     dimensions = list(spec.searched)
     with console.quiet_output(folder / console.LOG_FILE, verbose) as terminal:
         if resume:
@@ -95,8 +97,9 @@ def run(
         state["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         write_state(folder, state)
         if spec.render and spec.render.trials == "best":
-            views = len(prepared.camera_paths["camera_path"])
-            terminal.say(f"rendering {views} novel views of each of the {spec.render.best_k} best trials")
+            views = len(prepared.largest_scene.camera_paths["camera_path"])
+            each = " of each scene" if len(prepared.scenes) > 1 else ""
+            terminal.say(f"rendering {views} novel views of each of the {spec.render.best_k} best trials{each}")
             for line in render_best_trials(prepared, table, target):
                 terminal.say(line)
         report = build_report(folder)
@@ -123,10 +126,9 @@ def measure_packing(prepared: Prepared, say: Callable[[str], None]) -> Packing:
     say("measuring how many trials share a GPU (resources.gpu: auto)")
     gpu_memory = gpu_memory_mb()[0]
     choices = []
-    for configuration in packing.heaviest_configurations(candidates):
-        job = packing.ProbeJob(
-            str(prepared.data_dir), spec.data.test_every, spec.profile, spec.fast_path, configuration
-        )
+    scene = prepared.largest_scene
+    for configuration in packing.heaviest_configurations({**candidates, SCENE: [scene.name]}):
+        job = packing.ProbeJob(str(scene.data_dir), scene.test_every, spec.profile, spec.fast_path, configuration)
         say(f"  {configuration['method']}, heaviest configuration: {configuration}")
         measurements = packing.measure(job, on_result=lambda m: say(f"    {_measured(m)}"))
         choices.append((packing.choose(measurements, gpu_memory), measurements, configuration))

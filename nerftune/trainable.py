@@ -25,6 +25,7 @@ from nerftune.nerf.fast_path import implementation, wanted
 from nerftune.nerf.loop import Evaluation, NerfTrainer, TrainChunk
 from nerftune.novel_views import render_views
 from nerftune.outcomes import MILESTONE_METRICS, better
+from nerftune.spec import SCENE
 from nerftune.tracking import TrackingTarget, TrialRun
 from nerftune.trials import CHECKPOINT_FILE, MILESTONE_FILE, TrialRecipe, write_recipe
 
@@ -33,7 +34,7 @@ from nerftune.trials import CHECKPOINT_FILE, MILESTONE_FILE, TrialRecipe, write_
 class RenderPlan:
     """Novel views rendered at the end of every trial that completes (spec `render: {trials: each}`)."""
 
-    camera_paths: dict
+    camera_paths: dict[str, dict]  # per scene
     name: str
     video: bool
     crop: bool
@@ -43,8 +44,7 @@ class RenderPlan:
 class TrialPlan:
     """What every trial of a sweep shares (sent once to the workers with `tune.with_parameters`)."""
 
-    data_dir: str
-    test_every: int
+    scenes: dict[str, tuple[str, int]]  # each scene's dataset folder and test spacing (one, or a study's several)
     profile: str
     rungs: tuple[int, ...]  # ASHA's milestones in steps (empty without ASHA)
     eval_every: int
@@ -56,6 +56,9 @@ class TrialPlan:
     mode: str = "max"
     tracking: TrackingTarget | None = None
     render: RenderPlan | None = None
+
+    def scene_of(self, config: dict[str, Any]) -> str:
+        return config.get(SCENE) or next(iter(self.scenes))
 
     def milestones(self, steps: int) -> list[int]:
         """The steps at which a trial of `steps` steps evaluates and reports, ending with `steps`."""
@@ -77,10 +80,12 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     context = tune.get_context()
     trial_dir = Path(context.get_trial_dir())
     steps = int(config["steps"])
-    dataset = load_dataset(plan.data_dir, plan.test_every, check_images=False)  # checked before the sweep started
+    scene = plan.scene_of(config)
+    data_dir, test_every = plan.scenes[scene]
+    dataset = load_dataset(data_dir, test_every, check_images=False)  # checked before the sweep started
     train_indices = dataset.train_indices(config["frames"])
     view = write_view(dataset, train_indices, trial_dir / "dataset")
-    recipe = TrialRecipe(context.get_trial_id(), config, plan.profile, plan.data_dir, plan.test_every, str(view))
+    recipe = TrialRecipe(context.get_trial_id(), config, plan.profile, data_dir, test_every, str(view))
     write_recipe(trial_dir, recipe)
     device = nerf_device.for_trial(plan.cpus_per_trial)
     nerf_config = build_config(
@@ -148,7 +153,7 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             **machine,
         }
         if plan.render and trainer.step == steps:
-            metrics["render_fps"] = _render(plan.render, trainer, view, trial_dir, run)
+            metrics["render_fps"] = _render(plan.render, scene, trainer, view, trial_dir, run)
         if run:
             metrics["mlflow_run_id"] = run.run_id
             metrics["tracking_failures"] = run.failures
@@ -211,9 +216,11 @@ def _log_milestone(
         run.log_file(checkpoint, "checkpoint")
 
 
-def _render(render: RenderPlan, trainer: NerfTrainer, view: Path, trial_dir: Path, run: TrialRun | None) -> float:
+def _render(
+    render: RenderPlan, scene: str, trainer: NerfTrainer, view: Path, trial_dir: Path, run: TrialRun | None
+) -> float:
     out = trial_dir / "renders" / render.name
-    summary = render_views(trainer, view, render.camera_paths, out, render.video, render.crop)
+    summary = render_views(trainer, view, render.camera_paths[scene], out, render.video, render.crop)
     if run:
         run.log_folder(out, f"renders/{render.name}")
     return summary["fps"]

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from nerftune.errors import InputError
-from nerftune.spec import CONFIGURATION
+from nerftune.spec import CONFIGURATION, SCENE
 
 RECIPE_FILE = "trial.json"
 CHECKPOINT_FILE = "trial.ckpt"
 MILESTONE_FILE = "milestone.json"  # the metrics reported with a checkpoint, beside it
-STANDARD_DIMENSIONS = ("frames", "seed", "method", "steps")
+STANDARD_DIMENSIONS = ("frames", "seed", "method", "steps", SCENE)
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,7 @@ def trial_plan(prepared: Prepared, target: TrackingTarget | None) -> TrialPlan:
     render = spec.render
     each = render is not None and render.trials == "each"
     return TrialPlan(
-        data_dir=str(prepared.data_dir),
-        test_every=spec.data.test_every,
+        scenes={name: (str(scene.data_dir), scene.test_every) for name, scene in prepared.scenes.items()},
         profile=spec.profile,
         rungs=rungs(spec),
         eval_every=spec.eval.every,
@@ -34,7 +33,12 @@ def trial_plan(prepared: Prepared, target: TrackingTarget | None) -> TrialPlan:
         metric=spec.metric.name,
         mode=spec.metric.mode,
         tracking=target,
-        render=RenderPlan(prepared.camera_paths, prepared.camera_paths_name, render.video, render.crop)
+        render=RenderPlan(
+            {name: scene.camera_paths for name, scene in prepared.scenes.items()},
+            prepared.camera_paths_name,
+            render.video,
+            render.crop,
+        )
         if each
         else None,
     )

@@ -30,8 +30,9 @@ space:
 
 def test_a_good_spec_prepares(scene_dir, write_spec, tmp_path):
     prepared = prepare(write_spec(spec_text(scene_dir)), tmp_path / "sweeps")
-    assert prepared.data_dir == scene_dir
-    assert len(prepared.dataset.pool) == 21
+    (scene,) = prepared.scenes.values()
+    assert scene.data_dir == scene_dir and scene.name == scene_dir.name
+    assert len(scene.dataset.pool) == 21
     assert prepared.spec.fixed["pipeline.model.num_proposal_samples_per_ray"] == [64, 32]
     assert any("no GPU" in w for w in prepared.warnings) or prepared.gpus > 0
 

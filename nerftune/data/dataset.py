@@ -24,6 +24,9 @@ SPLIT_FILE = "split_indices.json"
 PATH_KEYS = ("file_path", "mask_path", "depth_file_path", "document_mask_path")
 
 
+PREPARE_REPORT = "prepare_report.json"  # what `nerftune prepare` did to make a dataset, in its folder
+
+
 @dataclass(frozen=True)
 class Dataset:
     root: Path

@@ -21,11 +21,11 @@ from typing import Iterable, Sequence
 import numpy as np
 from tqdm import tqdm
 from nerftune.data.capture import Frame, Selection, is_video, read_frames
+from nerftune.data.dataset import PREPARE_REPORT as REPORT_FILE
 from nerftune.data.poi import find_document
 from nerftune.data.sfm import CAMERA_MODELS, MATCHERS, Reconstruction, reconstruct
 from nerftune.errors import InputError
 
-REPORT_FILE = "prepare_report.json"
 PLY_FILE = "sparse_pc.ply"
 
 

@@ -11,6 +11,7 @@ Cameras use nerfstudio's convention (OpenGL: x right, y up, looking down -z), wo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -45,7 +46,13 @@ class SceneOptions:
     distance: float = 2.2
 
     def name(self) -> str:
-        return f"id-card-{self.width}x{self.height}-{self.frames}f"
+        """The folder name: size and frames, and a hash of the other options where they are not the defaults."""
+        name = f"id-card-{self.width}x{self.height}-{self.frames}f"
+        path = {k: v for k, v in asdict(self).items() if k not in ("frames", "width", "height")}
+        default = {k: v for k, v in asdict(SceneOptions()).items() if k in path}
+        if path != default:
+            name += "-" + hashlib.sha256(json.dumps(path, sort_keys=True).encode()).hexdigest()[:8]
+        return name
 
 
 def camera_poses(options: SceneOptions) -> np.ndarray:

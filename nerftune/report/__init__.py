@@ -24,8 +24,9 @@ from nerftune.outcomes import METRICS, StopReason, is_error
 from nerftune.report import stats
 from nerftune.report.data import SweepData, load_sweep
 from nerftune.report.importance import importance_table
-from nerftune.report.page import Section, render_page
+from nerftune.report.page import Section, csv_table, render_page
 from nerftune.report.plots import plot_by_dimension, plot_learning_curves, plot_pareto
+from nerftune.report.scenes import scenes_section
 
 REPORT_DIR = "report"
 
@@ -40,12 +41,14 @@ def build_report(folder: Path) -> Path:
     final = _final(trials)
     seeds = stats.seed_table(final, sweep.dimensions, metric) if len(final) else pd.DataFrame()
     noise = stats.pooled_std(seeds) if len(seeds) else math.nan
+    gpu_share = gpu_per_trial(sweep)
     sections = [
         *_dimension_sections(sweep, final, out),
+        scenes_section(sweep, final, gpu_share, out),
         _curves_section(sweep, out),
         _seed_section(sweep, seeds, noise, out),
         _time_section(sweep, final, out),
-        _cost_section(sweep, out),
+        _cost_section(sweep, gpu_share, out),
         _pareto_section(sweep, final, out),
         _importance_section(sweep, seeds, noise, out),
         _errors_section(trials, out),
@@ -126,7 +129,7 @@ def _dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> lis
             plot_by_dimension(summary, final, dimension, others, metric, out / figure, log_x, best)
             section.figures.append(figure)
         if tables:
-            section.tables.append(_csv(pd.concat(tables, ignore_index=True), f"by_{_slug(dimension)}.csv", out))
+            section.tables.append(csv_table(pd.concat(tables, ignore_index=True), f"by_{_slug(dimension)}.csv", out))
             metric, mode = sweep.spec.metric.name, sweep.spec.metric.mode
             compared = stats.neighbour_levels(final, dimension, others, metric, mode)
             if others:  # and each level's best configuration against the next's, whatever its other settings
@@ -139,7 +142,7 @@ def _dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> lis
                     f"Each level against the next ({metric}): difference of means, Welch's t-test p-value, and the "
                     "bootstrap probability that the higher level is better (0.5: no idea; near 1 or 0: a difference)."
                 )
-                section.tables.append(_csv(compared, f"compare_{_slug(dimension)}.csv", out))
+                section.tables.append(csv_table(compared, f"compare_{_slug(dimension)}.csv", out))
     return sections
 
 
@@ -156,7 +159,7 @@ def _curves_section(sweep: SweepData, out: Path) -> Section:
         section.notes.append(
             f"Intermediate milestones (lines) score {thinned} of the test images; each trial's last one (dots) all."
         )
-    _csv(curves, "curves.csv", out)
+    csv_table(curves, "curves.csv", out)
     section.notes.append("Every milestone of every trial: curves.csv.")
     return section
 
@@ -178,7 +181,7 @@ def _seed_section(sweep: SweepData, seeds: pd.DataFrame, noise: float, out: Path
         )
     else:
         section.notes.append("No configuration has two completed replicates yet: seed noise is unknown.")
-    section.tables.append(_csv(seeds, "seeds.csv", out))
+    section.tables.append(csv_table(seeds, "seeds.csv", out))
     return section
 
 
@@ -194,18 +197,24 @@ def _time_section(sweep: SweepData, final: pd.DataFrame, out: Path) -> Section:
         "Mean and standard deviation over replicates: training, setup and evaluation seconds, steps per second, "
         "and the steps and training seconds to reach 95 % of the final metric (at the milestones evaluated)."
     )
-    section.tables.append(_csv(timing, "timing.csv", out))
+    section.tables.append(csv_table(timing, "timing.csv", out))
     return section
 
 
-def _cost_section(sweep: SweepData, out: Path) -> Section:
+def gpu_per_trial(sweep: SweepData) -> float:
+    """The GPU share each trial held: the spec's, or what `gpu: auto` chose (kept in the state file)."""
+    share = sweep.spec.resources.gpu
+    return float(sweep.state.get("gpu_per_trial") or 1.0) if share == "auto" else share
+
+
+def _cost_section(sweep: SweepData, gpu_share: float, out: Path) -> Section:
     trials, spec = sweep.trials, sweep.spec
     section = Section("Compute cost")
     if not len(trials):
         section.notes.append("No trial has started yet.")
         return section
     costs = trials[["trial_id", "configuration", "steps_done", "target_steps", "wall_s"]].copy()
-    costs["device_s"] = stats.device_seconds(trials, spec.resources.cpu, spec.resources.gpu)
+    costs["device_s"] = stats.device_seconds(trials, spec.resources.cpu, gpu_share)
     per_configuration = costs.groupby("configuration", as_index=False)[["device_s", "steps_done"]].sum()
     trained, planned = int(costs.steps_done.sum()), int(costs.target_steps.sum())
     unit = "GPU" if trials.get("device", pd.Series(dtype=str)).astype(str).str.startswith("cuda").any() else "CPU-core"
@@ -219,8 +228,8 @@ def _cost_section(sweep: SweepData, out: Path) -> Section:
         section.notes.append(
             f"Novel views: {int(renders.views.sum())} rendered at {per_view.mean():.3g} s per view on average."
         )
-    section.tables.append(_csv(per_configuration, "cost_per_configuration.csv", out))
-    _csv(costs, "cost_per_trial.csv", out)
+    section.tables.append(csv_table(per_configuration, "cost_per_configuration.csv", out))
+    csv_table(costs, "cost_per_trial.csv", out)
     section.notes.append("Per trial: cost_per_trial.csv.")
     return section
 
@@ -237,7 +246,7 @@ def _pareto_section(sweep: SweepData, final: pd.DataFrame, out: Path) -> Section
     points["on_front"] = stats.pareto_front(points, metric, "train_s", mode)
     plot_pareto(points, metric, "train_s", metric, out / "pareto.png")
     section.figures.append("pareto.png")
-    section.tables.append(_csv(points[points.on_front], "pareto.csv", out))
+    section.tables.append(csv_table(points[points.on_front], "pareto.csv", out))
     return section
 
 
@@ -249,7 +258,7 @@ def _importance_section(sweep: SweepData, seeds: pd.DataFrame, noise: float, out
         below = table[table.above_noise == False].parameter.tolist()  # noqa: E712 (None: unknown)
         if below:
             section.notes.append(f"Not distinguishable from seed noise: {', '.join(below)}.")
-        section.tables.append(_csv(table, "importance.csv", out))
+        section.tables.append(csv_table(table, "importance.csv", out))
     return section
 
 
@@ -259,7 +268,7 @@ def _errors_section(trials: pd.DataFrame, out: Path) -> Section:
     if len(errored):
         section.notes.append("Left out of every statistic above.")
         section.tables.append(
-            _csv(errored[["trial_id", "configuration", "steps_done", "stop_reason"]], "errors.csv", out)
+            csv_table(errored[["trial_id", "configuration", "steps_done", "stop_reason"]], "errors.csv", out)
         )
     else:
         section.notes.append("None.")
@@ -271,20 +280,12 @@ def _provenance_section(sweep: SweepData, out: Path) -> Section:
     values = {
         "spec": state.get("spec_path"),
         "spec_hash": state.get("spec_hash"),
-        "data": state.get("data_dir"),
-        "test_hash": state.get("test_hash"),
-        "test_frames": len(state.get("test_files", [])),
         "started": state.get("started"),
         "finished": state.get("finished", "(not yet)"),
         **state.get("provenance", {}),
     }
     table = pd.DataFrame({"what": list(values), "value": [str(v) for v in values.values()]})
-    return Section("Provenance", tables=[_csv(table, "provenance.csv", out)])
-
-
-def _csv(table: pd.DataFrame, name: str, out: Path) -> tuple[str, pd.DataFrame]:
-    table.to_csv(out / name, index=False)
-    return name, table
+    return Section("Provenance", tables=[csv_table(table, "provenance.csv", out)])
 
 
 def _share(part: float, whole: float) -> str:

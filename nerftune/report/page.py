@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -23,6 +24,12 @@ class Section:
     notes: list[str] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)  # PNG file names beside index.html
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)  # (CSV file name, table)
+
+
+def csv_table(table: pd.DataFrame, name: str, out: Path) -> tuple[str, pd.DataFrame]:
+    """Write a section's table beside the page; (its file name, the table), as `Section.tables` holds them."""
+    table.to_csv(out / name, index=False)
+    return name, table
 
 
 def render_page(title: str, summary: str, sections: list[Section]) -> str:
