@@ -63,6 +63,16 @@ CASES = {
         "fast_path",
         "vanilla-nerf has no nerfstudio hash grid",
     ),
+    "one paths file for two scenes": (
+        lambda t: (
+            t.replace("space:", "render: {paths: card_paths.json}\nspace:")
+            .replace("data: ", "data: [")
+            .replace("\nresources", ", {path: synthetic:id-card, name: synth}]\nresources")
+        ),
+        None,
+        "render.paths",
+        "a paths file fits one dataset, and this study has 2",
+    ),
     "frames beyond the pool": (lambda t: t.replace("[2, 8]", "[2, 40]"), None, "space.frames", "40 frames asked"),
     "missing dataset": (lambda t: t.replace("data: ", "data: /nonexistent"), None, "data", "does not exist"),
     "no frames": (None, edit_transforms(lambda d, t: t.update(frames=[])), "frames", "no frames listed"),

@@ -49,6 +49,16 @@ def test_dry_run_prints_the_plan_and_starts_nothing(scene_dir, write_spec, tmp_p
     assert not (tmp_path / "sweeps" / "t").exists(), "a dry run starts no sweep"
 
 
+def test_the_plan_of_a_study_over_two_scenes_lists_each_test_set(scene_dir, write_spec, tmp_path, capsys):
+    text = f"name: two\ndata: [{scene_dir}, {{path: {scene_dir}, name: sparse, test_every: 4}}]\nspace: {{steps: 10}}\n"
+    assert sweep.main([str(write_spec(text)), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
+    out = capsys.readouterr().out
+    assert "data: 2 scenes, each with its own test set:" in out
+    assert f"  {scene_dir.name}: {scene_dir} (24 frames: 21 in the training pool, 3 test frames" in out
+    assert f"  sparse: {scene_dir} (24 frames: 18 in the training pool, 6 test frames" in out
+    assert f"scene: {scene_dir.name}, sparse" in out
+
+
 def test_validating_a_spec_and_a_dry_run_import_no_torch_ray_nerfstudio_or_mlflow(scene_dir, write_spec, tmp_path):
     spec = write_spec(spec_text(scene_dir))
     methods.method_facts()  # the registry cache exists (the first check on a new installation builds it)

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from nerftune.report import stats
+from nerftune.report import scenes, stats
+from nerftune.report.data import SweepData
+from nerftune.spec import parse_spec
 
 
 def test_interval_is_students_t_on_the_mean():
@@ -86,3 +88,37 @@ def test_each_levels_best_configuration_is_what_a_stratified_study_compares():
     best = stats.best_per_level(final, "frames", "psnr", "max")
     assert sorted(best.configuration.unique()) == [1, 2], "at 6 frames configuration 1 (mean 25) beats 0 (mean 21)"
     assert sorted(stats.best_per_level(final, "frames", "psnr", "min").configuration.unique()) == [0, 2]
+
+
+def test_results_pooled_over_scenes():
+    final = pd.DataFrame(
+        {
+            "scene": ["a", "a", "b", "a", "b", "b"],
+            "frames": [6, 6, 6, 12, 12, 12],
+            "psnr": [20.0, 22.0, 24.0, 25.0, 27.0, 29.0],
+        }
+    )
+    table = scenes.pooled(final, ["frames"], "psnr")
+    assert table.frames.tolist() == [6, 12] and table.scenes.tolist() == [2, 2] and table.n.tolist() == [3, 3]
+    assert table["mean"].tolist() == [22.0, 27.0]
+    assert table.worst_scene_mean.tolist() == [21.0, 25.0] and table.best_scene_mean.tolist() == [24.0, 28.0]
+    assert (table.ci_low.iloc[0], table.ci_high.iloc[0]) == pytest.approx(stats.interval([20.0, 22.0, 24.0])[1:])
+
+
+def test_device_seconds_per_novel_view_from_capture_to_render(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "prepare_report.json").write_text('{"seconds": {"extract": 2.0, "features": 3.0}}')
+    spec = parse_spec(
+        "name: s\ndata: [a, b]\nspace: {steps: 10, seed: {values: [0, 1]}}\nresources: {cpu: 1}\n"
+        "render: {circles: {views: 2}, trials: best}\n"
+    )
+    trials = pd.DataFrame(
+        {"trial_id": ["t1", "t2", "t3"], "scene": ["a", "a", "b"], "wall_s": [10.0, 20.0, 40.0], "device": "cpu"}
+    )
+    renders = pd.DataFrame({"trial_id": ["t1", "t3"], "views": [4, 2], "fps": [2.0, 4.0]})
+    state = {"scenes": {"a": {"data_dir": str(tmp_path / "a")}, "b": {"data_dir": str(tmp_path / "b")}}}
+    sweep = SweepData(tmp_path, spec, state, trials, pd.DataFrame(), renders)
+    cost = scenes.end_to_end_cost(sweep, gpu_share=1.0).set_index("scene")
+    # a: prepare 5 s + trials 30 CPU-s + renders 4 / 2 fps = 37 s for 4 views; b: no prepare report (synthetic)
+    assert cost.loc["a"].tolist() == [5.0, 2, 30.0, 2.0, 4, 9.25]
+    assert math.isnan(cost.loc["b", "prepare_s"]) and cost.loc["b", "device_s_per_novel_view"] == 40.5 / 2

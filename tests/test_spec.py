@@ -122,6 +122,21 @@ BAD = {
         "stratify",
         "continuous distribution: strata need listed values",
     ),
+    "two scenes of one name": (
+        GOOD.replace("data: synthetic:id-card", "data: [../a/card, ../b/card]"),
+        "data",
+        "two datasets are both named 'card'",
+    ),
+    "scene in the space": (
+        GOOD.replace("data: synthetic:id-card", "data: [a, b]") + "  scene: {values: [a, b]}\n",
+        "space.scene",
+        "the scenes come from `data`",
+    ),
+    "a bad key of one dataset": (
+        GOOD.replace("data: synthetic:id-card", "data: [a, {path: b, test_evry: 4}]"),
+        "data[1].test_evry",
+        "valid keys here: path, name, test_every, scene",
+    ),
     "stratum is the replicate": (
         GOOD + "  seed: {values: [0, 1]}\nreplicates: seed\nstratify: seed\n",
         "stratify",
@@ -137,6 +152,21 @@ def test_replicates_multiply_configurations(write_spec):
     assert list(spec.configuration_space) == ["frames"] and spec.stratify == ["frames"]
     tpe = load_spec(write_spec(text.replace("frames: {values: [4, 8]}", "frames: {type: int, min: 4, max: 9}")))
     assert (tpe.configuration_count, tpe.trial_count) == (10, 30), "num_samples (default 10) counts configurations"
+
+
+def test_several_datasets_make_the_scene_a_stratum(write_spec):
+    text = GOOD.replace("data: synthetic:id-card", "data: [../captures/card-a, {path: synthetic:id-card, name: synth}]")
+    spec = load_spec(write_spec(text))
+    assert [entry.scene_name for entry in spec.data] == ["card-a", "synth"]
+    assert spec.space["scene"].choices == ["card-a", "synth"] and spec.stratify == ["scene"]
+    assert spec.configuration_count == 4, "2 frame counts x 2 scenes"
+    seeds = (
+        text.replace("  steps: 100", "  steps: 100\n  seed: {values: [0, 1]}") + "replicates: seed\nstratify: frames\n"
+    )
+    study = load_spec(write_spec(seeds))
+    assert study.stratify == ["frames", "scene"] and (study.configuration_count, study.trial_count) == (4, 8)
+    single = load_spec(write_spec(GOOD))
+    assert single.data[0].scene_name == "id-card" and "scene" not in single.space and single.stratify == []
 
 
 @pytest.mark.parametrize("case", sorted(BAD))

@@ -1,14 +1,18 @@
 """A real study on a local Ray cluster: replicates of a configuration run and stop together, every stratum keeps a
-configuration to the last step, Optuna holds one trial per configuration, and a resume keeps the rung decisions."""
+configuration to the last step, Optuna holds one trial per configuration, and a resume keeps the rung decisions; a
+study over two scenes keeps each scene apart and pools them."""
 
 import glob
+import json
 import pickle
 
 import optuna
+import pandas as pd
 import pytest
 
-from conftest import LR
+from conftest import LR, run_cli
 from nerftune.schedule import RUNG_BOOK_FILE
+from nerftune.trials import RECIPE_FILE, read_recipe
 
 pytestmark = pytest.mark.slow
 
@@ -73,3 +77,48 @@ def test_the_console_says_when_a_trial_continues_and_each_milestone_once(study_s
     assert "continues from step 20" in out, out[-3000:]
     for trial_id in study_sweep.table.trial_id:
         assert out.count(f"trial {trial_id} step 20:") <= 1, "a restored milestone reported again is not said again"
+
+
+TWO_SCENES = """\
+name: scenes
+data:
+  - {path: "synthetic:id-card", name: narrow, scene: {frames: 24, width: 80, height: 60, azimuth_range_deg: 100}}
+  - {path: "synthetic:id-card", name: wide, scene: {frames: 24, width: 80, height: 60}}
+profile: tiny
+space: {steps: 60, seed: {values: [0, 1]}, frames: 6}
+replicates: seed
+search: {algorithm: grid}
+scheduler: {type: none}
+resources: {cpu: 1, gpu: 0}
+eval: {max_images: 1}
+tracking: {enabled: false}
+render: {circles: {radii: [0.3], distances: [1.0], views: 2}, best_k: 1}
+"""
+
+
+def test_a_study_over_two_scenes_keeps_each_scene_apart_and_pools_them(write_spec, tmp_path):
+    storage = tmp_path / "sweeps"
+    result = run_cli(str(write_spec(TWO_SCENES)), "--storage", str(storage))
+    assert result.returncode == 0, result.stderr[-3000:]
+    folder = storage / "scenes"
+    table = pd.read_csv(folder / "results.csv")
+    assert sorted(table.scene) == ["narrow", "narrow", "wide", "wide"] and (table.stop_reason == "completed").all()
+    state = json.loads((folder / "nerftune-sweep.json").read_text())
+    data_dirs = {name: scene["data_dir"] for name, scene in state["scenes"].items()}
+    assert set(data_dirs) == {"narrow", "wide"} and len(set(data_dirs.values())) == 2, "each scene its own data"
+    assert all(len(scene["test_files"]) == 3 for scene in state["scenes"].values())
+    rendered = {}
+    for trial_dir in folder.glob(f"*/{RECIPE_FILE}"):
+        recipe = read_recipe(trial_dir.parent)
+        assert recipe.data_dir == data_dirs[recipe.config["scene"]], "a trial trains on its own scene"
+        for summary in trial_dir.parent.glob("renders/circles/render.json"):
+            rendered[recipe.config["scene"]] = json.loads(summary.read_text())["views"]
+    assert set(rendered) == {"narrow", "wide"}, "the best trial of each scene is rendered"
+    report = folder / "report"
+    per_scene = pd.read_csv(report / "scenes.csv").set_index("scene")
+    assert per_scene["mean"].to_dict() == pytest.approx(table.groupby("scene").psnr.mean().to_dict())
+    (pooled,) = pd.read_csv(report / "scenes_pooled.csv").to_dict("records")
+    assert pooled["n"] == 4 and pooled["scenes"] == 2 and pooled["mean"] == pytest.approx(table.psnr.mean())
+    cost = pd.read_csv(report / "scenes_cost.csv").set_index("scene")
+    assert cost.novel_views.to_dict() == rendered and (cost.device_s_per_novel_view > 0).all()
+    assert cost.prepare_s.isna().all(), "synthetic scenes: nothing prepared"

@@ -44,9 +44,9 @@ def scenes_section(sweep: SweepData, final: pd.DataFrame, gpu_share: float, out:
 def pooled(final: pd.DataFrame, others: list[str], metric: str) -> pd.DataFrame:
     """Per setting of the dimensions other than scene (and replicate): n trials, scenes, mean, interval, and the
     lowest and highest scene mean."""
-    as_text = final.assign(**{name: final[name].map(value_text) for name in others})  # lists group as JSON text
+    keys = final.assign(**{name: final[name].map(_hashable) for name in others})
     rows = []
-    for _, group in as_text.groupby(others, sort=True) if others else [(None, as_text)]:
+    for _, group in keys.groupby(others, sort=True) if others else [(None, keys)]:
         trials = final.loc[group.index]
         values = trials[metric].dropna().to_numpy(dtype=float)
         mean, low, high = stats.interval(values)
@@ -103,3 +103,8 @@ def prepare_seconds(state: dict, scene: str) -> float | None:
     except (OSError, ValueError):
         return None
     return float(sum(report.get("seconds", {}).values())) if report else None
+
+
+def _hashable(value):
+    """Lists and mappings (nerfstudio values) group by their JSON text; numbers keep their order."""
+    return value_text(value) if isinstance(value, (list, dict)) else value
