@@ -163,6 +163,7 @@ def _open_tracking(prepared: Prepared, state: dict, tracking_uri: str | None, te
         prepared.spec_path,
         state["provenance"],
         {SWEEP_TAG: prepared.name},
+        (list(prepared.spec.searched), prepared.spec.metric.name, prepared.spec.metric.mode),
     )
     state["mlflow_run_id"] = target.parent_run_id
     if failures:

@@ -8,13 +8,14 @@ not be sent stay queued for the next try, and the number of failed calls is repo
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from PIL import Image
@@ -102,12 +103,54 @@ class Recorder:
 
 EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 DESCRIPTION_TAG = "mlflow.note.content"  # the experiment's description in the UI (markdown)
+VIEW_KEY = "nerftune"  # the `viewStateShareKey` of the link a sweep prints
+VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"  # where the UI's Share button keeps a view: an experiment tag
+
+
+def runs_view(parent_run_id: str, params: Sequence[str], metric: str, mode: str) -> str:
+    """How the sweep's link opens the MLflow UI's runs table: the sweep's run expanded to its trials, the searched
+    values and the results as columns, the best first. The UI replaces its whole state with a shared view, so every
+    field is given: MLflow's defaults but for the columns, the expanded run and the order."""
+    results = [f"metrics.`{name}`" for name in (f"best_{metric}", f"final_{metric}", "steps_done")]
+    return json.dumps(
+        {
+            "searchFilter": "",
+            "orderByKey": f"metrics.`best_{metric}`",
+            "orderByAsc": mode == "min",
+            "startTime": "ALL",
+            "lifecycleFilter": "Active",
+            "modelVersionFilter": "All Runs",
+            "datasetsFilter": [],
+            "selectedColumns": [f"params.`{name}`" for name in params] + results + ["tags.`stop_reason`"],
+            "runsExpanded": {parent_run_id: True},
+            "columnOrder": [],
+            "columnWidths": {},
+            "runsPinned": [],
+            "runsHidden": [],
+            "runsVisibilityMap": {},
+            "runsHiddenMode": "FIRST_10_RUNS",
+            "viewMaximized": False,
+            "runListHidden": False,
+            "isAccordionReordered": False,
+            "useGroupedValuesInCharts": True,
+            "hideEmptyCharts": True,
+            "groupBy": None,
+            "groupsExpanded": {},
+            "autoRefreshEnabled": True,
+            "globalLineChartConfig": {"xAxisKey": "step", "lineSmoothness": 0, "selectedXAxisMetricKey": ""},
+        }
+    )
 
 
 def start_sweep(
-    target: TrackingTarget, spec_path: Path, params: Mapping[str, Any], tags: Mapping[str, str]
+    target: TrackingTarget,
+    spec_path: Path,
+    params: Mapping[str, Any],
+    tags: Mapping[str, str],
+    shown: tuple[Sequence[str], str, str],
 ) -> tuple[TrackingTarget, list[str]]:
-    """Create (or, on resume, reopen) the sweep's parent run; returns the target with its ids and any failures."""
+    """Create (or, on resume, reopen) the sweep's parent run, and the UI view of its trials (`shown`: the columns'
+    params, the metric and its mode); returns the target with its ids and any failures."""
     recorder = Recorder(target.uri)
     experiment_id = _experiment_id(recorder, target)
     if experiment_id is None:
@@ -124,6 +167,8 @@ def start_sweep(
         run_id = run.info.run_id
         recorder.call("log sweep params", recorder.client.log_batch, run_id, params=_params(params))
         recorder.call("log spec", recorder.client.log_artifact, run_id, str(spec_path), "spec")
+    view = runs_view(run_id, *shown)
+    recorder.call("share the runs view", recorder.client.set_experiment_tag, experiment_id, VIEW_TAG, view)
     return replace(target, parent_run_id=run_id, experiment_id=experiment_id), recorder.failures
 
 
@@ -141,9 +186,9 @@ def _experiment_id(recorder: Recorder, target: TrackingTarget) -> str | None:
 
 
 def ui_link(target: TrackingTarget) -> str:
-    """Where the experiment's runs open in the MLflow UI. MLflow 3's UI starts in its GenAI mode whatever the
-    experiment's kind; `workflowType=machine_learning` opens the runs table."""
-    page = f"#/experiments/{target.experiment_id}?workflowType=machine_learning"
+    """Where the experiment's runs open in the MLflow UI, in the view `runs_view` shared. MLflow 3's UI starts in its
+    GenAI mode whatever the experiment's kind; `workflowType=machine_learning` opens the runs table."""
+    page = f"#/experiments/{target.experiment_id}?viewStateShareKey={VIEW_KEY}&workflowType=machine_learning"
     if target.uri.startswith(("http://", "https://")):
         return f"{target.uri.rstrip('/')}/{page}"
     return f"http://127.0.0.1:5000/{page} (after `mlflow ui --backend-store-uri {target.uri} --port 5000`)"

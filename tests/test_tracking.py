@@ -117,7 +117,9 @@ def test_trial_runs_are_nested_with_params_metrics_and_artifacts(tracked):
 def test_param_values_longer_than_mlflow_allows_are_cut_not_refused(tmp_path):
     (params,) = _params({"long": "x" * (MAX_PARAM_VAL_LENGTH + 50)})
     assert len(params.value) == MAX_PARAM_VAL_LENGTH and params.value.endswith("...")
-    target, failures = start_sweep(local_target(tmp_path, "limits"), Path(__file__), {"a": 1}, {})
+    target, failures = start_sweep(
+        local_target(tmp_path, "limits"), Path(__file__), {"a": 1}, {}, (["a"], "psnr", "max")
+    )
     assert not failures
     run = TrialRun(target, "t1", "trial one")
     run.log_params({"long": "y" * 10000, "pipeline.model.proposal_net_args_list": [{"hidden_dim": 16}] * 400})
@@ -210,7 +212,8 @@ def test_mlflow_ui_shows_the_trials_and_their_params(tracked, tmp_path):
     [printed] = [
         line.split("in the UI: ")[1].split()[0] for line in result.stdout.splitlines() if "in the UI: " in line
     ]
-    assert printed == f"http://127.0.0.1:5000/#/experiments/{experiment_id}?workflowType=machine_learning"
+    view = "viewStateShareKey=nerftune&workflowType=machine_learning"
+    assert printed == f"http://127.0.0.1:5000/#/experiments/{experiment_id}?{view}"
     port = free_port()
     ui = start_mlflow("ui", storage / "mlflow.db", tmp_path, port)
     try:
@@ -224,10 +227,11 @@ def test_mlflow_ui_shows_the_trials_and_their_params(tracked, tmp_path):
             page.goto(printed.replace(":5000/", f":{port}/"), wait_until="load")
             page.get_by_text("shared", exact=True).first.wait_for(timeout=60000)
             assert "workflowType=machine_learning" in page.url
-            # the trials are nested under the sweep's run: expand it as a user would
-            page.locator('button[data-component-id*="runnamecellrenderer"]').first.click()
+            # the view the sweep shared: its run expanded to the trials, searched values and results as columns
             for run in children:
                 page.get_by_text(run.info.run_name).first.wait_for(timeout=60000)
+            for column in ("frames", LR, "best_psnr", "final_psnr", "stop_reason"):
+                page.get_by_role("columnheader", name=column).first.wait_for(timeout=60000)
             page.screenshot(path=str(tmp_path / "experiment.png"), full_page=True)
             run = children[0]
             page.goto(
