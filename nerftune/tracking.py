@@ -188,7 +188,7 @@ def _experiment_id(recorder: Recorder, target: TrackingTarget) -> str | None:
 def ui_link(target: TrackingTarget) -> str:
     """Where the experiment's runs open in the MLflow UI, in the view `runs_view` shared. MLflow 3's UI starts in its
     GenAI mode whatever the experiment's kind; `workflowType=machine_learning` opens the runs table."""
-    page = f"#/experiments/{target.experiment_id}?viewStateShareKey={VIEW_KEY}&workflowType=machine_learning"
+    page = f"#/experiments/{target.experiment_id}/runs?viewStateShareKey={VIEW_KEY}&workflowType=machine_learning"
     if target.uri.startswith(("http://", "https://")):
         return f"{target.uri.rstrip('/')}/{page}"
     return f"http://127.0.0.1:5000/{page} (after `mlflow ui --backend-store-uri {target.uri} --port 5000`)"

@@ -213,7 +213,7 @@ def test_mlflow_ui_shows_the_trials_and_their_params(tracked, tmp_path):
         line.split("in the UI: ")[1].split()[0] for line in result.stdout.splitlines() if "in the UI: " in line
     ]
     view = "viewStateShareKey=nerftune&workflowType=machine_learning"
-    assert printed == f"http://127.0.0.1:5000/#/experiments/{experiment_id}?{view}"
+    assert printed == f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?{view}"
     port = free_port()
     ui = start_mlflow("ui", storage / "mlflow.db", tmp_path, port)
     try:

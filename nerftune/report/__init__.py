@@ -56,7 +56,8 @@ def build_report(folder: Path) -> Path:
     ]
     trials.to_csv(out / "trials.csv", index=False)
     page = out / "index.html"
-    page.write_text(render_page(f"nerftune report: sweep {spec.name}", _summary(sweep, final), sections))
+    shown = [section for section in sections if section is not None]  # the scenes section is for studies of several
+    page.write_text(render_page(f"nerftune report: sweep {spec.name}", _summary(sweep, final), shown))
     return page
 
 
