@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, run_cli
+from nerftune.data.sfm import choose_camera_model
 from nerftune.data.synthetic import CARD_HEIGHT, POINT_OF_INTEREST, SceneOptions, write_scene
 
 CAPTURE = SceneOptions(frames=36, width=480, height=360)
@@ -112,6 +114,11 @@ def test_frames_folder_recovers_cameras_and_point_of_interest(prepared, capture)
     report = json.loads((prepared / "prepare_report.json").read_text())
     assert report["matcher"] == "exhaustive" and report["mean_reprojection_error_px"] < 1.5
     assert set(report["seconds"]) >= {"extract", "features", "matching", "mapping"}
+    # --camera-model auto (the default) mapped both models on the same matches and kept what the rule says
+    attempts = report["camera_model_attempts"]
+    assert [a["camera_model"] for a in attempts] == ["SIMPLE_RADIAL", "OPENCV"]
+    assert report["camera_model"] == attempts[choose_camera_model(attempts)]["camera_model"]
+    assert all(a["frames_registered"] >= NEARLY_ALL and a["seconds"] > 0 for a in attempts)
     # the crop keeps the card and what lies behind it, and cuts off what is between it and the cameras
     to_data = np.linalg.inv(np.block([[found["scale"] * found["rotation"], found["shift"][:, None]], [0, 0, 0, 1]]))
     in_data = lambda p: (to_data @ np.append(p, 1.0))[:3]  # noqa: E731
@@ -270,6 +277,19 @@ def test_existing_out_is_not_overwritten_without_the_flag(capture, tmp_path):
     result = run_prepare(capture_subset(capture, tmp_path / "frames", 3), "--out", out)
     assert result.returncode == 2 and "--overwrite" in result.stderr
     assert (out / "transforms.json").read_text() == "{}"
+
+
+def attempt(model: str, registered: int, error: float) -> dict:
+    return {"camera_model": model, "frames_registered": registered, "mean_reprojection_error_px": error, "seconds": 1.0}
+
+
+def test_the_richer_camera_model_must_keep_every_frame_and_lower_the_error():
+    # the real low-texture capture of the issue: OPENCV registered 3 of 40 frames, SIMPLE_RADIAL 20
+    assert choose_camera_model([attempt("SIMPLE_RADIAL", 20, 0.9), attempt("OPENCV", 3, 0.4)]) == 0
+    assert choose_camera_model([attempt("SIMPLE_RADIAL", 40, 0.9), attempt("OPENCV", 40, 0.5)]) == 1
+    assert choose_camera_model([attempt("SIMPLE_RADIAL", 40, 0.5), attempt("OPENCV", 40, 0.6)]) == 0
+    assert choose_camera_model([attempt("SIMPLE_RADIAL", 38, 0.9), attempt("OPENCV", 40, 0.5)]) == 1
+    assert choose_camera_model([attempt("SIMPLE_RADIAL", 0, math.nan), attempt("OPENCV", 0, math.nan)]) == 0
 
 
 def test_frame_selection_is_even_with_both_ends_or_by_rate():

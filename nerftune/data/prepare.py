@@ -38,7 +38,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     pick.add_argument("--fps", type=float, help="keep F frames per second of video")
     parser.add_argument("--masks", type=Path, help="mask images: white = use, black = ignore (COLMAP's convention)")
     parser.add_argument("--matcher", choices=MATCHERS, help="default: sequential for a video, exhaustive for a folder")
-    parser.add_argument("--camera-model", choices=CAMERA_MODELS, default="OPENCV", help="default: OPENCV")
+    parser.add_argument(
+        "--camera-model",
+        choices=("auto", *CAMERA_MODELS),
+        default="auto",
+        help="auto (default): SIMPLE_RADIAL, or OPENCV where it registers as many frames with a lower error",
+    )
     parser.add_argument("--max-size", type=int, help="downscale frames so that their longest side is at most PX")
     parser.add_argument(
         "--min-registered", type=float, default=0.5, help="fail below this fraction of frames registered (0.5)"
@@ -121,6 +126,8 @@ def _build(args: argparse.Namespace, out: Path) -> dict:
         "input": str(args.input.resolve()),
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "input"},
         "matcher": matcher,
+        "camera_model": model.camera_model,
+        "camera_model_attempts": model.attempts,
         "frames_in": len(names),
         "frames_registered": len(model.registered),
         "registered": model.registered,
