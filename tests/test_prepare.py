@@ -194,7 +194,8 @@ def test_a_sweep_trial_trains_on_the_prepared_folder_with_its_split(prepared, wr
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = tmp_path / "sweeps" / "prepared"
     state = json.loads((sweep / "nerftune-sweep.json").read_text())
-    assert state["test_files"] == [f"images/frame_{i:05d}.png" for i in test], "split_indices.json sets the split"
+    (scene,) = state["scenes"].values()
+    assert scene["test_files"] == [f"images/frame_{i:05d}.png" for i in test], "split_indices.json sets the split"
     row = pd.read_csv(sweep / "results.csv").iloc[0]
     assert row.steps_done == 40 and 5 < row.best_psnr < 60 and row.frames_used == 6
 
