@@ -13,7 +13,8 @@ then the ratios (b)/(a), (b')/(a), aggregate (c)/(a), and the projected time of 
 that would not end within --budget seconds are skipped and said so. Usage (on a GPU machine):
 
     python benchmarks/gpu.py [--steps 200] [--profile default] [--budget 480] [--out results.json]
-    python benchmarks/gpu.py --device cpu --profile tiny --steps 60   # a rehearsal of every part on the CPU
+    python benchmarks/gpu.py --parts packing --packing-profiles small     # one packing curve
+    python benchmarks/gpu.py --device cpu --profile tiny --steps 60 --packing-profiles tiny   # a CPU rehearsal
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ def training_span(folder: Path) -> float:
 
 
 def packing_curve(scene: Path, profile: str, steps: int) -> list[dict[str, Any]]:
-    job = ProbeJob(str(scene), 8, profile, "auto", {"method": "nerfacto", "frames": 1.0, "seed": 0}, steps)
+    cpus = max(1, (os.cpu_count() or 4) // 4)  # as a sweep of 4 trials per GPU on this machine would give each
+    job = ProbeJob(str(scene), 8, profile, "auto", {"method": "nerfacto", "frames": 1.0, "seed": 0}, steps, cpus)
     return [
         {"copies": m.copies, "aggregate": m.aggregate, "each": m.steps_per_s, "peak_mb": m.peak_mb, "error": m.error}
         for m in measure(job)
@@ -168,6 +170,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=480, help="seconds for all parts together")
     parser.add_argument("--out", type=Path, help="write every figure here as JSON too")
     parser.add_argument("--parts", default="bare,eager,fast,sweep,packing")
+    parser.add_argument("--packing-profiles", default="tiny,small", help="the profiles the packing part measures")
     args = parser.parse_args()
     if args.device == "cuda":
         assert torch.cuda.is_available(), "this benchmark needs a CUDA GPU (or --device cpu for a rehearsal)"
@@ -211,7 +214,7 @@ def main() -> None:
                 lambda: ray_sweep(scene, out, args.steps, args.profile, args.device),
             )
         if "packing" in parts:
-            for profile in ("tiny", "small") if args.device == "cuda" else ("tiny",):
+            for profile in args.packing_profiles.split(","):
                 budget.run(f"packing_{profile}", 90, lambda: packing_curve(scene, profile, 40))
     print_summary(results)
     if args.out:

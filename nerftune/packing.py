@@ -161,6 +161,7 @@ class ProbeJob:
     fast_path: Any
     configuration: dict[str, Any]
     steps: int = PROBE_STEPS
+    cpus: float = 1.0  # each trial's `resources.cpu`: a copy uses as many CPU threads as Ray lets a trial use
 
 
 def measure(

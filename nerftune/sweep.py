@@ -128,7 +128,14 @@ def measure_packing(prepared: Prepared, say: Callable[[str], None]) -> Packing:
     choices = []
     scene = prepared.largest_scene
     for configuration in packing.heaviest_configurations({**candidates, SCENE: [scene.name]}):
-        job = packing.ProbeJob(str(scene.data_dir), scene.test_every, spec.profile, spec.fast_path, configuration)
+        job = packing.ProbeJob(
+            str(scene.data_dir),
+            scene.test_every,
+            spec.profile,
+            spec.fast_path,
+            configuration,
+            cpus=spec.resources.cpu,
+        )
         say(f"  {configuration['method']}, heaviest configuration: {configuration}")
         measurements = packing.measure(job, on_result=lambda m: say(f"    {_measured(m)}"))
         choices.append((packing.choose(measurements, gpu_memory), measurements, configuration))

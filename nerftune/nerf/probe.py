@@ -44,7 +44,10 @@ def main() -> None:
 
 def train_probe(job: dict, copies: int, barrier: Path) -> dict[str, float]:
     configuration = job["configuration"]
-    device = nerf_device.for_trial(1)
+    device = nerf_device.for_trial(job["cpus"])
+    # Ray sets OMP_NUM_THREADS to a trial's CPUs on a GPU too: copies that each took every core would contend for
+    # the CPU in a way the sweep's trials do not
+    torch.set_num_threads(max(1, int(job["cpus"])))
     with tempfile.TemporaryDirectory(prefix="nerftune-probe-") as tmp:
         dataset = load_dataset(job["data_dir"], job["test_every"], check_images=False)
         view = write_view(dataset, dataset.train_indices(configuration["frames"]), Path(tmp) / "view")
