@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, run_cli
-from nerftune.data.sfm import choose_camera_model
+from nerftune.data.sfm_choice import choose_camera_model
 from nerftune.data.synthetic import CARD_HEIGHT, POINT_OF_INTEREST, SceneOptions, write_scene
 
 CAPTURE = SceneOptions(frames=36, width=480, height=360)
@@ -238,11 +238,21 @@ def too_few_registered(tmp_path: Path, capture: Path) -> list[str]:
     return [str(frames)]
 
 
+def impossible_focal(tmp_path: Path, capture: Path) -> list[str]:
+    return [str(capture_subset(capture, tmp_path / "frames", 3)), "--focal-mm", "0.5"]
+
+
+def global_without_prior(tmp_path: Path, capture: Path) -> list[str]:
+    return [str(capture_subset(capture, tmp_path / "frames", 3)), "--mapper", "global"]
+
+
 ROBUSTNESS = {
     "undecodable video": (bad_video, "cannot be decoded as a video"),
     "fewer than 2 frames": (one_frame, "at least 2 are needed"),
     "masks do not match the frames": (mismatched_masks, "no mask for frame_00005.png"),
-    "too few frames registered": (too_few_registered, "--matcher exhaustive"),
+    "too few frames registered": (too_few_registered, "tried: simpler camera model ("),
+    "a focal prior impossible for a camera": (impossible_focal, "field of view of 177.4 degrees, impossible"),
+    "global mapping without a focal prior": (global_without_prior, "only with a known focal length"),
 }
 
 

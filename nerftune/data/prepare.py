@@ -2,6 +2,7 @@
 
 nerftune prepare capture.mp4 --out data/card --frames 120 --max-size 960
 nerftune prepare frames/ --out data/card --masks masks/ --matcher exhaustive
+nerftune prepare capture.mp4 --out data/card --focal-mm 26 --mapper auto
 
 The folder gets images/ (and masks/), transforms.json (nerfstudio's convention, with the document's point of
 interest, normal and crop under `nerftune`), sparse_pc.ply, prepare_report.json and colmap/ (database and model).
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 import time
@@ -19,11 +21,14 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
-from nerftune.data.capture import Frame, Selection, is_video, read_frames
+from nerftune.data.capture import IMAGE_SUFFIXES, Frame, Selection, is_video, read_frames
 from nerftune.data.dataset import PREPARE_REPORT as REPORT_FILE
 from nerftune.data.poi import find_document
-from nerftune.data.sfm import CAMERA_MODELS, MATCHERS, Reconstruction, reconstruct
+from nerftune.data.focal import FocalPrior, from_arguments, from_metadata
+from nerftune.data.sfm import CAMERA_MODELS, MAPPERS, MATCHERS, Reconstruction
+from nerftune.data.sfm_choice import Outcome, SfmOptions, reconstruct
 from nerftune.errors import InputError
 
 PLY_FILE = "sparse_pc.ply"
@@ -43,6 +48,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=("auto", *CAMERA_MODELS),
         default="auto",
         help="auto (default): SIMPLE_RADIAL, or OPENCV where it registers as many frames with a lower error",
+    )
+    focal = parser.add_mutually_exclusive_group()
+    focal.add_argument("--focal-mm", type=float, help="known focal length, 35 mm-equivalent millimetres (a prior)")
+    focal.add_argument("--fov", type=float, help="known horizontal field of view in degrees (a prior)")
+    focal.add_argument("--camera", type=Path, help="known intrinsics: a JSON file with fl_x and w (a prior)")
+    parser.add_argument(
+        "--mapper",
+        choices=("auto", *MAPPERS),
+        default="auto",
+        help="auto (default): incremental, and global too where a focal prior exists (kept if it registers more "
+        "frames and agrees); global needs a prior",
+    )
+    parser.add_argument(
+        "--recovery-seconds", type=float, default=300, help="time bound of the fixes tried when too few register"
     )
     parser.add_argument("--max-size", type=int, help="downscale frames so that their longest side is at most PX")
     parser.add_argument(
@@ -64,12 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def prepare(args: argparse.Namespace) -> dict:
     """Run every stage into a staging folder, then move it to `args.out`; returns the report."""
-    _check_args(args)
+    prior = _check_args(args)
     staging = args.out.with_name(f".{args.out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        report = _build(args, staging)
+        report = _build(args, staging, prior)
         if args.out.exists():
             shutil.rmtree(args.out)  # --overwrite was given (checked above)
         staging.replace(args.out)
@@ -78,7 +97,8 @@ def prepare(args: argparse.Namespace) -> dict:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _check_args(args: argparse.Namespace) -> None:
+def _check_args(args: argparse.Namespace) -> FocalPrior | None:
+    """Refuse bad options before any work; returns the focal prior (given, or from the capture's metadata)."""
     if args.frames is not None and args.frames < 2:
         raise InputError("command line", "--frames", f"is {args.frames}; at least 2 frames are needed", "raise it")
     if args.fps is not None and args.fps <= 0:
@@ -89,11 +109,29 @@ def _check_args(args: argparse.Namespace) -> None:
         raise InputError("command line", "--min-registered", "must be in (0, 1]", "e.g. 0.5")
     if args.masks is not None and not args.masks.is_dir():
         raise InputError(args.masks, "--masks", "is not a folder", "give the folder of mask images")
+    if args.recovery_seconds < 0:
+        raise InputError("command line", "--recovery-seconds", "is negative", "e.g. 300, or 0 for no recovery")
     if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
         raise InputError(args.out, "--out", "exists and is not empty", "choose another folder or add --overwrite")
+    prior = from_arguments(args.focal_mm, args.fov, args.camera) or from_metadata(args.input, _first_image(args.input))
+    if args.mapper == "global" and prior is None:
+        raise InputError(
+            "command line",
+            "--mapper global",
+            "global mapping places cameras reliably only with a known focal length, and none was given or found "
+            "in the capture's metadata",
+            "add --focal-mm, --fov or --camera, or use --mapper auto",
+        )
+    return prior
 
 
-def _build(args: argparse.Namespace, out: Path) -> dict:
+def _first_image(source: Path) -> Path | None:
+    if not source.is_dir():
+        return None
+    return next((p for p in sorted(source.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES), None)
+
+
+def _build(args: argparse.Namespace, out: Path, prior: FocalPrior | None) -> dict:
     seconds = {}
     start = time.perf_counter()
     count, frames = read_frames(args.input, Selection(args.frames, args.fps, args.max_size), args.masks)
@@ -107,9 +145,19 @@ def _build(args: argparse.Namespace, out: Path) -> dict:
 
     matcher = args.matcher or ("sequential" if is_video(args.input) else "exhaustive")
     colmap_masks = out / "colmap" / "masks" if args.masks else None
-    model = reconstruct(out / "images", names, out / "colmap", matcher, args.camera_model, colmap_masks)
-    seconds.update(model.seconds)
-    _check_registered(model, args, sources)
+    size = Image.open(out / "images" / names[0]).size
+    options = SfmOptions(
+        matcher,
+        args.camera_model,
+        args.mapper,
+        prior.pixels(*size) if prior else None,
+        min_registered=max(2, math.ceil(args.min_registered * len(names))),
+        recovery_seconds=args.recovery_seconds,
+    )
+    outcome = reconstruct(out / "images", names, out / "colmap", options, colmap_masks)
+    model = outcome.reconstruction
+    seconds.update(outcome.seconds)
+    _check_registered(outcome, options, args.input, sources)
 
     start = time.perf_counter()
     poses = np.stack([model.poses[name] for name in model.registered])
@@ -127,7 +175,11 @@ def _build(args: argparse.Namespace, out: Path) -> dict:
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "input"},
         "matcher": matcher,
         "camera_model": model.camera_model,
-        "camera_model_attempts": model.attempts,
+        "camera_model_attempts": outcome.camera_model_attempts,
+        "focal_prior": prior.to_json(*size) if prior else None,
+        "mapper": model.mapper,
+        "mapper_attempts": outcome.mapper_attempts,
+        "recovery": outcome.recovery,
         "frames_in": len(names),
         "frames_registered": len(model.registered),
         "registered": model.registered,
@@ -163,16 +215,18 @@ def _write_frames(frames: Iterable[Frame], count: int, out: Path, source: Path) 
     return sources
 
 
-def _check_registered(model: Reconstruction, args: argparse.Namespace, sources: dict[str, str]) -> None:
+def _check_registered(outcome: Outcome, options: SfmOptions, source: Path, sources: dict[str, str]) -> None:
+    model = outcome.reconstruction
     registered = len(model.registered)
-    if registered >= max(2, args.min_registered * len(model.image_names)):
+    if registered >= options.min_registered:
         return
     listed = ", ".join(sources[name] for name in model.registered) or "none"
     raise InputError(
-        args.input,
+        source,
         "reconstruction",
-        f"registered {registered} of {len(model.image_names)} frames ({listed})",
-        "try --matcher exhaustive, more frames (--frames/--fps), or a capture with more overlap and texture",
+        f"registered {registered} of {len(model.image_names)} frames ({listed}); tried: {outcome.tried()}",
+        "use more frames (--frames/--fps), a known focal length (--focal-mm/--fov), or a capture with more "
+        "overlap and texture",
     )
 
 

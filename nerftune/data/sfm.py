@@ -1,12 +1,9 @@
-"""Structure from motion with pycolmap: SIFT features (masked), sequential or exhaustive matching, incremental mapping.
+"""Structure from motion with pycolmap: SIFT features (masked), sequential or exhaustive matching, and incremental
+or global mapping of the matches.
 
 All frames share one camera (a phone video is one lens). The largest reconstruction wins; its poses and points are
-returned in COLMAP's world frame with OpenGL camera-to-world matrices, nerfstudio's convention.
-
-The camera model is chosen by evidence (`auto`): mapping starts with SIMPLE_RADIAL (focal length, principal point,
-one radial term), which registers frames where OPENCV's eight parameters overfit a weak capture (3 against 20 of 40
-frames on a real low-texture one), and OPENCV is mapped too, on the same matches, and kept only where it registers
-every frame the simpler model did and lowers the reprojection error.
+returned in COLMAP's world frame with OpenGL camera-to-world matrices, nerfstudio's convention. Which camera model,
+mapper and settings to trust is decided in `sfm_choice`; this module only runs them.
 """
 
 from __future__ import annotations
@@ -20,11 +17,11 @@ import pycolmap
 from tqdm import tqdm
 
 MATCHERS = ("sequential", "exhaustive")
-CAMERA_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV")
-AUTO_MODELS = ("SIMPLE_RADIAL", "OPENCV")  # the models `auto` maps, fewest parameters first
+CAMERA_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV")  # fewest parameters first
+MAPPERS = ("incremental", "global")
 OPENCV_TO_OPENGL = np.diag([1.0, -1.0, -1.0, 1.0])  # camera axes: y down / z forward -> y up / z backward
 EXTRACTION_CHUNK = 8
-pycolmap.logging.minloglevel = 2  # COLMAP's per-image log lines would drown the progress bars
+pycolmap.logging.minloglevel = 3  # COLMAP's log lines would drown the progress bars; failures are reported here
 
 
 @dataclass
@@ -38,7 +35,17 @@ class Reconstruction:
     seconds: dict[str, float] = field(default_factory=dict)
     model: pycolmap.Reconstruction | None = None  # COLMAP's own, for its exporters
     camera_model: str = ""  # the COLMAP model it was mapped with
-    attempts: list[dict] = field(default_factory=list)  # each model mapped: frames registered, error, seconds
+    mapper: str = "incremental"
+
+    def summary(self, **extra) -> dict:
+        """What a report keeps of an attempt: frames registered, reprojection error, seconds (and `extra`)."""
+        return {
+            **extra,
+            "camera_model": self.camera_model,
+            "frames_registered": len(self.registered),
+            "mean_reprojection_error_px": round(self.mean_reprojection_error, 4),
+            "seconds": round(sum(self.seconds.values()), 3),
+        }
 
     def write_ply(self, path: Path) -> None:
         """The sparse points as a binary PLY with colours (COLMAP's exporter; nerfstudio reads it as `ply_file_path`)."""
@@ -55,23 +62,37 @@ class Reconstruction:
         return [name for name in self.image_names if name not in self.poses]
 
 
-def reconstruct(
+@dataclass(frozen=True)
+class CameraSetting:
+    """The shared camera a mapping starts from: its COLMAP model, and a known focal length (pixels) if any."""
+
+    model: str
+    focal_prior_px: float | None = None
+
+
+@dataclass(frozen=True)
+class MapperSetting:
+    """One mapping run: which mapper, how strict its initialisation and triangulation are, and a time bound."""
+
+    mapper: str = "incremental"  # or "global"
+    relaxed: bool = False
+    max_seconds: float | None = None
+    image_names: tuple[str, ...] = ()  # map only these frames (all when empty)
+    min_model_size: int = 10  # COLMAP's default; a subset of few frames needs less
+
+
+def build_database(
     image_dir: Path,
     image_names: list[str],
-    work_dir: Path,
-    matcher: str = "sequential",
-    camera_model: str = "auto",
+    database: Path,
+    matcher: str,
+    camera: CameraSetting,
     mask_dir: Path | None = None,
-) -> Reconstruction:
-    """Run the three SfM stages on `image_dir` (masks in `mask_dir` named `<image name>.png`), timing each; with
-    `camera_model="auto"`, map with each of `AUTO_MODELS` and keep what `choose_camera_model` says."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    database = work_dir / "database.db"
+) -> dict[str, float]:
+    """SIFT features of every frame (one shared camera) and verified matches, into `database`; returns seconds."""
     seconds: dict[str, float] = {}
-    models = AUTO_MODELS if camera_model == "auto" else (camera_model,)
-
     start = time.perf_counter()
-    reader = pycolmap.ImageReaderOptions(camera_model=models[0])
+    reader = pycolmap.ImageReaderOptions(camera_model=camera.model)
     if mask_dir is not None:
         reader.mask_path = str(mask_dir)
     # in chunks so that the progress bar moves (a chunk keeps every core busy); later chunks join the first's camera
@@ -83,76 +104,90 @@ def reconstruct(
             )
             reader.existing_camera_id = _only_camera_id(database)
             bar.update(len(chunk))
+    set_camera(database, camera)
     seconds["features"] = time.perf_counter() - start
-
     start = time.perf_counter()
+    match(database, matcher)
+    seconds["matching"] = time.perf_counter() - start
+    return seconds
+
+
+def match(database: Path, matcher: str) -> None:
+    """Verified matches between frame pairs: neighbours in sequence order, or every pair (pairs already matched are
+    kept, so exhaustive after sequential only adds the missing ones)."""
     verification = pycolmap.TwoViewGeometryOptions()
     verification.ransac.random_seed = 0  # seeded RANSAC: the same frames give the same dataset
     with tqdm(total=1, desc=f"matching ({matcher})", unit="stage") as bar:
-        match = pycolmap.match_sequential if matcher == "sequential" else pycolmap.match_exhaustive
-        match(database, verification_options=verification)
+        run = pycolmap.match_sequential if matcher == "sequential" else pycolmap.match_exhaustive
+        run(database, verification_options=verification)
         bar.update()
-    seconds["matching"] = time.perf_counter() - start
-
-    results = []
-    for model in models:
-        start = time.perf_counter()
-        _set_camera_model(database, model)
-        result = _map(database, image_dir, work_dir / "sparse" / model, image_names, model)
-        result.attempts = [
-            {
-                "camera_model": model,
-                "frames_registered": len(result.registered),
-                "mean_reprojection_error_px": result.mean_reprojection_error,
-                "seconds": round(time.perf_counter() - start, 3),
-            }
-        ]
-        results.append(result)
-    chosen = results[choose_camera_model([r.attempts[0] for r in results])]
-    chosen.attempts = [r.attempts[0] for r in results]
-    chosen.seconds = {**seconds, "mapping": sum(a["seconds"] for a in chosen.attempts)}
-    return chosen
 
 
-def choose_camera_model(attempts: list[dict]) -> int:
-    """Which attempt to keep (they come fewest parameters first): a richer model only where it registers every
-    frame the kept one did, or more, and lowers the mean reprojection error."""
-    kept = 0
-    for index, attempt in enumerate(attempts[1:], 1):
-        registers_as_many = attempt["frames_registered"] >= attempts[kept]["frames_registered"] > 0
-        if registers_as_many and attempt["mean_reprojection_error_px"] < attempts[kept]["mean_reprojection_error_px"]:
-            kept = index
-    return kept
-
-
-def _map(database: Path, image_dir: Path, out: Path, image_names: list[str], camera_model: str) -> Reconstruction:
-    options = pycolmap.IncrementalPipelineOptions(random_seed=0, num_threads=-1)
+def map_frames(
+    database: Path,
+    image_dir: Path,
+    out: Path,
+    image_names: list[str],
+    camera: CameraSetting,
+    setting: MapperSetting = MapperSetting(),
+    label: str = "",
+) -> Reconstruction:
+    """Map the database's matches with `setting`, the camera set to `camera`; the largest reconstruction, timed."""
+    start = time.perf_counter()
+    set_camera(database, camera)
     out.mkdir(parents=True, exist_ok=True)
-    with tqdm(total=len(image_names), desc=f"mapping ({camera_model})", unit="frame") as bar:
-        models = pycolmap.incremental_mapping(database, image_dir, out, options, next_image_callback=bar.update)
+    label = label or f"{setting.mapper} mapping ({camera.model})"
+    if setting.mapper == "global":
+        options = pycolmap.GlobalPipelineOptions()
+        options.random_seed = 0
+        options.image_names = list(setting.image_names)
+        options.min_model_size = min(setting.min_model_size, 3)
+        with tqdm(total=1, desc=label, unit="stage") as bar:
+            models = pycolmap.global_mapping(database, image_dir, out, options)
+            bar.update()
+    else:
+        options = _incremental_options(setting)
+        total = len(setting.image_names or image_names)
+        with tqdm(total=total, desc=label, unit="frame") as bar:
+            models = pycolmap.incremental_mapping(database, image_dir, out, options, next_image_callback=bar.update)
     largest = max(models.values(), key=lambda m: m.num_reg_images(), default=None)
     if largest is None:
         empty = np.zeros((0, 3))
-        return Reconstruction(
-            image_names, {}, {}, empty, empty.astype(np.uint8), float("nan"), camera_model=camera_model
-        )
-    result = _convert(largest, image_names, {})
-    result.camera_model = camera_model
+        result = Reconstruction(image_names, {}, {}, empty, empty.astype(np.uint8), float("nan"))
+    else:
+        result = _convert(largest, image_names, {})
+    result.camera_model, result.mapper = camera.model, setting.mapper
+    result.seconds = {"mapping": time.perf_counter() - start}
     return result
 
 
-def _set_camera_model(database: Path, camera_model: str) -> None:
-    """Give the frames' one camera another model, starting from the same focal length guess (features and matches
-    do not depend on it)."""
+def _incremental_options(setting: MapperSetting) -> pycolmap.IncrementalPipelineOptions:
+    options = pycolmap.IncrementalPipelineOptions(random_seed=0, num_threads=-1)
+    options.image_names = list(setting.image_names)
+    options.min_model_size = setting.min_model_size
+    if setting.max_seconds is not None:
+        options.max_runtime_seconds = max(int(setting.max_seconds), 1)
+    if setting.relaxed:  # half COLMAP's evidence thresholds: starts and grows on weaker geometry
+        options.mapper.init_min_num_inliers = 50
+        options.mapper.init_min_tri_angle = 8.0
+        options.mapper.abs_pose_min_num_inliers = 15
+        options.mapper.abs_pose_min_inlier_ratio = 0.15
+        options.triangulation.min_angle = 0.75
+        options.mapper.filter_min_tri_angle = 0.75
+    return options
+
+
+def set_camera(database: Path, camera: CameraSetting) -> None:
+    """Give the frames' one camera `camera.model`, starting from the focal prior, else from the same guess as
+    before (features and matches do not depend on the model)."""
     db = pycolmap.Database.open(database)
     try:
-        camera = db.read_all_cameras()[0]
-        if camera.model_name == camera_model:
-            return
+        current = db.read_all_cameras()[0]
+        focal = camera.focal_prior_px or current.mean_focal_length()
         other = pycolmap.Camera.create_from_model_name(
-            camera.camera_id, camera_model, camera.mean_focal_length(), camera.width, camera.height
+            current.camera_id, camera.model, focal, current.width, current.height
         )
-        other.has_prior_focal_length = camera.has_prior_focal_length
+        other.has_prior_focal_length = camera.focal_prior_px is not None
         db.update_camera(other)
     finally:
         db.close()

@@ -44,6 +44,7 @@ class SceneOptions:
     azimuth_range_deg: float = 140.0
     elevation_deg: tuple[float, float] = (40.0, 62.0)
     distance: float = 2.2
+    texture: str = "rich"  # "low": a plain table and the card's plain back, as on a hard real capture
 
     def name(self) -> str:
         """The folder name: size and frames, and a hash of the other options where they are not the defaults."""
@@ -88,15 +89,15 @@ def render_view(pose: np.ndarray, options: SceneOptions) -> tuple[np.ndarray, np
     dirs_cam = np.stack([(px - k["cx"]) / k["fl_x"], -(py - k["cy"]) / k["fl_y"], -np.ones_like(px)], axis=-1)
     dirs = dirs_cam @ pose[:3, :3].T
     dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)
-    colour, is_card = trace(np.broadcast_to(pose[:3, 3], dirs.shape), dirs)
+    colour, is_card = trace(np.broadcast_to(pose[:3, 3], dirs.shape), dirs, options.texture)
     shape = (options.height, ss, options.width, ss)
     image = colour.reshape(*shape, 3).mean(axis=(1, 3))
     mask = is_card.reshape(shape).mean(axis=(1, 3)) >= 0.5
     return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8), mask
 
 
-def trace(origins: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest-hit colours of rays against the table, card, book and mug."""
+def trace(origins: np.ndarray, dirs: np.ndarray, texture: str = "rich") -> tuple[np.ndarray, np.ndarray]:
+    """Nearest-hit colours of rays against the table, card, book and mug (`texture` "low": plain table, card back)."""
     inf = np.full(dirs.shape[:-1], np.inf)
     t_table = np.where(dirs[..., 2] < -1e-9, -origins[..., 2] / np.minimum(dirs[..., 2], -1e-9), inf)
     t_card = _hit_card(origins, dirs, inf)
@@ -110,9 +111,10 @@ def trace(origins: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray
     colour = np.empty(dirs.shape)
     colour[:] = _sky(dirs)
     up = np.array([0.0, 0.0, 1.0])
+    plain = texture == "low"
     for index, albedo, normals in (
-        (0, _table_texture, up),
-        (1, _card_texture, up),
+        (0, _plain_table if plain else _table_texture, up),
+        (1, _card_back if plain else _card_texture, up),
         (2, _book_texture, n_book),
         (3, _mug_texture, n_mug),
     ):
@@ -182,6 +184,20 @@ def _table_texture(p):
     base = np.array([0.55, 0.36, 0.2]) * (0.85 + 0.15 * np.sin(plank * 2.3))[:, None]
     checker = ((np.floor(p[:, 0] / 0.3) + np.floor(p[:, 1] / 0.3)) % 2)[:, None]
     return base * (0.8 + 0.2 * grain[:, None]) * (0.92 + 0.08 * checker)
+
+
+def _plain_table(p):
+    return np.tile(np.array([0.9, 0.89, 0.86]), (len(p), 1))
+
+
+def _card_back(p):
+    # the back of an ID card: plain, with a signature strip and a small printed block; little for SIFT to find
+    u = p[:, 0] / CARD_WIDTH + 0.5
+    v = p[:, 1] / CARD_HEIGHT + 0.5
+    colour = np.tile(np.array([0.92, 0.93, 0.95]), (len(p), 1))
+    colour[(v > 0.62) & (v < 0.78) & (u > 0.08) & (u < 0.7)] = np.array([0.97, 0.97, 0.97])
+    colour[(v > 0.15) & (v < 0.3) & (u > 0.08) & (u < 0.5)] = np.array([0.45, 0.45, 0.5])
+    return colour
 
 
 def _card_texture(p):
