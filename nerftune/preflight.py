@@ -19,7 +19,7 @@ from nerftune.machine import gpu_count, gpu_names, tcnn_installed
 from nerftune.nerf.methods import available_methods, check_override, has_hash_grid, needs_cuda
 from nerftune.nerf.overrides import OverrideError
 from nerftune.packing import PACKING_FILE, Packing, fits, max_copies, packing_key, read_packing
-from nerftune.spec import DataSpec, SweepSpec, load_spec
+from nerftune.spec import POSES, DataSpec, SweepSpec, load_spec
 
 DATASETS_FOLDER = "_datasets"  # generated scenes, shared by the sweeps of one storage folder
 TCNN_MISSING = (
@@ -134,6 +134,10 @@ def _scene(spec: SweepSpec, entry: DataSpec, spec_path: Path, storage: Path) -> 
     data_dir = _resolve_data(entry, spec_path, storage)
     dataset = load_dataset(data_dir, entry.test_every)
     _check_frames(spec, spec_path, dataset)
+    if POSES in spec.space and "per_subset" in spec.space[POSES].choices:
+        from nerftune.data.subset_poses import check_original_frames
+
+        check_original_frames(dataset, spec_path)
     camera_paths = _camera_paths(spec, spec_path, dataset)
     return Scene(entry.scene_name, data_dir, dataset, entry.test_every, camera_paths)
 

@@ -46,6 +46,8 @@ SYNTHETIC_SCENES = ("id-card",)
 REQUIRED_DIMENSIONS = ("steps",)
 CONFIGURATION = "configuration"  # a trial's configuration number (the searcher's; shared by its replicates)
 SCENE = "scene"  # the dimension of a study over several datasets: their names (always a stratum)
+POSES = "poses"  # where a trial's poses come from: SfM on all frames, or on its own training frames
+POSE_SOURCES = ("global", "per_subset")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 DEFAULT_DIMENSIONS: dict[str, Any] = {"frames": 1.0, "seed": 0, "method": "nerfacto"}
 
@@ -310,11 +312,12 @@ class SweepSpec(_Strict):
             if name not in self.space:
                 raise _FieldProblem(f"space.{name}", f"`{name}` is required", "e.g. `steps: 1000`")
         for name, dim in self.space.items():
-            if not (name in DEFAULT_DIMENSIONS or name in REQUIRED_DIMENSIONS or name == SCENE or "." in name):
+            if not (name in DEFAULT_DIMENSIONS or name in REQUIRED_DIMENSIONS or name in (SCENE, POSES) or "." in name):
                 raise _FieldProblem(
                     f"space.{name}",
                     "unknown dimension",
-                    "use frames, seed, method, steps or a dotted nerfstudio config path like pipeline.model.hidden_dim",
+                    "use frames, seed, method, steps, poses or a dotted nerfstudio config path like "
+                    "pipeline.model.hidden_dim",
                 )
             _check_standard_dimension(name, dim)
         self._check_replicates_and_strata()
@@ -427,6 +430,11 @@ def _check_standard_dimension(name: str, dim: Dimension) -> None:
     if name == "method":
         if dim.values is None or not all(isinstance(v, str) for v in dim.values):
             raise _FieldProblem(field, "methods are names", "e.g. `method: {values: [nerfacto, vanilla-nerf]}`")
+    elif name == POSES:
+        if dim.values is None or not set(dim.values) <= set(POSE_SOURCES):
+            raise _FieldProblem(
+                field, f"poses come from {' or '.join(POSE_SOURCES)}", "e.g. `poses: {values: [global, per_subset]}`"
+            )
     elif name == "steps" or name == "seed":
         low = 1 if name == "steps" else 0
         values = dim.choices or [dim.min, dim.max]

@@ -19,13 +19,14 @@ from typing import Any
 from ray import tune
 
 from nerftune.data.dataset import load_dataset, write_view
+from nerftune.data.subset_poses import solve
 from nerftune.nerf import device as nerf_device
 from nerftune.nerf.config import build_config, config_yaml, key_values
 from nerftune.nerf.fast_path import implementation, wanted
 from nerftune.nerf.loop import Evaluation, NerfTrainer, TrainChunk
 from nerftune.novel_views import render_views
 from nerftune.outcomes import MILESTONE_METRICS, better
-from nerftune.spec import SCENE
+from nerftune.spec import POSES, SCENE
 from nerftune.tracking import TrackingTarget, TrialRun
 from nerftune.trials import CHECKPOINT_FILE, MILESTONE_FILE, TrialRecipe, write_recipe
 
@@ -83,8 +84,8 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     scene = plan.scene_of(config)
     data_dir, test_every = plan.scenes[scene]
     dataset = load_dataset(data_dir, test_every, check_images=False)  # checked before the sweep started
-    train_indices = dataset.train_indices(config["frames"])
-    view = write_view(dataset, train_indices, trial_dir / "dataset")
+    train_indices, changes, poses = _poses(config, dataset, trial_dir)
+    view = write_view(dataset, train_indices, trial_dir / "dataset", changes)
     recipe = TrialRecipe(context.get_trial_id(), config, plan.profile, data_dir, test_every, str(view))
     write_recipe(trial_dir, recipe)
     device = nerf_device.for_trial(plan.cpus_per_trial)
@@ -106,6 +107,7 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         **nerf_device.describe(device),
         "implementation": implementation(nerf_config, fast),
         "host": socket.gethostname(),
+        **poses,
     }
     resumed_from, last_report = _resume(trainer)
     if last_report is not None:
@@ -161,6 +163,23 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             if run:
                 _log_milestone(run, plan, metrics, evaluation, checkpoint_path, improved, last)
                 metrics["tracking_failures"] = run.failures
+
+
+def _poses(config: dict[str, Any], dataset, trial_dir: Path) -> tuple[list[int], dict | None, dict]:
+    """The training frames, the view's changes and the record of where the poses came from (`poses: per_subset`:
+    SfM on the training frames alone, aligned to the global poses)."""
+    train_indices = dataset.train_indices(config["frames"])
+    if config.get(POSES, "global") == "global":
+        return train_indices, None, {}
+    subset = solve(dataset, train_indices, trial_dir / "sfm")
+    if len(subset.registered) < 2:
+        raise RuntimeError(
+            f"poses: per_subset: SfM registered {len(subset.registered)} of {len(train_indices)} training frames "
+            "(at least 2 are needed to train): this frame count is too few for SfM on this capture"
+        )
+    registered = set(subset.registered)
+    kept = [i for i in train_indices if dataset.frames[i]["file_path"] in registered]
+    return kept, subset.view_changes(), subset.record()
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nerftune.errors import InputError
-from nerftune.spec import CONFIGURATION, SCENE
+from nerftune.spec import SCENE
 
 RECIPE_FILE = "trial.json"
 CHECKPOINT_FILE = "trial.ckpt"
@@ -32,7 +32,8 @@ class TrialRecipe:
 
     @property
     def overrides(self) -> dict[str, Any]:
-        return {k: v for k, v in self.config.items() if k not in STANDARD_DIMENSIONS and k != CONFIGURATION}
+        """The nerfstudio settings among the values: the dotted names (the spec allows no other unknown ones)."""
+        return {k: v for k, v in self.config.items() if "." in k}
 
 
 def write_recipe(trial_dir: Path, recipe: TrialRecipe) -> None:

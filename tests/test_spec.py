@@ -72,6 +72,7 @@ BAD = {
         "min > 0",
     ),
     "unknown dimension": (GOOD + "  hidden: {values: [1]}\n", "space.hidden", "dotted nerfstudio config path"),
+    "unknown pose source": (GOOD + "  poses: {values: [global, colmap]}\n", "space.poses", "global or per_subset"),
     "missing steps": (GOOD.replace("  steps: 100\n", ""), "space.steps", "required"),
     "fractional steps": (GOOD.replace("steps: 100", "steps: 10.5"), "space.steps", "whole numbers"),
     "bad frame count": (GOOD.replace("[4, 8]", "[0, 8]"), "space.frames", "not a frame count"),

@@ -22,6 +22,8 @@ from nerftune.errors import InputError
 
 SPLIT_FILE = "split_indices.json"
 PATH_KEYS = ("file_path", "mask_path", "depth_file_path", "document_mask_path")
+# camera keys nerfstudio reads from the top of transforms.json, or from each frame where the top has none
+INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "k1", "k2", "k3", "k4", "p1", "p2")
 
 
 PREPARE_REPORT = "prepare_report.json"  # what `nerftune prepare` did to make a dataset, in its folder
@@ -163,11 +165,20 @@ def _read_split_file(path: Path, num_frames: int) -> tuple[list[int], list[int]]
     return lists["test"], lists["train"]
 
 
-def write_view(dataset: Dataset, train_indices: Sequence[int], out_dir: Path) -> Path:
-    """Write a trial's dataset view (all frames, explicit splits, absolute paths) into `out_dir`; returns it."""
+def write_view(
+    dataset: Dataset, train_indices: Sequence[int], out_dir: Path, changes: dict[str, dict] | None = None
+) -> Path:
+    """Write a trial's dataset view (all frames, explicit splits, absolute paths) into `out_dir`; returns it.
+
+    `changes` gives frames (by `file_path`) another pose or camera; the shared intrinsics then move into every
+    frame, since nerfstudio ignores a frame's own where the file has shared ones."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    frames = [_absolute(frame, dataset.root) for frame in dataset.frames]
     view = {k: v for k, v in dataset.transforms.items() if k != "frames"}
+    frames = [dict(frame) for frame in dataset.frames]
+    if changes:
+        shared = {k: view.pop(k) for k in INTRINSIC_KEYS if k in view}
+        frames = [{**shared, **frame, **changes.get(frame["file_path"], {})} for frame in frames]
+    frames = [_absolute(frame, dataset.root) for frame in frames]
     if "ply_file_path" in view:
         view["ply_file_path"] = str((dataset.root / view["ply_file_path"]).resolve())
     view["frames"] = frames

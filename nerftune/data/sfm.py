@@ -77,8 +77,6 @@ class MapperSetting:
     mapper: str = "incremental"  # or "global"
     relaxed: bool = False
     max_seconds: float | None = None
-    image_names: tuple[str, ...] = ()  # map only these frames (all when empty)
-    min_model_size: int = 10  # COLMAP's default; a subset of few frames needs less
 
 
 def build_database(
@@ -140,15 +138,14 @@ def map_frames(
     if setting.mapper == "global":
         options = pycolmap.GlobalPipelineOptions()
         options.random_seed = 0
-        options.image_names = list(setting.image_names)
-        options.min_model_size = min(setting.min_model_size, 3)
+        options.min_model_size = _min_model_size(image_names)
         with tqdm(total=1, desc=label, unit="stage") as bar:
             models = pycolmap.global_mapping(database, image_dir, out, options)
             bar.update()
     else:
         options = _incremental_options(setting)
-        total = len(setting.image_names or image_names)
-        with tqdm(total=total, desc=label, unit="frame") as bar:
+        options.min_model_size = _min_model_size(image_names)
+        with tqdm(total=len(image_names), desc=label, unit="frame") as bar:
             models = pycolmap.incremental_mapping(database, image_dir, out, options, next_image_callback=bar.update)
     largest = max(models.values(), key=lambda m: m.num_reg_images(), default=None)
     if largest is None:
@@ -161,10 +158,13 @@ def map_frames(
     return result
 
 
+def _min_model_size(image_names: list[str]) -> int:
+    """COLMAP drops models under 10 frames; a capture (or a trial's subset) of fewer frames keeps any of 2 or more."""
+    return max(2, min(10, len(image_names)))
+
+
 def _incremental_options(setting: MapperSetting) -> pycolmap.IncrementalPipelineOptions:
     options = pycolmap.IncrementalPipelineOptions(random_seed=0, num_threads=-1)
-    options.image_names = list(setting.image_names)
-    options.min_model_size = setting.min_model_size
     if setting.max_seconds is not None:
         options.max_runtime_seconds = max(int(setting.max_seconds), 1)
     if setting.relaxed:  # half COLMAP's evidence thresholds: starts and grows on weaker geometry
