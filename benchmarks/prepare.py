@@ -6,6 +6,13 @@ pairs, and prints the median seconds per stage and the median and range of the e
 pairs. Usage:
 
     python benchmarks/prepare.py [--frames 60] [--width 640] [--height 480] [--pairs 3]
+    python benchmarks/prepare.py --hard [--pairs 3]
+
+`--hard` prepares two hard captures instead (low texture: a plain table and the card's plain back; a 70-degree lens,
+so COLMAP's first focal guess is 2.2x too long; 480x360): 24 frames over 200 degrees, and 16 frames over 240 degrees
+(wide baselines). Each route (`auto`, each fixed camera model, global mapping with the true focal length as a prior,
+auto with that prior) runs `--pairs` times, interleaved, and the table gives frames registered, reprojection error,
+the worst camera error against the true poses after a similarity alignment, and the median seconds.
 """
 
 from __future__ import annotations
@@ -14,10 +21,14 @@ import argparse
 import json
 import statistics
 import tempfile
+import time
 from pathlib import Path
+
+import numpy as np
 
 from timing import interleaved, ratios, summary
 
+from nerftune.data.align import pose_error
 from nerftune.data.prepare import REPORT_FILE
 from nerftune.data.prepare import main as prepare_main
 from nerftune.data.synthetic import SceneOptions, write_scene
@@ -31,7 +42,10 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--hard", action="store_true", help="the hard captures and every SfM route instead")
     args = parser.parse_args()
+    if args.hard:
+        return hard_captures(args.pairs)
     reports: dict[str, list[dict]] = {"sequential": [], "exhaustive": []}
     with tempfile.TemporaryDirectory() as tmp:
         options = SceneOptions(frames=args.frames, width=args.width, height=args.height)
@@ -63,6 +77,75 @@ def main() -> None:
             f"{matcher}: {report['frames_registered']}/{report['frames_in']} registered, {report['points']} points, "
             f"reprojection error {report['mean_reprojection_error_px']:.2f} px"
         )
+
+
+HARD = {
+    "low texture, 24 frames over 200 degrees": SceneOptions(
+        frames=24, width=480, height=360, fov_y_deg=70.0, azimuth_range_deg=200.0, texture="low"
+    ),
+    "low texture, wide baselines: 16 frames over 240 degrees": SceneOptions(
+        frames=16, width=480, height=360, fov_y_deg=70.0, azimuth_range_deg=240.0, texture="low"
+    ),
+}
+FOV = "86.1"  # the scenes' horizontal field of view: 70 degrees vertically at 4:3
+ROUTES = {
+    "auto (default)": [],
+    "SIMPLE_RADIAL only": ["--camera-model", "SIMPLE_RADIAL", "--recovery-seconds", "0", "--min-registered", "0.01"],
+    "OPENCV only": ["--camera-model", "OPENCV", "--recovery-seconds", "0", "--min-registered", "0.01"],
+    "global, focal prior": ["--mapper", "global", "--fov", FOV, "--recovery-seconds", "0", "--min-registered", "0.01"],
+    "auto, focal prior": ["--fov", FOV],
+}
+
+
+FAILED = {"frames_registered": 0, "mean_reprojection_error_px": float("nan"), "camera_model": "-", "mapper": "-"}
+
+
+def hard_captures(pairs: int) -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, options in HARD.items():
+            scene = write_scene(Path(tmp) / options.name(), options)
+            reports: dict[str, list[dict]] = {route: [] for route in ROUTES}
+
+            def run(route: str) -> float:
+                out = Path(tmp) / f"{options.name()}-{len(reports[route])}-{route.replace(' ', '_')}"
+                start = time.perf_counter()
+                failed = prepare_main([str(scene / "images"), "--out", str(out), *ROUTES[route]]) != 0
+                report = FAILED if failed else json.loads((out / REPORT_FILE).read_text())
+                reports[route].append(report | {"error": None if failed else _pose_error(scene, out)})
+                return time.perf_counter() - start
+
+            seconds = interleaved({route: (lambda r=route: run(r)) for route in ROUTES}, pairs)
+            for route, runs in reports.items():
+                for run_report, taken in zip(runs, seconds[route]):
+                    run_report["seconds"] = taken
+            rows += [(label, route, runs) for route, runs in reports.items()]
+    print(f"\nnerftune prepare on hard synthetic captures (480x360, 70-degree lens), {pairs} runs per route")
+    print(f"{'capture':<58}{'route':<22}{'registered':>12}{'error px':>10}{'worst camera':>22}{'seconds':>9}")
+    for label, route, runs in rows:
+        last = runs[-1]
+        registered = "/".join(str(r["frames_registered"]) for r in runs)
+        error = last["error"]
+        worst = f"{100 * error.max_position:.1f} %, {error.max_rotation_deg:.1f} deg" if error else "failed"
+        seconds = statistics.median(r["seconds"] for r in runs)
+        kept = f" [{last['camera_model']}, {last['mapper']}{', recovered' if last.get('recovery') else ''}]"
+        print(
+            f"{label:<58}{route:<22}{registered:>12}{last['mean_reprojection_error_px']:>10.2f}{worst:>22}"
+            f"{seconds:>8.1f}s{kept}"
+        )
+
+
+def _pose_error(scene: Path, out: Path):
+    truth = {
+        Path(f["file_path"]).name: f["transform_matrix"]
+        for f in json.loads((scene / "transforms.json").read_text())["frames"]
+    }
+    found = {
+        Path(f["file_path"]).name: f["transform_matrix"]
+        for f in json.loads((out / "transforms.json").read_text())["frames"]
+    }
+    names = sorted(found)
+    return pose_error([np.array(found[n]) for n in names], [np.array(truth[n]) for n in names])
 
 
 if __name__ == "__main__":

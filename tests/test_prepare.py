@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, run_cli
+from nerftune.data.align import similarity
 from nerftune.data.sfm_choice import choose_camera_model
 from nerftune.data.synthetic import CARD_HEIGHT, POINT_OF_INTEREST, SceneOptions, write_scene
 
@@ -68,18 +69,6 @@ def true_poses(capture: Path) -> list[np.ndarray]:
     return [np.array(frame["transform_matrix"]) for frame in sorted(frames, key=lambda f: f["file_path"])]
 
 
-def similarity_alignment(estimated: list[np.ndarray], truth: list[np.ndarray]):
-    """The similarity (s, R, t) taking estimated camera-to-worlds onto the true ones: R is the chordal mean of the
-    rotation differences, s and t fit the camera centres by least squares."""
-    u, _, vt = np.linalg.svd(sum(t[:3, :3] @ e[:3, :3].T for e, t in zip(estimated, truth)))
-    rotation = u @ np.diag([1, 1, np.sign(np.linalg.det(u @ vt))]) @ vt
-    source = np.array([rotation @ e[:3, 3] for e in estimated])
-    target = np.array([t[:3, 3] for t in truth])
-    a, b = source - source.mean(0), target - target.mean(0)
-    scale = float((a * b).sum() / (a * a).sum())
-    return scale, rotation, target.mean(0) - scale * source.mean(0)
-
-
 def check_against_truth(out: Path, capture: Path, min_registered: int) -> dict:
     """Registration, pose accuracy after a similarity alignment, and the point of interest."""
     report = json.loads((out / "prepare_report.json").read_text())
@@ -91,7 +80,8 @@ def check_against_truth(out: Path, capture: Path, min_registered: int) -> dict:
     assert names == report["registered"]
     estimated = [np.array(frame["transform_matrix"]) for frame in transforms["frames"]]
     matching = [truth[int(name[6:11])] for name in names]  # frame_00007.png is the 8th frame
-    scale, rotation, shift = similarity_alignment(estimated, matching)
+    fit = similarity(estimated, matching)
+    scale, rotation, shift = fit.scale, fit.rotation, fit.shift
 
     centres = np.array([t[:3, 3] for t in matching])
     scene_size = float(np.linalg.norm(centres.max(0) - centres.min(0)))
