@@ -82,10 +82,13 @@ def evaluation_table(sweep_dir: Path, reevaluate: bool = False) -> pd.DataFrame:
 
 def _reevaluate(recipe, checkpoint: Path) -> dict[str, Any]:
     """The full fixed test set rendered from the checkpoint, with the trial's own model and dataset view."""
+    from nerftune.data.dataset import load_dataset
+    from nerftune.data.document_region import view_regions
     from nerftune.nerf.render import load_trained
 
     with tempfile.TemporaryDirectory() as work:
         trainer = load_trained(recipe, checkpoint, Path(work))
+        trainer.document_regions = view_regions(load_dataset(recipe.data_dir, recipe.test_every, check_images=False))
         evaluation = trainer.evaluate()
     metrics = {k: (v if v is not None and math.isfinite(v) else None) for k, v in evaluation.metrics.items()}
     return {

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from enum import Enum
 
-# test-set image metrics, and which way is better
-METRIC_MODES = {"psnr": "max", "ssim": "max", "lpips": "min"}
+# test-set image metrics, and which way is better; doc_* are the same inside each view's document region
+METRIC_MODES = {"psnr": "max", "ssim": "max", "lpips": "min", "doc_psnr": "max", "doc_ssim": "max", "doc_lpips": "min"}
 METRICS = tuple(METRIC_MODES)
 
 # per-trial timings and speeds, reported at every milestone and kept in results.csv

@@ -134,12 +134,27 @@ def _scene(spec: SweepSpec, entry: DataSpec, spec_path: Path, storage: Path) -> 
     data_dir = _resolve_data(entry, spec_path, storage)
     dataset = load_dataset(data_dir, entry.test_every)
     _check_frames(spec, spec_path, dataset)
+    if spec.metric.name.startswith("doc_"):
+        _check_document_region(spec, spec_path, dataset)
     if POSES in spec.space and "per_subset" in spec.space[POSES].choices:
         from nerftune.data.subset_poses import check_original_frames
 
         check_original_frames(dataset, spec_path)
     camera_paths = _camera_paths(spec, spec_path, dataset)
     return Scene(entry.scene_name, data_dir, dataset, entry.test_every, camera_paths)
+
+
+def _check_document_region(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> None:
+    from nerftune.data.document_region import region_source
+
+    if region_source(dataset) is None:
+        raise InputError(
+            spec_path,
+            "metric",
+            f"{spec.metric.name} is computed inside the document, and {dataset.root} marks it neither with masks "
+            "nor with document corners",
+            "prepare the capture with `nerftune prepare --masks`, or use psnr",
+        )
 
 
 def _camera_paths(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> dict | None:

@@ -139,7 +139,7 @@ class DataSpec(_Strict):
 
 
 class MetricSpec(_Strict):
-    name: Literal["psnr", "ssim", "lpips"] = "psnr"
+    name: Literal[tuple(METRIC_MODES)] = "psnr"  # type: ignore[valid-type]
     mode: Literal["max", "min"] | None = None
 
     @model_validator(mode="after")

@@ -19,6 +19,7 @@ from typing import Any
 from ray import tune
 
 from nerftune.data.dataset import load_dataset, write_view
+from nerftune.data.document_region import view_regions
 from nerftune.data.subset_poses import solve
 from nerftune.nerf import device as nerf_device
 from nerftune.nerf.config import build_config, config_yaml, key_values
@@ -100,7 +101,7 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         recipe.overrides,
     )
     fast = wanted(plan.fast_path, nerf_config, device)
-    trainer = NerfTrainer(nerf_config, fast=fast)
+    trainer = NerfTrainer(nerf_config, fast=fast, document_regions=view_regions(dataset))
     # where the trial ran, what it was allowed to see, and what computed its hash grid
     machine = {
         "device": device,

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from nerftune.data.document_region import corners_json
+
 PLANE_TOLERANCE = 0.005  # RANSAC inlier distance, as a fraction of the camera-to-look-at distance
 CROP_MARGIN = 0.01  # kept in front of the plane, as a fraction of the camera-to-look-at distance
 MAX_PLANES = 3
@@ -53,6 +55,7 @@ class Document:
     crop: Crop
     size: tuple[float, float] | None  # extent in the plane, when masks told which points are the document
     plane_points: int  # sparse points on the plane
+    corners: list[list[float]] | None = None  # the extent's rectangle, when `size` is known
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -63,6 +66,7 @@ class Document:
         }
         if self.size is not None:
             data["document_size"] = list(self.size)
+            data["document_corners"] = self.corners
         return data
 
 
@@ -91,13 +95,14 @@ def find_document(
     origin, normal = fit_plane(points[inliers])
     if np.mean((centres - origin) @ normal) < 0:
         normal = -normal
-    size = None
+    size = corners = None
     if masked:
-        centre, size = _extent(points[inliers], origin, normal)
+        centre, size, axes = _extent(points[inliers], origin, normal)
+        corners = corners_json(centre, axes, size)
     else:
         centre = target - _distance(target, origin, normal) * normal
     crop = Crop(centre, normal, CROP_MARGIN * scale)
-    return Document(centre, normal, crop, size, int(inliers.sum()))
+    return Document(centre, normal, crop, size, int(inliers.sum()), corners)
 
 
 def dominant_planes(points: np.ndarray, tolerance: float, rng: np.random.Generator, iterations: int = 500):
@@ -135,11 +140,11 @@ def _distance(point: np.ndarray, origin: np.ndarray, normal: np.ndarray) -> floa
     return float((point - origin) @ normal)
 
 
-def _extent(points: np.ndarray, origin: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
-    """Centre and size of the points' robust (2nd-98th percentile) extent along their two main in-plane axes."""
+def _extent(points: np.ndarray, origin: np.ndarray, normal: np.ndarray):
+    """Centre, size and axes of the points' robust (2nd-98th percentile) extent along their two main in-plane axes."""
     flat = points - origin - np.outer((points - origin) @ normal, normal)
     axes = np.linalg.svd(flat - flat.mean(0))[2][:2]
     coords = flat @ axes.T
     low, high = np.percentile(coords, 2, axis=0), np.percentile(coords, 98, axis=0)
     centre = origin + ((low + high) / 2) @ axes
-    return centre, (float(high[0] - low[0]), float(high[1] - low[1]))
+    return centre, (float(high[0] - low[0]), float(high[1] - low[1])), axes

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from nerftune.data.document_region import corners_json
 from nerftune.data.poi import Crop
 from nerftune.paths import look_at
 
@@ -277,6 +278,7 @@ def write_scene(out_dir: Path, options: SceneOptions = SceneOptions()) -> Path:
             "point_of_interest": list(POINT_OF_INTEREST),
             "document_normal": list(DOCUMENT_NORMAL),
             "document_size": [CARD_WIDTH, CARD_HEIGHT],
+            "document_corners": corners_json(np.array(POINT_OF_INTEREST), np.eye(3)[:2], (CARD_WIDTH, CARD_HEIGHT)),
             "crop": Crop(np.array(POINT_OF_INTEREST), np.array(DOCUMENT_NORMAL), CROP_MARGIN).to_json(),
         },
     }

@@ -21,7 +21,9 @@ from nerfstudio.engine.callbacks import TrainingCallbackAttributes, TrainingCall
 from nerfstudio.engine.trainer import Trainer, TrainerConfig
 from nerfstudio.utils import colormaps, profiler, writer
 
+from nerftune.data.document_region import resized
 from nerftune.nerf import lpips
+from nerftune.nerf.region_metrics import region_metrics
 from nerftune.nerf.fast_path import compile_hash_grids, set_tf32
 from nerftune.outcomes import METRICS
 
@@ -83,6 +85,8 @@ class NerfTrainer:
     fast: bool = False
     step: int = 0  # the next step to train = steps done so far
     timings: Timings = field(default_factory=Timings)
+    # each test view's document region (by its image's resolved path): adds doc_psnr, doc_ssim and doc_lpips
+    document_regions: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         start = time.perf_counter()
@@ -202,15 +206,23 @@ class NerfTrainer:
         loader.image_indices = list(image_indices) if image_indices else list(range(len(loader.input_dataset)))
         model = self.pipeline.model
         self.pipeline.eval()
+        filenames = loader.input_dataset._dataparser_outputs.image_filenames
         scores, images, rays, render_s = [], [], 0, 0.0
         for camera, batch in loader:
             render_start = time.perf_counter()
             outputs = model.get_outputs_for_camera(camera=camera)
             render_s += time.perf_counter() - render_start
             rays += int(camera.height.item() * camera.width.item())
-            scores.append(model.get_image_metrics_and_images(outputs, batch)[0])
+            rendered = outputs.get("rgb", outputs.get("rgb_fine"))
+            score = model.get_image_metrics_and_images(outputs, batch)[0]
+            region = self.document_regions.get(str(Path(filenames[batch["image_idx"]]).resolve()))
+            if region is not None:
+                region = torch.from_numpy(resized(region, *rendered.shape[:2])).to(rendered.device)
+                truth = batch["image"].to(rendered.device)
+                score.update(region_metrics(truth, rendered, region, getattr(model, "lpips", None)))
+            scores.append(score)
             if len(images) < previews:
-                images.append(side_by_side(batch["image"], outputs.get("rgb", outputs.get("rgb_fine"))))
+                images.append(side_by_side(batch["image"], rendered))
         self.pipeline.train()
         seconds = time.perf_counter() - start
         self.timings.eval_s += seconds
