@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nerftune.data.dataset import Dataset, load_dataset
+from nerftune.data.dataset import Dataset, load_dataset, mask_of
 from nerftune.data.frames import resolve_frame_count
 from nerftune.errors import InputError
 from nerftune.machine import gpu_count, gpu_names, tcnn_installed
 from nerftune.nerf.methods import available_methods, check_override, has_hash_grid, needs_cuda
 from nerftune.nerf.overrides import OverrideError
 from nerftune.packing import PACKING_FILE, Packing, fits, max_copies, packing_key, read_packing
-from nerftune.spec import POSES, DataSpec, SweepSpec, load_spec
+from nerftune.spec import MASKS, POSES, DataSpec, SweepSpec, load_spec
 
 DATASETS_FOLDER = "_datasets"  # generated scenes, shared by the sweeps of one storage folder
 TCNN_MISSING = (
@@ -134,6 +134,8 @@ def _scene(spec: SweepSpec, entry: DataSpec, spec_path: Path, storage: Path) -> 
     data_dir = _resolve_data(entry, spec_path, storage)
     dataset = load_dataset(data_dir, entry.test_every)
     _check_frames(spec, spec_path, dataset)
+    if MASKS in spec.space and True in spec.space[MASKS].choices:
+        _check_masks(spec_path, dataset)
     if spec.metric.name.startswith("doc_"):
         _check_document_region(spec, spec_path, dataset)
     if POSES in spec.space and "per_subset" in spec.space[POSES].choices:
@@ -142,6 +144,18 @@ def _scene(spec: SweepSpec, entry: DataSpec, spec_path: Path, storage: Path) -> 
         check_original_frames(dataset, spec_path)
     camera_paths = _camera_paths(spec, spec_path, dataset)
     return Scene(entry.scene_name, data_dir, dataset, entry.test_every, camera_paths)
+
+
+def _check_masks(spec_path: Path, dataset: Dataset) -> None:
+    unmasked = [frame["file_path"] for frame in dataset.frames if not mask_of(frame)]
+    if unmasked:
+        raise InputError(
+            spec_path,
+            "space.masks",
+            f"true needs a mask for every frame, and {len(unmasked)} of {len(dataset.frames)} frames of "
+            f"{dataset.root} have none (the first: {unmasked[0]})",
+            "prepare the capture with `nerftune prepare --masks`, or use masks: false",
+        )
 
 
 def _check_document_region(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> None:

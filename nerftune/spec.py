@@ -48,6 +48,7 @@ CONFIGURATION = "configuration"  # a trial's configuration number (the searcher'
 SCENE = "scene"  # the dimension of a study over several datasets: their names (always a stratum)
 POSES = "poses"  # where a trial's poses come from: SfM on all frames, or on its own training frames
 POSE_SOURCES = ("global", "per_subset")
+MASKS = "masks"  # whether training ignores the pixels outside each frame's mask (true) or sees every pixel (false)
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 DEFAULT_DIMENSIONS: dict[str, Any] = {"frames": 1.0, "seed": 0, "method": "nerfacto"}
 
@@ -312,11 +313,16 @@ class SweepSpec(_Strict):
             if name not in self.space:
                 raise _FieldProblem(f"space.{name}", f"`{name}` is required", "e.g. `steps: 1000`")
         for name, dim in self.space.items():
-            if not (name in DEFAULT_DIMENSIONS or name in REQUIRED_DIMENSIONS or name in (SCENE, POSES) or "." in name):
+            if not (
+                name in DEFAULT_DIMENSIONS
+                or name in REQUIRED_DIMENSIONS
+                or name in (SCENE, POSES, MASKS)
+                or "." in name
+            ):
                 raise _FieldProblem(
                     f"space.{name}",
                     "unknown dimension",
-                    "use frames, seed, method, steps, poses or a dotted nerfstudio config path like "
+                    "use frames, seed, method, steps, poses, masks or a dotted nerfstudio config path like "
                     "pipeline.model.hidden_dim",
                 )
             _check_standard_dimension(name, dim)
@@ -435,6 +441,9 @@ def _check_standard_dimension(name: str, dim: Dimension) -> None:
             raise _FieldProblem(
                 field, f"poses come from {' or '.join(POSE_SOURCES)}", "e.g. `poses: {values: [global, per_subset]}`"
             )
+    elif name == MASKS:
+        if dim.values is None or not all(isinstance(v, bool) for v in dim.values):
+            raise _FieldProblem(field, "masks are on or off", "e.g. `masks: {values: [true, false]}`")
     elif name == "steps" or name == "seed":
         low = 1 if name == "steps" else 0
         values = dim.choices or [dim.min, dim.max]

@@ -27,7 +27,7 @@ from nerftune.nerf.fast_path import implementation, wanted
 from nerftune.nerf.loop import Evaluation, NerfTrainer, TrainChunk
 from nerftune.novel_views import render_views
 from nerftune.outcomes import MILESTONE_METRICS, better
-from nerftune.spec import POSES, SCENE
+from nerftune.spec import MASKS, POSES, SCENE
 from nerftune.tracking import TrackingTarget, TrialRun
 from nerftune.trials import CHECKPOINT_FILE, MILESTONE_FILE, TrialRecipe, write_recipe
 
@@ -86,7 +86,7 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     data_dir, test_every = plan.scenes[scene]
     dataset = load_dataset(data_dir, test_every, check_images=False)  # checked before the sweep started
     train_indices, changes, poses = _poses(config, dataset, trial_dir)
-    view = write_view(dataset, train_indices, trial_dir / "dataset", changes)
+    view = write_view(dataset, train_indices, trial_dir / "dataset", changes, config.get(MASKS))
     recipe = TrialRecipe(context.get_trial_id(), config, plan.profile, data_dir, test_every, str(view))
     write_recipe(trial_dir, recipe)
     device = nerf_device.for_trial(plan.cpus_per_trial)

@@ -73,6 +73,7 @@ BAD = {
     ),
     "unknown dimension": (GOOD + "  hidden: {values: [1]}\n", "space.hidden", "dotted nerfstudio config path"),
     "unknown pose source": (GOOD + "  poses: {values: [global, colmap]}\n", "space.poses", "global or per_subset"),
+    "masks not on or off": (GOOD + "  masks: {values: [yes-ish]}\n", "space.masks", "on or off"),
     "missing steps": (GOOD.replace("  steps: 100\n", ""), "space.steps", "required"),
     "fractional steps": (GOOD.replace("steps: 100", "steps: 10.5"), "space.steps", "whole numbers"),
     "bad frame count": (GOOD.replace("[4, 8]", "[0, 8]"), "space.frames", "not a frame count"),

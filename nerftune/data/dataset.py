@@ -166,15 +166,21 @@ def _read_split_file(path: Path, num_frames: int) -> tuple[list[int], list[int]]
 
 
 def write_view(
-    dataset: Dataset, train_indices: Sequence[int], out_dir: Path, changes: dict[str, dict] | None = None
+    dataset: Dataset,
+    train_indices: Sequence[int],
+    out_dir: Path,
+    changes: dict[str, dict] | None = None,
+    masks: bool | None = None,
 ) -> Path:
     """Write a trial's dataset view (all frames, explicit splits, absolute paths) into `out_dir`; returns it.
 
     `changes` gives frames (by `file_path`) another pose or camera; the shared intrinsics then move into every
-    frame, since nerfstudio ignores a frame's own where the file has shared ones."""
+    frame, since nerfstudio ignores a frame's own where the file has shared ones. `masks` true gives every frame
+    its mask as `mask_path` (nerfstudio then trains only on the pixels the mask keeps), false leaves masks out,
+    None keeps the data's own choice."""
     out_dir.mkdir(parents=True, exist_ok=True)
     view = {k: v for k, v in dataset.transforms.items() if k != "frames"}
-    frames = [dict(frame) for frame in dataset.frames]
+    frames = [_with_masks(dict(frame), masks) for frame in dataset.frames]
     if changes:
         shared = {k: view.pop(k) for k in INTRINSIC_KEYS if k in view}
         frames = [{**shared, **frame, **changes.get(frame["file_path"], {})} for frame in frames]
@@ -190,6 +196,19 @@ def write_view(
     tmp.write_text(json.dumps(view, indent=1))
     tmp.replace(target)
     return out_dir
+
+
+def mask_of(frame: dict) -> str | None:
+    """A frame's mask: its training mask, else its document mask (the synthetic scene's)."""
+    return frame.get("mask_path") or frame.get("document_mask_path")
+
+
+def _with_masks(frame: dict, masks: bool | None) -> dict:
+    if masks is True:
+        frame["mask_path"] = mask_of(frame)
+    elif masks is False:
+        frame.pop("mask_path", None)
+    return frame
 
 
 def _absolute(frame: dict, root: Path) -> dict:
