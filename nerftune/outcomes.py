@@ -18,6 +18,11 @@ MACHINE = ("device", "implementation", "gpu_name", "gpu_memory_mb", "cuda_visibl
 # `poses: per_subset`: the trial's own SfM (frames asked, registered, worst pose error against the global solution as
 # a fraction of the scene size and in degrees, seconds)
 SUBSET_SFM = ("sfm_frames", "sfm_registered", "pose_error_position", "pose_error_rotation_deg", "sfm_s")
+# the mask-error study: each metric over the test views nearest a corrupted frame, and over the others
+# (and which frames were corrupted)
+MASK_ERROR_COLUMNS = ("mask_error_frames",) + tuple(
+    f"{metric}_{group}" for metric in METRICS for group in ("near_error", "elsewhere")
+)
 
 # what a milestone logs to MLflow as step metrics
 MILESTONE_METRICS = (*METRICS, "steps_per_s", "rays_per_s", "eval_rays_per_s", "fps", "peak_gpu_mb")

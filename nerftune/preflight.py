@@ -19,7 +19,7 @@ from nerftune.machine import gpu_count, gpu_names, tcnn_installed
 from nerftune.nerf.methods import available_methods, check_override, has_hash_grid, needs_cuda
 from nerftune.nerf.overrides import OverrideError
 from nerftune.packing import PACKING_FILE, Packing, fits, max_copies, packing_key, read_packing
-from nerftune.spec import MASKS, POSES, DataSpec, SweepSpec, load_spec
+from nerftune.spec import MASK_ERROR, MASKS, POSES, DataSpec, SweepSpec, load_spec
 
 DATASETS_FOLDER = "_datasets"  # generated scenes, shared by the sweeps of one storage folder
 TCNN_MISSING = (
@@ -134,8 +134,11 @@ def _scene(spec: SweepSpec, entry: DataSpec, spec_path: Path, storage: Path) -> 
     data_dir = _resolve_data(entry, spec_path, storage)
     dataset = load_dataset(data_dir, entry.test_every)
     _check_frames(spec, spec_path, dataset)
-    if MASKS in spec.space and True in spec.space[MASKS].choices:
-        _check_masks(spec_path, dataset)
+    corrupted = [v for v in spec.space[MASK_ERROR].choices if isinstance(v, dict)] if MASK_ERROR in spec.space else []
+    if corrupted or (MASKS in spec.space and True in spec.space[MASKS].choices):
+        _check_masks(spec_path, dataset, MASK_ERROR if corrupted else MASKS)
+    if corrupted:
+        _check_mask_error_frames(spec, spec_path, dataset, max(v["frames"] for v in corrupted))
     if spec.metric.name.startswith("doc_"):
         _check_document_region(spec, spec_path, dataset)
     if POSES in spec.space and "per_subset" in spec.space[POSES].choices:
@@ -146,16 +149,32 @@ def _scene(spec: SweepSpec, entry: DataSpec, spec_path: Path, storage: Path) -> 
     return Scene(entry.scene_name, data_dir, dataset, entry.test_every, camera_paths)
 
 
-def _check_masks(spec_path: Path, dataset: Dataset) -> None:
+def _check_masks(spec_path: Path, dataset: Dataset, dimension: str) -> None:
     unmasked = [frame["file_path"] for frame in dataset.frames if not mask_of(frame)]
     if unmasked:
         raise InputError(
             spec_path,
-            "space.masks",
-            f"true needs a mask for every frame, and {len(unmasked)} of {len(dataset.frames)} frames of "
+            f"space.{dimension}",
+            f"{'true' if dimension == MASKS else 'corrupting masks'} needs a mask for every frame, and {len(unmasked)} of {len(dataset.frames)} frames of "
             f"{dataset.root} have none (the first: {unmasked[0]})",
             "prepare the capture with `nerftune prepare --masks`, or use masks: false",
         )
+
+
+def _check_mask_error_frames(spec: SweepSpec, spec_path: Path, dataset: Dataset, corrupted: int) -> None:
+    dim = spec.space["frames"]
+    fewest = min(resolve_frame_count(v, len(dataset.pool)) for v in dim.choices or [_lowest(dim)])
+    if corrupted > fewest:
+        raise InputError(
+            spec_path,
+            f"space.{MASK_ERROR}",
+            f"corrupts the masks of {corrupted} frames, and a trial with frames={fewest} trains on only {fewest}",
+            f"corrupt at most {fewest} frames, or train on more",
+        )
+
+
+def _lowest(dim) -> int | float:
+    return int(dim.min) if dim.type == "int" else dim.min
 
 
 def _check_document_region(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> None:

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from nerftune.outcomes import MACHINE, METRICS, SUBSET_SFM, TIMINGS, StopReason, error_reason
+from nerftune.outcomes import MACHINE, MASK_ERROR_COLUMNS, METRICS, SUBSET_SFM, TIMINGS, StopReason, error_reason
 from nerftune.spec import CONFIGURATION, value_text
 from nerftune.trials import milestones, read_recipe
 
@@ -85,7 +85,7 @@ def results_table(records: Sequence[TrialRecord], dimensions: Sequence[str], met
                 "target_steps": target,
                 "full_test": last.get("full_test"),
                 **{column: last.get(column) for column in MACHINE},
-                **{column: last[column] for column in SUBSET_SFM if column in last},
+                **{column: last[column] for column in (*SUBSET_SFM, *MASK_ERROR_COLUMNS) if column in last},
                 "peak_gpu_mb": last.get("peak_gpu_mb"),
                 "checkpoint": record.checkpoint,
                 "mlflow_run_id": last.get("mlflow_run_id"),

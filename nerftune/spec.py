@@ -49,6 +49,9 @@ SCENE = "scene"  # the dimension of a study over several datasets: their names (
 POSES = "poses"  # where a trial's poses come from: SfM on all frames, or on its own training frames
 POSE_SOURCES = ("global", "per_subset")
 MASKS = "masks"  # whether training ignores the pixels outside each frame's mask (true) or sees every pixel (false)
+MASK_ERROR = "mask_error"  # masks of chosen training frames corrupted: {frames, kind, size}, or none
+MASK_ERROR_KINDS = ("corner", "dilate", "erode", "shift")
+STUDY_DIMENSIONS = (SCENE, POSES, MASKS, MASK_ERROR)  # known to nerftune, not nerfstudio settings
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 DEFAULT_DIMENSIONS: dict[str, Any] = {"frames": 1.0, "seed": 0, "method": "nerfacto"}
 
@@ -314,15 +317,12 @@ class SweepSpec(_Strict):
                 raise _FieldProblem(f"space.{name}", f"`{name}` is required", "e.g. `steps: 1000`")
         for name, dim in self.space.items():
             if not (
-                name in DEFAULT_DIMENSIONS
-                or name in REQUIRED_DIMENSIONS
-                or name in (SCENE, POSES, MASKS)
-                or "." in name
+                name in DEFAULT_DIMENSIONS or name in REQUIRED_DIMENSIONS or name in STUDY_DIMENSIONS or "." in name
             ):
                 raise _FieldProblem(
                     f"space.{name}",
                     "unknown dimension",
-                    "use frames, seed, method, steps, poses, masks or a dotted nerfstudio config path like "
+                    "use frames, seed, method, steps, poses, masks, mask_error or a dotted nerfstudio config path like "
                     "pipeline.model.hidden_dim",
                 )
             _check_standard_dimension(name, dim)
@@ -444,6 +444,9 @@ def _check_standard_dimension(name: str, dim: Dimension) -> None:
     elif name == MASKS:
         if dim.values is None or not all(isinstance(v, bool) for v in dim.values):
             raise _FieldProblem(field, "masks are on or off", "e.g. `masks: {values: [true, false]}`")
+    elif name == MASK_ERROR:
+        for value in dim.choices or [None]:
+            _check_mask_error(field, value)
     elif name == "steps" or name == "seed":
         low = 1 if name == "steps" else 0
         values = dim.choices or [dim.min, dim.max]
@@ -458,6 +461,20 @@ def _check_standard_dimension(name: str, dim: Dimension) -> None:
                 raise _FieldProblem(field, f"{v!r} is not a frame count", "give counts (12) or fractions (0.5)")
             if isinstance(v, float) and not 0 < v <= 1 or isinstance(v, int) and v < 1:
                 raise _FieldProblem(field, f"{v!r} is not a frame count", "counts are >= 1, fractions in (0, 1]")
+
+
+def _check_mask_error(field: str, value: Any) -> None:
+    example = "e.g. `mask_error: {values: [none, {frames: 1, kind: corner, size: 0.15}]}`"
+    if value in (None, "none"):
+        return
+    if not isinstance(value, dict) or set(value) != {"frames", "kind", "size"}:
+        raise _FieldProblem(field, f"{value_text(value)} is not a mask error (frames, kind, size) or none", example)
+    if not _is_int(value["frames"]) or value["frames"] < 1:
+        raise _FieldProblem(field, f"frames is {value['frames']!r}; corrupt 1 or more frames", example)
+    if value["kind"] not in MASK_ERROR_KINDS:
+        raise _FieldProblem(field, f"kind {value['kind']!r} is unknown", f"kinds: {', '.join(MASK_ERROR_KINDS)}")
+    if isinstance(value["size"], bool) or not isinstance(value["size"], (int, float)) or not 0 < value["size"] <= 1:
+        raise _FieldProblem(field, f"size is {value['size']!r}", "a fraction of the mask's extent in (0, 1]")
 
 
 def _as_list(value: Any) -> list:

@@ -25,9 +25,10 @@ from nerftune.nerf import device as nerf_device
 from nerftune.nerf.config import build_config, config_yaml, key_values
 from nerftune.nerf.fast_path import implementation, wanted
 from nerftune.nerf.loop import Evaluation, NerfTrainer, TrainChunk
+from nerftune.mask_error import MaskError, chosen_frames, nearest_training_frames, split_metrics, write_corrupted
 from nerftune.novel_views import render_views
-from nerftune.outcomes import MILESTONE_METRICS, better
-from nerftune.spec import MASKS, POSES, SCENE
+from nerftune.outcomes import MASK_ERROR_COLUMNS, MILESTONE_METRICS, better
+from nerftune.spec import MASK_ERROR, MASKS, POSES, SCENE
 from nerftune.tracking import TrackingTarget, TrialRun
 from nerftune.trials import CHECKPOINT_FILE, MILESTONE_FILE, TrialRecipe, write_recipe
 
@@ -86,7 +87,10 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     data_dir, test_every = plan.scenes[scene]
     dataset = load_dataset(data_dir, test_every, check_images=False)  # checked before the sweep started
     train_indices, changes, poses = _poses(config, dataset, trial_dir)
-    view = write_view(dataset, train_indices, trial_dir / "dataset", changes, config.get(MASKS))
+    mask_error = MaskError.from_value(config.get(MASK_ERROR))
+    near_error = _corrupt_masks(mask_error, dataset, train_indices, trial_dir, changes) if mask_error else None
+    masks = True if mask_error else config.get(MASKS)
+    view = write_view(dataset, train_indices, trial_dir / "dataset", changes, masks)
     recipe = TrialRecipe(context.get_trial_id(), config, plan.profile, data_dir, test_every, str(view))
     write_recipe(trial_dir, recipe)
     device = nerf_device.for_trial(plan.cpus_per_trial)
@@ -109,6 +113,7 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         "implementation": implementation(nerf_config, fast),
         "host": socket.gethostname(),
         **poses,
+        **({"mask_error_frames": near_error.frames} if near_error else {}),
     }
     resumed_from, last_report = _resume(trainer)
     if last_report is not None:
@@ -121,6 +126,8 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         train_names = [dataset.frame_names[i] for i in train_indices]
         known = {key: value for key, value in machine.items() if value is not None}  # no GPU name on a CPU
         _log_setup(run, {**config, **known}, nerf_config, train_names, dataset.test_names)
+        if near_error:
+            run.log_folder(trial_dir / MASK_ERROR, MASK_ERROR)
     eval_indices = plan.eval_indices(len(dataset.test_indices))
     milestones = [m for m in plan.milestones(steps) if m > trainer.step]
     best: float | None = None
@@ -152,6 +159,7 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             "frames_used": len(train_indices),
             "test_images": evaluation.images,
             "full_test": evaluation.images == len(dataset.test_indices),
+            **(split_metrics(evaluation.per_view, near_error.views) if near_error else {}),
             "resumed_from_step": resumed_from,
             **machine,
         }
@@ -166,12 +174,29 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
                 metrics["tracking_failures"] = run.failures
 
 
-def _poses(config: dict[str, Any], dataset, trial_dir: Path) -> tuple[list[int], dict | None, dict]:
+@dataclass(frozen=True)
+class NearError:
+    frames: str  # the corrupted frames' names, for results.csv and MLflow
+    views: set[str]  # the test views (resolved image paths) whose nearest training frame is a corrupted one
+
+
+def _corrupt_masks(error: MaskError, dataset, train_indices: list[int], trial_dir: Path, changes: dict) -> NearError:
+    """Write the corrupted masks (into `changes`, for the view) and find the test views near them."""
+    train_names = [dataset.frames[i]["file_path"] for i in train_indices]
+    names = chosen_frames(train_names, error.frames)
+    for name, path in write_corrupted(dataset, names, error, trial_dir / MASK_ERROR).items():
+        changes.setdefault(name, {})["mask_path"] = path
+    nearest = nearest_training_frames(dataset, train_names)
+    views = {str((dataset.root / test).resolve()) for test, train in nearest.items() if train in names}
+    return NearError(", ".join(Path(name).name for name in names), views)
+
+
+def _poses(config: dict[str, Any], dataset, trial_dir: Path) -> tuple[list[int], dict, dict]:
     """The training frames, the view's changes and the record of where the poses came from (`poses: per_subset`:
     SfM on the training frames alone, aligned to the global poses)."""
     train_indices = dataset.train_indices(config["frames"])
     if config.get(POSES, "global") == "global":
-        return train_indices, None, {}
+        return train_indices, {}, {}
     subset = solve(dataset, train_indices, trial_dir / "sfm")
     if len(subset.registered) < 2:
         raise RuntimeError(
@@ -227,7 +252,8 @@ def _log_milestone(
     last: bool,
 ) -> None:
     step = metrics["step"]
-    run.queue_metrics({k: metrics[k] for k in MILESTONE_METRICS}, step)
+    split = {k: metrics[k] for k in MASK_ERROR_COLUMNS[1:] if k in metrics}  # the mask-error study's
+    run.queue_metrics({**{k: metrics[k] for k in MILESTONE_METRICS}, **split}, step)
     run.flush()
     for index, image in enumerate(evaluation.previews):
         run.log_image(image, f"renders/step_{step:06d}_test{index}.png")

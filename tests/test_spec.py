@@ -74,6 +74,11 @@ BAD = {
     "unknown dimension": (GOOD + "  hidden: {values: [1]}\n", "space.hidden", "dotted nerfstudio config path"),
     "unknown pose source": (GOOD + "  poses: {values: [global, colmap]}\n", "space.poses", "global or per_subset"),
     "masks not on or off": (GOOD + "  masks: {values: [yes-ish]}\n", "space.masks", "on or off"),
+    "unknown mask error": (
+        GOOD + "  mask_error: {values: [none, {frames: 1, kind: blur, size: 0.1}]}\n",
+        "space.mask_error",
+        "kind 'blur' is unknown",
+    ),
     "missing steps": (GOOD.replace("  steps: 100\n", ""), "space.steps", "required"),
     "fractional steps": (GOOD.replace("steps: 100", "steps: 10.5"), "space.steps", "whole numbers"),
     "bad frame count": (GOOD.replace("[4, 8]", "[0, 8]"), "space.frames", "not a frame count"),

@@ -49,6 +49,7 @@ class Evaluation:
     seconds: float  # rendering and scoring
     images: int
     previews: list[np.ndarray]  # ground truth | render | error map, uint8 (H, 3W, 3), of the first test images
+    per_view: dict[str, dict[str, float | None]] = field(default_factory=dict)  # by the image's resolved path
 
 
 @dataclass
@@ -208,6 +209,7 @@ class NerfTrainer:
         self.pipeline.eval()
         filenames = loader.input_dataset._dataparser_outputs.image_filenames
         scores, images, rays, render_s = [], [], 0, 0.0
+        per_view: dict[str, dict[str, float | None]] = {}
         for camera, batch in loader:
             render_start = time.perf_counter()
             outputs = model.get_outputs_for_camera(camera=camera)
@@ -215,12 +217,14 @@ class NerfTrainer:
             rays += int(camera.height.item() * camera.width.item())
             rendered = outputs.get("rgb", outputs.get("rgb_fine"))
             score = model.get_image_metrics_and_images(outputs, batch)[0]
-            region = self.document_regions.get(str(Path(filenames[batch["image_idx"]]).resolve()))
+            image_path = str(Path(filenames[batch["image_idx"]]).resolve())
+            region = self.document_regions.get(image_path)
             if region is not None:
                 region = torch.from_numpy(resized(region, *rendered.shape[:2])).to(rendered.device)
                 truth = batch["image"].to(rendered.device)
                 score.update(region_metrics(truth, rendered, region, getattr(model, "lpips", None)))
             scores.append(score)
+            per_view[image_path] = {key: _mean_metric([score], key) for key in METRICS}
             if len(images) < previews:
                 images.append(side_by_side(batch["image"], rendered))
         self.pipeline.train()
@@ -233,6 +237,7 @@ class NerfTrainer:
             seconds=seconds,
             images=len(scores),
             previews=images,
+            per_view=per_view,
         )
 
     def save(self, path: Path) -> None:
