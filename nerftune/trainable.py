@@ -18,17 +18,17 @@ from typing import Any
 
 from ray import tune
 
-from nerftune.data.dataset import load_dataset, write_view
+from nerftune.data.dataset import load_dataset
 from nerftune.data.document_region import view_regions
-from nerftune.data.subset_poses import solve
 from nerftune.nerf import device as nerf_device
 from nerftune.nerf.config import build_config, config_yaml, key_values
 from nerftune.nerf.fast_path import implementation, wanted
 from nerftune.nerf.loop import Evaluation, NerfTrainer, TrainChunk
-from nerftune.mask_error import MaskError, chosen_frames, nearest_training_frames, split_metrics, write_corrupted
+from nerftune.mask_error import split_metrics
 from nerftune.novel_views import render_views
 from nerftune.outcomes import MASK_ERROR_COLUMNS, MILESTONE_METRICS, better
-from nerftune.spec import MASK_ERROR, MASKS, POSES, SCENE
+from nerftune.spec import MASK_ERROR, SCENE
+from nerftune.trial_view import trial_view
 from nerftune.tracking import TrackingTarget, TrialRun
 from nerftune.trials import CHECKPOINT_FILE, MILESTONE_FILE, TrialRecipe, write_recipe
 
@@ -86,11 +86,7 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     scene = plan.scene_of(config)
     data_dir, test_every = plan.scenes[scene]
     dataset = load_dataset(data_dir, test_every, check_images=False)  # checked before the sweep started
-    train_indices, changes, poses = _poses(config, dataset, trial_dir)
-    mask_error = MaskError.from_value(config.get(MASK_ERROR))
-    near_error = _corrupt_masks(mask_error, dataset, train_indices, trial_dir, changes) if mask_error else None
-    masks = True if mask_error else config.get(MASKS)
-    view = write_view(dataset, train_indices, trial_dir / "dataset", changes, masks)
+    train_indices, view, provenance, near_error = trial_view(config, dataset, trial_dir)
     recipe = TrialRecipe(context.get_trial_id(), config, plan.profile, data_dir, test_every, str(view))
     write_recipe(trial_dir, recipe)
     device = nerf_device.for_trial(plan.cpus_per_trial)
@@ -112,8 +108,7 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         **nerf_device.describe(device),
         "implementation": implementation(nerf_config, fast),
         "host": socket.gethostname(),
-        **poses,
-        **({"mask_error_frames": near_error.frames} if near_error else {}),
+        **provenance,
     }
     resumed_from, last_report = _resume(trainer)
     if last_report is not None:
@@ -172,40 +167,6 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             if run:
                 _log_milestone(run, plan, metrics, evaluation, checkpoint_path, improved, last)
                 metrics["tracking_failures"] = run.failures
-
-
-@dataclass(frozen=True)
-class NearError:
-    frames: str  # the corrupted frames' names, for results.csv and MLflow
-    views: set[str]  # the test views (resolved image paths) whose nearest training frame is a corrupted one
-
-
-def _corrupt_masks(error: MaskError, dataset, train_indices: list[int], trial_dir: Path, changes: dict) -> NearError:
-    """Write the corrupted masks (into `changes`, for the view) and find the test views near them."""
-    train_names = [dataset.frames[i]["file_path"] for i in train_indices]
-    names = chosen_frames(train_names, error.frames)
-    for name, path in write_corrupted(dataset, names, error, trial_dir / MASK_ERROR).items():
-        changes.setdefault(name, {})["mask_path"] = path
-    nearest = nearest_training_frames(dataset, train_names)
-    views = {str((dataset.root / test).resolve()) for test, train in nearest.items() if train in names}
-    return NearError(", ".join(Path(name).name for name in names), views)
-
-
-def _poses(config: dict[str, Any], dataset, trial_dir: Path) -> tuple[list[int], dict, dict]:
-    """The training frames, the view's changes and the record of where the poses came from (`poses: per_subset`:
-    SfM on the training frames alone, aligned to the global poses)."""
-    train_indices = dataset.train_indices(config["frames"])
-    if config.get(POSES, "global") == "global":
-        return train_indices, {}, {}
-    subset = solve(dataset, train_indices, trial_dir / "sfm")
-    if len(subset.registered) < 2:
-        raise RuntimeError(
-            f"poses: per_subset: SfM registered {len(subset.registered)} of {len(train_indices)} training frames "
-            "(at least 2 are needed to train): this frame count is too few for SfM on this capture"
-        )
-    registered = set(subset.registered)
-    kept = [i for i in train_indices if dataset.frames[i]["file_path"] in registered]
-    return kept, subset.view_changes(), subset.record()
 
 
 @contextmanager
