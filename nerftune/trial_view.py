@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from nerftune.data.dataset import Dataset, write_view
 from nerftune.data.subset_poses import solve
 from nerftune.mask_error import MaskError, chosen_frames, nearest_training_frames, write_corrupted
 from nerftune.spec import MASK_ERROR, MASKS, POSES
+from nerftune.trials import VIEW_FOLDER
 
 
 def trial_view(config: dict[str, Any], dataset: Dataset, trial_dir: Path):
@@ -22,7 +24,7 @@ def trial_view(config: dict[str, Any], dataset: Dataset, trial_dir: Path):
     if near_error:
         provenance["mask_error_frames"] = near_error.frames
     masks = True if error else config.get(MASKS)  # corrupted masks are trained with
-    view = write_view(dataset, train_indices, trial_dir / "dataset", changes, masks)
+    view = write_view(dataset, train_indices, trial_dir / VIEW_FOLDER, changes, masks)
     return train_indices, view, provenance, near_error
 
 
@@ -39,7 +41,8 @@ def _corrupt_masks(
     train_names = [dataset.frames[i]["file_path"] for i in train_indices]
     names = chosen_frames(train_names, error.frames)
     for name, path in write_corrupted(dataset, names, error, trial_dir / MASK_ERROR).items():
-        changes.setdefault(name, {})["mask_path"] = path
+        # relative to the view, which nerfstudio reads paths against: the trial folder moves (Ray syncs it)
+        changes.setdefault(name, {})["mask_path"] = os.path.relpath(path, trial_dir / VIEW_FOLDER)
     nearest = nearest_training_frames(dataset, train_names)
     views = {str((dataset.root / test).resolve()) for test, train in nearest.items() if train in names}
     return NearError(", ".join(Path(name).name for name in names), views)

@@ -8,7 +8,7 @@ belongs to its trial's dataset view. Reading these needs no Ray.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from nerftune.spec import SCENE
 RECIPE_FILE = "trial.json"
 CHECKPOINT_FILE = "trial.ckpt"
 MILESTONE_FILE = "milestone.json"  # the metrics reported with a checkpoint, beside it
+VIEW_FOLDER = "dataset"  # the trial's dataset view, in its folder
 STANDARD_DIMENSIONS = ("frames", "seed", "method", "steps", SCENE)
 
 
@@ -43,7 +44,10 @@ def write_recipe(trial_dir: Path, recipe: TrialRecipe) -> None:
 def read_recipe(trial_dir: Path) -> TrialRecipe:
     path = trial_dir / RECIPE_FILE
     try:
-        return TrialRecipe(**json.loads(path.read_text()))
+        recipe = TrialRecipe(**json.loads(path.read_text()))
+        # the view is read where the trial folder is now: Ray writes it in its session folder, then syncs it here
+        view = trial_dir / VIEW_FOLDER
+        return replace(recipe, view_dir=str(view)) if view.is_dir() else recipe
     except FileNotFoundError:
         raise InputError(
             path, "", "missing", "give the folder of a trial that nerftune ran (it writes trial.json)"

@@ -14,6 +14,7 @@ from PIL import Image
 
 from conftest import run_cli
 from nerftune.data.dataset import load_dataset
+from nerftune.trials import read_recipe
 from nerftune.mask_error import chosen_frames, corrupt, nearest_training_frames, split_metrics
 from test_tracking import artifact_paths, children_and_parent
 
@@ -102,7 +103,10 @@ def test_a_mask_error_sweep_scores_near_and_elsewhere_and_keeps_the_masks(scene_
     assert np.array_equal(saved, corrupt(original, "corner", 0.3)) and saved.sum() < original.sum()
     view = json.loads((folder / "dataset" / "transforms.json").read_text())
     masks = {Path(f["file_path"]).name: f["mask_path"] for f in view["frames"]}
-    assert masks["frame_00014.png"] == str((folder / "mask_error" / "frame_00014.png").resolve())
+    # relative to the view: Ray writes the trial in its session folder, then syncs it to the sweep's
+    assert masks["frame_00014.png"] == "../mask_error/frame_00014.png"
+    assert (folder / "dataset" / masks["frame_00014.png"]).is_file()
+    assert read_recipe(folder).view_dir == str(folder / "dataset"), "eval and render read the synced view"
     assert masks["frame_00015.png"] == str((scene_dir / "masks" / "frame_00015.png").resolve())
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'sweeps' / 'mlflow.db'}")

@@ -180,11 +180,10 @@ def write_view(
     None keeps the data's own choice."""
     out_dir.mkdir(parents=True, exist_ok=True)
     view = {k: v for k, v in dataset.transforms.items() if k != "frames"}
-    frames = [_with_masks(dict(frame), masks) for frame in dataset.frames]
-    if changes:
+    frames = [_absolute(_with_masks(dict(frame), masks), dataset.root) for frame in dataset.frames]
+    if changes:  # their paths are absolute, or relative to the view
         shared = {k: view.pop(k) for k in INTRINSIC_KEYS if k in view}
-        frames = [{**shared, **frame, **changes.get(frame["file_path"], {})} for frame in frames]
-    frames = [_absolute(frame, dataset.root) for frame in frames]
+        frames = [{**shared, **frame, **changes.get(name, {})} for name, frame in zip(dataset.frame_names, frames)]
     if "ply_file_path" in view:
         view["ply_file_path"] = str((dataset.root / view["ply_file_path"]).resolve())
     view["frames"] = frames
