@@ -145,7 +145,8 @@ def _build(args: argparse.Namespace, out: Path, prior: FocalPrior | None) -> dic
 
     matcher = args.matcher or ("sequential" if is_video(args.input) else "exhaustive")
     colmap_masks = out / "colmap" / "masks" if args.masks else None
-    size = Image.open(out / "images" / names[0]).size
+    with Image.open(out / "images" / names[0]) as first:
+        size = first.size
     options = SfmOptions(
         matcher,
         args.camera_model,
