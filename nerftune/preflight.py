@@ -19,7 +19,8 @@ from nerftune.machine import gpu_count, gpu_names, tcnn_installed
 from nerftune.nerf.methods import available_methods, check_override, has_hash_grid, needs_cuda
 from nerftune.nerf.overrides import OverrideError
 from nerftune.packing import PACKING_FILE, Packing, fits, max_copies, packing_key, read_packing
-from nerftune.spec import MASK_ERROR, MASKS, POSES, DataSpec, SweepSpec, load_spec
+from nerftune.dimensions import MASK_ERROR, MASKS, POSES
+from nerftune.spec import DataSpec, SweepSpec, load_spec
 
 DATASETS_FOLDER = "_datasets"  # generated scenes, shared by the sweeps of one storage folder
 TCNN_MISSING = (

@@ -38,22 +38,25 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from nerftune.dimensions import (  # noqa: F401 (the dimension names are the spec's, re-exported)
+    CONFIGURATION,
+    DEFAULT_DIMENSIONS,
+    MASK_ERROR,
+    MASKS,
+    POSES,
+    REQUIRED_DIMENSIONS,
+    SCENE,
+    STUDY_DIMENSIONS,
+    FieldProblem,
+    check_standard_dimension,
+    is_int,
+)
 from nerftune.errors import InputError
 from nerftune.outcomes import METRIC_MODES
 
 SYNTHETIC_PREFIX = "synthetic:"
 SYNTHETIC_SCENES = ("id-card",)
-REQUIRED_DIMENSIONS = ("steps",)
-CONFIGURATION = "configuration"  # a trial's configuration number (the searcher's; shared by its replicates)
-SCENE = "scene"  # the dimension of a study over several datasets: their names (always a stratum)
-POSES = "poses"  # where a trial's poses come from: SfM on all frames, or on its own training frames
-POSE_SOURCES = ("global", "per_subset")
-MASKS = "masks"  # whether training ignores the pixels outside each frame's mask (true) or sees every pixel (false)
-MASK_ERROR = "mask_error"  # masks of chosen training frames corrupted: {frames, kind, size}, or none
-MASK_ERROR_KINDS = ("corner", "dilate", "erode", "shift")
-STUDY_DIMENSIONS = (SCENE, POSES, MASKS, MASK_ERROR)  # known to nerftune, not nerfstudio settings
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-DEFAULT_DIMENSIONS: dict[str, Any] = {"frames": 1.0, "seed": 0, "method": "nerfacto"}
 
 
 class _Strict(BaseModel):
@@ -280,11 +283,11 @@ class SweepSpec(_Strict):
         names = [_scene_name(e) for e in entries]
         twice = next((n for n in names if names.count(n) > 1), None)
         if twice:
-            raise _FieldProblem("data", f"two datasets are both named {twice!r}", "give each a `name:`")
+            raise FieldProblem("data", f"two datasets are both named {twice!r}", "give each a `name:`")
         space = raw.get("space")
         if isinstance(space, dict):
             if SCENE in space:
-                raise _FieldProblem(f"space.{SCENE}", "the scenes come from `data`", f"remove `{SCENE}` from space")
+                raise FieldProblem(f"space.{SCENE}", "the scenes come from `data`", f"remove `{SCENE}` from space")
             raw["space"] = {**space, SCENE: {"values": names}}
         stratify = _as_list(raw.get("stratify", []))
         if SCENE not in stratify and raw.get("replicates") != SCENE:
@@ -314,23 +317,23 @@ class SweepSpec(_Strict):
     def _space_is_sound(self) -> "SweepSpec":
         for name in REQUIRED_DIMENSIONS:
             if name not in self.space:
-                raise _FieldProblem(f"space.{name}", f"`{name}` is required", "e.g. `steps: 1000`")
+                raise FieldProblem(f"space.{name}", f"`{name}` is required", "e.g. `steps: 1000`")
         for name, dim in self.space.items():
             if not (
                 name in DEFAULT_DIMENSIONS or name in REQUIRED_DIMENSIONS or name in STUDY_DIMENSIONS or "." in name
             ):
-                raise _FieldProblem(
+                raise FieldProblem(
                     f"space.{name}",
                     "unknown dimension",
                     "use frames, seed, method, steps, poses, masks, mask_error or a dotted nerfstudio config path like "
                     "pipeline.model.hidden_dim",
                 )
-            _check_standard_dimension(name, dim)
+            check_standard_dimension(name, dim)
         self._check_replicates_and_strata()
         if self.search.algorithm == "grid":
             ranged = [name for name, dim in self.space.items() if dim.values is None]
             if ranged:
-                raise _FieldProblem(f"space.{ranged[0]}", "a grid search needs `values`", "list the values to try")
+                raise FieldProblem(f"space.{ranged[0]}", "a grid search needs `values`", "list the values to try")
         return self._grace_period_within_steps()
 
     def _check_replicates_and_strata(self) -> None:
@@ -338,21 +341,21 @@ class SweepSpec(_Strict):
         if self.replicates is not None:
             dim = self.space.get(self.replicates)
             if dim is None or self.replicates not in searched:
-                raise _FieldProblem(
+                raise FieldProblem(
                     "replicates",
                     f"{self.replicates!r} is not a searched dimension",
                     f"list its values under space, e.g. `{self.replicates}: {{values: [0, 1, 2]}}`",
                 )
             if dim.values is None:
-                raise _FieldProblem("replicates", "replicates need listed values", "e.g. `seed: {values: [0, 1, 2]}`")
+                raise FieldProblem("replicates", "replicates need listed values", "e.g. `seed: {values: [0, 1, 2]}`")
         for name in self.stratify:
             dim = searched.get(name)
             if dim is None:
-                raise _FieldProblem("stratify", f"{name!r} is not a searched dimension", "stratify by one that varies")
+                raise FieldProblem("stratify", f"{name!r} is not a searched dimension", "stratify by one that varies")
             if name == self.replicates:
-                raise _FieldProblem("stratify", f"{name!r} is the replicate dimension", "stratify by another one")
+                raise FieldProblem("stratify", f"{name!r} is the replicate dimension", "stratify by another one")
             if dim.values is None:
-                raise _FieldProblem(
+                raise FieldProblem(
                     "stratify",
                     f"{name!r} is a continuous distribution: strata need listed values",
                     f"give `{name}` as `values: [...]`",
@@ -363,7 +366,7 @@ class SweepSpec(_Strict):
         if self.scheduler.type != "asha" or self.scheduler.grace_period <= self.max_steps:
             return self
         if "grace_period" in self.scheduler.model_fields_set:
-            raise _FieldProblem(
+            raise FieldProblem(
                 "scheduler.grace_period",
                 f"{self.scheduler.grace_period} is more than the longest trial ({self.max_steps} steps)",
                 "lower it, or use `scheduler: {type: none}`",
@@ -423,60 +426,6 @@ def _dimension_shorthand(value: Any) -> Any:
     return {"values": value if isinstance(value, list) else [value]}
 
 
-class _FieldProblem(ValueError):
-    """A validation problem that knows its own field path (raised inside model validators)."""
-
-    def __init__(self, field: str, problem: str, hint: str = ""):
-        super().__init__(problem)
-        self.field, self.problem, self.hint = field, problem, hint
-
-
-def _check_standard_dimension(name: str, dim: Dimension) -> None:
-    field = f"space.{name}"
-    if name == "method":
-        if dim.values is None or not all(isinstance(v, str) for v in dim.values):
-            raise _FieldProblem(field, "methods are names", "e.g. `method: {values: [nerfacto, vanilla-nerf]}`")
-    elif name == POSES:
-        if dim.values is None or not set(dim.values) <= set(POSE_SOURCES):
-            raise _FieldProblem(
-                field, f"poses come from {' or '.join(POSE_SOURCES)}", "e.g. `poses: {values: [global, per_subset]}`"
-            )
-    elif name == MASKS:
-        if dim.values is None or not all(isinstance(v, bool) for v in dim.values):
-            raise _FieldProblem(field, "masks are on or off", "e.g. `masks: {values: [true, false]}`")
-    elif name == MASK_ERROR:
-        for value in dim.choices or [None]:
-            _check_mask_error(field, value)
-    elif name == "steps" or name == "seed":
-        low = 1 if name == "steps" else 0
-        values = dim.choices or [dim.min, dim.max]
-        if dim.values is None and dim.type != "int":
-            raise _FieldProblem(field, f"{name} are whole numbers", "use `type: int`")
-        if not all(_is_int(v) and v >= low for v in values):
-            raise _FieldProblem(field, f"{name} must be whole numbers >= {low}", f"got {values}")
-    elif name == "frames":
-        values = dim.choices or ([int(dim.min), int(dim.max)] if dim.type == "int" else [dim.min, dim.max])
-        for v in values:
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise _FieldProblem(field, f"{v!r} is not a frame count", "give counts (12) or fractions (0.5)")
-            if isinstance(v, float) and not 0 < v <= 1 or isinstance(v, int) and v < 1:
-                raise _FieldProblem(field, f"{v!r} is not a frame count", "counts are >= 1, fractions in (0, 1]")
-
-
-def _check_mask_error(field: str, value: Any) -> None:
-    example = "e.g. `mask_error: {values: [none, {frames: 1, kind: corner, size: 0.15}]}`"
-    if value in (None, "none"):
-        return
-    if not isinstance(value, dict) or set(value) != {"frames", "kind", "size"}:
-        raise _FieldProblem(field, f"{value_text(value)} is not a mask error (frames, kind, size) or none", example)
-    if not _is_int(value["frames"]) or value["frames"] < 1:
-        raise _FieldProblem(field, f"frames is {value['frames']!r}; corrupt 1 or more frames", example)
-    if value["kind"] not in MASK_ERROR_KINDS:
-        raise _FieldProblem(field, f"kind {value['kind']!r} is unknown", f"kinds: {', '.join(MASK_ERROR_KINDS)}")
-    if isinstance(value["size"], bool) or not isinstance(value["size"], (int, float)) or not 0 < value["size"] <= 1:
-        raise _FieldProblem(field, f"size is {value['size']!r}", "a fraction of the mask's extent in (0, 1]")
-
-
 def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
@@ -487,10 +436,6 @@ def _scene_name(entry: dict[str, Any]) -> str:
     return entry.get("name") or (
         path.removeprefix(SYNTHETIC_PREFIX) if path.startswith(SYNTHETIC_PREFIX) else Path(path).name
     )
-
-
-def _is_int(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and float(value).is_integer()
 
 
 def load_spec(path: str | Path) -> SweepSpec:
@@ -524,7 +469,7 @@ def _to_input_error(error: ValidationError, source: str | Path, raw: dict) -> In
     if first["loc"][:2] == ("data", 0) and not isinstance(raw.get("data"), list):
         first["loc"] = ("data", *first["loc"][2:])  # one dataset, written without a list: no index to show
     cause = first.get("ctx", {}).get("error")
-    if isinstance(cause, _FieldProblem):
+    if isinstance(cause, FieldProblem):
         return InputError(source, cause.field, cause.problem, cause.hint)
     field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
     field = field or "(top level)"

@@ -27,7 +27,7 @@ from nerftune.nerf.loop import Evaluation, NerfTrainer, TrainChunk
 from nerftune.mask_error import split_metrics
 from nerftune.novel_views import render_views
 from nerftune.outcomes import MASK_ERROR_COLUMNS, MILESTONE_METRICS, better
-from nerftune.spec import MASK_ERROR, SCENE
+from nerftune.dimensions import MASK_ERROR, SCENE
 from nerftune.trial_view import trial_view
 from nerftune.tracking import TrackingTarget, TrialRun
 from nerftune.trials import CHECKPOINT_FILE, MILESTONE_FILE, TrialRecipe, write_recipe

@@ -11,7 +11,7 @@ from typing import Any
 from nerftune.data.dataset import Dataset, write_view
 from nerftune.data.subset_poses import solve
 from nerftune.mask_error import MaskError, chosen_frames, nearest_training_frames, write_corrupted
-from nerftune.spec import MASK_ERROR, MASKS, POSES
+from nerftune.dimensions import MASK_ERROR, MASKS, POSES
 from nerftune.trials import VIEW_FOLDER
 
 

@@ -1,0 +1,77 @@
+"""The dimensions of a sweep's space that nerftune itself knows (not nerfstudio settings), and how their values are
+checked: the standard ones (frames, seed, method, steps) and the study dimensions (scene, poses, masks,
+mask_error). `spec.py` re-exports the names."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+REQUIRED_DIMENSIONS = ("steps",)
+DEFAULT_DIMENSIONS: dict[str, Any] = {"frames": 1.0, "seed": 0, "method": "nerfacto"}
+CONFIGURATION = "configuration"  # a trial's configuration number (the searcher's; shared by its replicates)
+SCENE = "scene"  # the dimension of a study over several datasets: their names (always a stratum)
+POSES = "poses"  # where a trial's poses come from: SfM on all frames, or on its own training frames
+POSE_SOURCES = ("global", "per_subset")
+MASKS = "masks"  # whether training ignores the pixels outside each frame's mask (true) or sees every pixel (false)
+MASK_ERROR = "mask_error"  # masks of chosen training frames corrupted: {frames, kind, size}, or none
+MASK_ERROR_KINDS = ("corner", "dilate", "erode", "shift")
+STUDY_DIMENSIONS = (SCENE, POSES, MASKS, MASK_ERROR)
+
+
+class FieldProblem(ValueError):
+    """A validation problem that knows its own field path (raised inside model validators)."""
+
+    def __init__(self, field: str, problem: str, hint: str = ""):
+        super().__init__(problem)
+        self.field, self.problem, self.hint = field, problem, hint
+
+
+def check_standard_dimension(name: str, dim) -> None:
+    field = f"space.{name}"
+    if name == "method":
+        if dim.values is None or not all(isinstance(v, str) for v in dim.values):
+            raise FieldProblem(field, "methods are names", "e.g. `method: {values: [nerfacto, vanilla-nerf]}`")
+    elif name == POSES:
+        if dim.values is None or not set(dim.values) <= set(POSE_SOURCES):
+            raise FieldProblem(
+                field, f"poses come from {' or '.join(POSE_SOURCES)}", "e.g. `poses: {values: [global, per_subset]}`"
+            )
+    elif name == MASKS:
+        if dim.values is None or not all(isinstance(v, bool) for v in dim.values):
+            raise FieldProblem(field, "masks are on or off", "e.g. `masks: {values: [true, false]}`")
+    elif name == MASK_ERROR:
+        for value in dim.choices or [None]:
+            _check_mask_error(field, value)
+    elif name == "steps" or name == "seed":
+        low = 1 if name == "steps" else 0
+        values = dim.choices or [dim.min, dim.max]
+        if dim.values is None and dim.type != "int":
+            raise FieldProblem(field, f"{name} are whole numbers", "use `type: int`")
+        if not all(is_int(v) and v >= low for v in values):
+            raise FieldProblem(field, f"{name} must be whole numbers >= {low}", f"got {values}")
+    elif name == "frames":
+        values = dim.choices or ([int(dim.min), int(dim.max)] if dim.type == "int" else [dim.min, dim.max])
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise FieldProblem(field, f"{v!r} is not a frame count", "give counts (12) or fractions (0.5)")
+            if isinstance(v, float) and not 0 < v <= 1 or isinstance(v, int) and v < 1:
+                raise FieldProblem(field, f"{v!r} is not a frame count", "counts are >= 1, fractions in (0, 1]")
+
+
+def _check_mask_error(field: str, value: Any) -> None:
+    example = "e.g. `mask_error: {values: [none, {frames: 1, kind: corner, size: 0.15}]}`"
+    if value in (None, "none"):
+        return
+    if not isinstance(value, dict) or set(value) != {"frames", "kind", "size"}:
+        raise FieldProblem(field, f"{json.dumps(value)} is not a mask error (frames, kind, size) or none", example)
+    if not is_int(value["frames"]) or value["frames"] < 1:
+        raise FieldProblem(field, f"frames is {value['frames']!r}; corrupt 1 or more frames", example)
+    if value["kind"] not in MASK_ERROR_KINDS:
+        raise FieldProblem(field, f"kind {value['kind']!r} is unknown", f"kinds: {', '.join(MASK_ERROR_KINDS)}")
+    if isinstance(value["size"], bool) or not isinstance(value["size"], (int, float)) or not 0 < value["size"] <= 1:
+        raise FieldProblem(field, f"size is {value['size']!r}", "a fraction of the mask's extent in (0, 1]")
+
+
+def is_int(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and float(value).is_integer()
