@@ -15,7 +15,7 @@ POSES = "poses"  # where a trial's poses come from: SfM on all frames, or on its
 POSE_SOURCES = ("global", "per_subset")
 MASKS = "masks"  # whether training ignores the pixels outside each frame's mask (true) or sees every pixel (false)
 MASK_ERROR = "mask_error"  # masks of chosen training frames corrupted: {frames, kind, size}, or none
-MASK_ERROR_KINDS = ("corner", "dilate", "erode", "shift")
+MASK_ERROR_KINDS = ("none", "corner", "dilate", "erode", "shift")  # none: the clean baseline, split alike
 STUDY_DIMENSIONS = (SCENE, POSES, MASKS, MASK_ERROR)
 
 
@@ -60,17 +60,19 @@ def check_standard_dimension(name: str, dim) -> None:
 
 
 def _check_mask_error(field: str, value: Any) -> None:
-    example = "e.g. `mask_error: {values: [none, {frames: 1, kind: corner, size: 0.15}]}`"
+    example = "e.g. `mask_error: {values: [{frames: 1, kind: none}, {frames: 1, kind: corner, size: 0.15}]}`"
     if value in (None, "none"):
         return
-    if not isinstance(value, dict) or set(value) != {"frames", "kind", "size"}:
+    keys = {"frames", "kind"} if isinstance(value, dict) and value.get("kind") == "none" else {"frames", "kind", "size"}
+    if not isinstance(value, dict) or not keys <= set(value) <= {"frames", "kind", "size"}:
         raise FieldProblem(field, f"{json.dumps(value)} is not a mask error (frames, kind, size) or none", example)
     if not is_int(value["frames"]) or value["frames"] < 1:
         raise FieldProblem(field, f"frames is {value['frames']!r}; corrupt 1 or more frames", example)
     if value["kind"] not in MASK_ERROR_KINDS:
         raise FieldProblem(field, f"kind {value['kind']!r} is unknown", f"kinds: {', '.join(MASK_ERROR_KINDS)}")
-    if isinstance(value["size"], bool) or not isinstance(value["size"], (int, float)) or not 0 < value["size"] <= 1:
-        raise FieldProblem(field, f"size is {value['size']!r}", "a fraction of the mask's extent in (0, 1]")
+    size = value.get("size", 0)
+    if value["kind"] != "none" and (isinstance(size, bool) or not isinstance(size, (int, float)) or not 0 < size <= 1):
+        raise FieldProblem(field, f"size is {size!r}", "a fraction of the mask's extent in (0, 1]")
 
 
 def is_int(value: Any) -> bool:

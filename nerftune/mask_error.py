@@ -7,7 +7,8 @@ corrupts the masks of `frames` training frames (spread evenly over the trial's f
 
 - `corner`: the top-left corner of the mask's bounding box, `size` of its width and height, is cut off;
 - `dilate` / `erode`: the mask grows / shrinks by `size` of its bounding box's diagonal (at least 1 pixel);
-- `shift`: the mask moves right by `size` of its bounding box's width.
+- `shift`: the mask moves right by `size` of its bounding box's width;
+- `none`: the masks stay as they are: the clean baseline, with the same frames chosen and the same split.
 
 Test views whose nearest training camera (the novelty measure of `nerftune render`) is a corrupted frame are scored
 as `<metric>_near_error`, the others as `<metric>_elsewhere`. Pure numpy, scipy and PIL.
@@ -39,13 +40,15 @@ class MaskError:
     @classmethod
     def from_value(cls, value: Any) -> MaskError | None:
         """The dimension's value: a mapping, or none/null for clean masks."""
-        return cls(int(value["frames"]), str(value["kind"]), float(value["size"])) if isinstance(value, dict) else None
+        if not isinstance(value, dict):
+            return None
+        return cls(int(value["frames"]), str(value["kind"]), float(value.get("size", 0)))
 
 
 def corrupt(mask: np.ndarray, kind: str, size: float) -> np.ndarray:
     """`mask` (H, W bool) with the error applied; an empty mask stays empty."""
     rows, cols = np.nonzero(mask)
-    if not len(rows):
+    if kind == "none" or not len(rows):
         return mask.copy()
     top, left = rows.min(), cols.min()
     height, width = rows.max() + 1 - top, cols.max() + 1 - left

@@ -82,6 +82,11 @@ BAD = {
         "space.mask_error",
         "kind 'blur' is unknown",
     ),
+    "mask error without a size": (
+        GOOD + "  mask_error: {values: [{frames: 1, kind: erode}]}\n",
+        "space.mask_error",
+        "is not a mask error",
+    ),
     "missing steps": (GOOD.replace("  steps: 100\n", ""), "space.steps", "required"),
     "fractional steps": (GOOD.replace("steps: 100", "steps: 10.5"), "space.steps", "whole numbers"),
     "bad frame count": (GOOD.replace("[4, 8]", "[0, 8]"), "space.frames", "not a frame count"),
