@@ -112,7 +112,8 @@ def test_a_mask_error_sweep_scores_near_and_elsewhere_and_keeps_the_masks(scene_
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'sweeps' / 'mlflow.db'}")
     children, _ = children_and_parent(client, "mask-errors")
-    (run,) = [r for r in children if r.data.params.get("mask_error_frames")]
+    assert [r.data.params.get("mask_error_frames") for r in children] == ["frame_00014.png"] * 2
+    (run,) = [r for r in children if "corner" in r.data.params["mask_error"]]
     assert "mask_error/frame_00014.png" in artifact_paths(client, run.info.run_id)
     assert {"psnr_near_error", "psnr_elsewhere"} <= set(run.data.metrics)
 
