@@ -17,6 +17,7 @@ def bare_nerfstudio(view: Path, out_dir: Path, steps: int, device: str, profile:
 
     from nerftune.nerf import lpips
     from nerftune.nerf.config import build_config
+    from nerftune.nerf.device import synchronize
 
     lpips.install()  # offline, nerfstudio's own setup would die downloading LPIPS weights
     config = build_config("nerfacto", view, out_dir, steps, 0, device, profile)
@@ -27,15 +28,10 @@ def bare_nerfstudio(view: Path, out_dir: Path, steps: int, device: str, profile:
         torch.cuda.reset_peak_memory_stats()
     trainer = Trainer(config)
     trainer.setup()
-    _synchronize(device)
+    synchronize(device)
     start = time.perf_counter()
     trainer.train()
-    _synchronize(device)
+    synchronize(device)
     seconds = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else 0.0
     return {"steps_per_s": steps / seconds, "peak_mb": peak}
-
-
-def _synchronize(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()

@@ -20,6 +20,12 @@ def for_trial(cpus: float) -> str:
     return "cpu"
 
 
+def synchronize(device: str) -> None:
+    """Wait for the GPU's queued work, so that a timer around it measures the work (a no-op on the CPU)."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
 def peak_memory_mb() -> float | None:
     """Peak GPU memory allocated by this process's tensors, where there is a GPU."""
     return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None

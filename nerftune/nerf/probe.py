@@ -58,10 +58,10 @@ def train_probe(job: dict, copies: int, barrier: Path) -> dict[str, float]:
         trainer = NerfTrainer(config, fast=wanted(job["fast_path"], config, device))
         trainer.train(WARMUP_STEPS)
         _wait_for_copies(barrier, copies)
-        _synchronize(device)
+        nerf_device.synchronize(device)
         start = time.perf_counter()
         trainer.train(WARMUP_STEPS + job["steps"])
-        _synchronize(device)
+        nerf_device.synchronize(device)
         seconds = time.perf_counter() - start
     reserved = torch.cuda.max_memory_reserved() / 2**20 + CUDA_CONTEXT_MB if device == "cuda" else 0.0
     return {"steps_per_s": job["steps"] / seconds, "peak_mb": reserved}
@@ -75,11 +75,6 @@ def _wait_for_copies(barrier: Path, copies: int) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"the other copies did not start within {BARRIER_TIMEOUT_S} s")
         time.sleep(0.05)
-
-
-def _synchronize(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
 
 
 if __name__ == "__main__":
