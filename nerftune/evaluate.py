@@ -11,6 +11,7 @@ empty where its network weights could not be had (one warning says how to provid
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 import tempfile
@@ -80,15 +81,22 @@ def evaluation_table(sweep_dir: Path, reevaluate: bool = False) -> pd.DataFrame:
     return table.astype({metric: float for metric in METRICS})
 
 
-def _reevaluate(recipe, checkpoint: Path) -> dict[str, Any]:
-    """The full fixed test set rendered from the checkpoint, with the trial's own model and dataset view."""
+@functools.cache
+def _document_regions(data_dir: str, test_every: int) -> dict:
+    """The test views' document regions, read once per dataset (every milestone of every trial shares them)."""
     from nerftune.data.dataset import load_dataset
     from nerftune.data.document_region import view_regions
+
+    return view_regions(load_dataset(data_dir, test_every, check_images=False))
+
+
+def _reevaluate(recipe, checkpoint: Path) -> dict[str, Any]:
+    """The full fixed test set rendered from the checkpoint, with the trial's own model and dataset view."""
     from nerftune.nerf.render import load_trained
 
     with tempfile.TemporaryDirectory() as work:
         trainer = load_trained(recipe, checkpoint, Path(work))
-        trainer.document_regions = view_regions(load_dataset(recipe.data_dir, recipe.test_every, check_images=False))
+        trainer.document_regions = _document_regions(recipe.data_dir, recipe.test_every)
         evaluation = trainer.evaluate()
     metrics = {k: (v if v is not None and math.isfinite(v) else None) for k, v in evaluation.metrics.items()}
     return {

@@ -26,7 +26,7 @@ from PIL import Image
 
 from nerftune import paths
 from nerftune.data.dataset import Dataset, mask_of, pose_matrix
-from nerftune.data.poi import look_at_point
+from nerftune.data.poi import recorded_or_look_at
 
 NEAR, ELSEWHERE = "near_error", "elsewhere"  # the suffixes of outcomes.MASK_ERROR_COLUMNS
 
@@ -96,9 +96,7 @@ def nearest_training_frames(dataset: Dataset, train_names: list[str]) -> dict[st
     by_name = {frame["file_path"]: frame for frame in dataset.frames}
     train = np.stack([pose_matrix(by_name[name]) for name in train_names])
     document = dataset.transforms.get("nerftune", {})
-    point = np.asarray(document.get("point_of_interest") or look_at_point(train[:, :3, 3], -train[:, :3, 2]))
-    normal = np.asarray(document.get("document_normal") or _unit(train[:, :3, 3].mean(0) - point))
-    frame = paths.document_frame(point, normal, train)
+    frame = paths.document_frame(recorded_or_look_at(document, train), document.get("document_normal") or None, train)
     return {
         name: train_names[paths.novelty(pose_matrix(by_name[name]), train, frame).nearest]
         for name in dataset.test_names
@@ -118,7 +116,3 @@ def split_metrics(per_view: dict[str, dict[str, float | None]], near: set[str]) 
             values = [v for v in values if math.isfinite(v)]
             out[f"{metric}_{group}"] = float(np.mean(values)) if values else None
     return out
-
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    return vector / np.linalg.norm(vector)

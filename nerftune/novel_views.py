@@ -25,7 +25,7 @@ import numpy as np
 
 from nerftune import paths
 from nerftune.data.dataset import Dataset, load_dataset, pose_matrix
-from nerftune.data.poi import Crop, look_at_point
+from nerftune.data.poi import Crop, recorded_or_look_at
 from nerftune.errors import InputError
 from nerftune.spec import SCENE
 from nerftune.trials import locate, read_recipe, trial_folders
@@ -82,8 +82,7 @@ def make_paths(dataset: Dataset, radii: list[float], distances: list[float], vie
     transforms, poses = dataset.transforms, dataset.poses
     document = transforms.get("nerftune", {})
     point = _point_of_interest(poi, document, poses)
-    normal = document.get("document_normal") or _unit(poses[:, :3, 3].mean(0) - point)
-    frame = paths.document_frame(point, normal, poses)
+    frame = paths.document_frame(point, document.get("document_normal") or None, poses)
     segments = paths.circles(frame, radii, distances, views) + [
         ("trajectory", paths.interpolate_trajectory(poses, views))
     ]
@@ -115,9 +114,7 @@ def _point_of_interest(poi: str, document: dict, poses: np.ndarray) -> np.ndarra
         if len(values) != 3:
             raise InputError("command line", "--poi", f"needs 3 numbers, got {len(values)}", "e.g. --poi 0,0,0.01")
         return np.array(values)
-    if "point_of_interest" in document:
-        return np.array(document["point_of_interest"], float)
-    return look_at_point(poses[:, :3, 3], -poses[:, :3, 2])
+    return recorded_or_look_at(document, poses)
 
 
 def _numbers(text: str, flag: str) -> list[float]:
@@ -130,10 +127,6 @@ def _numbers(text: str, flag: str) -> list[float]:
     if not values or not all(map(math.isfinite, values)):
         raise InputError("command line", flag, f"{text!r} gives no finite numbers", "e.g. 0.2,0.4")
     return values
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v)
 
 
 # ---- nerftune render --------------------------------------------------------------------------------------------

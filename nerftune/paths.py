@@ -38,7 +38,10 @@ class Frame:
 
 
 def document_frame(point_of_interest, normal, training_poses: np.ndarray) -> Frame:
-    poi, normal = np.asarray(point_of_interest, float), _unit(np.asarray(normal, float))
+    """The frame of a document at `point_of_interest`; without a known `normal` (None), the one towards the
+    training cameras' mean centre."""
+    poi = np.asarray(point_of_interest, float)
+    normal = _unit(np.asarray(normal, float) if normal is not None else training_poses[:, :3, 3].mean(0) - poi)
     up = training_poses[:, :3, 1].mean(axis=0)
     up = up - (up @ normal) * normal
     if np.linalg.norm(up) < 1e-6:  # cameras looking straight down at the document: any in-plane axis will do

@@ -70,6 +70,13 @@ class Document:
         return data
 
 
+def recorded_or_look_at(document: dict, camera_to_worlds: np.ndarray) -> np.ndarray:
+    """The point of interest a dataset records (`nerftune.point_of_interest`), else where its cameras look."""
+    if "point_of_interest" in document:
+        return np.array(document["point_of_interest"], float)
+    return look_at_point(camera_to_worlds[:, :3, 3], -camera_to_worlds[:, :3, 2])
+
+
 def look_at_point(centres: np.ndarray, forwards: np.ndarray) -> np.ndarray:
     """The point nearest (least squares) to all optical axes: where the cameras look together."""
     forwards = forwards / np.linalg.norm(forwards, axis=1, keepdims=True)

@@ -24,8 +24,12 @@ from nerftune.data.align import PoseError, pose_error
 from nerftune.data.sfm import CameraSetting, MapperSetting, Reconstruction, build_database, map_frames, match
 
 AUTO_MODELS = ("SIMPLE_RADIAL", "OPENCV")  # the models `auto` maps, fewest parameters first
-SIMPLER_MODEL = {"OPENCV": "SIMPLE_RADIAL", "RADIAL": "SIMPLE_RADIAL", "SIMPLE_RADIAL": "SIMPLE_PINHOLE"}
-SIMPLER_MODEL["PINHOLE"] = "SIMPLE_PINHOLE"
+SIMPLER_MODEL = {
+    "OPENCV": "SIMPLE_RADIAL",
+    "RADIAL": "SIMPLE_RADIAL",
+    "SIMPLE_RADIAL": "SIMPLE_PINHOLE",
+    "PINHOLE": "SIMPLE_PINHOLE",
+}
 ACCEPTABLE_ERROR_PX = 2.0  # a mean reprojection error above this means a reconstruction that does not fit its matches
 AGREEMENT = (0.05, 5.0)  # global vs incremental on shared frames: centres within 5 % of the scene size, 5 degrees
 

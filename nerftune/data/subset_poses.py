@@ -90,24 +90,20 @@ def solve(dataset: Dataset, train_indices: list[int], work_dir: Path) -> SubsetP
     )
     found = outcome.reconstruction
     registered = found.registered
-    global_poses = {frame["file_path"]: _pose(frame) for frame in dataset.frames}
+    global_poses = dict(zip(dataset.frame_names, dataset.poses))
     poses, error = {}, None
     if len(registered) >= 2:
         fit = similarity([found.poses[n] for n in registered], [global_poses[n] for n in registered])
         poses = {n: fit.apply(found.poses[n]).tolist() for n in registered}
-        error = _error(found.poses, global_poses, registered, dataset).to_json()
+        error = _error(found.poses, global_poses, registered).to_json()
     result = SubsetPoses(names, poses, found.camera, error, sum(outcome.seconds.values()))
     cached.write_text(json.dumps(result.__dict__))
     return result
 
 
-def _error(found: dict, global_poses: dict, registered: list[str], dataset: Dataset) -> PoseError:
+def _error(found: dict, global_poses: dict, registered: list[str]) -> PoseError:
     """Pose error against the global solution, relative to the extent of *all* the capture's cameras (a subset's
     own extent shrinks with its frame count)."""
     centres = np.array([pose[:3, 3] for pose in global_poses.values()])
     size = float(np.linalg.norm(centres.max(0) - centres.min(0)))
     return pose_error([found[n] for n in registered], [global_poses[n] for n in registered], size)
-
-
-def _pose(frame: dict) -> np.ndarray:
-    return np.vstack([np.asarray(frame["transform_matrix"], float)[:3], [0.0, 0.0, 0.0, 1.0]])

@@ -207,7 +207,7 @@ class NerfTrainer:
         loader.image_indices = list(image_indices) if image_indices else list(range(len(loader.input_dataset)))
         model = self.pipeline.model
         self.pipeline.eval()
-        filenames = loader.input_dataset._dataparser_outputs.image_filenames
+        filenames = loader.input_dataset.image_filenames
         scores, images, rays, render_s = [], [], 0, 0.0
         per_view: dict[str, dict[str, float | None]] = {}
         for camera, batch in loader:
