@@ -53,6 +53,16 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
     )
 
 
+def refused_sweep(spec: Path, storage: Path, name: str) -> str:
+    """Run a sweep that must be refused before it starts: exit status 2, one `error:` line (returned), and no sweep
+    folder made."""
+    result = run_cli(str(spec), "--storage", str(storage))
+    assert result.returncode == 2, result.stderr[-2000:]
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert not (storage / name).exists()
+    return line
+
+
 def nerftune_command(*args: str) -> subprocess.CompletedProcess:
     """Run `python -m nerftune.cli COMMAND ...` in a fresh process."""
     return subprocess.run(

@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 from PIL import Image
 
-from conftest import run_cli
+from conftest import refused_sweep, run_cli
 from nerftune.data.dataset import load_dataset
 from nerftune.trials import read_recipe
 from nerftune.mask_error import chosen_frames, corrupt, nearest_training_frames, split_metrics
@@ -129,8 +129,5 @@ def test_more_corrupted_frames_than_a_trial_trains_on_is_one_line(scene_dir, wri
           mask_error: {{values: [{{frames: 7, kind: erode, size: 0.1}}]}}
         """
     )
-    result = run_cli(str(spec), "--storage", str(tmp_path / "sweeps"))
-    assert result.returncode == 2
-    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    line = refused_sweep(spec, tmp_path / "sweeps", "mask-errors")
     assert "space.mask_error: corrupts the masks of 7 frames, and a trial with frames=6 trains on only 6" in line
-    assert not (tmp_path / "sweeps" / "mask-errors").exists()
