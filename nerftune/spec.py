@@ -30,13 +30,11 @@ Every error is an `InputError` naming the file, the field and what to do.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from nerftune.dimensions import (  # noqa: F401 (the dimension names are the spec's, re-exported)
     CONFIGURATION,
@@ -52,185 +50,25 @@ from nerftune.dimensions import (  # noqa: F401 (the dimension names are the spe
     is_int,
 )
 from nerftune.errors import InputError
-from nerftune.outcomes import METRIC_MODES
-
-SYNTHETIC_PREFIX = "synthetic:"
-SYNTHETIC_SCENES = ("id-card",)
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def value_text(value: Any) -> str:
-    """A spec value as people read it in results.csv, MLflow and the plan: lists and mappings as JSON."""
-    return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
-
-
-def _plain(value: Any) -> bool:
-    """YAML scalars, and lists and mappings of them: what a nerfstudio config field can be set to from a spec."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return True
-    if isinstance(value, list):
-        return all(map(_plain, value))
-    return isinstance(value, dict) and all(isinstance(k, str) and _plain(v) for k, v in value.items())
-
-
-class Dimension(_Strict):
-    """One searched value: a list of `values`, or an `int`/`float` distribution over [min, max] (log-uniform: `log`).
-
-    A value may be a list or a mapping (nerfacto's `num_proposal_samples_per_ray` is a pair,
-    `proposal_net_args_list` a list of mappings): `{values: [[64, 32], [32, 16]]}` searches two pairs.
-    """
-
-    values: list[Any] | None = None
-    type: Literal["int", "float"] | None = None
-    min: float | None = None
-    max: float | None = None
-    log: bool = False
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> "Dimension":
-        if self.values is not None:
-            if self.type is not None or self.min is not None or self.max is not None:
-                raise ValueError("give either `values` or `type`/`min`/`max`, not both")
-            if not self.values:
-                raise ValueError("`values` is empty: list at least one value")
-            for index, value in enumerate(self.values):
-                if not _plain(value):
-                    raise ValueError(f"value {index} ({value!r}) is not a number, string, list or mapping")
-            if len(set(map(value_text, self.values))) != len(self.values):
-                raise ValueError("`values` lists a value twice")
-            return self
-        if self.type is None or self.min is None or self.max is None:
-            raise ValueError("give `values: [...]` or all of `type` (int|float), `min` and `max`")
-        if not self.min < self.max:
-            raise ValueError(f"empty range: min ({self.min:g}) must be less than max ({self.max:g})")
-        if self.log and self.min <= 0:
-            raise ValueError("a log distribution needs min > 0")
-        if self.type == "int" and not (float(self.min).is_integer() and float(self.max).is_integer()):
-            raise ValueError("an int distribution needs whole-number min and max")
-        return self
-
-    @property
-    def choices(self) -> list[Any]:
-        """Every value this dimension can take when it is a list; a distribution has none."""
-        return list(self.values) if self.values is not None else []
-
-
-class DataSpec(_Strict):
-    """Where the frames come from and how the fixed test set is chosen."""
-
-    path: str
-    name: str | None = Field(
-        None, pattern=NAME_PATTERN, description="the scene's name in a study of several (default: the folder's name)"
-    )
-    test_every: int = Field(8, ge=2, description="every N-th frame is a test frame unless split_indices.json exists")
-    scene: dict[str, Any] = Field(default_factory=dict, description="options of a synthetic scene (frames, width...)")
-
-    @property
-    def synthetic_scene(self) -> str | None:
-        return self.path[len(SYNTHETIC_PREFIX) :] if self.path.startswith(SYNTHETIC_PREFIX) else None
-
-    @property
-    def scene_name(self) -> str:
-        return _scene_name({"path": self.path, "name": self.name})
-
-    @field_validator("path")
-    @classmethod
-    def _known_scene(cls, path: str) -> str:
-        if path.startswith(SYNTHETIC_PREFIX) and path[len(SYNTHETIC_PREFIX) :] not in SYNTHETIC_SCENES:
-            raise ValueError(f"unknown synthetic scene {path!r}; available: {', '.join(SYNTHETIC_SCENES)}")
-        return path
-
-
-class MetricSpec(_Strict):
-    name: Literal[tuple(METRIC_MODES)] = "psnr"  # type: ignore[valid-type]
-    mode: Literal["max", "min"] | None = None
-
-    @model_validator(mode="after")
-    def _natural_mode(self) -> "MetricSpec":
-        natural = METRIC_MODES[self.name]
-        if self.mode is None:
-            object.__setattr__(self, "mode", natural)
-        elif self.mode != natural:
-            raise ValueError(f"{self.name} is better when higher/lower: its mode is {natural!r}, not {self.mode!r}")
-        return self
-
-
-class SearchSpec(_Strict):
-    algorithm: Literal["tpe", "random", "grid"] = "tpe"
-    seed: int = 0
-
-
-class SchedulerSpec(_Strict):
-    type: Literal["asha", "none"] = "asha"
-    grace_period: int = Field(200, ge=1, description="steps every trial trains before it can be stopped")
-    reduction_factor: float = Field(2.0, gt=1.0)
-
-
-class ResourcesSpec(_Strict):
-    cpu: float = Field(1.0, gt=0)
-    gpu: float | Literal["auto"] = Field(
-        1.0, description="GPUs per trial: 0.25 = four trials share a GPU; auto = as many as measured to pay"
-    )
-
-    @field_validator("gpu")
-    @classmethod
-    def _not_negative(cls, value: float | str) -> float | str:
-        if value != "auto" and value < 0:
-            raise ValueError("must be a share of a GPU (0.25, 1, 2, ...) or auto")
-        return value
-
-
-class EvalSpec(_Strict):
-    every: int = Field(0, ge=0, description="evaluate every N steps as well as at the ASHA rungs and the end; 0 = not")
-    max_images: int = Field(
-        0, ge=0, description="at most this many test images at intermediate milestones; the last one scores all"
-    )
-    train_log_every: int = Field(50, ge=1, description="steps between train loss reports")
-
-
-class CheckpointSpec(_Strict):
-    keep: int = Field(2, ge=1, description="checkpoints kept per trial (the most recent ones)")
-
-
-class CirclesSpec(_Strict):
-    """Circles around the document, as `nerftune paths` makes them (lengths relative to the cameras' distance)."""
-
-    radii: list[float] = Field([0.2, 0.4], min_length=1)
-    distances: list[float] = Field([1.0, 1.6], min_length=1)
-    views: int = Field(9, ge=1)
-
-
-class RenderSpec(_Strict):
-    """Novel views rendered from trained trials: a paths file, or circles made from the sweep's data."""
-
-    paths: str | None = Field(None, description="a file from `nerftune paths` (relative to this spec)")
-    circles: CirclesSpec | None = None
-    trials: Literal["each", "best"] = Field("best", description="every trial that completes, or the best K")
-    best_k: int = Field(3, ge=1)
-    video: bool = False
-    crop: bool = Field(True, description="cut off what lies in front of the document, where the data has a crop")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> "RenderSpec":
-        if (self.paths is None) == (self.circles is None):
-            raise ValueError("give either `paths` (a file from `nerftune paths`) or `circles`")
-        return self
-
-
-class TrackingSpec(_Strict):
-    """MLflow: a local SQLite store under the storage folder unless `uri` names a tracking server."""
-
-    enabled: bool = True
-    uri: str | None = None
-    experiment: str | None = Field(None, description="MLflow experiment; default: the sweep's name")
-    checkpoints: Literal["none", "last", "best"] = "best"
-    images: Literal["milestones", "end", "none"] = "milestones"
-    preview_images: int = Field(3, ge=0, description="test views rendered next to their ground truth")
-
+from nerftune.spec_errors import to_input_error, yaml_mapping
+from nerftune.spec_sections import (  # noqa: F401 (the sections are the spec's, re-exported)
+    NAME_PATTERN,
+    SYNTHETIC_PREFIX,
+    SYNTHETIC_SCENES,
+    CheckpointSpec,
+    DataSpec,
+    Dimension,
+    EvalSpec,
+    MetricSpec,
+    RenderSpec,
+    ResourcesSpec,
+    SchedulerSpec,
+    SearchSpec,
+    TrackingSpec,
+    _Strict,
+    scene_name,
+    value_text,
+)
 
 DEFAULT_TRIALS = 10
 
@@ -280,7 +118,7 @@ class SweepSpec(_Strict):
         raw = {**raw, "data": entries}
         if len(entries) < 2 or not all(isinstance(e, dict) and isinstance(e.get("path"), str) for e in entries):
             return raw  # one scene, or a malformed entry that the schema reports
-        names = [_scene_name(e) for e in entries]
+        names = [scene_name(e) for e in entries]
         twice = next((n for n in names if names.count(n) > 1), None)
         if twice:
             raise FieldProblem("data", f"two datasets are both named {twice!r}", "give each a `name:`")
@@ -430,14 +268,6 @@ def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def _scene_name(entry: dict[str, Any]) -> str:
-    """A dataset's name in a study: its `name`, else its folder's (or the synthetic scene's) name."""
-    path = str(entry["path"])
-    return entry.get("name") or (
-        path.removeprefix(SYNTHETIC_PREFIX) if path.startswith(SYNTHETIC_PREFIX) else Path(path).name
-    )
-
-
 def load_spec(path: str | Path) -> SweepSpec:
     """Read and validate a spec file; raises `InputError` with the file, the field and the problem."""
     path = Path(path)
@@ -449,55 +279,11 @@ def load_spec(path: str | Path) -> SweepSpec:
 
 
 def parse_spec(text: str, source: str | Path = "<spec>") -> SweepSpec:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "YAML"
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise InputError(source, where, f"invalid YAML: {problem}", "fix the syntax") from None
-    if not isinstance(raw, dict):
-        raise InputError(source, "", "a spec is a YAML mapping", "start from search_spaces/demo.yaml")
+    raw = yaml_mapping(text, source)
     try:
         return SweepSpec.model_validate(raw)
     except ValidationError as error:
-        raise _to_input_error(error, source, raw) from None
-
-
-def _to_input_error(error: ValidationError, source: str | Path, raw: dict) -> InputError:
-    first = error.errors()[0]
-    if first["loc"][:2] == ("data", 0) and not isinstance(raw.get("data"), list):
-        first["loc"] = ("data", *first["loc"][2:])  # one dataset, written without a list: no index to show
-    cause = first.get("ctx", {}).get("error")
-    if isinstance(cause, FieldProblem):
-        return InputError(source, cause.field, cause.problem, cause.hint)
-    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
-    field = field or "(top level)"
-    if first["type"] == "extra_forbidden":
-        hint = f"valid keys here: {_valid_keys(first['loc'])}"
-        if str(first["loc"][0]) == "space":
-            hint += "; a fixed mapping is written {value: {...}}"
-        return InputError(source, field, "unknown key", hint)
-    if first["type"] == "missing":
-        return InputError(source, field, "required field is missing", "add it (see search_spaces/demo.yaml)")
-    message = first["msg"].removeprefix("Value error, ")
-    return InputError(source, field, f"{message} (got {first.get('input')!r})", "")
-
-
-def _valid_keys(loc: tuple) -> str:
-    model: type[BaseModel] = SweepSpec
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue  # an item of a list: its model is the list's
-        annotation = model.model_fields.get(str(part))
-        target = getattr(annotation, "annotation", None)
-        if get_origin(target) is list:
-            target = get_args(target)[0]
-        if isinstance(target, type) and issubclass(target, BaseModel):
-            model = target
-        elif str(loc[0]) == "space":
-            model = Dimension
-    return ", ".join(model.model_fields)
+        raise to_input_error(error, source, raw, SweepSpec) from None
 
 
 def spec_hash(path: str | Path) -> str:
