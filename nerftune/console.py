@@ -20,6 +20,7 @@ import pandas as pd
 from ray.tune import Callback
 from tqdm import tqdm
 
+from nerftune.dimensions import total_steps
 from nerftune.outcomes import LPIPS_MISSING
 from nerftune.results import RESULTS_FILE, best_row
 
@@ -176,7 +177,7 @@ class LiveView(Callback):
             step = (trial.last_result or {}).get("step", 0)
             done += step
             ended = trial.status in ("TERMINATED", "ERROR")
-            expected += step if ended else int(trial.config.get("steps", self.max_steps))
+            expected += step if ended else (total_steps(trial.config) if "steps" in trial.config else self.max_steps)
         expected += max(self.trials - len(trials), 0) * self.max_steps
         self.bar.total, self.bar.n = max(expected, done), done
         self.bar.refresh()

@@ -1,6 +1,6 @@
 """The dimensions of a sweep's space that nerftune itself knows (not nerfstudio settings), and how their values are
 checked: the standard ones (frames, seed, method, steps) and the study dimensions (scene, poses, masks,
-mask_error). `spec.py` re-exports the names."""
+mask_error, finetune_steps). `spec.py` re-exports the names."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ POSE_SOURCES = ("global", "per_subset")
 MASKS = "masks"  # whether training ignores the pixels outside each frame's mask (true) or sees every pixel (false)
 MASK_ERROR = "mask_error"  # masks of chosen training frames corrupted: {frames, kind, size}, or none
 MASK_ERROR_KINDS = ("none", "corner", "dilate", "erode", "shift")  # none: the clean baseline, split alike
-STUDY_DIMENSIONS = (SCENE, POSES, MASKS, MASK_ERROR)
+FINETUNE_STEPS = "finetune_steps"  # steps of the spec's `finetune` stage, after the RGB steps (0: none)
+STUDY_DIMENSIONS = (SCENE, POSES, MASKS, MASK_ERROR, FINETUNE_STEPS)
 
 
 class FieldProblem(ValueError):
@@ -43,7 +44,7 @@ def check_standard_dimension(name: str, dim) -> None:
     elif name == MASK_ERROR:
         for value in dim.choices or [None]:
             _check_mask_error(field, value)
-    elif name == "steps" or name == "seed":
+    elif name in ("steps", "seed", FINETUNE_STEPS):
         low = 1 if name == "steps" else 0
         values = dim.choices or [dim.min, dim.max]
         if dim.values is None and dim.type != "int":
@@ -77,3 +78,8 @@ def _check_mask_error(field: str, value: Any) -> None:
 
 def is_int(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and float(value).is_integer()
+
+
+def total_steps(config: dict[str, Any]) -> int:
+    """A trial's steps in all: its RGB steps and its fine-tuning steps, as milestones, ASHA and progress count them."""
+    return int(config["steps"]) + int(config.get(FINETUNE_STEPS) or 0)

@@ -32,6 +32,7 @@ FIXED_COLUMNS = [
     "seed",
     "steps",
     "step",
+    "stage",  # with a `finetune` stage: rgb or finetune (which images the metrics score); dropped without one
     *METRICS,
     "test_images",
     "rays_per_s",
@@ -78,16 +79,27 @@ def evaluation_table(sweep_dir: Path, reevaluate: bool = False) -> pd.DataFrame:
                 row.update(_reevaluate(recipe, Path(report["checkpoint"])), reevaluated=True)
             rows.append(row)
     table = pd.DataFrame(rows, columns=FIXED_COLUMNS[:6] + searched + FIXED_COLUMNS[6:])
+    if table["stage"].isna().all():
+        table = table.drop(columns="stage")
     return table.astype({metric: float for metric in METRICS})
 
 
 @functools.cache
-def _document_regions(data_dir: str, test_every: int) -> dict:
-    """The test views' document regions, read once per dataset (every milestone of every trial shares them)."""
+def _dataset_and_regions(data_dir: str, test_every: int) -> tuple:
+    """The dataset and its test views' document regions, read once (every milestone of every trial shares them)."""
     from nerftune.data.dataset import load_dataset
     from nerftune.data.document_region import view_regions
 
-    return view_regions(load_dataset(data_dir, test_every, check_images=False))
+    dataset = load_dataset(data_dir, test_every, check_images=False)
+    return dataset, view_regions(dataset)
+
+
+def _document_regions(recipe, trainer) -> dict:
+    """The regions keyed by the images the trainer's view scores (a fine-tuned model's: its segmentation images)."""
+    from nerftune.finetune import segmentation_regions
+
+    dataset, regions = _dataset_and_regions(recipe.data_dir, recipe.test_every)
+    return segmentation_regions(dataset, trainer.config.data, regions) if trainer.colour_only else regions
 
 
 def _reevaluate(recipe, checkpoint: Path) -> dict[str, Any]:
@@ -96,7 +108,7 @@ def _reevaluate(recipe, checkpoint: Path) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as work:
         trainer = load_trained(recipe, checkpoint, Path(work))
-        trainer.document_regions = _document_regions(recipe.data_dir, recipe.test_every)
+        trainer.document_regions = _document_regions(recipe, trainer)
         evaluation = trainer.evaluate()
     metrics = {k: (v if v is not None and math.isfinite(v) else None) for k, v in evaluation.metrics.items()}
     return {

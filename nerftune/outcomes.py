@@ -24,6 +24,11 @@ MASK_ERROR_COLUMNS = ("mask_error_frames",) + tuple(
     f"{metric}_{group}" for metric in METRICS for group in ("near_error", "elsewhere")
 )
 
+# a trial with a `finetune` stage: the stage of each milestone, and the RGB stage's last metrics and the fine-tuning
+# stage's side by side (`psnr` and the others are the current stage's)
+RGB, FINETUNE = "rgb", "finetune"
+STAGE_COLUMNS = ("stage", *(f"{RGB}_{m}" for m in METRICS), *(f"{FINETUNE}_{m}" for m in METRICS))
+
 # what a milestone logs to MLflow as step metrics
 MILESTONE_METRICS = (*METRICS, "steps_per_s", "rays_per_s", "eval_rays_per_s", "fps", "peak_gpu_mb")
 

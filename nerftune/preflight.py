@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nerftune.data.dataset import Dataset, load_dataset, mask_of
+from nerftune.data.dataset import Dataset, load_dataset
 from nerftune.data.frames import resolve_frame_count
 from nerftune.errors import InputError
 from nerftune.machine import gpu_count, gpu_names, tcnn_installed
 from nerftune.nerf.methods import available_methods, check_override, has_hash_grid, needs_cuda
 from nerftune.nerf.overrides import OverrideError
 from nerftune.packing import PACKING_FILE, Packing, fits, max_copies, packing_key, read_packing
-from nerftune.dimensions import MASK_ERROR, MASKS, POSES
 from nerftune.spec import DataSpec, SweepSpec, load_spec
+from nerftune.study_checks import check_finetune_methods, check_study_data
 
 DATASETS_FOLDER = "_datasets"  # generated scenes, shared by the sweeps of one storage folder
 TCNN_MISSING = (
@@ -135,60 +135,9 @@ def _scene(spec: SweepSpec, entry: DataSpec, spec_path: Path, storage: Path) -> 
     data_dir = _resolve_data(entry, spec_path, storage)
     dataset = load_dataset(data_dir, entry.test_every)
     _check_frames(spec, spec_path, dataset)
-    corrupted = [v for v in spec.space[MASK_ERROR].choices if isinstance(v, dict)] if MASK_ERROR in spec.space else []
-    if corrupted or (MASKS in spec.space and True in spec.space[MASKS].choices):
-        _check_masks(spec_path, dataset, MASK_ERROR if corrupted else MASKS)
-    if corrupted:
-        _check_mask_error_frames(spec, spec_path, dataset, max(v["frames"] for v in corrupted))
-    if spec.metric.name.startswith("doc_"):
-        _check_document_region(spec, spec_path, dataset)
-    if POSES in spec.space and "per_subset" in spec.space[POSES].choices:
-        from nerftune.data.subset_poses import check_original_frames
-
-        check_original_frames(dataset, spec_path)
+    check_study_data(spec, spec_path, dataset)
     camera_paths = _camera_paths(spec, spec_path, dataset)
     return Scene(entry.scene_name, data_dir, dataset, entry.test_every, camera_paths)
-
-
-def _check_masks(spec_path: Path, dataset: Dataset, dimension: str) -> None:
-    unmasked = [frame["file_path"] for frame in dataset.frames if not mask_of(frame)]
-    if unmasked:
-        raise InputError(
-            spec_path,
-            f"space.{dimension}",
-            f"{'true' if dimension == MASKS else 'corrupting masks'} needs a mask for every frame, and {len(unmasked)} of {len(dataset.frames)} frames of "
-            f"{dataset.root} have none (the first: {unmasked[0]})",
-            "prepare the capture with `nerftune prepare --masks`, or use masks: false",
-        )
-
-
-def _check_mask_error_frames(spec: SweepSpec, spec_path: Path, dataset: Dataset, corrupted: int) -> None:
-    dim = spec.space["frames"]
-    fewest = min(resolve_frame_count(v, len(dataset.pool)) for v in dim.choices or [_lowest(dim)])
-    if corrupted > fewest:
-        raise InputError(
-            spec_path,
-            f"space.{MASK_ERROR}",
-            f"corrupts the masks of {corrupted} frames, and a trial with frames={fewest} trains on only {fewest}",
-            f"corrupt at most {fewest} frames, or train on more",
-        )
-
-
-def _lowest(dim) -> int | float:
-    return int(dim.min) if dim.type == "int" else dim.min
-
-
-def _check_document_region(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> None:
-    from nerftune.data.document_region import region_source
-
-    if region_source(dataset) is None:
-        raise InputError(
-            spec_path,
-            "metric",
-            f"{spec.metric.name} is computed inside the document, and {dataset.root} marks it neither with masks "
-            "nor with document corners",
-            "prepare the capture with `nerftune prepare --masks`, or use psnr",
-        )
 
 
 def _camera_paths(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> dict | None:
@@ -270,6 +219,7 @@ def _check_methods(spec: SweepSpec, spec_path: Path, gpus: int, on_cluster: bool
             raise InputError(
                 spec_path, "space.method", f"{method} needs a CUDA GPU and none is visible", "use nerfacto on the CPU"
             )
+        check_finetune_methods(spec, spec_path, method)
         if spec.fast_path is True and not has_hash_grid(method):
             supported = [m for m in valid if has_hash_grid(m)]
             raise InputError(

@@ -8,7 +8,17 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from nerftune.outcomes import MACHINE, MASK_ERROR_COLUMNS, METRICS, SUBSET_SFM, TIMINGS, StopReason, error_reason
+from nerftune.dimensions import total_steps
+from nerftune.outcomes import (
+    MACHINE,
+    MASK_ERROR_COLUMNS,
+    METRICS,
+    STAGE_COLUMNS,
+    SUBSET_SFM,
+    TIMINGS,
+    StopReason,
+    error_reason,
+)
 from nerftune.spec import CONFIGURATION, value_text
 from nerftune.trials import milestones, read_recipe
 
@@ -67,7 +77,7 @@ def results_table(records: Sequence[TrialRecord], dimensions: Sequence[str], met
     for record in records:
         history = record.history
         last = history.iloc[-1].to_dict() if len(history) else {}
-        target = int(record.config.get("steps", 0))
+        target = total_steps(record.config) if "steps" in record.config else 0
         values = _whole_test_set(history)[metric].dropna() if metric in history else pd.Series(dtype=float)
         best = (values.max() if mode == "max" else values.min()) if len(values) else None
         row = {"trial_id": record.trial_id, CONFIGURATION: record.config.get(CONFIGURATION)}
@@ -85,7 +95,11 @@ def results_table(records: Sequence[TrialRecord], dimensions: Sequence[str], met
                 "target_steps": target,
                 "full_test": last.get("full_test"),
                 **{column: last.get(column) for column in MACHINE},
-                **{column: last[column] for column in (*SUBSET_SFM, *MASK_ERROR_COLUMNS) if column in last},
+                **{
+                    column: last[column]
+                    for column in (*SUBSET_SFM, *MASK_ERROR_COLUMNS, *STAGE_COLUMNS)
+                    if column in last
+                },
                 "peak_gpu_mb": last.get("peak_gpu_mb"),
                 "checkpoint": record.checkpoint,
                 "mlflow_run_id": last.get("mlflow_run_id"),

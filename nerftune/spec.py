@@ -45,6 +45,7 @@ from nerftune.dimensions import (  # noqa: F401 (the dimension names are the spe
     REQUIRED_DIMENSIONS,
     SCENE,
     STUDY_DIMENSIONS,
+    FINETUNE_STEPS,
     FieldProblem,
     check_standard_dimension,
     is_int,
@@ -59,6 +60,7 @@ from nerftune.spec_sections import (  # noqa: F401 (the sections are the spec's,
     DataSpec,
     Dimension,
     EvalSpec,
+    FinetuneSpec,
     MetricSpec,
     RenderSpec,
     ResourcesSpec,
@@ -106,6 +108,7 @@ class SweepSpec(_Strict):
     checkpoints: CheckpointSpec = CheckpointSpec()
     tracking: TrackingSpec = TrackingSpec()
     render: RenderSpec | None = None
+    finetune: FinetuneSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -131,6 +134,29 @@ class SweepSpec(_Strict):
         if SCENE not in stratify and raw.get("replicates") != SCENE:
             raw["stratify"] = [*stratify, SCENE]
         return raw
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finetune_steps_are_a_dimension(cls, raw: Any) -> Any:
+        """`finetune.steps` becomes the dimension `finetune_steps` (a list of them is searched like any other)."""
+        block, space = (raw.get("finetune"), raw.get("space")) if isinstance(raw, dict) else (None, None)
+        if not isinstance(space, dict):
+            return raw
+        if not isinstance(block, dict):
+            if FINETUNE_STEPS in space and block is None:
+                raise FieldProblem(
+                    f"space.{FINETUNE_STEPS}", "there is no fine-tuning stage", "add `finetune: {target: segmentation}`"
+                )
+            return raw
+        if "steps" in block:
+            if FINETUNE_STEPS in space:
+                raise FieldProblem(
+                    "finetune.steps", f"given twice: here and as space.{FINETUNE_STEPS}", "keep one of them"
+                )
+            space = {**space, FINETUNE_STEPS: block["steps"]}
+        elif FINETUNE_STEPS not in space:
+            raise FieldProblem("finetune.steps", "required field is missing", "e.g. `steps: 300` or `[0, 150, 300]`")
+        return {**raw, "space": space, "finetune": {k: v for k, v in block.items() if k != "steps"}}
 
     @field_validator("metric", mode="before")
     @classmethod
@@ -163,7 +189,7 @@ class SweepSpec(_Strict):
                 raise FieldProblem(
                     f"space.{name}",
                     "unknown dimension",
-                    "use frames, seed, method, steps, poses, masks, mask_error or a dotted nerfstudio config path like "
+                    "use frames, seed, method, steps, poses, masks, mask_error, finetune_steps or a dotted nerfstudio config path like "
                     "pipeline.model.hidden_dim",
                 )
             check_standard_dimension(name, dim)
@@ -244,7 +270,11 @@ class SweepSpec(_Strict):
 
     @property
     def max_steps(self) -> int:
-        dim = self.space["steps"]
+        """The longest trial's steps in all (fine-tuning included)."""
+        return self._largest("steps") + (self._largest(FINETUNE_STEPS) if FINETUNE_STEPS in self.space else 0)
+
+    def _largest(self, name: str) -> int:
+        dim = self.space[name]
         return int(max(dim.choices) if dim.values is not None else dim.max)
 
     @property

@@ -195,3 +195,16 @@ def scene_name(entry: dict[str, Any]) -> str:
     return entry.get("name") or (
         path.removeprefix(SYNTHETIC_PREFIX) if path.startswith(SYNTHETIC_PREFIX) else Path(path).name
     )
+
+
+class FinetuneSpec(_Strict):
+    """A stage after the RGB steps: the trial's own model trained on segmentation images (the document cut out)
+    with its geometry frozen. `steps` may be a list: a searched dimension `finetune_steps`."""
+
+    target: Literal["segmentation"] = Field(
+        "segmentation",
+        description="each frame's `segmentation_path` image where the data names one, else its image with its mask "
+        "applied (document kept, the rest black)",
+    )
+    train: Literal["color"] = Field("color", description="what learns: colour only; density and poses stay frozen")
+    steps: int | list[int] | None = Field(None, description="fine-tuning steps, or a list of them to compare")

@@ -26,8 +26,9 @@ from nerftune.nerf.fast_path import implementation, wanted
 from nerftune.nerf.loop import Evaluation, NerfTrainer, TrainChunk
 from nerftune.mask_error import split_metrics
 from nerftune.novel_views import render_views
-from nerftune.outcomes import MASK_ERROR_COLUMNS, MILESTONE_METRICS, better
-from nerftune.dimensions import MASK_ERROR, SCENE
+from nerftune.outcomes import FINETUNE, MASK_ERROR_COLUMNS, METRICS, MILESTONE_METRICS, RGB, STAGE_COLUMNS, better
+from nerftune.dimensions import FINETUNE_STEPS, MASK_ERROR, SCENE, total_steps
+from nerftune.finetune import segmentation_regions, segmentation_view, stage_metrics
 from nerftune.trial_view import trial_view
 from nerftune.tracking import TrackingTarget, TrialRun
 from nerftune.trials import CHECKPOINT_FILE, MILESTONE_FILE, TrialRecipe, write_recipe
@@ -82,7 +83,8 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     wall_start = time.perf_counter()
     context = tune.get_context()
     trial_dir = Path(context.get_trial_dir())
-    steps = int(config["steps"])
+    steps, total = int(config["steps"]), total_steps(config)  # the RGB stage's steps, and with fine-tuning
+    finetuning = FINETUNE_STEPS in config  # a sweep with a `finetune` stage (0 steps of it: the baseline)
     scene = plan.scene_of(config)
     data_dir, test_every = plan.scenes[scene]
     dataset = load_dataset(data_dir, test_every, check_images=False)  # checked before the sweep started
@@ -90,16 +92,14 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     recipe = TrialRecipe(context.get_trial_id(), config, plan.profile, data_dir, test_every, str(view))
     write_recipe(trial_dir, recipe)
     device = nerf_device.for_trial(plan.cpus_per_trial)
-    nerf_config = build_config(
-        config["method"],
-        view,
-        trial_dir / "nerfstudio",
-        steps,
-        int(config["seed"]),
-        device,
-        plan.profile,
-        recipe.overrides,
-    )
+
+    def nerf_config_for(view_dir: Path):
+        output = trial_dir / "nerfstudio"
+        return build_config(
+            config["method"], view_dir, output, total, int(config["seed"]), device, plan.profile, recipe.overrides
+        )
+
+    nerf_config = nerf_config_for(view)
     fast = wanted(plan.fast_path, nerf_config, device)
     trainer = NerfTrainer(nerf_config, fast=fast, document_regions=view_regions(dataset))
     # where the trial ran, what it was allowed to see, and what computed its hash grid
@@ -124,21 +124,29 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         if near_error:
             run.log_folder(trial_dir / MASK_ERROR, MASK_ERROR)
     eval_indices = plan.eval_indices(len(dataset.test_indices))
-    milestones = [m for m in plan.milestones(steps) if m > trainer.step]
+    stage_ends = {steps} if finetuning else set()  # the RGB stage's end is a milestone: rgb_* are its metrics
+    milestones = sorted(m for m in {*plan.milestones(total), *stage_ends} if m > trainer.step)
     best: float | None = None
+    by_stage = {k: v for k, v in (last_report or {}).items() if k in STAGE_COLUMNS[1:]}
     for milestone in milestones:
+        if milestone > steps and finetuning and not trainer.colour_only:
+            segmented = segmentation_view(dataset, train_indices, trial_dir)
+            trainer = _fine_tuning(
+                trainer, nerf_config_for(segmented), dataset, segmented, resumed=trainer.step > steps
+            )
         on_chunk = (lambda chunk: _queue_train_metrics(run, chunk)) if run else None
         train_loss = trainer.train(milestone, check_every=plan.train_log_every, on_chunk=on_chunk)
         last = milestone == milestones[-1]
         # the last milestone scores every test image: rankings and reports rest on the whole test set
-        evaluation = trainer.evaluate(None if last else eval_indices, previews=_previews_wanted(plan, last))
+        full = last or milestone in stage_ends
+        evaluation = trainer.evaluate(None if full else eval_indices, previews=_previews_wanted(plan, last))
         timings = trainer.timings
         value = evaluation.metrics.get(plan.metric)
         improved = value is not None and better(value, best, plan.mode)
         best = value if improved else best
         metrics = {
             "step": trainer.step,
-            "target_steps": steps,
+            "target_steps": total,
             **evaluation.metrics,
             "train_loss": train_loss,
             "steps_per_s": timings.steps_trained / max(timings.train_s, 1e-9),
@@ -158,7 +166,11 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             "resumed_from_step": resumed_from,
             **machine,
         }
-        if plan.render and trainer.step == steps:
+        if finetuning:
+            stage = FINETUNE if trainer.colour_only else RGB
+            by_stage.update(stage_metrics(evaluation.metrics, stage))
+            metrics.update(stage=stage, **by_stage)
+        if plan.render and trainer.step == total:
             metrics["render_fps"] = _render(plan.render, scene, trainer, view, trial_dir, run)
         if run:
             metrics["mlflow_run_id"] = run.run_id
@@ -167,6 +179,17 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             if run:
                 _log_milestone(run, plan, metrics, evaluation, checkpoint_path, improved, last)
                 metrics["tracking_failures"] = run.failures
+
+
+def _fine_tuning(rgb: NerfTrainer, nerf_config, dataset, segmented: Path, resumed: bool) -> NerfTrainer:
+    """The fine-tuning stage's trainer on the segmentation view, with the RGB stage's weights (and, for a trial
+    resumed within fine-tuning, the optimizers its checkpoint holds)."""
+    regions = segmentation_regions(dataset, segmented, rgb.document_regions)
+    finetuned = NerfTrainer(nerf_config, fast=rgb.fast, document_regions=regions, colour_only=True)
+    with tempfile.TemporaryDirectory() as handover:
+        rgb.save(Path(handover) / CHECKPOINT_FILE)
+        finetuned.load(Path(handover) / CHECKPOINT_FILE, optimizers=resumed)
+    return finetuned
 
 
 @contextmanager
@@ -214,7 +237,10 @@ def _log_milestone(
 ) -> None:
     step = metrics["step"]
     split = {k: metrics[k] for k in MASK_ERROR_COLUMNS[1:] if k in metrics}  # the mask-error study's
-    run.queue_metrics({**{k: metrics[k] for k in MILESTONE_METRICS}, **split}, step)
+    scored = {k: metrics[k] for k in MILESTONE_METRICS}
+    if metrics.get("stage") == FINETUNE:  # MLflow's psnr stays the RGB stage's; fine-tuning's is finetune_psnr
+        scored = {(f"{FINETUNE}_{k}" if k in METRICS else k): v for k, v in scored.items()}
+    run.queue_metrics({**scored, **split}, step)
     run.flush()
     for index, image in enumerate(evaluation.previews):
         run.log_image(image, f"renders/step_{step:06d}_test{index}.png")

@@ -88,6 +88,12 @@ def milestones(trial_dir: Path) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
+def checkpoint_stage(checkpoint: Path) -> str | None:
+    """The stage a checkpoint was saved in (`stage` of the metrics reported with it): None without a `finetune`."""
+    reported = Path(checkpoint).parent / MILESTONE_FILE
+    return json.loads(reported.read_text()).get("stage") if reported.is_file() else None
+
+
 def trial_folders(sweep_dir: Path) -> list[Path]:
     """The sweep's trial folders that nerftune ran, in trial order."""
     if not sweep_dir.is_dir():

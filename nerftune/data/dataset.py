@@ -21,7 +21,7 @@ from nerftune.data.frames import interval_test_indices, resolve_frame_count, sel
 from nerftune.errors import InputError
 
 SPLIT_FILE = "split_indices.json"
-PATH_KEYS = ("file_path", "mask_path", "depth_file_path", "document_mask_path")
+PATH_KEYS = ("file_path", "mask_path", "depth_file_path", "document_mask_path", "segmentation_path")
 # camera keys nerfstudio reads from the top of transforms.json, or from each frame where the top has none
 INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "k1", "k2", "k3", "k4", "p1", "p2")
 

@@ -239,7 +239,8 @@ def _mug_texture(p):
 
 
 def write_scene(out_dir: Path, options: SceneOptions = SceneOptions()) -> Path:
-    """Render the scene into a nerfstudio dataset folder (images/, masks/, transforms.json); returns the folder.
+    """Render the scene into a nerfstudio dataset folder (images/, masks/, segmentation/ (the card cut out, the rest
+    black), transforms.json); returns the folder.
 
     An existing complete folder for the same options is reused: generation is deterministic.
     """
@@ -249,16 +250,19 @@ def write_scene(out_dir: Path, options: SceneOptions = SceneOptions()) -> Path:
         return out_dir
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     (out_dir / "masks").mkdir(parents=True, exist_ok=True)
+    (out_dir / "segmentation").mkdir(parents=True, exist_ok=True)
     frames = []
     for index, pose in enumerate(camera_poses(options)):
         image, mask = render_view(pose, options)
         name = f"frame_{index:05d}.png"
         Image.fromarray(image).save(out_dir / "images" / name)
         Image.fromarray((mask * 255).astype(np.uint8)).save(out_dir / "masks" / name)
+        Image.fromarray(image * mask[..., None].astype(np.uint8)).save(out_dir / "segmentation" / name)
         frames.append(
             {
                 "file_path": f"images/{name}",
                 "document_mask_path": f"masks/{name}",
+                "segmentation_path": f"segmentation/{name}",
                 "transform_matrix": pose.tolist(),
             }
         )

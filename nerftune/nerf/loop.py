@@ -22,6 +22,7 @@ from nerfstudio.engine.trainer import Trainer, TrainerConfig
 from nerfstudio.utils import colormaps, profiler, writer
 
 from nerftune.data.document_region import resized
+from nerftune.finetune import freeze_geometry
 from nerftune.nerf import lpips
 from nerftune.nerf.region_metrics import region_metrics
 from nerftune.nerf.fast_path import compile_hash_grids, set_tf32
@@ -88,6 +89,7 @@ class NerfTrainer:
     timings: Timings = field(default_factory=Timings)
     # each test view's document region (by its image's resolved path): adds doc_psnr, doc_ssim and doc_lpips
     document_regions: dict[str, np.ndarray] = field(default_factory=dict)
+    colour_only: bool = False  # the fine-tuning stage: geometry frozen, its callbacks skipped (`finetune.py`)
 
     def __post_init__(self) -> None:
         start = time.perf_counter()
@@ -103,14 +105,17 @@ class NerfTrainer:
             grad_scaler=self.trainer.grad_scaler,
         )
         self.trainer.optimizers = self.trainer.setup_optimizers()
-        self.trainer.callbacks = self.pipeline.get_training_callbacks(
-            TrainingCallbackAttributes(
-                optimizers=self.trainer.optimizers,
-                grad_scaler=self.trainer.grad_scaler,
-                pipeline=self.pipeline,
-                trainer=self.trainer,
-            )
+        attributes = TrainingCallbackAttributes(
+            optimizers=self.trainer.optimizers,
+            grad_scaler=self.trainer.grad_scaler,
+            pipeline=self.pipeline,
+            trainer=self.trainer,
         )
+        if self.colour_only:
+            freeze_geometry(self.pipeline.model)
+            self.trainer.callbacks = self.pipeline.datamanager.get_training_callbacks(attributes)
+        else:
+            self.trainer.callbacks = self.pipeline.get_training_callbacks(attributes)
         self.timings.setup_s += time.perf_counter() - start
         device = self.config.machine.device_type
         set_tf32(self.fast and device == "cuda")
@@ -256,15 +261,17 @@ class NerfTrainer:
             path,
         )
 
-    def load(self, path: Path) -> None:
-        """Continue from a checkpoint written by `save` (or by nerfstudio's trainer) for the same dataset view."""
+    def load(self, path: Path, optimizers: bool = True) -> None:
+        """Continue from a checkpoint written by `save` (or by nerfstudio's trainer) for the same dataset view;
+        `optimizers` false keeps this trainer's own fresh optimizers (a new stage)."""
         # weights_only=False: the checkpoint holds optimizer and RNG state, not only tensors (torch >= 2.6 default)
         state = torch.load(path, map_location="cpu", weights_only=False)
         self.pipeline.load_pipeline(state["pipeline"], state["step"])
-        self.trainer.optimizers.load_optimizers(state["optimizers"])
-        if "schedulers" in state:
-            self.trainer.optimizers.load_schedulers(state["schedulers"])
-        self.trainer.grad_scaler.load_state_dict(state["scalers"])
+        if optimizers:
+            self.trainer.optimizers.load_optimizers(state["optimizers"])
+            if "schedulers" in state:
+                self.trainer.optimizers.load_schedulers(state["schedulers"])
+            self.trainer.grad_scaler.load_state_dict(state["scalers"])
         if "rng" in state:
             random.setstate(state["rng"]["python"])
             np.random.set_state(state["rng"]["numpy"])

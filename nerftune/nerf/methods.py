@@ -20,7 +20,7 @@ from typing import Any
 
 from nerftune.nerf import overrides
 
-CACHE_FORMAT = 1  # bump when the cached facts change shape
+CACHE_FORMAT = 2  # bump when the cached facts change shape
 PLUGIN_GROUP = "nerfstudio.method_configs"
 
 
@@ -45,6 +45,11 @@ def needs_cuda(method: str) -> bool:
 def has_hash_grid(method: str) -> bool:
     """Whether the method's model has nerfstudio's hash grid (an `implementation`: tcnn or torch)."""
     return "pipeline.model.implementation" in method_facts()[method]["schema"]
+
+
+def colour_only(method: str) -> bool:
+    """Whether nerftune can train the method's colour alone, its geometry frozen (the nerfacto family)."""
+    return method_facts()[method].get("colour_only", False)
 
 
 def check_override(method: str, path: str, value: Any) -> None:
@@ -93,14 +98,24 @@ def registry_key() -> str:
 def _build_facts() -> dict[str, dict[str, Any]]:
     from nerfstudio.configs.method_configs import all_methods
     from nerfstudio.models.instant_ngp import InstantNGPModelConfig
+    from nerfstudio.models.nerfacto import NerfactoModel
     from nerfstudio.models.splatfacto import SplatfactoModelConfig
 
     # their models run CUDA kernels (nerfacc's occupancy grid, gsplat's rasteriser) that have no CPU fallback
     cuda_only = (InstantNGPModelConfig, SplatfactoModelConfig)
     return {
-        name: {"needs_cuda": isinstance(_model_config(config), cuda_only), "schema": _trial_schema(name)}
+        name: {
+            "needs_cuda": isinstance(_model_config(config), cuda_only),
+            "colour_only": _model_is(config, NerfactoModel),  # finetune.py knows its parts
+            "schema": _trial_schema(name),
+        }
         for name, config in all_methods.items()
     }
+
+
+def _model_is(config: Any, model_class: type) -> bool:
+    target = getattr(_model_config(config), "_target", None)
+    return isinstance(target, type) and issubclass(target, model_class)
 
 
 def _model_config(config: Any) -> Any:

@@ -20,26 +20,32 @@ from nerftune.data.poi import Crop
 from nerftune.nerf.config import build_config
 from nerftune.nerf.device import gpu_count
 from nerftune.nerf.loop import NerfTrainer
-from nerftune.trials import TrialRecipe
+from nerftune.dimensions import total_steps
+from nerftune.finetune import SEGMENTATION_VIEW
+from nerftune.outcomes import FINETUNE
+from nerftune.trials import TrialRecipe, checkpoint_stage
 
 CROP_BOX_SIZE = 100.0  # the crop is a half-space; as nerfstudio's oriented box, a box this large (model units)
 
 
 def load_trained(recipe: TrialRecipe, checkpoint: Path, work_dir: Path) -> NerfTrainer:
-    """The trial's model with its checkpoint's weights, built from the trial's own recipe and dataset view."""
+    """The trial's model with its checkpoint's weights, built from the trial's own recipe and dataset view (the
+    segmentation view for a checkpoint of its fine-tuning stage)."""
     config = recipe.config
     device = "cuda" if gpu_count() else "cpu"
+    finetuned = checkpoint_stage(checkpoint) == FINETUNE
+    view = Path(recipe.view_dir).parent / SEGMENTATION_VIEW if finetuned else Path(recipe.view_dir)
     nerf_config = build_config(
         config["method"],
-        Path(recipe.view_dir),
+        view,
         work_dir,
-        int(config["steps"]),
+        total_steps(config),
         int(config["seed"]),
         device,
         recipe.profile,
         recipe.overrides,
     )
-    trainer = NerfTrainer(nerf_config)
+    trainer = NerfTrainer(nerf_config, colour_only=finetuned)
     trainer.load(checkpoint)
     return trainer
 

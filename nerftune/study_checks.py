@@ -1,0 +1,96 @@
+"""The study dimensions checked against the data and methods before a sweep starts: masks, the mask-error study,
+document metrics, per-subset poses and the fine-tuning stage. Each problem is one `InputError` line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nerftune.data.dataset import Dataset, mask_of
+from nerftune.data.frames import resolve_frame_count
+from nerftune.dimensions import MASK_ERROR, MASKS, POSES
+from nerftune.errors import InputError
+from nerftune.nerf.methods import available_methods, colour_only
+from nerftune.spec import SweepSpec
+
+
+def check_study_data(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> None:
+    corrupted = [v for v in spec.space[MASK_ERROR].choices if isinstance(v, dict)] if MASK_ERROR in spec.space else []
+    if corrupted:
+        _check_masks(spec_path, dataset, f"space.{MASK_ERROR}", "corrupting masks", "or drop mask_error")
+        _check_mask_error_frames(spec, spec_path, dataset, max(v["frames"] for v in corrupted))
+    elif MASKS in spec.space and True in spec.space[MASKS].choices:
+        _check_masks(spec_path, dataset, f"space.{MASKS}", "true", "or use masks: false")
+    if spec.finetune:
+        _check_segmentation(spec_path, dataset)
+    if spec.metric.name.startswith("doc_"):
+        _check_document_region(spec, spec_path, dataset)
+    if POSES in spec.space and "per_subset" in spec.space[POSES].choices:
+        from nerftune.data.subset_poses import check_original_frames
+
+        check_original_frames(dataset, spec_path)
+
+
+def check_finetune_methods(spec: SweepSpec, spec_path: Path, method: str) -> None:
+    """Fine-tuning freezes geometry, which nerftune knows how to do for the nerfacto family only."""
+    if spec.finetune and not colour_only(method):
+        supported = [m for m in available_methods() if colour_only(m)]
+        raise InputError(
+            spec_path,
+            "finetune",
+            f"nerftune cannot freeze the geometry of {method}",
+            f"fine-tune one of {', '.join(supported)}",
+        )
+
+
+def _check_masks(spec_path: Path, dataset: Dataset, field: str, what: str, otherwise: str) -> None:
+    unmasked = [frame["file_path"] for frame in dataset.frames if not mask_of(frame)]
+    if unmasked:
+        raise InputError(
+            spec_path,
+            field,
+            f"{what} needs a mask for every frame, and {len(unmasked)} of {len(dataset.frames)} frames of "
+            f"{dataset.root} have none (the first: {unmasked[0]})",
+            f"prepare the capture with `nerftune prepare --masks`, {otherwise}",
+        )
+
+
+def _check_segmentation(spec_path: Path, dataset: Dataset) -> None:
+    needed = [dataset.frames[i] for i in (*dataset.pool, *dataset.test_indices)]
+    missing = [frame["file_path"] for frame in needed if not frame.get("segmentation_path") and not mask_of(frame)]
+    if missing:
+        raise InputError(
+            spec_path,
+            "finetune.target",
+            f"segmentation needs a segmentation image or a mask for every frame, and {len(missing)} frames of "
+            f"{dataset.root} have neither (the first: {missing[0]})",
+            "prepare the capture with `nerftune prepare --masks`, or name each frame's `segmentation_path`",
+        )
+
+
+def _check_mask_error_frames(spec: SweepSpec, spec_path: Path, dataset: Dataset, corrupted: int) -> None:
+    dim = spec.space["frames"]
+    fewest = min(resolve_frame_count(v, len(dataset.pool)) for v in dim.choices or [_lowest(dim)])
+    if corrupted > fewest:
+        raise InputError(
+            spec_path,
+            f"space.{MASK_ERROR}",
+            f"corrupts the masks of {corrupted} frames, and a trial with frames={fewest} trains on only {fewest}",
+            f"corrupt at most {fewest} frames, or train on more",
+        )
+
+
+def _lowest(dim) -> int | float:
+    return int(dim.min) if dim.type == "int" else dim.min
+
+
+def _check_document_region(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> None:
+    from nerftune.data.document_region import region_source
+
+    if region_source(dataset) is None:
+        raise InputError(
+            spec_path,
+            "metric",
+            f"{spec.metric.name} is computed inside the document, and {dataset.root} marks it neither with masks "
+            "nor with document corners",
+            "prepare the capture with `nerftune prepare --masks`, or use psnr",
+        )
