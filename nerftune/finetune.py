@@ -50,19 +50,19 @@ def geometry_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def segmentation_view(dataset: Dataset, train_indices: list[int], trial_dir: Path) -> Path:
     """The fine-tuning stage's dataset view: the same frames and splits with segmentation images (the frame's
     `segmentation_path` where the data names one, else its image with its mask applied, written into the trial
-    folder). Frames neither trained on nor tested keep their images: nerfstudio never reads them."""
+    folder). Every frame moves, so that nerfstudio, which sorts frames by file name before it orients and scales
+    the poses, sees them in the same order and puts the model in exactly the same frame."""
     view_dir = trial_dir / SEGMENTATION_VIEW
     out = trial_dir / SEGMENTATION_IMAGES
     out.mkdir(parents=True, exist_ok=True)
     changes = {}
-    for index in sorted({*train_indices, *dataset.test_indices}):
-        frame = dataset.frames[index]
+    for index, frame in enumerate(dataset.frames):
         if frame.get("segmentation_path"):
-            path = (dataset.root / frame["segmentation_path"]).resolve()
-        else:
-            path = out / f"{index:05d}_{Path(frame['file_path']).stem}.png"
-            if not path.is_file():
-                _apply_mask(dataset.root / frame["file_path"], dataset.root / mask_of(frame), path)
+            changes[frame["file_path"]] = {"file_path": str((dataset.root / frame["segmentation_path"]).resolve())}
+            continue
+        path = out / f"{index:05d}_{Path(frame['file_path']).stem}.png"
+        if not path.is_file():
+            _apply_mask(dataset.root / frame["file_path"], dataset.root / mask_of(frame), path)
         # relative to the view, which nerfstudio reads paths against: the trial folder moves (Ray syncs it)
         changes[frame["file_path"]] = {"file_path": os.path.relpath(path, view_dir)}
     return write_view(dataset, train_indices, view_dir, changes, masks=False)

@@ -55,8 +55,7 @@ def _check_masks(spec_path: Path, dataset: Dataset, field: str, what: str, other
 
 
 def _check_segmentation(spec_path: Path, dataset: Dataset) -> None:
-    needed = [dataset.frames[i] for i in (*dataset.pool, *dataset.test_indices)]
-    missing = [frame["file_path"] for frame in needed if not frame.get("segmentation_path") and not mask_of(frame)]
+    missing = [frame["file_path"] for frame in dataset.frames if not frame.get("segmentation_path") and not mask_of(frame)]
     if missing:
         raise InputError(
             spec_path,

@@ -131,7 +131,7 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     for milestone in milestones:
         if milestone > steps and finetuning and not trainer.colour_only:
             segmented = segmentation_view(dataset, train_indices, trial_dir)
-            trainer = _fine_tuning(
+            trainer = start_fine_tuning(
                 trainer, nerf_config_for(segmented), dataset, segmented, resumed=trainer.step > steps
             )
         on_chunk = (lambda chunk: _queue_train_metrics(run, chunk)) if run else None
@@ -181,7 +181,7 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
                 metrics["tracking_failures"] = run.failures
 
 
-def _fine_tuning(rgb: NerfTrainer, nerf_config, dataset, segmented: Path, resumed: bool) -> NerfTrainer:
+def start_fine_tuning(rgb: NerfTrainer, nerf_config, dataset, segmented: Path, resumed: bool) -> NerfTrainer:
     """The fine-tuning stage's trainer on the segmentation view, with the RGB stage's weights (and, for a trial
     resumed within fine-tuning, the optimizers its checkpoint holds)."""
     regions = segmentation_regions(dataset, segmented, rgb.document_regions)

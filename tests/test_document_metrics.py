@@ -31,6 +31,7 @@ def without_masks(scene: Path, folder: Path, corners: bool) -> Path:
     transforms = json.loads((folder / "transforms.json").read_text())
     for frame in transforms["frames"]:
         del frame["document_mask_path"]
+        frame.pop("segmentation_path", None)
     if not corners:
         del transforms["nerftune"]["document_corners"]
     (folder / "transforms.json").write_text(json.dumps(transforms))

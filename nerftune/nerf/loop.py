@@ -292,7 +292,7 @@ def module_scalars(root: torch.nn.Module) -> dict[str, dict[str, int | float | b
     (`_steps_since_update`, reset by evaluation too); without it a resumed trial drifts from an uninterrupted one.
     """
     return {
-        name: {k: v for k, v in vars(module).items() if type(v) in (int, float, bool) and k != "training"}
+        name: {k: v for k, v in vars(module).items() if isinstance(v, (int, float, bool, np.number)) and k != "training"}
         for name, module in root.named_modules()
     }
 
