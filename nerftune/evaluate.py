@@ -85,21 +85,24 @@ def evaluation_table(sweep_dir: Path, reevaluate: bool = False) -> pd.DataFrame:
 
 
 @functools.cache
-def _dataset_and_regions(data_dir: str, test_every: int) -> tuple:
-    """The dataset and its test views' document regions, read once (every milestone of every trial shares them)."""
+def _dataset_and_documents(data_dir: str, test_every: int) -> tuple:
+    """The dataset, its test views' document regions and text checks, read once (every milestone of every trial
+    shares them)."""
     from nerftune.data.dataset import load_dataset
-    from nerftune.data.document_region import view_regions
+    from nerftune.data.document_region import view_regions, view_text_checks
 
     dataset = load_dataset(data_dir, test_every, check_images=False)
-    return dataset, view_regions(dataset)
+    return dataset, view_regions(dataset), view_text_checks(dataset)
 
 
-def _document_regions(recipe, trainer) -> dict:
-    """The regions keyed by the images the trainer's view scores (a fine-tuned model's: its segmentation images)."""
-    from nerftune.finetune import segmentation_regions
+def _set_documents(recipe, trainer) -> None:
+    """The documents keyed by the images the trainer's view scores (a fine-tuned model's: its segmentation images)."""
+    from nerftune.finetune import by_segmentation_image
 
-    dataset, regions = _dataset_and_regions(recipe.data_dir, recipe.test_every)
-    return segmentation_regions(dataset, trainer.config.data, regions) if trainer.colour_only else regions
+    dataset, regions, text = _dataset_and_documents(recipe.data_dir, recipe.test_every)
+    if trainer.colour_only:
+        regions, text = (by_segmentation_image(dataset, trainer.config.data, found) for found in (regions, text))
+    trainer.document_regions, trainer.text_checks = regions, text
 
 
 def _reevaluate(recipe, checkpoint: Path) -> dict[str, Any]:
@@ -108,7 +111,7 @@ def _reevaluate(recipe, checkpoint: Path) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as work:
         trainer = load_trained(recipe, checkpoint, Path(work))
-        trainer.document_regions = _document_regions(recipe, trainer)
+        _set_documents(recipe, trainer)
         evaluation = trainer.evaluate()
     metrics = {k: (v if v is not None and math.isfinite(v) else None) for k, v in evaluation.metrics.items()}
     return {

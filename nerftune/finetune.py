@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -75,15 +76,15 @@ def _apply_mask(image_path: Path, mask_path: Path, out: Path) -> None:
     Image.fromarray(rgb * keep[..., None].astype(np.uint8)).save(out)
 
 
-def segmentation_regions(dataset: Dataset, view_dir: Path, regions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The test views' document regions keyed by their segmentation images in the view (they are keyed by the
-    image each view scores: its resolved path)."""
+def by_segmentation_image(dataset: Dataset, view_dir: Path, by_image: dict[str, Any]) -> dict[str, Any]:
+    """What is kept per test view (document regions, text checks: keyed by the image each view scores, its
+    resolved path) keyed by the view's segmentation images instead."""
     frames = json.loads((Path(view_dir) / "transforms.json").read_text())["frames"]
     moved = {
         str((dataset.root / original["file_path"]).resolve()): str((Path(view_dir) / frame["file_path"]).resolve())
         for original, frame in zip(dataset.frames, frames)
     }
-    return {moved[path]: region for path, region in regions.items() if path in moved}
+    return {moved[path]: value for path, value in by_image.items() if path in moved}
 
 
 def stage_metrics(metrics: dict, stage: str) -> dict[str, float | None]:

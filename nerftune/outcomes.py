@@ -7,8 +7,17 @@ from __future__ import annotations
 
 from enum import Enum
 
-# test-set image metrics, and which way is better; doc_* are the same inside each view's document region
-METRIC_MODES = {"psnr": "max", "ssim": "max", "lpips": "min", "doc_psnr": "max", "doc_ssim": "max", "doc_lpips": "min"}
+# test-set image metrics, and which way is better; doc_* are the same inside each view's document region, and doc_cer
+# the character error rate of the document's text read by OCR (`legibility.py`)
+METRIC_MODES = {
+    "psnr": "max",
+    "ssim": "max",
+    "lpips": "min",
+    "doc_psnr": "max",
+    "doc_ssim": "max",
+    "doc_lpips": "min",
+    "doc_cer": "min",
+}
 METRICS = tuple(METRIC_MODES)
 
 # per-trial timings and speeds, reported at every milestone and kept in results.csv

@@ -9,7 +9,7 @@ import os
 from nerftune.machine import gpu_names
 from nerftune.preflight import Prepared
 from nerftune.schedule import rungs
-from nerftune.spec import value_text
+from nerftune.spec import FINETUNE_STEPS, value_text
 from nerftune.tracking import TrackingTarget
 
 
@@ -52,6 +52,11 @@ def describe_plan(prepared: Prepared, on_cluster: bool, target: TrackingTarget |
         else:
             shown = f"{dim.type} in [{dim.min:g}, {dim.max:g}]" + (" log" if dim.log else "")
         lines.append(f"  {name}: {shown}")
+    if spec.finetune:
+        lines.append(
+            f"fine-tuning: after its `steps`, each trial trains `{FINETUNE_STEPS}` more on {spec.finetune.target} "
+            "images with its geometry frozen (colour only); steps count both stages"
+        )
     steps = rungs(spec)
     if steps:
         judged = "replicate means of configurations" if spec.replicates else "configurations"

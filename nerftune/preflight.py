@@ -20,7 +20,8 @@ from nerftune.nerf.methods import available_methods, check_override, has_hash_gr
 from nerftune.nerf.overrides import OverrideError
 from nerftune.packing import PACKING_FILE, Packing, fits, max_copies, packing_key, read_packing
 from nerftune.spec import DataSpec, SweepSpec, load_spec
-from nerftune.study_checks import check_finetune_methods, check_study_data
+from nerftune.study_checks import check_finetune_methods, check_study_data, has_document_text
+from nerftune.legibility import OCR_MISSING, ocr_available
 
 DATASETS_FOLDER = "_datasets"  # generated scenes, shared by the sweeps of one storage folder
 TCNN_MISSING = (
@@ -106,6 +107,8 @@ def prepare(spec_path: str | Path, storage: str | Path, name: str | None = None,
         warnings.append(f"no GPU found: trials run on the CPU ({spec.resources.cpu:g} CPU per trial)")
     if gpus and not tcnn_installed() and any(map(has_hash_grid, spec.space["method"].choices)):
         warnings.append(TCNN_MISSING)
+    if any(has_document_text(scene.dataset) for scene in scenes.values()) and not ocr_available():
+        warnings.append(OCR_MISSING)
     prepared = Prepared(spec_path, spec, name or spec.name, storage, scenes, gpus, warnings)
     if gpus:
         prepared.packing = read_packing(prepared.experiment_dir, prepared.packing_key)

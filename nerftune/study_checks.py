@@ -55,7 +55,9 @@ def _check_masks(spec_path: Path, dataset: Dataset, field: str, what: str, other
 
 
 def _check_segmentation(spec_path: Path, dataset: Dataset) -> None:
-    missing = [frame["file_path"] for frame in dataset.frames if not frame.get("segmentation_path") and not mask_of(frame)]
+    missing = [
+        frame["file_path"] for frame in dataset.frames if not frame.get("segmentation_path") and not mask_of(frame)
+    ]
     if missing:
         raise InputError(
             spec_path,
@@ -82,9 +84,24 @@ def _lowest(dim) -> int | float:
     return int(dim.min) if dim.type == "int" else dim.min
 
 
+def has_document_text(dataset: Dataset) -> bool:
+    """Whether doc_cer can be measured on this data (its document's corners are recorded), given Tesseract."""
+    return len(dataset.transforms.get("nerftune", {}).get("document_corners", [])) == 4
+
+
 def _check_document_region(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> None:
     from nerftune.data.document_region import region_source
+    from nerftune.legibility import OCR_MISSING, ocr_available
 
+    if spec.metric.name == "doc_cer" and not has_document_text(dataset):
+        raise InputError(
+            spec_path,
+            "metric",
+            f"doc_cer reads the document rectified by its corners, and {dataset.root} records none",
+            "prepare the capture with `nerftune prepare --masks` (it records them), or use doc_psnr",
+        )
+    if spec.metric.name == "doc_cer" and not ocr_available():
+        raise InputError(spec_path, "metric", OCR_MISSING.replace("doc_cer is empty: it", "doc_cer"), "or use doc_psnr")
     if region_source(dataset) is None:
         raise InputError(
             spec_path,

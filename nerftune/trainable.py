@@ -19,7 +19,7 @@ from typing import Any
 from ray import tune
 
 from nerftune.data.dataset import load_dataset
-from nerftune.data.document_region import view_regions
+from nerftune.data.document_region import view_regions, view_text_checks
 from nerftune.nerf import device as nerf_device
 from nerftune.nerf.config import build_config, config_yaml, key_values
 from nerftune.nerf.fast_path import implementation, wanted
@@ -28,7 +28,7 @@ from nerftune.mask_error import split_metrics
 from nerftune.novel_views import render_views
 from nerftune.outcomes import FINETUNE, MASK_ERROR_COLUMNS, METRICS, MILESTONE_METRICS, RGB, STAGE_COLUMNS, better
 from nerftune.dimensions import FINETUNE_STEPS, MASK_ERROR, SCENE, total_steps
-from nerftune.finetune import segmentation_regions, segmentation_view, stage_metrics
+from nerftune.finetune import by_segmentation_image, segmentation_view, stage_metrics
 from nerftune.trial_view import trial_view
 from nerftune.tracking import TrackingTarget, TrialRun
 from nerftune.trials import CHECKPOINT_FILE, MILESTONE_FILE, TrialRecipe, write_recipe
@@ -101,7 +101,8 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
 
     nerf_config = nerf_config_for(view)
     fast = wanted(plan.fast_path, nerf_config, device)
-    trainer = NerfTrainer(nerf_config, fast=fast, document_regions=view_regions(dataset))
+    regions, text = view_regions(dataset), view_text_checks(dataset)
+    trainer = NerfTrainer(nerf_config, fast=fast, document_regions=regions, text_checks=text)
     # where the trial ran, what it was allowed to see, and what computed its hash grid
     machine = {
         "device": device,
@@ -184,8 +185,9 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
 def start_fine_tuning(rgb: NerfTrainer, nerf_config, dataset, segmented: Path, resumed: bool) -> NerfTrainer:
     """The fine-tuning stage's trainer on the segmentation view, with the RGB stage's weights (and, for a trial
     resumed within fine-tuning, the optimizers its checkpoint holds)."""
-    regions = segmentation_regions(dataset, segmented, rgb.document_regions)
-    finetuned = NerfTrainer(nerf_config, fast=rgb.fast, document_regions=regions, colour_only=True)
+    regions = by_segmentation_image(dataset, segmented, rgb.document_regions)
+    text = by_segmentation_image(dataset, segmented, rgb.text_checks)
+    finetuned = NerfTrainer(nerf_config, fast=rgb.fast, document_regions=regions, text_checks=text, colour_only=True)
     with tempfile.TemporaryDirectory() as handover:
         rgb.save(Path(handover) / CHECKPOINT_FILE)
         finetuned.load(Path(handover) / CHECKPOINT_FILE, optimizers=resumed)

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from nerftune.data.dataset import Dataset, pose_matrix
+from nerftune.legibility import MIN_DOCUMENT_PIXELS, TextCheck, ocr_available
 
 MASK_KEYS = ("document_mask_path", "mask_path")  # the first a frame has is its document mask
 
@@ -49,16 +50,44 @@ def view_regions(dataset: Dataset) -> dict[str, np.ndarray]:
 def project_polygon(corners: np.ndarray, camera_to_world: np.ndarray, intrinsics: dict) -> np.ndarray:
     """The pixels inside the projection of a planar polygon (world corners, in order) seen by an OpenGL camera."""
     width, height = int(intrinsics["w"]), int(intrinsics["h"])
-    in_camera = (np.linalg.inv(camera_to_world) @ np.c_[corners, np.ones(len(corners))].T)[:3].T
-    depth = -in_camera[:, 2]  # OpenGL cameras look down -z
-    if np.any(depth <= 1e-9):
+    pixels = project_points(corners, camera_to_world, intrinsics)
+    if pixels is None:
         return np.zeros((height, width), bool)  # behind the camera: not a view of the document
-    u = intrinsics["cx"] + intrinsics["fl_x"] * in_camera[:, 0] / depth
-    v = intrinsics["cy"] - intrinsics["fl_y"] * in_camera[:, 1] / depth
     canvas = Image.new("L", (width, height), 0)
     # PIL puts pixel i's centre at i; the camera model at i + 0.5
-    ImageDraw.Draw(canvas).polygon([(x - 0.5, y - 0.5) for x, y in zip(u, v)], fill=255)
+    ImageDraw.Draw(canvas).polygon([(x - 0.5, y - 0.5) for x, y in pixels], fill=255)
     return np.asarray(canvas) >= 128
+
+
+def project_points(points: np.ndarray, camera_to_world: np.ndarray, intrinsics: dict) -> np.ndarray | None:
+    """(N, 2) image coordinates (x, y; pixel i spans [i, i + 1)) of world points, None if one is behind the camera."""
+    in_camera = (np.linalg.inv(camera_to_world) @ np.c_[points, np.ones(len(points))].T)[:3].T
+    depth = -in_camera[:, 2]  # OpenGL cameras look down -z
+    if np.any(depth <= 1e-9):
+        return None
+    u = intrinsics["cx"] + intrinsics["fl_x"] * in_camera[:, 0] / depth
+    v = intrinsics["cy"] - intrinsics["fl_y"] * in_camera[:, 1] / depth
+    return np.c_[u, v]
+
+
+def view_text_checks(dataset: Dataset) -> dict[str, TextCheck]:
+    """Each test view's document as `doc_cer` reads it (keyed like `view_regions`): where Tesseract is installed
+    and the data records the document's corners."""
+    corners = dataset.transforms.get("nerftune", {}).get("document_corners", [])
+    if len(corners) != 4 or not ocr_available():
+        return {}
+    corners = np.asarray(corners, float)
+    aspect = np.linalg.norm(corners[1] - corners[0]) / np.linalg.norm(corners[3] - corners[0])
+    checks = {}
+    for index in dataset.test_indices:
+        frame = dataset.frames[index]
+        intrinsics = _intrinsics(dataset.transforms, frame)
+        pixels = project_points(corners, pose_matrix(frame), intrinsics)
+        sides = np.linalg.norm(np.roll(pixels, -1, axis=0) - pixels, axis=1) if pixels is not None else [0]
+        if min(sides) >= MIN_DOCUMENT_PIXELS:
+            image = str((dataset.root / frame["file_path"]).resolve())
+            checks[image] = TextCheck(pixels, (int(intrinsics["w"]), int(intrinsics["h"])), float(aspect))
+    return checks
 
 
 def resized(region: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -15,11 +15,13 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from nerftune.data.card_text import CARD_TEXT, ink
 from nerftune.data.document_region import corners_json
 from nerftune.data.poi import Crop
 from nerftune.paths import look_at
@@ -45,7 +47,9 @@ class SceneOptions:
     azimuth_range_deg: float = 140.0
     elevation_deg: tuple[float, float] = (40.0, 62.0)
     distance: float = 2.2
-    texture: str = "rich"  # "low": a plain table and the card's plain back, as on a hard real capture
+    # "low": a plain table and the card's plain back, as on a hard real capture; "text": the card's lines are real
+    # text (`card_text.py`), for OCR
+    texture: str = "rich"
 
     def name(self) -> str:
         """The folder name: size and frames, and a hash of the other options where they are not the defaults."""
@@ -115,7 +119,7 @@ def trace(origins: np.ndarray, dirs: np.ndarray, texture: str = "rich") -> tuple
     plain = texture == "low"
     for index, albedo, normals in (
         (0, _plain_table if plain else _table_texture, up),
-        (1, _card_back if plain else _card_texture, up),
+        (1, _card_back if plain else partial(_card_texture, text=texture == "text"), up),
         (2, _book_texture, n_book),
         (3, _mug_texture, n_mug),
     ):
@@ -201,7 +205,7 @@ def _card_back(p):
     return colour
 
 
-def _card_texture(p):
+def _card_texture(p, text: bool = False):
     u = p[:, 0] / CARD_WIDTH + 0.5  # 0..1 left to right
     v = p[:, 1] / CARD_HEIGHT + 0.5  # 0..1 bottom to top
     colour = np.empty((len(p), 3))
@@ -214,12 +218,14 @@ def _card_texture(p):
     colour[photo] = np.array([0.35, 0.38, 0.45])
     face = photo & (((u - 0.19) / 0.08) ** 2 + ((v - 0.5) / 0.16) ** 2 < 1.0)
     colour[face] = np.array([0.86, 0.68, 0.55])
-    for row, length in enumerate((0.5, 0.38, 0.45, 0.3, 0.42)):
+    if text:
+        colour[ink(u, v, CARD_WIDTH / CARD_HEIGHT) & ~photo] = np.array([0.1, 0.1, 0.14])
+    for row, length in enumerate(() if text else (0.5, 0.38, 0.45, 0.3, 0.42)):  # lines of dashes, like text
         line_v = 0.7 - 0.12 * row
-        text = (u > 0.4) & (u < 0.4 + length) & (np.abs(v - line_v) < 0.025)
+        line = (u > 0.4) & (u < 0.4 + length) & (np.abs(v - line_v) < 0.025)
         dashes = np.sin(u * 140 + row) > -0.6  # gaps between "words"
-        colour[text & dashes] = np.array([0.1, 0.1, 0.14])
-    chip = (u > 0.82) & (u < 0.94) & (v > 0.1) & (v < 0.3)
+        colour[line & dashes] = np.array([0.1, 0.1, 0.14])
+    chip = (u > 0.82) & (u < 0.94) & (v > 0.1) & (v < 0.3) & (not text)  # where the text card prints its date
     colour[chip] = np.array([0.83, 0.7, 0.3])
     return np.clip(colour, 0, 1)
 
@@ -282,6 +288,7 @@ def write_scene(out_dir: Path, options: SceneOptions = SceneOptions()) -> Path:
             "point_of_interest": list(POINT_OF_INTEREST),
             "document_normal": list(DOCUMENT_NORMAL),
             "document_size": [CARD_WIDTH, CARD_HEIGHT],
+            **({"document_text": list(CARD_TEXT)} if options.texture == "text" else {}),
             "document_corners": corners_json(np.array(POINT_OF_INTEREST), np.eye(3)[:2], (CARD_WIDTH, CARD_HEIGHT)),
             "crop": Crop(np.array(POINT_OF_INTEREST), np.array(DOCUMENT_NORMAL), CROP_MARGIN).to_json(),
         },

@@ -23,6 +23,7 @@ from nerfstudio.utils import colormaps, profiler, writer
 
 from nerftune.data.document_region import resized
 from nerftune.finetune import freeze_geometry
+from nerftune.legibility import TextCheck
 from nerftune.nerf import lpips
 from nerftune.nerf.region_metrics import region_metrics
 from nerftune.nerf.fast_path import compile_hash_grids, set_tf32
@@ -89,6 +90,7 @@ class NerfTrainer:
     timings: Timings = field(default_factory=Timings)
     # each test view's document region (by its image's resolved path): adds doc_psnr, doc_ssim and doc_lpips
     document_regions: dict[str, np.ndarray] = field(default_factory=dict)
+    text_checks: dict[str, TextCheck] = field(default_factory=dict)  # each test view's document text: adds doc_cer
     colour_only: bool = False  # the fine-tuning stage: geometry frozen, its callbacks skipped (`finetune.py`)
 
     def __post_init__(self) -> None:
@@ -228,6 +230,10 @@ class NerfTrainer:
                 region = torch.from_numpy(resized(region, *rendered.shape[:2])).to(rendered.device)
                 truth = batch["image"].to(rendered.device)
                 score.update(region_metrics(truth, rendered, region, getattr(model, "lpips", None)))
+            check = self.text_checks.get(image_path)
+            if check is not None:
+                cer = check.error_rate(batch["image"].float().cpu().numpy(), rendered.float().cpu().numpy())
+                score["doc_cer"] = math.nan if cer is None else cer
             scores.append(score)
             per_view[image_path] = {key: _mean_metric([score], key) for key in METRICS}
             if len(images) < previews:
@@ -292,7 +298,9 @@ def module_scalars(root: torch.nn.Module) -> dict[str, dict[str, int | float | b
     (`_steps_since_update`, reset by evaluation too); without it a resumed trial drifts from an uninterrupted one.
     """
     return {
-        name: {k: v for k, v in vars(module).items() if isinstance(v, (int, float, bool, np.number)) and k != "training"}
+        name: {
+            k: v for k, v in vars(module).items() if isinstance(v, (int, float, bool, np.number)) and k != "training"
+        }
         for name, module in root.named_modules()
     }
 

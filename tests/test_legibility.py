@@ -1,0 +1,115 @@
+"""doc_cer: the synthetic card's printed text is read by Tesseract in every test view, and blur costs legibility."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from conftest import refused_sweep
+from nerftune import legibility
+from nerftune.data.card_text import CARD_TEXT
+from nerftune.data.dataset import load_dataset
+from nerftune.data.document_region import view_text_checks
+from nerftune.data.synthetic import SceneOptions, write_scene
+from nerftune.legibility import character_error_rate
+
+# the card fills about a third of a 320x240 view: its lines are 10 to 15 pixels tall there
+TEXT_SCENE = SceneOptions(frames=8, width=320, height=240, distance=1.2, texture="text")
+
+
+@pytest.fixture(scope="module")
+def text_scene(tmp_path_factory) -> Path:
+    assert legibility.ocr_available(), "these tests need Tesseract: apt-get install tesseract-ocr (.ci/run does)"
+    return write_scene(tmp_path_factory.mktemp("text") / TEXT_SCENE.name(), TEXT_SCENE)
+
+
+def pixels(path: str, blur: float = 0.0) -> np.ndarray:
+    image = Image.open(path)
+    return np.asarray(image.filter(ImageFilter.GaussianBlur(blur)) if blur else image) / 255.0
+
+
+def test_the_card_text_reads_in_every_test_view_and_blur_makes_it_illegible(text_scene):
+    checks = view_text_checks(load_dataset(text_scene, test_every=2))
+    assert len(checks) == 4
+    for path, check in checks.items():
+        truth = pixels(path)
+        assert check.error_rate(truth, truth) == 0.0
+        # read upright (the views circle the card by 140 degrees), close to what is printed
+        printed = " ".join(CARD_TEXT)
+        assert check.turns == 0 and character_error_rate(check.truth, printed) < 0.15, check.truth
+        assert check.error_rate(truth, pixels(path, blur=2.0)) > 0.5
+
+
+def test_the_character_error_rate_counts_edits_over_the_truth():
+    assert character_error_rate("ID 4821", "ID 4821") == 0.0
+    assert character_error_rate("ID 4B21", "ID 4821") == pytest.approx(1 / 7)
+    assert character_error_rate("ID 421", "ID 4821") == pytest.approx(1 / 7)
+    assert character_error_rate("", "ID 4821") == 1.0
+    assert character_error_rate("XXXXXXXXXXXXXXXXXXXX", "ID") == 1.0, "at most 1: junk does not outweigh the rest"
+
+
+def test_the_scene_records_its_text_and_the_default_card_has_none(text_scene, scene_dir):
+    assert json.loads((text_scene / "transforms.json").read_text())["nerftune"]["document_text"] == list(CARD_TEXT)
+    assert "document_text" not in json.loads((scene_dir / "transforms.json").read_text())["nerftune"]
+    assert view_text_checks(load_dataset(scene_dir)) == {}, "80x60 views: the card is too small to read, and is not"
+
+
+def test_without_tesseract_doc_cer_is_empty_and_the_sweep_says_how_to_install_it(text_scene, write_spec, tmp_path):
+    spec = write_spec(f"name: ocr\ndata: {text_scene}\nspace: {{frames: 2, steps: 10}}\n")
+    venv_only = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # no /usr/bin: no tesseract
+    result = subprocess.run(
+        [sys.executable, "-m", "nerftune.sweep", str(spec), "--storage", str(tmp_path / "s"), "--dry-run"],
+        env=venv_only,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stderr.splitlines() if "doc_cer" in line] == [f"warning: {legibility.OCR_MISSING}"]
+    check = subprocess.run(
+        [sys.executable, "-c", "from nerftune.legibility import ocr_available; print(ocr_available())"],
+        env=venv_only,
+        capture_output=True,
+        text=True,
+    )
+    assert check.stdout.strip() == "False"
+
+
+def test_doc_cer_on_data_without_document_corners_is_one_line(text_scene, write_spec, tmp_path):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    transforms = json.loads((text_scene / "transforms.json").read_text())
+    del transforms["nerftune"]["document_corners"]
+    (bare / "transforms.json").write_text(json.dumps(transforms))
+    for folder in ("images", "masks", "segmentation"):
+        (bare / folder).symlink_to(text_scene / folder)
+    spec = write_spec(f"name: ocr\ndata: {bare}\nmetric: doc_cer\nspace: {{frames: 2, steps: 10}}\n")
+    line = refused_sweep(spec, tmp_path / "sweeps", "ocr")
+    assert ": metric: doc_cer reads the document rectified by its corners" in line, line
+
+
+@pytest.mark.slow
+def test_a_trained_model_is_scored_on_its_text(text_scene, tmp_path):
+    from nerftune.data.dataset import write_view
+    from nerftune.data.document_region import view_regions
+    from nerftune.nerf.config import build_config
+    from nerftune.nerf.loop import NerfTrainer
+
+    dataset = load_dataset(text_scene, test_every=2)
+    view = write_view(dataset, dataset.train_indices(4), tmp_path / "view")
+    trainer = NerfTrainer(
+        build_config("nerfacto", view, tmp_path, 200, 0, "cpu", "tiny"),
+        document_regions=view_regions(dataset),
+        text_checks=view_text_checks(dataset),
+    )
+    trainer.train(200)
+    evaluation = trainer.evaluate()
+    assert 0.0 <= evaluation.metrics["doc_cer"] <= 1.0
+    assert all(0.0 <= view["doc_cer"] <= 1.0 for view in evaluation.per_view.values())
