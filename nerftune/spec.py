@@ -52,6 +52,7 @@ from nerftune.dimensions import (  # noqa: F401 (the dimension names are the spe
 )
 from nerftune.errors import InputError
 from nerftune.spec_errors import to_input_error, yaml_mapping
+from nerftune.spec_shorthand import dimension_shorthand, finetune_steps_as_dimension, scenes_as_dimension
 from nerftune.spec_sections import (  # noqa: F401 (the sections are the spec's, re-exported)
     NAME_PATTERN,
     SYNTHETIC_PREFIX,
@@ -112,51 +113,8 @@ class SweepSpec(_Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _scenes_are_a_dimension(cls, raw: Any) -> Any:
-        """Several datasets make the dimension `scene` (their names), a stratum: configurations are compared only
-        on the same scene, and each scene keeps its own test set."""
-        if not isinstance(raw, dict) or "data" not in raw:
-            return raw
-        entries = [{"path": e} if isinstance(e, str) else e for e in _as_list(raw["data"])]
-        raw = {**raw, "data": entries}
-        if len(entries) < 2 or not all(isinstance(e, dict) and isinstance(e.get("path"), str) for e in entries):
-            return raw  # one scene, or a malformed entry that the schema reports
-        names = [scene_name(e) for e in entries]
-        twice = next((n for n in names if names.count(n) > 1), None)
-        if twice:
-            raise FieldProblem("data", f"two datasets are both named {twice!r}", "give each a `name:`")
-        space = raw.get("space")
-        if isinstance(space, dict):
-            if SCENE in space:
-                raise FieldProblem(f"space.{SCENE}", "the scenes come from `data`", f"remove `{SCENE}` from space")
-            raw["space"] = {**space, SCENE: {"values": names}}
-        stratify = _as_list(raw.get("stratify", []))
-        if SCENE not in stratify and raw.get("replicates") != SCENE:
-            raw["stratify"] = [*stratify, SCENE]
-        return raw
-
-    @model_validator(mode="before")
-    @classmethod
-    def _finetune_steps_are_a_dimension(cls, raw: Any) -> Any:
-        """`finetune.steps` becomes the dimension `finetune_steps` (a list of them is searched like any other)."""
-        block, space = (raw.get("finetune"), raw.get("space")) if isinstance(raw, dict) else (None, None)
-        if not isinstance(space, dict):
-            return raw
-        if not isinstance(block, dict):
-            if FINETUNE_STEPS in space and block is None:
-                raise FieldProblem(
-                    f"space.{FINETUNE_STEPS}", "there is no fine-tuning stage", "add `finetune: {target: segmentation}`"
-                )
-            return raw
-        if "steps" in block:
-            if FINETUNE_STEPS in space:
-                raise FieldProblem(
-                    "finetune.steps", f"given twice: here and as space.{FINETUNE_STEPS}", "keep one of them"
-                )
-            space = {**space, FINETUNE_STEPS: block["steps"]}
-        elif FINETUNE_STEPS not in space:
-            raise FieldProblem("finetune.steps", "required field is missing", "e.g. `steps: 300` or `[0, 150, 300]`")
-        return {**raw, "space": space, "finetune": {k: v for k, v in block.items() if k != "steps"}}
+    def _shorthands(cls, raw: Any) -> Any:
+        return finetune_steps_as_dimension(scenes_as_dimension(raw))
 
     @field_validator("metric", mode="before")
     @classmethod
@@ -175,7 +133,7 @@ class SweepSpec(_Strict):
         if not isinstance(value, dict):
             return value
         space = {k: v for k, v in DEFAULT_DIMENSIONS.items()} | dict(value)
-        return {k: _dimension_shorthand(v) for k, v in space.items()}
+        return {k: dimension_shorthand(v) for k, v in space.items()}
 
     @model_validator(mode="after")
     def _space_is_sound(self) -> "SweepSpec":
@@ -285,17 +243,6 @@ class SweepSpec(_Strict):
     @property
     def fixed(self) -> dict[str, Any]:
         return {k: d.values[0] for k, d in self.space.items() if d.values is not None and len(d.values) == 1}
-
-
-def _dimension_shorthand(value: Any) -> Any:
-    """`12` and `{value: [64, 32]}` are fixed values, `[6, 12]` is a list of values; a mapping is a `Dimension`."""
-    if isinstance(value, dict):
-        return {"values": [value["value"]]} if set(value) == {"value"} else value
-    return {"values": value if isinstance(value, list) else [value]}
-
-
-def _as_list(value: Any) -> list:
-    return value if isinstance(value, list) else [value]
 
 
 def load_spec(path: str | Path) -> SweepSpec:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from nerfstudio.engine.callbacks import TrainingCallbackAttributes, TrainingCallbackLocation
 from nerfstudio.engine.trainer import Trainer, TrainerConfig
-from nerfstudio.utils import colormaps, profiler, writer
+from nerfstudio.utils import colormaps
 
 from nerftune.data.document_region import resized
 from nerftune.finetune import freeze_geometry
@@ -27,6 +27,7 @@ from nerftune.legibility import TextCheck
 from nerftune.nerf import lpips
 from nerftune.nerf.region_metrics import region_metrics
 from nerftune.nerf.fast_path import compile_hash_grids, set_tf32
+from nerftune.nerf.run_state import module_scalars, reset_nerfstudio_globals, restore_module_scalars, seed_everything
 from nerftune.outcomes import METRICS
 
 
@@ -62,21 +63,6 @@ class TrainChunk:
     end_step: int
     losses: list[float]
     train_psnr: list[float]
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch: nerfstudio's pixel and image samplers draw from these global generators."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def reset_nerfstudio_globals() -> None:
-    writer.EVENT_WRITERS.clear()
-    writer.EVENT_STORAGE.clear()
-    writer.GLOBAL_BUFFER.clear()
-    profiler.PROFILER.clear()
-    profiler.PYTORCH_PROFILER = None
 
 
 @dataclass
@@ -289,28 +275,6 @@ class NerfTrainer:
             self.timings.setup_s += this_process.setup_s
             self.timings.compile_s += this_process.compile_s
         self.step = state["step"] + 1
-
-
-def module_scalars(root: torch.nn.Module) -> dict[str, dict[str, int | float | bool]]:
-    """The plain-number attributes of every submodule: training counters that `state_dict` leaves out.
-
-    nerfacto's proposal sampler, for one, counts steps since its networks were last updated
-    (`_steps_since_update`, reset by evaluation too); without it a resumed trial drifts from an uninterrupted one.
-    """
-    return {
-        name: {
-            k: v for k, v in vars(module).items() if isinstance(v, (int, float, bool, np.number)) and k != "training"
-        }
-        for name, module in root.named_modules()
-    }
-
-
-def restore_module_scalars(root: torch.nn.Module, scalars: dict[str, dict[str, int | float | bool]]) -> None:
-    modules = dict(root.named_modules())
-    for name, values in scalars.items():
-        if name in modules:
-            for key, value in values.items():
-                setattr(modules[name], key, value)
 
 
 def _mean_metric(scores: list[dict[str, float]], key: str) -> float | None:
