@@ -3,9 +3,10 @@
 nerftune eval sweeps/frames                      # from what the trials reported
 nerftune eval sweeps/frames --reevaluate        # render the fixed test set again from every saved checkpoint
 
-Columns: trial_id, method, frames, frames_used, seed, steps, the searched values, step, psnr, ssim, lpips, test_images,
-rays_per_s (training), eval_rays_per_s, fps (test-set rendering), train_s, eval_s, checkpoint, reevaluated. LPIPS is
-empty where its network weights could not be had (one warning says how to provide them).
+Columns: trial_id, method, frames, frames_used, seed, steps, the searched values, step, stage (with a `finetune`
+stage: rgb or finetune), psnr, ssim, lpips, doc_psnr, doc_ssim, doc_lpips, doc_cer, test_images, rays_per_s
+(training), eval_rays_per_s, fps (test-set rendering), train_s, eval_s, checkpoint, reevaluated. LPIPS is empty where
+its network weights could not be had (one warning says how to provide them), doc_cer where Tesseract is missing.
 """
 
 from __future__ import annotations
