@@ -115,8 +115,13 @@ def results_table(records: Sequence[TrialRecord], dimensions: Sequence[str], met
 
 
 def _whole_test_set(history: pd.DataFrame) -> pd.DataFrame:
-    """The milestones that scored every test image (`eval.max_images` thins the others): what a trial's best is."""
-    return history[history["full_test"].fillna(False).astype(bool)] if "full_test" in history else history
+    """The milestones that scored every test image (`eval.max_images` thins the others), of the trial's last stage
+    (with a `finetune` stage, its metrics score other images than the RGB stage's): what a trial's best is."""
+    if "full_test" in history:
+        history = history[history["full_test"].fillna(False).astype(bool)]
+    if "stage" in history and len(history):
+        history = history[history["stage"] == history["stage"].iloc[-1]]
+    return history
 
 
 def best_row(table: pd.DataFrame, metric: str) -> dict[str, Any] | None:

@@ -135,6 +135,7 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             trainer = start_fine_tuning(
                 trainer, nerf_config_for(segmented), dataset, segmented, resumed=trainer.step > steps
             )
+            best = None  # the best checkpoint is the fine-tuned model's: its metrics score other images
         on_chunk = (lambda chunk: _queue_train_metrics(run, chunk)) if run else None
         train_loss = trainer.train(milestone, check_every=plan.train_log_every, on_chunk=on_chunk)
         last = milestone == milestones[-1]

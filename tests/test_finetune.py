@@ -145,6 +145,8 @@ def test_a_sweep_over_fine_tuning_steps_records_both_stages(scene_dir, write_spe
     assert (folder / "dataset_segmentation" / "transforms.json").is_file()
     reports = [json.loads(line) for line in (folder / "result.json").read_text().splitlines()]
     assert [(r["step"], r["stage"]) for r in reports] == [(20, "rgb"), (40, "rgb"), (60, "finetune"), (80, "finetune")]
+    # a trial's best is its last stage's: the RGB stage's scores are of other images
+    assert tuned.best_doc_psnr == pytest.approx(max(r["doc_psnr"] for r in reports if r["stage"] == "finetune"))
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'sweeps' / 'mlflow.db'}")
     children, _ = children_and_parent(client, "finetune")
