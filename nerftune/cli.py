@@ -1,4 +1,4 @@
-"""The `nerftune` command: `nerftune {sweep,prepare,paths,render,eval,report,replay} ...` (`nerftune COMMAND --help` for each)."""
+"""The `nerftune` command: `nerftune {sweep,prepare,paths,render,eval,report,replay,export} ...` (`nerftune COMMAND --help` for each)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ COMMANDS = {
     "eval": "nerftune.evaluate:main",
     "report": "nerftune.report:main",
     "replay": "nerftune.replay:main",
+    "export": "nerftune.export:main",
 }
 
 

@@ -46,7 +46,7 @@ def read_recipe(trial_dir: Path) -> TrialRecipe:
     try:
         recipe = TrialRecipe(**json.loads(path.read_text()))
         # the view is read where the trial folder is now: Ray writes it in its session folder, then syncs it here
-        view = trial_dir / VIEW_FOLDER
+        view = trial_dir.resolve() / VIEW_FOLDER
         return replace(recipe, view_dir=str(view)) if view.is_dir() else recipe
     except FileNotFoundError:
         raise InputError(

@@ -75,6 +75,17 @@ def _use_in_process_data(config: TrainerConfig, data_dir: Path) -> None:
     config.data = data_dir
 
 
+def as_registered(config: TrainerConfig) -> TrainerConfig:
+    """The config with the data manager the method registers (nerfstudio's own tools rebuild that one, so
+    `ns-eval` and friends need its config), the in-process one's settings carried over."""
+    native = method_config(config.method_name).pipeline.datamanager
+    ours = config.pipeline.datamanager
+    if type(native) is not type(ours):
+        shared = {f.name: getattr(ours, f.name) for f in dataclasses.fields(ours) if f.name != "_target"}
+        config.pipeline.datamanager = type(native)(**{k: v for k, v in shared.items() if hasattr(native, k)})
+    return config
+
+
 def config_yaml(config: TrainerConfig) -> str:
     """The resolved config as nerfstudio writes it (`config.yml`, loadable by `ns-render` and `ns-eval`)."""
     import yaml

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from nerfstudio.cameras.camera_paths import get_path_from_json
 from nerfstudio.data.scene_box import OrientedBox
+from nerfstudio.engine.trainer import TrainerConfig
 from nerfstudio.model_components import renderers
 
 from nerftune.data.poi import Crop
@@ -29,25 +30,25 @@ CROP_BOX_SIZE = 100.0  # the crop is a half-space; as nerfstudio's oriented box,
 
 
 def load_trained(recipe: TrialRecipe, checkpoint: Path, work_dir: Path) -> NerfTrainer:
-    """The trial's model with its checkpoint's weights, built from the trial's own recipe and dataset view (the
-    segmentation view for a checkpoint of its fine-tuning stage)."""
+    """The trial's model with its checkpoint's weights, built from the trial's own recipe and dataset view."""
+    nerf_config, finetuned = trained_config(recipe, checkpoint, work_dir)
+    trainer = NerfTrainer(nerf_config, colour_only=finetuned)
+    trainer.load(checkpoint)
+    return trainer
+
+
+def trained_config(recipe: TrialRecipe, checkpoint: Path, output_dir: Path) -> tuple[TrainerConfig, bool]:
+    """The config the checkpoint was trained with (on the segmentation view for a checkpoint of the fine-tuning
+    stage), and whether it was."""
     config = recipe.config
     device = "cuda" if gpu_count() else "cpu"
     finetuned = checkpoint_stage(checkpoint) == FINETUNE
     view = Path(recipe.view_dir).parent / SEGMENTATION_VIEW if finetuned else Path(recipe.view_dir)
+    steps, seed = total_steps(config), int(config["seed"])
     nerf_config = build_config(
-        config["method"],
-        view,
-        work_dir,
-        total_steps(config),
-        int(config["seed"]),
-        device,
-        recipe.profile,
-        recipe.overrides,
+        config["method"], view, output_dir, steps, seed, device, recipe.profile, recipe.overrides
     )
-    trainer = NerfTrainer(nerf_config, colour_only=finetuned)
-    trainer.load(checkpoint)
-    return trainer
+    return nerf_config, finetuned
 
 
 def dataset_to_model(trainer: NerfTrainer) -> tuple[np.ndarray, float]:
