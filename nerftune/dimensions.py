@@ -1,6 +1,6 @@
 """The dimensions of a sweep's space that nerftune itself knows (not nerfstudio settings), and how their values are
 checked: the standard ones (frames, seed, method, steps) and the study dimensions (scene, poses, masks,
-mask_error, finetune_steps). `spec.py` re-exports the names."""
+mask_error, finetune_steps, init_from). `spec.py` re-exports the names."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ MASKS = "masks"  # whether training ignores the pixels outside each frame's mask
 MASK_ERROR = "mask_error"  # masks of chosen training frames corrupted: {frames, kind, size}, or none
 MASK_ERROR_KINDS = ("none", "corner", "dilate", "erode", "shift")  # none: the clean baseline, split alike
 FINETUNE_STEPS = "finetune_steps"  # steps of the spec's `finetune` stage, after the RGB steps (0: none)
-STUDY_DIMENSIONS = (SCENE, POSES, MASKS, MASK_ERROR, FINETUNE_STEPS)
+INIT_FROM = "init_from"  # a warm start: the trial or checkpoint whose weights a trial starts from (`warm_start.py`)
+STUDY_DIMENSIONS = (SCENE, POSES, MASKS, MASK_ERROR, FINETUNE_STEPS, INIT_FROM)
 
 
 class FieldProblem(ValueError):
@@ -41,6 +42,9 @@ def check_standard_dimension(name: str, dim) -> None:
     elif name == MASKS:
         if dim.values is None or not all(isinstance(v, bool) for v in dim.values):
             raise FieldProblem(field, "masks are on or off", "e.g. `masks: {values: [true, false]}`")
+    elif name == INIT_FROM:
+        if dim.values is None or not all(isinstance(v, str) and v for v in dim.values):
+            raise FieldProblem(field, "warm starts name trials", "e.g. `init_from: sweeps/all-frames/train_trial_0001`")
     elif name == MASK_ERROR:
         for value in dim.choices or [None]:
             _check_mask_error(field, value)

@@ -38,6 +38,9 @@ MASK_ERROR_COLUMNS = ("mask_error_frames",) + tuple(
 RGB, FINETUNE = "rgb", "finetune"
 STAGE_COLUMNS = ("stage", *(f"{RGB}_{m}" for m in METRICS), *(f"{FINETUNE}_{m}" for m in METRICS))
 
+# a warm start (`init_from`): how many of the trial's training frames kept the source's rows, and how many are new
+WARM_START_COLUMNS = ("warm_shared_frames", "warm_new_frames")
+
 # what a milestone logs to MLflow as step metrics
 MILESTONE_METRICS = (*METRICS, "steps_per_s", "rays_per_s", "eval_rays_per_s", "fps", "peak_gpu_mb")
 

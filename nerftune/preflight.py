@@ -20,7 +20,7 @@ from nerftune.nerf.methods import available_methods, check_override, has_hash_gr
 from nerftune.nerf.overrides import OverrideError
 from nerftune.packing import PACKING_FILE, Packing, fits, max_copies, packing_key, read_packing
 from nerftune.spec import DataSpec, SweepSpec, load_spec
-from nerftune.study_checks import check_finetune_methods, check_study_data, has_document_text
+from nerftune.study_checks import check_finetune_methods, check_study_data, has_document_text, warm_start_sources
 from nerftune.legibility import OCR_MISSING, ocr_available
 
 DATASETS_FOLDER = "_datasets"  # generated scenes, shared by the sweeps of one storage folder
@@ -54,6 +54,7 @@ class Prepared:
     gpus: int
     warnings: list[str] = field(default_factory=list)
     packing: Packing | None = None  # `resources.gpu: auto`: the measured packing (None until measured)
+    init_sources: dict[str, str] = field(default_factory=dict)  # each `init_from` value: its checkpoint file
 
     @property
     def largest_scene(self) -> Scene:
@@ -110,6 +111,7 @@ def prepare(spec_path: str | Path, storage: str | Path, name: str | None = None,
     if any(has_document_text(scene.dataset) for scene in scenes.values()) and not ocr_available():
         warnings.append(OCR_MISSING)
     prepared = Prepared(spec_path, spec, name or spec.name, storage, scenes, gpus, warnings)
+    prepared.init_sources = warm_start_sources(spec, spec_path, storage, scenes)
     if gpus:
         prepared.packing = read_packing(prepared.experiment_dir, prepared.packing_key)
         _check_gpu_share(prepared)

@@ -16,6 +16,7 @@ from nerftune.outcomes import (
     STAGE_COLUMNS,
     SUBSET_SFM,
     TIMINGS,
+    WARM_START_COLUMNS,
     StopReason,
     error_reason,
 )
@@ -97,7 +98,7 @@ def results_table(records: Sequence[TrialRecord], dimensions: Sequence[str], met
                 **{column: last.get(column) for column in MACHINE},
                 **{
                     column: last[column]
-                    for column in (*SUBSET_SFM, *MASK_ERROR_COLUMNS, *STAGE_COLUMNS)
+                    for column in (*SUBSET_SFM, *MASK_ERROR_COLUMNS, *STAGE_COLUMNS, *WARM_START_COLUMNS)
                     if column in last
                 },
                 "peak_gpu_mb": last.get("peak_gpu_mb"),

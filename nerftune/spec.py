@@ -147,7 +147,7 @@ class SweepSpec(_Strict):
                 raise FieldProblem(
                     f"space.{name}",
                     "unknown dimension",
-                    "use frames, seed, method, steps, poses, masks, mask_error, finetune_steps or a dotted nerfstudio config path like "
+                    "use frames, seed, method, steps, poses, masks, mask_error, finetune_steps, init_from or a dotted nerfstudio config path like "
                     "pipeline.model.hidden_dim",
                 )
             check_standard_dimension(name, dim)

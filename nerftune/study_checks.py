@@ -7,7 +7,8 @@ from pathlib import Path
 
 from nerftune.data.dataset import Dataset, mask_of
 from nerftune.data.frames import resolve_frame_count
-from nerftune.dimensions import MASK_ERROR, MASKS, POSES
+from nerftune import warm_start
+from nerftune.dimensions import INIT_FROM, MASK_ERROR, MASKS, POSES
 from nerftune.errors import InputError
 from nerftune.nerf.methods import available_methods, colour_only
 from nerftune.spec import SweepSpec
@@ -28,6 +29,21 @@ def check_study_data(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> None
         from nerftune.data.subset_poses import check_original_frames
 
         check_original_frames(dataset, spec_path)
+
+
+def warm_start_sources(spec: SweepSpec, spec_path: Path, storage: Path, scenes: dict) -> dict[str, str]:
+    """Each `init_from` value's checkpoint file, checked: it exists, and trained this sweep's method on its data."""
+    if INIT_FROM not in spec.space:
+        return {}
+    if len(scenes) > 1:
+        raise InputError(spec_path, f"space.{INIT_FROM}", "a study over several scenes cannot warm-start", "use one")
+    (scene,) = scenes.values()
+    sources = {}
+    for value in spec.space[INIT_FROM].choices:
+        source = warm_start.resolve(value, spec_path, storage)
+        warm_start.check_compatible(source, spec_path, scene.data_dir, spec.space["method"].choices)
+        sources[value] = str(source.checkpoint.resolve())
+    return sources
 
 
 def check_finetune_methods(spec: SweepSpec, spec_path: Path, method: str) -> None:

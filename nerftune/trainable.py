@@ -12,7 +12,7 @@ import socket
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,12 @@ from nerftune.nerf.loop import Evaluation, NerfTrainer, TrainChunk
 from nerftune.mask_error import split_metrics
 from nerftune.novel_views import render_views
 from nerftune.outcomes import FINETUNE, MASK_ERROR_COLUMNS, METRICS, MILESTONE_METRICS, RGB, STAGE_COLUMNS, better
-from nerftune.dimensions import FINETUNE_STEPS, MASK_ERROR, SCENE, total_steps
+from nerftune.dimensions import FINETUNE_STEPS, INIT_FROM, MASK_ERROR, SCENE, total_steps
 from nerftune.finetune import by_segmentation_image, segmentation_view, stage_metrics
 from nerftune.trial_view import trial_view
 from nerftune.tracking import TrackingTarget, TrialRun
-from nerftune.trials import CHECKPOINT_FILE, MILESTONE_FILE, TrialRecipe, write_recipe
+from nerftune.trials import CHECKPOINT_FILE, MILESTONE_FILE, TrialRecipe, locate, read_recipe, write_recipe
+from nerftune.warm_start import WARM_START_FILE, Source
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class TrialPlan:
     mode: str = "max"
     tracking: TrackingTarget | None = None
     render: RenderPlan | None = None
+    init_sources: dict[str, str] = field(default_factory=dict)  # each `init_from` value: its checkpoint file
 
     def scene_of(self, config: dict[str, Any]) -> str:
         return config.get(SCENE) or next(iter(self.scenes))
@@ -112,6 +114,11 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         **provenance,
     }
     resumed_from, last_report = _resume(trainer)
+    warm = (
+        _warm_start(trainer, plan, config, trial_dir, resumed=last_report is not None) if INIT_FROM in config else None
+    )
+    if warm:
+        machine.update(warm_shared_frames=len(warm["shared"]), warm_new_frames=len(warm["new"]))
     if last_report is not None:
         # the restored milestone is reported again: a replicate that was waiting at a rung for its siblings
         # waits there again, rather than training on to the next milestone first
@@ -124,6 +131,8 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         _log_setup(run, {**config, **known}, nerf_config, train_names, dataset.test_names)
         if near_error:
             run.log_folder(trial_dir / MASK_ERROR, MASK_ERROR)
+        if (trial_dir / WARM_START_FILE).is_file():
+            run.log_file(trial_dir / WARM_START_FILE)
     eval_indices = plan.eval_indices(len(dataset.test_indices))
     stage_ends = {steps} if finetuning else set()  # the RGB stage's end is a milestone: rgb_* are its metrics
     milestones = sorted(m for m in {*plan.milestones(total), *stage_ends} if m > trainer.step)
@@ -181,6 +190,19 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             if run:
                 _log_milestone(run, plan, metrics, evaluation, checkpoint_path, improved, last)
                 metrics["tracking_failures"] = run.failures
+
+
+def _warm_start(trainer: NerfTrainer, plan: TrialPlan, config: dict[str, Any], trial_dir: Path, resumed: bool) -> dict:
+    """A fresh trial's weights from its `init_from` source, rows matched by frame; the mapping is kept (and read
+    back by a resumed trial, whose checkpoint holds its weights)."""
+    from nerftune.nerf.initialise import initialise_from
+
+    if resumed:
+        return json.loads((trial_dir / WARM_START_FILE).read_text())
+    trial, checkpoint = locate(Path(plan.init_sources[config[INIT_FROM]]))
+    mapping = initialise_from(trainer, Source(config[INIT_FROM], trial, checkpoint, read_recipe(trial)))
+    (trial_dir / WARM_START_FILE).write_text(json.dumps(mapping, indent=1))
+    return mapping
 
 
 def start_fine_tuning(rgb: NerfTrainer, nerf_config, dataset, segmented: Path, resumed: bool) -> NerfTrainer:

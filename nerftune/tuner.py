@@ -33,6 +33,7 @@ def trial_plan(prepared: Prepared, target: TrackingTarget | None) -> TrialPlan:
         metric=spec.metric.name,
         mode=spec.metric.mode,
         tracking=target,
+        init_sources=prepared.init_sources,
         render=RenderPlan(
             {name: scene.camera_paths for name, scene in prepared.scenes.items()},
             prepared.camera_paths_name,
