@@ -52,7 +52,7 @@ def test_nerfstudios_eval_and_render_load_an_exported_trial(scene_dir, write_spe
         profile: tiny
         space:
           frames: 12
-          steps: 80
+          steps: 300
           pipeline.model.proposal_weights_anneal_max_num_iters: 20
         scheduler: {{type: none}}
         resources: {{cpu: 1, gpu: 0}}
@@ -67,8 +67,8 @@ def test_nerfstudios_eval_and_render_load_an_exported_trial(scene_dir, write_spe
     code, out, err = nerftune_cli("export", trial, "--nerfstudio")
     assert code == 0, err
     config = Path(out.splitlines()[0].removeprefix("nerfstudio output: "))
-    assert config == trial / "nerfstudio" / reported["trial_id"] / "nerfacto" / "step-000000079" / "config.yml"
-    assert (config.parent / "nerfstudio_models" / "step-000000079.ckpt").is_file()
+    assert config == trial / "nerfstudio" / reported["trial_id"] / "nerfacto" / "step-000000299" / "config.yml"
+    assert (config.parent / "nerfstudio_models" / "step-000000299.ckpt").is_file()
 
     evaluated = nerfstudio_tool(
         "ns-eval", "--load-config", config, "--output-path", tmp_path / "eval.json", torch_home=stand_in_lpips_weights
