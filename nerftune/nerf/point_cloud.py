@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from nerftune.data.poi import Crop
+from nerftune.errors import InputError
 from nerftune.nerf.loop import NerfTrainer
 from nerftune.nerf.render import crop_box, dataset_to_model
 
@@ -29,7 +30,16 @@ def export_point_cloud(trainer: NerfTrainer, view_dir: Path, out: Path, crop: bo
     start = time.perf_counter()
     trainer.pipeline.eval()
     trainer.pipeline.datamanager.train_pixel_sampler.num_rays_per_batch = RAYS_PER_BATCH
-    cloud = generate_point_cloud(trainer.pipeline, num_points=num_points, remove_outliers=True, crop_obb=box)
+    try:
+        cloud = generate_point_cloud(trainer.pipeline, num_points=num_points, remove_outliers=True, crop_obb=box)
+    except SystemExit:  # nerfstudio's exporter exits where the model has no `rgb` or `depth` output
+        method = trainer.config.method_name
+        raise InputError(
+            view_dir.parent,
+            "--pointcloud",
+            f"{method} renders no rgb and depth for nerfstudio's point-cloud exporter",
+            "export a trial of the nerfacto family",
+        ) from None
     # model = scale * (R @ dataset + t): back to the dataset's frame, where the crop and the poses are
     points = (np.asarray(cloud.points) / scale - transform[:, 3]) @ transform[:, :3]
     cloud.points = o3d.utility.Vector3dVector(points)
