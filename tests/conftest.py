@@ -193,3 +193,31 @@ def _decided(book: Path) -> bool:
         return any(json.loads(book.read_text())["decisions"].values())
     except (FileNotFoundError, json.JSONDecodeError):
         return False
+
+
+@pytest.fixture(scope="session")
+def one_trial(scene_dir, tmp_path_factory) -> Swept:
+    """One tiny nerfacto trial of 12 frames and 300 steps, long enough for some geometry: the trial that the export
+    tests hand to nerfstudio's tools and the warm-start tests start from. Its proposal annealing saturates by step 20:
+    nerfstudio's tools evaluate with it saturated (they run no training callbacks), nerftune with the value at the
+    trial's last step, and the two agree once it has saturated."""
+    folder = tmp_path_factory.mktemp("one")
+    spec = folder / "one.yaml"
+    spec.write_text(
+        f"""\
+name: one
+data: {scene_dir}
+profile: tiny
+space:
+  frames: 12
+  steps: 300
+  pipeline.model.proposal_weights_anneal_max_num_iters: 20
+scheduler: {{type: none}}
+resources: {{cpu: 1, gpu: 0}}
+tracking: {{enabled: false}}
+"""
+    )
+    storage = folder / "sweeps"
+    result = run_cli(str(spec), "--storage", str(storage))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return Swept(spec, storage, "one", pd.read_csv(storage / "one" / "results.csv"), result)

@@ -13,7 +13,6 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_cli
 from test_novel_views import nerftune_cli
 
 
@@ -42,26 +41,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.mark.slow
-def test_nerfstudios_eval_and_render_load_an_exported_trial(scene_dir, write_spec, tmp_path, stand_in_lpips_weights):
-    # proposal annealing saturated by the end: nerfstudio's tools evaluate with it saturated (they run no training
-    # callbacks), nerftune with the value at the trial's last step; the two agree once it has saturated
-    spec = write_spec(
-        f"""\
-        name: interop
-        data: {scene_dir}
-        profile: tiny
-        space:
-          frames: 12
-          steps: 300
-          pipeline.model.proposal_weights_anneal_max_num_iters: 20
-        scheduler: {{type: none}}
-        resources: {{cpu: 1, gpu: 0}}
-        tracking: {{enabled: false}}
-        """
-    )
-    result = run_cli(str(spec), "--storage", str(tmp_path / "sweeps"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    (trial,) = (tmp_path / "sweeps" / "interop").glob("train_trial_*")
+def test_nerfstudios_eval_and_render_load_an_exported_trial(one_trial, scene_dir, tmp_path, stand_in_lpips_weights):
+    (trial,) = one_trial.trial_dirs()
     reported = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()][-1]
 
     code, out, err = nerftune_cli("export", trial, "--nerfstudio")

@@ -13,6 +13,7 @@ from conftest import refused_sweep, run_cli
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.warm_start import remap_per_image
 
+ANNEALED = {"pipeline.model.proposal_weights_anneal_max_num_iters": 20}  # the source trial's (conftest.one_trial)
 TINY_TRIAL = """\
 profile: tiny
 scheduler: {type: none}
@@ -47,20 +48,18 @@ def test_rows_follow_their_frames_and_new_frames_start_from_the_mean_or_zero():
 
 
 @pytest.mark.slow
-def test_warm_starts_on_fewer_and_more_frames_load_keep_shared_rows_and_train(scene_dir, write_spec, tmp_path):
+def test_warm_starts_on_fewer_and_more_frames_load_keep_shared_rows_and_train(
+    one_trial, scene_dir, write_spec, tmp_path
+):
     from nerftune.nerf.config import build_config
     from nerftune.nerf.initialise import initialise_from
     from nerftune.nerf.loop import NerfTrainer
     from nerftune.trials import locate, read_recipe
     from nerftune.warm_start import Source
 
-    storage = tmp_path / "sweeps"
-    source_spec = write_spec(
-        f"name: all\ndata: {scene_dir}\nspace: {{frames: 12, steps: 80}}\n{TINY_TRIAL}", "all.yaml"
-    )
-    assert (result := run_cli(str(source_spec), "--storage", str(storage))).returncode == 0, result.stderr[-3000:]
-    (source_dir,) = (storage / "all").glob("train_trial_*")
-    source_psnr = pd.read_csv(storage / "all" / "results.csv").psnr.iloc[0]
+    (source_dir,) = one_trial.trial_dirs()
+    source_psnr = one_trial.table.psnr.iloc[0]
+    storage = one_trial.storage  # the warm sweep beside it: `init_from: one/TRIAL_ID` names it in the same folder
     trial_dir, checkpoint = locate(source_dir)
     source = Source("all/x", trial_dir, checkpoint, read_recipe(trial_dir))
     source_rows = torch.load(checkpoint, weights_only=False)["pipeline"][
@@ -75,7 +74,7 @@ def test_warm_starts_on_fewer_and_more_frames_load_keep_shared_rows_and_train(sc
     ]
     for frames, tolerance in ((18, 1e-3), (6, 0.5)):
         view = write_view(dataset, dataset.train_indices(frames), tmp_path / f"view{frames}")
-        trainer = NerfTrainer(build_config("nerfacto", view, tmp_path / f"ns{frames}", 80, 0, "cpu", "tiny"))
+        trainer = NerfTrainer(build_config("nerfacto", view, tmp_path / f"ns{frames}", 300, 0, "cpu", "tiny", ANNEALED))
         mapping = initialise_from(trainer, source)
         assert len(mapping["shared"]) + len(mapping["new"]) == frames and set(mapping["shared"]) <= set(source_names)
         rows = trainer.pipeline.model.field.embedding_appearance.embedding.weight.detach()
@@ -86,7 +85,7 @@ def test_warm_starts_on_fewer_and_more_frames_load_keep_shared_rows_and_train(sc
 
     # the same as a sweep: both warm-started trials train on, and record where they came from
     spec = write_spec(
-        f"name: warm\ndata: {scene_dir}\nspace: {{frames: {{values: [6, 18]}}, steps: 30, init_from: all/{source_dir.name.split('_')[2]}}}\n"
+        f"name: warm\ndata: {scene_dir}\nspace: {{frames: {{values: [6, 18]}}, steps: 30, init_from: one/{source_dir.name.split('_')[2]}}}\n"
         f"search: {{algorithm: grid}}\n{TINY_TRIAL}",
         "warm.yaml",
     )
@@ -96,7 +95,7 @@ def test_warm_starts_on_fewer_and_more_frames_load_keep_shared_rows_and_train(sc
     assert table.warm_shared_frames.loc[18] + table.warm_new_frames.loc[18] == 18
     for folder in (storage / "warm").glob("train_trial_*"):
         mapping = json.loads((folder / "warm_start.json").read_text())
-        assert mapping["source_trial"] == read_recipe(source_dir).trial_id and mapping["source_step"] == 80
+        assert mapping["source_trial"] == read_recipe(source_dir).trial_id and mapping["source_step"] == 300
 
 
 def fake_trial(folder: Path, data: str, method: str) -> Path:
