@@ -13,7 +13,7 @@ from PIL import Image
 
 from nerftune.data.align import PoseError, pose_error
 from nerftune.data.focal import FocalPrior, from_metadata
-from nerftune.data.sfm_choice import choose_mapper
+from nerftune.data.sfm_choice import SIMPLER_MODEL, choose_mapper
 from nerftune.data.synthetic import SceneOptions, write_scene
 from test_prepare import run_prepare
 
@@ -72,7 +72,10 @@ def test_recovery_tries_the_cheaper_fixes_in_order_and_keeps_the_best(scenes, tm
     first = max(a["frames_registered"] for a in report["camera_model_attempts"])
     assert first < WIDE_BASELINE.frames / 2, "the capture is hard enough to need a fix"
     steps = [attempt["step"] for attempt in report["recovery"]]
-    assert steps[0] == "simpler camera model (SIMPLE_PINHOLE)"
+    # simpler than the model kept before recovery: SIMPLE_RADIAL's, or OPENCV's where it was kept (multi-threaded
+    # SfM varies between runs, and one CI run kept OPENCV on this capture)
+    tried = {f"simpler camera model ({SIMPLER_MODEL[a['camera_model']]})" for a in report["camera_model_attempts"]}
+    assert steps[0] in tried, (steps, tried)
     assert steps[-1] == "relaxed initialisation and triangulation"
     assert "exhaustive matching" not in steps, "a folder is matched exhaustively from the start"
     assert report["frames_registered"] >= WIDE_BASELINE.frames / 2 > first
