@@ -23,6 +23,9 @@
     fast_path: auto                    # compiled hash grid + TF32 on CUDA; true = on the CPU too; false = never
     tracking: {checkpoints: best}      # MLflow; {uri: http://host:5000} for a server, {enabled: false} for none
     render: {circles: {radii: [0.2, 0.4], distances: [1.0, 1.6], views: 9}, trials: best, best_k: 3}
+    finetune: {target: segmentation, train: color, steps: [150, 450]}   # then colour only, on segmentation images
+
+Study dimensions (`dimensions.py`): scene (several `data`), poses, masks, mask_error, finetune_steps, init_from.
 
 Every error is an `InputError` naming the file, the field and what to do.
 """
