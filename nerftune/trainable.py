@@ -12,7 +12,7 @@ import socket
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +145,9 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
                 trainer, nerf_config_for(segmented), dataset, segmented, resumed=trainer.step > steps
             )
             best = None  # the best checkpoint is the fine-tuned model's: its metrics score other images
+            if near_error:  # the same test views, now scored on their segmentation images
+                moved = by_segmentation_image(dataset, segmented, dict.fromkeys(near_error.views))
+                near_error = replace(near_error, views=set(moved))
         on_chunk = (lambda chunk: _queue_train_metrics(run, chunk)) if run else None
         train_loss = trainer.train(milestone, check_every=plan.train_log_every, on_chunk=on_chunk)
         last = milestone == milestones[-1]

@@ -119,7 +119,7 @@ def test_a_sweep_over_fine_tuning_steps_records_both_stages(scene_dir, write_spe
         profile: tiny
         metric: doc_psnr
         finetune: {{target: segmentation, train: color, steps: [0, 40]}}
-        space: {{frames: 6, seed: 0, steps: 40}}
+        space: {{frames: 6, seed: 0, steps: 40, mask_error: {{values: [{{frames: 1, kind: none}}]}}}}
         search: {{algorithm: grid}}
         scheduler: {{type: none}}
         resources: {{cpu: 1, gpu: 0}}
@@ -136,6 +136,8 @@ def test_a_sweep_over_fine_tuning_steps_records_both_stages(scene_dir, write_spe
     tuned, baseline = table.loc[40], table.loc[0]
     assert tuned.finetune_psnr == tuned.psnr and tuned.rgb_psnr != tuned.psnr
     assert baseline.rgb_psnr == baseline.psnr and pd.isna(baseline.finetune_psnr)
+    # the mask-error split goes on in the fine-tuning stage, on the same test views' segmentation images
+    assert 5 < tuned.psnr_near_error < 60 and 5 < tuned.psnr_elsewhere < 60
     # the two trials share seed and RGB steps: the same RGB stage, step for step
     assert tuned.rgb_psnr == pytest.approx(baseline.rgb_psnr, abs=1e-4)
 
