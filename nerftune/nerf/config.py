@@ -6,7 +6,9 @@ Dotted paths start at the `TrainerConfig`: `pipeline.model.hidden_dim`, `optimiz
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -84,6 +86,13 @@ def as_registered(config: TrainerConfig) -> TrainerConfig:
         shared = {f.name: getattr(ours, f.name) for f in dataclasses.fields(ours) if f.name != "_target"}
         config.pipeline.datamanager = type(native)(**{k: v for k, v in shared.items() if hasattr(native, k)})
     return config
+
+
+def dataparser_outputs(config: TrainerConfig, split: str):
+    """What nerfstudio's dataparser makes of the config's data for one split (its cameras, in the model's frame, and
+    its images, in nerfstudio's order), without building the model."""
+    with contextlib.redirect_stdout(io.StringIO()):  # the dataparser's notes on its splits
+        return config.pipeline.datamanager.dataparser.setup().get_dataparser_outputs(split=split)
 
 
 def config_yaml(config: TrainerConfig) -> str:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import tempfile
 from pathlib import Path
 
 import torch
 from nerfstudio.engine.trainer import TrainerConfig
 
+from nerftune.nerf.config import dataparser_outputs
 from nerftune.nerf.loop import NerfTrainer
 from nerftune.nerf.render import trained_config
 from nerftune.nerf.run_state import restore_module_scalars
@@ -33,6 +32,4 @@ def initialise_from(trainer: NerfTrainer, source: Source) -> dict:
 
 def train_images(config: TrainerConfig) -> list[str]:
     """The training images of a config's data, in nerfstudio's order (its per-image rows' order)."""
-    with contextlib.redirect_stdout(io.StringIO()):  # the dataparser's notes on its splits
-        outputs = config.pipeline.datamanager.dataparser.setup().get_dataparser_outputs(split="train")
-    return [str(Path(name).resolve()) for name in outputs.image_filenames]
+    return [str(Path(name).resolve()) for name in dataparser_outputs(config, "train").image_filenames]

@@ -13,8 +13,6 @@ tools do not do).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 from pathlib import Path
@@ -25,7 +23,7 @@ import torch
 from nerfstudio.engine.trainer import TrainerConfig
 
 from nerftune.errors import InputError
-from nerftune.nerf.config import as_registered, config_yaml
+from nerftune.nerf.config import as_registered, config_yaml, dataparser_outputs
 from nerftune.nerf.render import trained_config
 from nerftune.trials import TrialRecipe
 
@@ -55,8 +53,7 @@ def write_nerfstudio_output(recipe: TrialRecipe, checkpoint: Path, out: Path, ov
 def test_views_path(config: TrainerConfig) -> dict:
     """The test cameras as a camera path for `ns-render camera-path`, in the model's frame (nerfstudio's tools take
     camera paths in the frame its dataparser moved the poses into, as its viewer writes them)."""
-    with contextlib.redirect_stdout(io.StringIO()):  # the dataparser's notes on its splits
-        cameras = config.pipeline.datamanager.dataparser.setup().get_dataparser_outputs(split="test").cameras
+    cameras = dataparser_outputs(config, "test").cameras
     path = []
     for index in range(len(cameras)):
         camera_to_world = np.vstack([cameras.camera_to_worlds[index].numpy(), [0, 0, 0, 1]])
