@@ -1,4 +1,5 @@
-"""`nerftune export TRIAL --nerfstudio | --pointcloud`: a trial for nerfstudio's own tools, or its point cloud.
+"""`nerftune export TRIAL --nerfstudio | --pointcloud | --mesh [poisson|tsdf|marching-cubes]`: a trial for
+nerfstudio's own tools, or its geometry by nerfstudio's exporters.
 
 nerftune export sweeps/demo/train_trial_xxx --nerfstudio        # its latest checkpoint, into TRIAL/nerfstudio/
 nerftune export sweeps/demo/train_trial_xxx/checkpoint_000001 --nerfstudio --out exports/
@@ -6,45 +7,68 @@ nerftune export sweeps/demo/train_trial_xxx/checkpoint_000001 --nerfstudio --out
 Then `ns-viewer --load-config CONFIG`, `ns-render camera-path --load-config CONFIG ...`, `ns-eval --load-config CONFIG
 --output-path eval.json` and `ns-export pointcloud --load-config CONFIG --output-dir DIR` work on it.
 
-nerftune export sweeps/demo/train_trial_xxx --pointcloud [--no-crop]  # TRIAL/export/pointcloud/point_cloud.ply
+nerftune export sweeps/demo/train_trial_xxx --pointcloud [--no-crop]   # TRIAL/export/pointcloud/point_cloud.ply
+nerftune export sweeps/demo/train_trial_xxx --mesh tsdf [--no-crop]    # TRIAL/export/tsdf/tsdf_mesh.ply, mesh.obj
+
+A point cloud or mesh is cut to the data's document crop unless --no-crop, written in the dataset's frame with an
+`export.json` (counts, seconds), and logged to the trial's MLflow run under `exports/`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from nerftune.errors import InputError
-from nerftune.trials import locate, read_recipe
+from nerftune.trials import TrialRecipe, locate, milestones, read_recipe
 
 NERFSTUDIO_FOLDER = "nerfstudio"  # in the trial's folder, where `--out` is not given
-POINT_CLOUD_FOLDER = "export/pointcloud"
+EXPORT_FOLDER = "export"  # in the trial's folder: export/pointcloud, export/tsdf, ...
+SUMMARY_FILE = "export.json"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from nerftune.nerf.exporters import MESH_METHODS
+
     parser = argparse.ArgumentParser(prog="nerftune export", description=__doc__.splitlines()[0])
     parser.add_argument("trial", type=Path, help="a trial folder (its latest checkpoint), a checkpoint folder or file")
     kind = parser.add_mutually_exclusive_group(required=True)
     kind.add_argument("--nerfstudio", action="store_true", help="write a nerfstudio output folder")
     kind.add_argument("--pointcloud", action="store_true", help="write a point cloud (PLY) by nerfstudio's exporter")
+    kind.add_argument("--mesh", choices=MESH_METHODS, help="write a mesh (PLY, and OBJ with texture) by this method")
     parser.add_argument("--no-crop", action="store_true", help="keep what lies in front of the document too")
     parser.add_argument("--num-points", type=int, default=1_000_000, help="points to sample (ns-export's default)")
-    parser.add_argument("--out", type=Path, help="where (default: TRIAL/nerfstudio, or TRIAL/export/pointcloud)")
+    parser.add_argument("--texture-size", type=int, default=2048, help="texture pixels per side; 0: no texture")
+    parser.add_argument("--out", type=Path, help="where (default: TRIAL/nerfstudio, or TRIAL/export/KIND)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier export")
+    parser.add_argument("--tracking-uri", help="the MLflow server the sweep logged to (default: the sweep's own)")
     args = parser.parse_args(argv)
     try:
         trial_dir, checkpoint = locate(args.trial)
         recipe = read_recipe(trial_dir)
-        if args.pointcloud:
-            return _point_cloud(recipe, checkpoint, args.out or trial_dir / POINT_CLOUD_FOLDER, args)
-        from nerftune.nerf.nerfstudio_output import write_nerfstudio_output
-
-        config = write_nerfstudio_output(recipe, checkpoint, args.out or trial_dir / NERFSTUDIO_FOLDER, args.overwrite)
+        if args.nerfstudio:
+            return _nerfstudio(recipe, checkpoint, args.out or trial_dir / NERFSTUDIO_FOLDER, args.overwrite)
+        out = args.out or trial_dir / EXPORT_FOLDER / (args.mesh or "pointcloud")
+        _check_geometry_args(out, args)
+        summary = _geometry(recipe, checkpoint, out, args)
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2
+    counts = f"{summary['points']} points" if "points" in summary else f"{summary['vertices']} vertices"
+    crop = "cropped to the document" if summary["cropped"] else "uncropped"
+    print(f"{out / summary['files'][0]}: {counts}, {crop}, dataset frame, {summary['seconds']:.1f} s")
+    print(_log_to_trial_run(trial_dir, out, args))
+    return 0
+
+
+def _nerfstudio(recipe: TrialRecipe, checkpoint: Path, out: Path, overwrite: bool) -> int:
+    from nerftune.nerf.nerfstudio_output import write_nerfstudio_output
+
+    config = write_nerfstudio_output(recipe, checkpoint, out, overwrite)
     print(f"nerfstudio output: {config}")
     for command in (
         f"ns-viewer --load-config {config}",
@@ -56,19 +80,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _point_cloud(recipe, checkpoint: Path, out: Path, args) -> int:
+def _check_geometry_args(out: Path, args: argparse.Namespace) -> None:
     if out.exists() and not args.overwrite:
         raise InputError(out, "--out", "exists already", "give another --out, or add --overwrite")
     if args.num_points < 1:
         raise InputError("command line", "--num-points", "must be at least 1", "e.g. --num-points 100000")
-    import tempfile
+    if args.texture_size < 0:
+        raise InputError("command line", "--texture-size", "must be 0 (no texture) or more", "e.g. 1024")
 
-    from nerftune.nerf.point_cloud import export_point_cloud
+
+def _geometry(recipe: TrialRecipe, checkpoint: Path, out: Path, args: argparse.Namespace) -> dict:
+    """Load the checkpoint and export its point cloud or mesh into `out`, with export.json."""
+    from nerftune.nerf.exporters import export_mesh, export_point_cloud
     from nerftune.nerf.render import load_trained
 
+    view, crop = Path(recipe.view_dir), not args.no_crop
     with tempfile.TemporaryDirectory() as work:
         trainer = load_trained(recipe, checkpoint, Path(work))
-        summary = export_point_cloud(trainer, Path(recipe.view_dir), out, not args.no_crop, args.num_points)
-    crop = "cropped to the document" if summary["cropped"] else "uncropped"
-    print(f"{out / summary['file']}: {summary['points']} points, {crop}, dataset frame, {summary['seconds']:.1f} s")
-    return 0
+        if args.pointcloud:
+            summary = export_point_cloud(trainer, view, out, crop, args.num_points)
+        else:
+            summary = export_mesh(trainer, view, out, args.mesh, crop, args.num_points, args.texture_size)
+    summary.update(trial_id=recipe.trial_id, checkpoint=str(checkpoint))
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _log_to_trial_run(trial_dir: Path, out: Path, args: argparse.Namespace) -> str:
+    """Log the export to the trial's MLflow run, under exports/; says where, or why not."""
+    from nerftune.state import read_state
+    from nerftune.tracking import local_target, log_to_run
+
+    run_id = next((m["mlflow_run_id"] for m in reversed(milestones(trial_dir)) if m.get("mlflow_run_id")), None)
+    if run_id is None:
+        return "MLflow: not logged (the trial recorded no MLflow run)"
+    state = read_state(trial_dir.parent) or {}
+    local = local_target(trial_dir.resolve().parent.parent, "").uri  # the default store, for sweeps that did not record one
+    uri = args.tracking_uri or state.get("tracking_uri") or local
+    artifact_path = f"exports/{out.name}"
+    if log_to_run(uri, run_id, out, artifact_path):
+        return f"MLflow: logged to run {run_id} at {uri}, under {artifact_path}/"
+    return f"MLflow: not logged ({uri} did not take it; rerun with --tracking-uri if the server moved)"

@@ -173,6 +173,7 @@ def _open_tracking(prepared: Prepared, state: dict, tracking_uri: str | None, te
         (list(prepared.spec.searched), prepared.spec.metric.name, prepared.spec.metric.mode),
     )
     state["mlflow_run_id"] = target.parent_run_id
+    state["tracking_uri"] = target.uri  # where exports made later log to the trials' runs
     if failures:
         terminal.warn(f"MLflow at {target.uri} is not reachable ({failures[-1]}); trials train anyway")
     return target

@@ -267,11 +267,15 @@ def _find_trial_run(recorder: Recorder, target: TrackingTarget, trial_id: str) -
 
 def log_trial_folder(target: TrackingTarget, trial_id: str, folder: Path, artifact_path: str) -> bool:
     """Add a folder to a finished trial's run (renders made after the sweep); False when it cannot be logged."""
-    recorder = Recorder(target.uri)
-    run_id = _find_trial_run(recorder, target, trial_id)
-    if run_id:
-        recorder.call(f"log {folder.name}/", recorder.client.log_artifacts, run_id, str(folder), artifact_path)
-    return bool(run_id) and recorder.healthy
+    run_id = _find_trial_run(Recorder(target.uri), target, trial_id)
+    return bool(run_id) and log_to_run(target.uri, run_id, folder, artifact_path)
+
+
+def log_to_run(uri: str, run_id: str, folder: Path, artifact_path: str) -> bool:
+    """Add a folder to a run (an export made after the sweep); False when it cannot be logged."""
+    recorder = Recorder(uri)
+    recorder.call(f"log {folder.name}/", recorder.client.log_artifacts, run_id, str(folder), artifact_path)
+    return recorder.healthy
 
 
 class TrialRun:

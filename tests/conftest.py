@@ -198,7 +198,8 @@ def _decided(book: Path) -> bool:
 @pytest.fixture(scope="session")
 def one_trial(scene_dir, tmp_path_factory) -> Swept:
     """One tiny nerfacto trial of 12 frames and 300 steps, long enough for some geometry: the trial that the export
-    tests hand to nerfstudio's tools and the warm-start tests start from. Its proposal annealing saturates by step 20:
+    tests hand to nerfstudio's tools and exporters (its exports log to its MLflow run) and the warm-start tests
+    start from. Its proposal annealing saturates by step 20:
     nerfstudio's tools evaluate with it saturated (they run no training callbacks), nerftune with the value at the
     trial's last step, and the two agree once it has saturated."""
     folder = tmp_path_factory.mktemp("one")
@@ -214,7 +215,7 @@ space:
   pipeline.model.proposal_weights_anneal_max_num_iters: 20
 scheduler: {{type: none}}
 resources: {{cpu: 1, gpu: 0}}
-tracking: {{enabled: false}}
+tracking: {{checkpoints: none, images: none}}
 """
     )
     storage = folder / "sweeps"

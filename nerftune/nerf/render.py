@@ -7,6 +7,7 @@ frame, so they are moved into the model's frame here with the trial's own datapa
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -62,6 +63,18 @@ def poses_to_model(poses: np.ndarray, transform: np.ndarray, scale: float) -> np
     moved = np.einsum("ij,njk->nik", np.vstack([transform, [0, 0, 0, 1]]), poses)
     moved[:, :3, 3] *= scale
     return moved
+
+
+def model_to_dataset(points: np.ndarray, transform: np.ndarray, scale: float) -> np.ndarray:
+    """Points (N, 3) from the model's frame back to the dataset's: model = scale * (R @ dataset + t)."""
+    return (np.asarray(points) / scale - transform[:, 3]) @ transform[:, :3]
+
+
+def recorded_crop_box(trainer: NerfTrainer, view_dir: Path) -> OrientedBox | None:
+    """The document crop that `nerftune prepare` or the synthetic scene recorded with the data, in the model's
+    frame; None where none was recorded."""
+    recorded = json.loads((Path(view_dir) / "transforms.json").read_text()).get("nerftune", {}).get("crop")
+    return crop_box(Crop.from_json(recorded), *dataset_to_model(trainer)) if recorded else None
 
 
 def crop_box(crop: Crop, transform: np.ndarray, scale: float) -> OrientedBox:
