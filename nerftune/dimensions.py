@@ -18,6 +18,7 @@ MASK_ERROR = "mask_error"  # masks of chosen training frames corrupted: {frames,
 MASK_ERROR_KINDS = ("none", "corner", "dilate", "erode", "shift")  # none: the clean baseline, split alike
 FINETUNE_STEPS = "finetune_steps"  # steps of the spec's `finetune` stage, after the RGB steps (0: none)
 INIT_FROM = "init_from"  # a warm start: the trial or checkpoint whose weights a trial starts from (`warm_start.py`)
+SOURCE = "source"  # the `init_from` value of the model a sweep with a `warm_start` block trains first
 STUDY_DIMENSIONS = (SCENE, POSES, MASKS, MASK_ERROR, FINETUNE_STEPS, INIT_FROM)
 
 
@@ -62,6 +63,30 @@ def check_standard_dimension(name: str, dim) -> None:
                 raise FieldProblem(field, f"{v!r} is not a frame count", "give counts (12) or fractions (0.5)")
             if isinstance(v, float) and not 0 < v <= 1 or isinstance(v, int) and v < 1:
                 raise FieldProblem(field, f"{v!r} is not a frame count", "counts are >= 1, fractions in (0, 1]")
+
+
+def check_source_values(values: dict[str, Any], space: dict) -> None:
+    """`warm_start`: the source model's own values, of dimensions of the space; the space's ranges need one."""
+    for name, value in values.items():
+        if name not in space or name in (INIT_FROM, SCENE, FINETUNE_STEPS):
+            raise FieldProblem(
+                f"warm_start.{name}",
+                "is not a dimension the source model can take",
+                "give the source's frames, steps, seed, method or a dotted setting of the space",
+            )
+        if isinstance(value, (list, dict)) and "." not in name:
+            raise FieldProblem(f"warm_start.{name}", "the source is one model: give one value", f"e.g. `{name}: 1.0`")
+        from nerftune.spec_sections import Dimension
+
+        try:
+            check_standard_dimension(name, Dimension(values=[value]))
+        except FieldProblem as problem:
+            raise FieldProblem(f"warm_start.{name}", problem.problem, problem.hint) from None
+    ranged = [name for name, dim in space.items() if dim.values is None and name not in values]
+    if ranged:
+        raise FieldProblem(
+            f"warm_start.{ranged[0]}", f"the space searches a range of {ranged[0]}", "give the source's own value"
+        )
 
 
 def _check_mask_error(field: str, value: Any) -> None:

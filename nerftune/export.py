@@ -115,7 +115,9 @@ def _log_to_trial_run(trial_dir: Path, out: Path, args: argparse.Namespace) -> s
     if run_id is None:
         return "MLflow: not logged (the trial recorded no MLflow run)"
     state = read_state(trial_dir.parent) or {}
-    local = local_target(trial_dir.resolve().parent.parent, "").uri  # the default store, for sweeps that did not record one
+    local = local_target(
+        trial_dir.resolve().parent.parent, ""
+    ).uri  # the default store, for sweeps that did not record one
     uri = args.tracking_uri or state.get("tracking_uri") or local
     artifact_path = f"exports/{out.name}"
     if log_to_run(uri, run_id, out, artifact_path):

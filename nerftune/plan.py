@@ -9,7 +9,7 @@ import os
 from nerftune.machine import gpu_names
 from nerftune.preflight import Prepared
 from nerftune.schedule import rungs
-from nerftune.spec import FINETUNE_STEPS, value_text
+from nerftune.spec import FINETUNE_STEPS, INIT_FROM, SOURCE, value_text
 from nerftune.tracking import TrackingTarget
 
 
@@ -31,6 +31,11 @@ def concurrency(prepared: Prepared, cpus: int) -> int:
     if prepared.spec.max_concurrent_trials:
         held.append(prepared.spec.max_concurrent_trials)
     return max(1, min(held))
+
+
+def source_name(prepared: Prepared) -> str:
+    """The sweep that trains a `warm_start` source, beside the sweep itself."""
+    return f"{prepared.name}-source"
 
 
 def describe_plan(prepared: Prepared, on_cluster: bool, target: TrackingTarget | None) -> str:
@@ -56,6 +61,12 @@ def describe_plan(prepared: Prepared, on_cluster: bool, target: TrackingTarget |
         lines.append(
             f"fine-tuning: after its `steps`, each trial trains `{FINETUNE_STEPS}` more on {spec.finetune.target} "
             "images with its geometry frozen (colour only); steps count both stages"
+        )
+    if spec.warm_start is not None:
+        values = ", ".join(f"{k} {value_text(v)}" for k, v in spec.source_spec().fixed.items())
+        lines.append(
+            f"warm start: first one source model ({values}) as sweep {source_name(prepared)}; "
+            f"every `{INIT_FROM}: {SOURCE}` trial starts from its last checkpoint"
         )
     steps = rungs(spec)
     if steps:

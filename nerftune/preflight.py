@@ -140,6 +140,8 @@ def _scene(spec: SweepSpec, entry: DataSpec, spec_path: Path, storage: Path) -> 
     data_dir = _resolve_data(entry, spec_path, storage)
     dataset = load_dataset(data_dir, entry.test_every)
     _check_frames(spec, spec_path, dataset)
+    if spec.warm_start is not None:
+        _check_frames(spec.source_spec(), spec_path, dataset, "warm_start.frames")
     check_study_data(spec, spec_path, dataset)
     camera_paths = _camera_paths(spec, spec_path, dataset)
     return Scene(entry.scene_name, data_dir, dataset, entry.test_every, camera_paths)
@@ -200,7 +202,7 @@ def _resolve_data(entry: DataSpec, spec_path: Path, storage: Path) -> Path:
     return (path if path.is_absolute() else spec_path.parent / path).resolve()
 
 
-def _check_frames(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> None:
+def _check_frames(spec: SweepSpec, spec_path: Path, dataset: Dataset, field: str = "space.frames") -> None:
     dim = spec.space["frames"]
     for value in dim.choices or [int(dim.max)]:
         try:
@@ -208,7 +210,7 @@ def _check_frames(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> None:
         except ValueError:
             raise InputError(
                 spec_path,
-                "space.frames",
+                field,
                 f"{value} frames asked, but {dataset.root} has {len(dataset.pool)} training frames "
                 f"({len(dataset.frames)} frames, {len(dataset.test_indices)} kept for testing)",
                 f"use at most {len(dataset.pool)} or a fraction such as 0.5",

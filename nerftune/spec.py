@@ -24,6 +24,7 @@
     tracking: {checkpoints: best}      # MLflow; {uri: http://host:5000} for a server, {enabled: false} for none
     render: {circles: {radii: [0.2, 0.4], distances: [1.0, 1.6], views: 9}, trials: best, best_k: 3}
     finetune: {target: segmentation, train: color, steps: [150, 450]}   # then colour only, on segmentation images
+    warm_start: {frames: 1.0, steps: 3000}   # first train this source model once; every trial starts from it
 
 Study dimensions (`dimensions.py`): scene (several `data`), poses, masks, mask_error, finetune_steps, init_from.
 
@@ -49,13 +50,21 @@ from nerftune.dimensions import (  # noqa: F401 (the dimension names are the spe
     SCENE,
     STUDY_DIMENSIONS,
     FINETUNE_STEPS,
+    INIT_FROM,
+    SOURCE,
     FieldProblem,
+    check_source_values,
     check_standard_dimension,
     is_int,
 )
 from nerftune.errors import InputError
 from nerftune.spec_errors import to_input_error, yaml_mapping
-from nerftune.spec_shorthand import dimension_shorthand, finetune_steps_as_dimension, scenes_as_dimension
+from nerftune.spec_shorthand import (
+    dimension_shorthand,
+    finetune_steps_as_dimension,
+    scenes_as_dimension,
+    warm_start_as_init_from,
+)
 from nerftune.spec_sections import (  # noqa: F401 (the sections are the spec's, re-exported)
     NAME_PATTERN,
     SYNTHETIC_PREFIX,
@@ -113,11 +122,16 @@ class SweepSpec(_Strict):
     tracking: TrackingSpec = TrackingSpec()
     render: RenderSpec | None = None
     finetune: FinetuneSpec | None = None
+    warm_start: dict[str, Any] | None = Field(
+        None,
+        description="a source model (its own values of the space's dimensions) that the sweep trains first, once, as "
+        "the sweep NAME-source; every trial then starts from its weights (`init_from: source`)",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _shorthands(cls, raw: Any) -> Any:
-        return finetune_steps_as_dimension(scenes_as_dimension(raw))
+        return warm_start_as_init_from(finetune_steps_as_dimension(scenes_as_dimension(raw)))
 
     @field_validator("metric", mode="before")
     @classmethod
@@ -155,6 +169,8 @@ class SweepSpec(_Strict):
                 )
             check_standard_dimension(name, dim)
         self._check_replicates_and_strata()
+        if self.warm_start is not None:
+            check_source_values(self.warm_start, self.space)
         if self.search.algorithm == "grid":
             ranged = [name for name, dim in self.space.items() if dim.values is None]
             if ranged:
@@ -199,6 +215,28 @@ class SweepSpec(_Strict):
         # a copy: the default SchedulerSpec instance is shared by every spec that leaves `scheduler` out
         object.__setattr__(self, "scheduler", self.scheduler.model_copy(update={"grace_period": self.max_steps}))
         return self
+
+    def source_spec(self) -> "SweepSpec":
+        """The `warm_start` source as a sweep of one trial: its own values, else the space's (first) ones; no
+        scheduler, renders, fine-tuning stage or warm start of its own."""
+        space = {
+            name: Dimension(values=[self.warm_start[name] if name in self.warm_start else dim.values[0]])
+            for name, dim in self.space.items()
+            if name not in (INIT_FROM, FINETUNE_STEPS)
+        }
+        return self.model_copy(
+            update=dict(
+                space=space,
+                warm_start=None,
+                finetune=None,
+                render=None,
+                replicates=None,
+                stratify=[],
+                num_samples=1,
+                search=SearchSpec(algorithm="grid"),
+                scheduler=SchedulerSpec(type="none"),
+            )
+        )
 
     @property
     def grid_size(self) -> int:

@@ -1,11 +1,12 @@
 """The spec's shorthands, rewritten into its full form before validation: several datasets make the dimension
-`scene`, `finetune.steps` the dimension `finetune_steps`, and a scalar in `space` a fixed value."""
+`scene`, `finetune.steps` the dimension `finetune_steps`, a `warm_start` block `init_from: source`, and a scalar in
+`space` a fixed value."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from nerftune.dimensions import FINETUNE_STEPS, SCENE, FieldProblem
+from nerftune.dimensions import FINETUNE_STEPS, INIT_FROM, SCENE, SOURCE, FieldProblem
 from nerftune.spec_sections import scene_name
 
 
@@ -51,6 +52,33 @@ def finetune_steps_as_dimension(raw: Any) -> Any:
     elif FINETUNE_STEPS not in space:
         raise FieldProblem("finetune.steps", "required field is missing", "e.g. `steps: 300` or `[0, 150, 300]`")
     return {**raw, "space": space, "finetune": {k: v for k, v in block.items() if k != "steps"}}
+
+
+def warm_start_as_init_from(raw: Any) -> Any:
+    """A `warm_start` block (the source model this sweep trains first) starts every trial from it: `init_from:
+    source`, unless `init_from` lists `source` among other starts itself."""
+    space = raw.get("space") if isinstance(raw, dict) else None
+    if not isinstance(space, dict):
+        return raw
+    if raw.get("warm_start") is None:
+        if SOURCE in map(str, as_list(space.get(INIT_FROM, []))):
+            raise FieldProblem(
+                f"space.{INIT_FROM}",
+                f"`{SOURCE}` needs a `warm_start` block",
+                "e.g. `warm_start: {frames: 1.0, steps: 3000}`",
+            )
+        return raw
+    if INIT_FROM not in space:
+        return {**raw, "space": {**space, INIT_FROM: SOURCE}}
+    given = space[INIT_FROM]
+    values = given.get("values", []) if isinstance(given, dict) else as_list(given)
+    if SOURCE not in values:
+        raise FieldProblem(
+            f"space.{INIT_FROM}",
+            "`warm_start` trains a source that no trial starts from",
+            f"list `{SOURCE}` among its values, or drop it",
+        )
+    return raw
 
 
 def dimension_shorthand(value: Any) -> Any:

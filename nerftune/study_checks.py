@@ -8,7 +8,7 @@ from pathlib import Path
 from nerftune.data.dataset import Dataset, mask_of
 from nerftune.data.frames import resolve_frame_count
 from nerftune import warm_start
-from nerftune.dimensions import INIT_FROM, MASK_ERROR, MASKS, POSES
+from nerftune.dimensions import INIT_FROM, MASK_ERROR, MASKS, POSES, SOURCE
 from nerftune.errors import InputError
 from nerftune.nerf.methods import available_methods, colour_only
 from nerftune.spec import SweepSpec
@@ -40,10 +40,24 @@ def warm_start_sources(spec: SweepSpec, spec_path: Path, storage: Path, scenes: 
     (scene,) = scenes.values()
     sources = {}
     for value in spec.space[INIT_FROM].choices:
+        if value == SOURCE:  # trained by the sweep first (`warm_start`): known once it has been
+            _check_source_method(spec, spec_path)
+            continue
         source = warm_start.resolve(value, spec_path, storage)
         warm_start.check_compatible(source, spec_path, scene.data_dir, spec.space["method"].choices)
         sources[value] = str(source.checkpoint.resolve())
     return sources
+
+
+def _check_source_method(spec: SweepSpec, spec_path: Path) -> None:
+    (method,) = spec.source_spec().space["method"].values
+    if any(m != method for m in spec.space["method"].choices):
+        raise InputError(
+            spec_path,
+            "warm_start.method",
+            f"the source is a {method} model; this sweep trains {', '.join(spec.space['method'].choices)}",
+            "warm-start trials of the source's method only",
+        )
 
 
 def check_finetune_methods(spec: SweepSpec, spec_path: Path, method: str) -> None:

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from nerftune.errors import InputError
 from nerftune.machine import gpu_memory_mb
-from nerftune.plan import describe_plan
+from nerftune.plan import describe_plan, source_name
 from nerftune.preflight import Prepared, prepare
 from nerftune.results import RESULTS_FILE, best_row
-from nerftune.spec import SCENE
+from nerftune.spec import SCENE, SOURCE
 from nerftune.state import new_state, read_state, resume_decision, write_state
 from nerftune.tracking import SWEEP_TAG, TrackingTarget, target_for
 
@@ -60,8 +60,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if prepared.gpu_per_trial is None:
         prepared.packing = measure_packing(prepared, lambda line: print(line, flush=True))
+    if prepared.spec.warm_start is not None:
+        try:
+            prepared.init_sources = {**prepared.init_sources, **train_source(prepared, args)}
+        except SourceFailed as failure:
+            print(f"error: {failure}", file=sys.stderr)
+            return 1
     run(prepared, args.address, resume, args.retry_errored, args.tracking_uri, args.verbose)
     return 0
+
+
+class SourceFailed(RuntimeError):
+    """The warm start's source trial did not complete: no trial can start from it."""
+
+
+def train_source(prepared: Prepared, args: argparse.Namespace) -> dict[str, str]:
+    """`warm_start`: train the source model first, as the sweep NAME-source (resumed or restarted with this one);
+    returns the `init_sources` entry that starts every `init_from: source` trial from its last checkpoint."""
+    from nerftune.trials import locate, trial_folders
+
+    source = replace(prepared, spec=prepared.spec.source_spec(), name=source_name(prepared), init_sources={})
+    print(f"warm start: training the source model first, as sweep {source.name}", flush=True)
+    resume = resume_decision(source, args.restart, args.force, dry_run=False)
+    table = run(source, args.address, resume, args.retry_errored, args.tracking_uri, args.verbose)
+    if (table.stop_reason != "completed").any():
+        reason = table.stop_reason.iloc[0]
+        raise SourceFailed(f"the source model of the warm start stopped ({reason}); see {source.experiment_dir}")
+    (folder,) = trial_folders(source.experiment_dir)
+    return {SOURCE: str(locate(folder)[1].resolve())}
 
 
 def run(

@@ -16,7 +16,12 @@ space:
 """
 
 
-STUDIES = ("frames_sfm.yaml", "masks.yaml", "mask_errors.yaml")  # every configuration trains to the end
+STUDIES = (
+    "frames_sfm.yaml",
+    "masks.yaml",
+    "mask_errors.yaml",
+    "warm_start.yaml",
+)  # every configuration trains to the end
 
 
 @pytest.mark.parametrize("name", ["demo.yaml", "frames.yaml", *STUDIES])
@@ -152,6 +157,28 @@ BAD = {
         "data[1].test_evry",
         "valid keys here: path, name, test_every, scene",
     ),
+    "a warm start's unknown dimension": (
+        GOOD + "warm_start: {frame: 8, steps: 200}\n",
+        "warm_start.frame",
+        "is not a dimension the source model can take",
+    ),
+    "a warm start of two values": (GOOD + "warm_start: {frames: [8, 16]}\n", "warm_start.frames", "give one value"),
+    "a warm start's bad frame count": (GOOD + "warm_start: {frames: 0}\n", "warm_start.frames", "not a frame count"),
+    "a warm start over a range": (
+        GOOD + "  seed: {type: int, min: 0, max: 3}\nwarm_start: {frames: 8}\n",
+        "warm_start.seed",
+        "the space searches a range of seed",
+    ),
+    "init_from source without a warm start": (
+        GOOD + "  init_from: source\n",
+        "space.init_from",
+        "`source` needs a `warm_start` block",
+    ),
+    "a warm start no trial starts from": (
+        GOOD + "  init_from: ../a/trial\nwarm_start: {frames: 8}\n",
+        "space.init_from",
+        "no trial starts from",
+    ),
     "stratum is the replicate": (
         GOOD + "  seed: {values: [0, 1]}\nreplicates: seed\nstratify: seed\n",
         "stratify",
@@ -167,6 +194,24 @@ def test_replicates_multiply_configurations(write_spec):
     assert list(spec.configuration_space) == ["frames"] and spec.stratify == ["frames"]
     tpe = load_spec(write_spec(text.replace("frames: {values: [4, 8]}", "frames: {type: int, min: 4, max: 9}")))
     assert (tpe.configuration_count, tpe.trial_count) == (10, 30), "num_samples (default 10) counts configurations"
+
+
+def test_a_warm_start_block_starts_every_trial_from_a_source_of_one_configuration(write_spec):
+    text = (
+        GOOD.replace("  steps: 100", "  steps: 100\n  seed: {values: [0, 1]}") + "replicates: seed\nstratify: frames\n"
+    )
+    spec = load_spec(write_spec(text + "warm_start: {frames: 16, steps: 300}\n"))
+    assert spec.fixed["init_from"] == "source" and spec.trial_count == 4, "init_from: source is added, fixed"
+    source = spec.source_spec()
+    assert source.fixed == {"frames": 16, "seed": 0, "method": "nerfacto", "steps": 300}, "its values, else the first"
+    assert (source.trial_count, source.scheduler.type, source.warm_start, source.replicates) == (1, "none", None, None)
+    mixed = load_spec(
+        write_spec(
+            text.replace("  steps: 100", "  steps: 100\n  init_from: [source, ../a/trial]")
+            + "warm_start: {frames: 16}\n"
+        )
+    )
+    assert mixed.space["init_from"].choices == ["source", "../a/trial"] and mixed.source_spec().fixed["steps"] == 100
 
 
 def test_several_datasets_make_the_scene_a_stratum(write_spec):

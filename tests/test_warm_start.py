@@ -133,3 +133,56 @@ def test_a_warm_start_from_nothing_or_from_another_dataset_or_method_is_one_line
     )
     line = refused_sweep(spec, tmp_path / "sweeps", "warm")
     assert ": space.init_from: " in line and problem in line, line
+
+
+@pytest.mark.parametrize(
+    "warm_start, field, problem",
+    [
+        ("{frames: 500}", "warm_start.frames", "500 frames asked"),
+        (
+            "{method: vanilla-nerf}",
+            "warm_start.method",
+            "the source is a vanilla-nerf model; this sweep trains nerfacto",
+        ),
+    ],
+)
+def test_a_source_the_data_or_the_trials_cannot_take_is_one_line(
+    scene_dir, write_spec, tmp_path, warm_start, field, problem
+):
+    spec = write_spec(f"name: warm\ndata: {scene_dir}\nwarm_start: {warm_start}\nspace: {{frames: 6, steps: 10}}\n")
+    line = refused_sweep(spec, tmp_path / "sweeps", "warm")
+    assert f": {field}: " in line and problem in line, line
+    assert not (tmp_path / "sweeps" / "warm-source").exists()
+
+
+@pytest.mark.slow
+def test_one_spec_trains_its_source_first_then_warm_starts_every_trial_from_it(scene_dir, write_spec, tmp_path):
+    spec = write_spec(
+        f"name: warm\ndata: {scene_dir}\nwarm_start: {{frames: 12, steps: 40}}\n"
+        f"space: {{frames: {{values: [6, 18]}}, steps: 20}}\nsearch: {{algorithm: grid}}\n{TINY_TRIAL}",
+        "warm.yaml",
+    )
+    storage = tmp_path / "sweeps"
+    result = run_cli(str(spec), "--storage", str(storage))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "warm start: first one source model (frames 12, seed 0, method nerfacto, steps 40)" in result.stdout
+
+    source = pd.read_csv(storage / "warm-source" / "results.csv")
+    assert len(source) == 1 and source.stop_reason[0] == "completed" and source.frames[0] == 12
+    table = pd.read_csv(storage / "warm" / "results.csv")
+    assert (table.init_from == "source").all() and (table.stop_reason == "completed").all()
+    assert (table.steps_done == 20).all(), "each trains its own steps after the source's"
+    for folder in (storage / "warm").glob("train_trial_*"):
+        mapping = json.loads((folder / "warm_start.json").read_text())
+        assert (mapping["source_trial"], mapping["source_step"]) == (source.trial_id[0], 40)
+        assert (
+            len(mapping["shared"]) + len(mapping["new"])
+            == json.loads((folder / "trial.json").read_text())["config"]["frames"]
+        )
+
+    # run again: both sweeps resume as finished; the source is not trained again
+    source_reports = next((storage / "warm-source").glob("train_trial_*/result.json")).read_text()
+    again = run_cli(str(spec), "--storage", str(storage))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert next((storage / "warm-source").glob("train_trial_*/result.json")).read_text() == source_reports
+    assert pd.read_csv(storage / "warm" / "results.csv").equals(table)
