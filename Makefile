@@ -4,7 +4,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test test-fast
+.PHONY: install demo test test-fast lint
 
 install:
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,3 +21,9 @@ test-fast: install
 test: install
 	$(PY) -m pytest -m "not slow"
 	$(PY) -m pytest -m slow
+
+# the docker/ files, which no Docker engine here can build: every Dockerfile by hadolint (no findings at all), every
+# compose file against the Compose specification's JSON schema (vendored by check-jsonschema, offline)
+lint: install
+	$(VENV)/bin/hadolint --failure-threshold info docker/*.Dockerfile
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec docker/compose*.yaml
