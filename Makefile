@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 install:
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,server]'
 
 demo: install
 	$(PY) -m nerftune.sweep search_spaces/demo.yaml

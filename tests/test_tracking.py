@@ -1,12 +1,5 @@
 """MLflow records of real sweeps: the local SQLite store, a real `mlflow server`, an unreachable server, the UI."""
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +11,7 @@ from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from nerftune.tracking import TRIAL_TAG, TrialRun, _params, local_target, start_sweep
 
 from conftest import LR, run_cli
+from servers import free_port, start_mlflow, stop_mlflow
 
 pytestmark = pytest.mark.slow
 
@@ -138,45 +132,6 @@ def test_unreachable_tracking_server_does_not_fail_trials(scene_dir, write_spec,
     assert (table.stop_reason == "completed").all() and (table.steps_done == 20).all()
     assert (table.tracking_failures > 0).all()
     assert f"MLflow at http://127.0.0.1:{port}" in result.stderr and "results.csv has every result" in result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_mlflow(command: str, store: Path, folder: Path, port: int) -> subprocess.Popen:
-    args = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        command,
-        "--backend-store-uri",
-        f"sqlite:///{store}",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    if command == "server":
-        args += ["--artifacts-destination", str(folder / "server-artifacts")]
-    # its own session: mlflow starts uvicorn and job workers that must be stopped with it (see stop_mlflow)
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-            return process
-        except OSError:
-            time.sleep(1)
-    stop_mlflow(process)
-    raise AssertionError(f"mlflow {command} did not come up on port {port}")
-
-
-def stop_mlflow(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
 
 
 def test_sweep_logs_to_a_real_tracking_server(scene_dir, write_spec, tmp_path):

@@ -1,0 +1,140 @@
+"""Real servers for the tests: MLflow's tracking server and UI, and PostgreSQL in a temporary data directory."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_mlflow(
+    command: str, store: str | Path, folder: Path, port: int, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """`mlflow server` (artifacts served from `folder/server-artifacts`) or `mlflow ui` on `store`: a SQLite file,
+    or a database URI."""
+    uri = store if "://" in str(store) else f"sqlite:///{store}"
+    args = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        command,
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    if command == "server":
+        args += ["--artifacts-destination", str(folder / "server-artifacts")]
+    # its own session: mlflow starts uvicorn and job workers that must be stopped with it (see stop_mlflow)
+    process = subprocess.Popen(
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+            return process
+        except OSError:
+            time.sleep(1)
+    stop_mlflow(process)
+    raise AssertionError(f"mlflow {command} did not come up on port {port}")
+
+
+def stop_mlflow(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+@dataclass
+class Postgres:
+    """A PostgreSQL server on 127.0.0.1 in a temporary data directory, with a password-protected user."""
+
+    port: int
+    user: str
+    password: str
+    database: str
+    folder: Path
+
+    @property
+    def uri(self) -> str:
+        """The database URI without its password, which the driver takes from PGPASSWORD."""
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.database}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"PGPASSWORD": self.password}
+
+
+def postgres_bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name)]
+    if not found[-1]:
+        raise AssertionError(f"PostgreSQL's {name} is missing: apt-get install postgresql (.ci/run does)")
+    return found[-1]
+
+
+def as_postgres_user(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """PostgreSQL refuses to run as root: as root, run it as the `postgres` user that Debian's package creates."""
+    if os.geteuid() == 0:
+        args = ["runuser", "-u", "postgres", "--", *args]
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def start_postgres(password: str, database: str = "mlflow") -> Postgres:
+    folder = Path(tempfile.mkdtemp(prefix="nerftune-pg-"))  # not under pytest's root-only folder: postgres reads it
+    (folder / "pwfile").write_text(password + "\n")
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+        shutil.chown(folder / "pwfile", "postgres", "postgres")
+    port, user = free_port(), "nerftune"
+    data = folder / "data"
+    for args in (
+        [postgres_bin("initdb"), "-D", data, "-U", user, "--auth=scram-sha-256", f"--pwfile={folder / 'pwfile'}"],
+        [
+            postgres_bin("pg_ctl"),
+            "-D",
+            data,
+            "-l",
+            folder / "server.log",
+            "-w",
+            "-o",
+            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+    ):
+        done = as_postgres_user(list(map(str, args)))
+        assert done.returncode == 0, done.stdout + done.stderr
+    server = Postgres(port, user, password, database, folder)
+    created = subprocess.run(
+        [postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", user, database],
+        env={**os.environ, **server.env},
+        capture_output=True,
+        text=True,
+    )
+    assert created.returncode == 0, created.stderr
+    return server
+
+
+def stop_postgres(server: Postgres) -> None:
+    as_postgres_user([postgres_bin("pg_ctl"), "-D", str(server.folder / "data"), "-m", "fast", "stop"])
+    shutil.rmtree(server.folder, ignore_errors=True)
