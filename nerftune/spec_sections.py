@@ -4,11 +4,13 @@ scheduler, resources, evaluation, checkpoints, rendering, tracking and fine-tuni
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from nerftune.dimensions import FieldProblem
 from nerftune.outcomes import METRIC_MODES
 
 SYNTHETIC_PREFIX = "synthetic:"
@@ -187,6 +189,18 @@ class TrackingSpec(_Strict):
     checkpoints: Literal["none", "last", "best"] = "best"
     images: Literal["milestones", "end", "none"] = "milestones"
     preview_images: int = Field(3, ge=0, description="test views rendered next to their ground truth")
+
+    @field_validator("uri")
+    @classmethod
+    def _no_password(cls, uri: str | None) -> str | None:
+        """A spec is shared and logged: a password in it would travel with it."""
+        if uri and re.search(r"://[^:/@]+:[^@/]*@", uri):
+            raise FieldProblem(  # not echoed back: the line shows no value
+                "tracking.uri",
+                "holds a password: leave it out of the spec",
+                "PostgreSQL's comes from PGPASSWORD, an MLflow server's from MLFLOW_TRACKING_PASSWORD",
+            )
+        return uri
 
 
 def scene_name(entry: dict[str, Any]) -> str:

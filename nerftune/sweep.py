@@ -28,6 +28,7 @@ from nerftune.results import RESULTS_FILE, best_row
 from nerftune.spec import SCENE, SOURCE
 from nerftune.state import new_state, read_state, resume_decision, write_state
 from nerftune.tracking import SWEEP_TAG, TrackingTarget, target_for
+from nerftune.tracking_check import check_tracking_store
 
 if TYPE_CHECKING:
     from nerftune.packing import Packing
@@ -49,12 +50,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         prepared = prepare(args.spec, args.storage, args.name, on_cluster=bool(args.address))
         resume = resume_decision(prepared, args.restart, args.force, args.dry_run)
+        target = target_for(prepared.spec.tracking, prepared.storage, prepared.name, args.tracking_uri)
+        if target:
+            where = ("command line", "--tracking-uri") if args.tracking_uri else (prepared.spec_path, "tracking.uri")
+            check_tracking_store(target.uri, *where)
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2
     for warning in prepared.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    target = target_for(prepared.spec.tracking, prepared.storage, prepared.name, args.tracking_uri)
     print(describe_plan(prepared, bool(args.address), target), flush=True)
     if args.dry_run:
         return 0

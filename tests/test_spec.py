@@ -179,6 +179,11 @@ BAD = {
         "space.init_from",
         "no trial starts from",
     ),
+    "a password in the tracking URI": (
+        GOOD + "tracking: {uri: 'postgresql://mlflow:hunter2@db:5432/mlflow'}\n",
+        "tracking.uri",
+        "holds a password: leave it out of the spec",
+    ),
     "stratum is the replicate": (
         GOOD + "  seed: {values: [0, 1]}\nreplicates: seed\nstratify: seed\n",
         "stratify",
@@ -239,6 +244,12 @@ def test_bad_spec_is_one_clear_line(case, write_spec):
     assert "\n" not in line
     assert line.startswith(str(path)), line
     assert field in line and problem in line, line
+
+
+def test_a_password_in_the_spec_is_not_echoed(write_spec):
+    with pytest.raises(InputError) as caught:
+        load_spec(write_spec(GOOD + "tracking: {uri: 'postgresql://mlflow:hunter2@db:5432/mlflow'}\n"))
+    assert "hunter2" not in str(caught.value) and "PGPASSWORD" in str(caught.value)
 
 
 def test_missing_spec_file(tmp_path):
