@@ -108,23 +108,11 @@ def start_postgres(password: str, database: str = "mlflow") -> Postgres:
         shutil.chown(folder / "pwfile", "postgres", "postgres")
     port, user = free_port(), "nerftune"
     data = folder / "data"
-    for args in (
-        [postgres_bin("initdb"), "-D", data, "-U", user, "--auth=scram-sha-256", f"--pwfile={folder / 'pwfile'}"],
-        [
-            postgres_bin("pg_ctl"),
-            "-D",
-            data,
-            "-l",
-            folder / "server.log",
-            "-w",
-            "-o",
-            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1",
-            "start",
-        ],
-    ):
-        done = as_postgres_user(list(map(str, args)))
-        assert done.returncode == 0, done.stdout + done.stderr
+    initdb = [postgres_bin("initdb"), "-D", data, "-U", user, "--auth=scram-sha-256", f"--pwfile={folder / 'pwfile'}"]
+    done = as_postgres_user(list(map(str, initdb)))
+    assert done.returncode == 0, done.stdout + done.stderr
     server = Postgres(port, user, password, database, folder)
+    pg_ctl(server, "start")
     created = subprocess.run(
         [postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", user, database],
         env={**os.environ, **server.env},
@@ -135,6 +123,14 @@ def start_postgres(password: str, database: str = "mlflow") -> Postgres:
     return server
 
 
+def pg_ctl(server: Postgres, action: str) -> None:
+    """Start (on its port, 127.0.0.1 only, its socket in its folder) or stop the server; waits until done."""
+    options = f"-p {server.port} -k {server.folder} -c listen_addresses=127.0.0.1"
+    args = ["-l", server.folder / "server.log", "-o", options] if action == "start" else ["-m", "fast"]
+    done = as_postgres_user([postgres_bin("pg_ctl"), "-D", str(server.folder / "data"), "-w", *map(str, args), action])
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def stop_postgres(server: Postgres) -> None:
-    as_postgres_user([postgres_bin("pg_ctl"), "-D", str(server.folder / "data"), "-m", "fast", "stop"])
+    pg_ctl(server, "stop")
     shutil.rmtree(server.folder, ignore_errors=True)
