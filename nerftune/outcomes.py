@@ -23,7 +23,7 @@ METRICS = tuple(METRIC_MODES)
 # per-trial timings and speeds, reported at every milestone and kept in results.csv
 TIMINGS = ("train_s", "eval_s", "setup_s", "compile_s", "wall_s", "steps_per_s", "rays_per_s")
 # where a trial ran: its device, what computed its hash grid, the GPU Ray gave it (CUDA_VISIBLE_DEVICES), the host
-MACHINE = ("device", "implementation", "gpu_name", "gpu_memory_mb", "cuda_visible_devices", "host")
+MACHINE = ("device", "implementation", "gpu_name", "gpu_memory_mb", "cuda_visible_devices", "host", "node_id")
 # `poses: per_subset`: the trial's own SfM (frames asked, registered, worst pose error against the global solution as
 # a fraction of the scene size and in degrees, seconds)
 SUBSET_SFM = ("sfm_frames", "sfm_registered", "pose_error_position", "pose_error_rotation_deg", "sfm_s")

@@ -19,7 +19,7 @@ def trial_resources(prepared: Prepared, on_cluster: bool) -> dict[str, float]:
     share = prepared.gpu_per_trial
     if share and (prepared.gpus > 0 or on_cluster):
         resources["gpu"] = share
-    return resources
+    return {**resources, **prepared.spec.resources.custom}
 
 
 def concurrency(prepared: Prepared, cpus: int) -> int:

@@ -134,6 +134,19 @@ class ResourcesSpec(_Strict):
     gpu: float | Literal["auto"] = Field(
         1.0, description="GPUs per trial: 0.25 = four trials share a GPU; auto = as many as measured to pay"
     )
+    custom: dict[str, float] = Field(
+        default_factory=dict,
+        description="Ray custom resources each trial asks for, e.g. {a100: 1}: trials run only on nodes started "
+        "with them (`ray start --resources`)",
+    )
+
+    @field_validator("custom")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, amount in value.items():
+            if amount <= 0 or name.upper() in ("CPU", "GPU"):
+                raise ValueError(f"{name}: {amount} is not a custom resource amount > 0 (cpu and gpu have their own)")
+        return value
 
     @field_validator("gpu")
     @classmethod

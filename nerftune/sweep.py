@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from nerftune.cluster_check import check_cluster
 from nerftune.errors import InputError
 from nerftune.machine import gpu_memory_mb
 from nerftune.plan import describe_plan, source_name
@@ -54,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if target:
             where = ("command line", "--tracking-uri") if args.tracking_uri else (prepared.spec_path, "tracking.uri")
             check_tracking_store(target.uri, *where)
+        if args.address:
+            check_cluster(prepared, args.address)
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2

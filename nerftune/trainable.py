@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray import tune
 
 from nerftune.data.dataset import load_dataset
@@ -111,6 +112,7 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         **nerf_device.describe(device),
         "implementation": implementation(nerf_config, fast),
         "host": socket.gethostname(),
+        "node_id": ray.get_runtime_context().get_node_id(),  # the Ray node: which machine of a cluster
         **provenance,
     }
     resumed_from, last_report = _resume(trainer)

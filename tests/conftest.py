@@ -40,9 +40,11 @@ def write_spec(tmp_path):
     return write
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run `python -m nerftune.sweep ...` as a user would, in a fresh process."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run `python -m nerftune.sweep ...` as a user would, in a fresh process (`env`: more variables)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "nerftune.sweep", *args],
         cwd=cwd or ROOT,
@@ -53,10 +55,10 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
     )
 
 
-def refused_sweep(spec: Path, storage: Path, name: str) -> str:
+def refused_sweep(spec: Path, storage: Path, name: str, *more: str, env: dict[str, str] | None = None) -> str:
     """Run a sweep that must be refused before it starts: exit status 2, one `error:` line (returned), and no sweep
     folder made."""
-    result = run_cli(str(spec), "--storage", str(storage))
+    result = run_cli(str(spec), "--storage", str(storage), *more, env=env)
     assert result.returncode == 2, result.stderr[-2000:]
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert not (storage / name).exists()
@@ -222,3 +224,13 @@ tracking: {{checkpoints: none, images: none}}
     result = run_cli(str(spec), "--storage", str(storage))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return Swept(spec, storage, "one", pd.read_csv(storage / "one" / "results.csv"), result)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on 127.0.0.1 (a temporary data directory), with the database `mlflow`."""
+    from servers import PASSWORD, start_postgres, stop_postgres
+
+    server = start_postgres(PASSWORD)
+    yield server
+    stop_postgres(server)

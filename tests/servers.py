@@ -16,6 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+PASSWORD = "pg-Secret-7f3a9c"  # the test database's, given to servers and sweeps in PGPASSWORD only
+RAY_ENV = {  # every process of a test cluster: no token authentication (Ray 2.60 turns it on where a token exists)
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -134,3 +141,40 @@ def pg_ctl(server: Postgres, action: str) -> None:
 def stop_postgres(server: Postgres) -> None:
     pg_ctl(server, "stop")
     shutil.rmtree(server.folder, ignore_errors=True)
+
+
+def start_ray_node(args: list[str], hidden: Path | None = None) -> subprocess.Popen:
+    """`ray start ... --block` in its own session; with `hidden`, in a mount namespace where that folder is an empty
+    one (a node that cannot see the data: needs root, as CI has)."""
+    command = [str(Path(sys.executable).parent / "ray"), "start", *args, "--block", "--disable-usage-stats"]
+    if hidden is not None:
+        empty = tempfile.mkdtemp(prefix="nerftune-empty-")
+        command = ["unshare", "-m", "sh", "-c", f'mount --bind {empty} "{hidden}" && exec "$@"', "sh", *command]
+    return subprocess.Popen(
+        command,
+        env={**os.environ, **RAY_ENV},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def stop_ray_node(node: subprocess.Popen) -> None:
+    """As `ray stop` does for its own node only: SIGTERM to `ray start --block`, which stops what it started."""
+    if node.poll() is None:
+        node.terminate()
+        try:
+            node.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(node.pid, signal.SIGKILL)
+            node.wait()
+
+
+def kill_raylet(node: subprocess.Popen) -> None:
+    """A node dies: its raylet is killed (SIGKILL), as a machine that loses power."""
+    import psutil
+
+    raylets = [p for p in psutil.Process(node.pid).children(recursive=True) if p.name() == "raylet"]
+    assert raylets, "the node has no raylet"
+    for raylet in raylets:
+        raylet.kill()

@@ -62,7 +62,7 @@ def test_the_image_runs_as_the_build_arguments_user_and_builds_for_turing_to_hop
     assert "ARG USER_UID=" in final_stage and "ARG USER_GID=" in final_stage
     users = re.findall(r"^USER (.+)$", final_stage, re.M)
     assert users == ["${USER_UID}:${USER_GID}"], "the last stage runs as that user, never as root"
-    assert "useradd --uid \"${USER_UID}\" --gid \"${USER_GID}\"" in final_stage
+    assert 'useradd --uid "${USER_UID}" --gid "${USER_GID}"' in final_stage
 
 
 def test_the_team_stack_has_its_services_health_checks_named_volumes_and_local_ports():

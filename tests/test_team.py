@@ -13,18 +13,10 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import LR, ROOT
-from servers import free_port, pg_ctl, start_mlflow, start_postgres, stop_mlflow, stop_postgres
+from servers import PASSWORD, free_port, pg_ctl, start_mlflow, stop_mlflow
 
 pytestmark = pytest.mark.slow
-PASSWORD = "pg-Secret-7f3a9c"  # the database's, given to the server and the sweep in PGPASSWORD only
 TEXT_ARTIFACTS = (".json", ".yaml", ".yml", ".txt", ".csv", ".md", ".html", ".log")
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    server = start_postgres(PASSWORD)
-    yield server
-    stop_postgres(server)
 
 
 def team_spec(scene_dir, name: str, steps: int) -> str:

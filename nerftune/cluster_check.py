@@ -1,0 +1,106 @@
+"""Before a sweep on a Ray cluster (`--address`) starts: the cluster answers, some node has everything a trial asks
+for, and every such node sees the datasets and the storage folder at the same paths (a small Ray task on each node
+looks). Each problem is one `InputError` line, and nothing has started.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from nerftune.errors import InputError
+from nerftune.plan import trial_resources
+from nerftune.preflight import Prepared
+
+CONNECT_TIMEOUT_S = 5
+RAY_NAMES = {"cpu": "CPU", "gpu": "GPU"}  # how Ray's nodes name what a trial's resources call cpu and gpu
+SHARED_PATH_HINT = "put it on a file system every node mounts at the same path (see the README's Teams and clusters)"
+
+
+def check_cluster(prepared: Prepared, address: str) -> None:
+    import ray
+
+    _check_reachable(address)
+    try:
+        ray.init(address=address, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError) as error:
+        raise InputError(
+            "command line",
+            "--address",
+            f"cannot join the Ray cluster at {address} ({error})",
+            "start one with `ray start --head`, or give its address",
+        ) from None
+    try:
+        wanted = {RAY_NAMES.get(k, k): v for k, v in trial_resources(prepared, on_cluster=True).items() if v}
+        nodes = [node for node in ray.nodes() if node["Alive"]]
+        able = [node for node in nodes if all(node["Resources"].get(k, 0) >= v for k, v in wanted.items())]
+        if not able:
+            have = "; ".join(_resources_text(node["Resources"]) for node in nodes)
+            raise InputError(
+                prepared.spec_path,
+                "resources",
+                f"no node of the cluster at {address} has what a trial asks for ({_resources_text(wanted)}); "
+                f"its nodes have: {have}",
+                "ask for less, or start a node with it (`ray start --resources '{\"name\": 1}'`, --num-gpus)",
+            )
+        _check_paths_seen(prepared, able)
+    finally:
+        ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """A cluster address that nothing answers at (Ray itself would retry for minutes)."""
+    if address == "auto":
+        return  # Ray looks for a cluster started on this machine, and says at once if there is none
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except (OSError, ValueError) as error:
+        raise InputError(
+            "command line",
+            "--address",
+            f"no Ray cluster answers at {address} ({error})",
+            "start one with `ray start --head` and give its host:port (6379 by default), or `auto` on its head node",
+        ) from None
+
+
+def _check_paths_seen(prepared: Prepared, nodes: list[dict]) -> None:
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    # a dataset's transforms.json, not its folder: a node may have an empty folder of that name (an unmounted share)
+    readable = [str(scene.data_dir / "transforms.json") for scene in prepared.scenes.values()]
+    readable += list(prepared.init_sources.values())
+    storage = str(prepared.storage)
+    look = ray.remote(num_cpus=0)(_unseen)
+    answers = ray.get(
+        [
+            look.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote(
+                readable, storage
+            )
+            for node in nodes
+        ],
+        timeout=120,
+    )
+    for node, (host, unseen) in zip(nodes, answers):
+        if unseen:
+            where = f"node {host} ({node['NodeID'][:8]}) of the cluster"
+            if unseen[0] == storage:
+                raise InputError("command line", "--storage", f"{where} cannot write {storage}", SHARED_PATH_HINT)
+            raise InputError(prepared.spec_path, "data", f"{where} cannot see {unseen[0]}", SHARED_PATH_HINT)
+
+
+def _unseen(readable: list[str], storage: str) -> tuple[str, list[str]]:
+    """On a node: the paths it cannot see, and the storage folder if it cannot write there."""
+    missing = [path for path in readable if not os.path.exists(path)]
+    if not os.access(storage, os.W_OK):
+        missing.insert(0, storage)
+    return socket.gethostname(), missing
+
+
+def _resources_text(resources: dict[str, float]) -> str:
+    """A node's (or a trial's) resources as people read them: `2 CPU, 1 GPU, 1 trial_node`, no Ray internals."""
+    shown = {
+        k: v for k, v in resources.items() if not k.startswith("node:") and k not in ("memory", "object_store_memory")
+    }
+    return ", ".join(f"{v:g} {k}" for k, v in shown.items()) or "nothing"
