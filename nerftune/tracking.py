@@ -307,6 +307,14 @@ class TrialRun:
         if self.run_id:
             self.recorder.call("log params", self.recorder.client.log_batch, self.run_id, params=_params(params))
 
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Tags, unlike params, may change: where a trial runs can, when it is retried on another node."""
+        from mlflow.entities import RunTag
+
+        if self.run_id:
+            batch = [RunTag(k, value_text(v)[:5000]) for k, v in tags.items()]
+            self.recorder.call("set tags", self.recorder.client.log_batch, self.run_id, tags=batch)
+
     def queue_metrics(self, metrics: Mapping[str, float | None], step: int) -> None:
         from mlflow.entities import Metric
 

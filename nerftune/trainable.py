@@ -130,7 +130,8 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     if run:
         train_names = [dataset.frame_names[i] for i in train_indices]
         known = {key: value for key, value in machine.items() if value is not None}  # no GPU name on a CPU
-        _log_setup(run, {**config, **known}, nerf_config, train_names, dataset.test_names)
+        run.set_tags(known)  # where this attempt runs: a retried trial may run on another node
+        _log_setup(run, config, nerf_config, train_names, dataset.test_names)
         if near_error:
             run.log_folder(trial_dir / MASK_ERROR, MASK_ERROR)
         if (trial_dir / WARM_START_FILE).is_file():

@@ -70,10 +70,10 @@ def cluster():
     )
     address = f"127.0.0.1:{port}"
     wait_for_nodes(address, 1)
-    worker = start_ray_node([f"--address={address}", *WORKER])
+    started = [head, start_ray_node([f"--address={address}", *WORKER])]
     nodes = wait_for_nodes(address, 2)
-    yield address, nodes, [head, worker]
-    for node in reversed([head, worker]):
+    yield address, nodes, started  # a test that replaces the worker puts the new one in `started`
+    for node in reversed(started):
         stop_ray_node(node)
     left = subprocess.run(["pgrep", "-f", temp], capture_output=True, text=True).stdout.split()
     assert not left, "every process of the test cluster stopped"
@@ -131,7 +131,7 @@ def test_trials_run_on_the_worker_and_one_that_loses_its_node_is_retried_on_anot
         client = MlflowClient(f"http://127.0.0.1:{port}")
         for run_id, node_id in zip(table.mlflow_run_id, table.node_id):
             run = client.get_run(run_id)
-            assert run.data.params["node_id"] == node_id and "host" in run.data.params
+            assert run.data.tags["node_id"] == node_id and "host" in run.data.tags, "where its last attempt ran"
             assert run.info.artifact_uri.startswith("mlflow-artifacts:")
             assert [m.step for m in client.get_metric_history(run_id, "psnr")][-1] == 300
             assert client.list_artifacts(run_id, "checkpoint"), "a worker's checkpoint arrived, no shared folder"

@@ -122,3 +122,11 @@ def test_device_seconds_per_novel_view_from_capture_to_render(tmp_path):
     # a: prepare 5 s + trials 30 CPU-s + renders 4 / 2 fps = 37 s for 4 views; b: no prepare report (synthetic)
     assert cost.loc["a"].tolist() == [5.0, 2, 30.0, 2.0, 4, 9.25]
     assert math.isnan(cost.loc["b", "prepare_s"]) and cost.loc["b", "device_s_per_novel_view"] == 40.5 / 2
+
+
+def test_importance_of_a_sweep_where_no_trial_completed_says_why_rather_than_failing():
+    from nerftune.report.importance import importance_table
+
+    spec = parse_spec("name: t\ndata: synthetic:id-card\nspace: {frames: [4, 8], steps: 10}\n")
+    table, why = importance_table(pd.DataFrame(), spec, noise_floor=0.1)
+    assert table.empty and "needs at least 3 configurations that completed" in why

@@ -21,7 +21,7 @@ def importance_table(seeds: pd.DataFrame, spec: SweepSpec, noise_floor: float) -
     """Per searched parameter: fANOVA importance (shares summing to 1), its effect in metric units, and whether
     that effect stands above the noise floor; with a line on how it was computed (or why not)."""
     dimensions = [name for name in spec.configuration_space if seeds[name].nunique() > 1] if len(seeds) else []
-    scored = seeds.dropna(subset=["mean"])
+    scored = seeds.dropna(subset=["mean"]) if "mean" in seeds else seeds  # no trial completed: no means at all
     if len(scored) < MIN_CONFIGURATIONS or not dimensions:
         return pd.DataFrame(columns=["parameter", "importance", "effect", "above_noise"]), (
             f"needs at least {MIN_CONFIGURATIONS} configurations that completed and a parameter that varies"
