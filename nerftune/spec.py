@@ -19,7 +19,7 @@
     scheduler: {type: asha, grace_period: 200, reduction_factor: 2}   # or {type: none}
     num_samples: 8
     max_concurrent_trials: 2
-    resources: {cpu: 1, gpu: 1}        # gpu: 0.25 = 4 trials per GPU, auto = measured; ignored where there is none
+    resources: {cpu: 1, gpu: 1}        # gpu: 0.25 = 4 trials per GPU, auto = measured; custom: {a100: 1}: Ray's own
     fast_path: auto                    # compiled hash grid + TF32 on CUDA; true = on the CPU too; false = never
     tracking: {checkpoints: best}      # MLflow; {uri: http://host:5000} for a server, {enabled: false} for none
     render: {circles: {radii: [0.2, 0.4], distances: [1.0, 1.6], views: 9}, trials: best, best_k: 3}
