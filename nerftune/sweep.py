@@ -193,7 +193,7 @@ def _measured(measurement: Any) -> str:
 
 def _open_tracking(prepared: Prepared, state: dict, tracking_uri: str | None, terminal) -> TrackingTarget | None:
     """The sweep's MLflow run (reopened on resume: its id is in the state file), with the sweep's provenance."""
-    from nerftune.tracking import start_sweep
+    from nerftune.tracking_sweep import start_sweep
 
     target = target_for(prepared.spec.tracking, prepared.storage, prepared.name, tracking_uri)
     if target is None:
@@ -213,7 +213,7 @@ def _open_tracking(prepared: Prepared, state: dict, tracking_uri: str | None, te
 
 
 def _publish_report(target: TrackingTarget, report: Path, table: Any, terminal) -> None:
-    from nerftune.tracking import publish_report
+    from nerftune.tracking_sweep import publish_report
 
     shown = [c for c in ("trial_id", "configuration", *table.columns[2:8], "steps_done", "stop_reason") if c in table]
     description = (
@@ -232,7 +232,7 @@ def _markdown(table: Any) -> str:
 
 
 def _close_tracking(prepared: Prepared, target: TrackingTarget, table: Any, terminal) -> None:
-    from nerftune.tracking import finish_sweep, trial_summaries, ui_link
+    from nerftune.tracking_sweep import finish_sweep, trial_summaries, ui_link
 
     metric = prepared.spec.metric.name
     best = best_row(table, metric)

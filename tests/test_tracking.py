@@ -8,7 +8,8 @@ from mlflow import MlflowClient
 
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
-from nerftune.tracking import TRIAL_TAG, TrialRun, _params, local_target, start_sweep
+from nerftune.tracking import TRIAL_TAG, TrialRun, _params, local_target
+from nerftune.tracking_sweep import start_sweep
 
 from conftest import LR, run_cli
 from servers import free_port, start_mlflow, stop_mlflow

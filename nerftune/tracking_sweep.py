@@ -1,0 +1,170 @@
+"""The sweep's own MLflow run: opened with its provenance and a view of its trials in the UI, given the report, and
+closed with every trial's stop reason and final values. Trial runs and the retrying client are in `tracking.py`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from nerftune.tracking import (
+    STATUS_OF_STOP,
+    Recorder,
+    TrackingTarget,
+    _find_trial_run,
+    _now_ms,
+    _params,
+)
+
+EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+DESCRIPTION_TAG = "mlflow.note.content"  # the experiment's description in the UI (markdown)
+VIEW_KEY = "nerftune"  # the `viewStateShareKey` of the link a sweep prints
+VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"  # where the UI's Share button keeps a view: an experiment tag
+
+
+def runs_view(parent_run_id: str, params: Sequence[str], metric: str, mode: str) -> str:
+    """How the sweep's link opens the MLflow UI's runs table: the sweep's run expanded to its trials, the searched
+    values and the results as columns, the best first. The UI replaces its whole state with a shared view, so every
+    field is given: MLflow's defaults but for the columns, the expanded run and the order."""
+    results = [f"metrics.`{name}`" for name in (f"best_{metric}", f"final_{metric}", "steps_done")]
+    return json.dumps(
+        {
+            "searchFilter": "",
+            "orderByKey": f"metrics.`best_{metric}`",
+            "orderByAsc": mode == "min",
+            "startTime": "ALL",
+            "lifecycleFilter": "Active",
+            "modelVersionFilter": "All Runs",
+            "datasetsFilter": [],
+            "selectedColumns": [f"params.`{name}`" for name in params] + results + ["tags.`stop_reason`"],
+            "runsExpanded": {parent_run_id: True},
+            "columnOrder": [],
+            "columnWidths": {},
+            "runsPinned": [],
+            "runsHidden": [],
+            "runsVisibilityMap": {},
+            "runsHiddenMode": "FIRST_10_RUNS",
+            "viewMaximized": False,
+            "runListHidden": False,
+            "isAccordionReordered": False,
+            "useGroupedValuesInCharts": True,
+            "hideEmptyCharts": True,
+            "groupBy": None,
+            "groupsExpanded": {},
+            "autoRefreshEnabled": True,
+            "globalLineChartConfig": {"xAxisKey": "step", "lineSmoothness": 0, "selectedXAxisMetricKey": ""},
+        }
+    )
+
+
+def start_sweep(
+    target: TrackingTarget,
+    spec_path: Path,
+    params: Mapping[str, Any],
+    tags: Mapping[str, str],
+    shown: tuple[Sequence[str], str, str],
+) -> tuple[TrackingTarget, list[str]]:
+    """Create (or, on resume, reopen) the sweep's parent run, and the UI view of its trials (`shown`: the columns'
+    params, the metric and its mode); returns the target with its ids and any failures."""
+    recorder = Recorder(target.uri)
+    experiment_id = _experiment_id(recorder, target)
+    if experiment_id is None:
+        return target, recorder.failures
+    run_id = target.parent_run_id
+    if run_id:
+        recorder.call("reopen sweep run", recorder.client.update_run, run_id, status="RUNNING")
+    else:
+        run = recorder.call(
+            "create sweep run", recorder.client.create_run, experiment_id, run_name=target.experiment, tags=dict(tags)
+        )
+        if run is None:
+            return target, recorder.failures
+        run_id = run.info.run_id
+        recorder.call("log sweep params", recorder.client.log_batch, run_id, params=_params(params))
+        recorder.call("log spec", recorder.client.log_artifact, run_id, str(spec_path), "spec")
+    view = runs_view(run_id, *shown)
+    recorder.call("share the runs view", recorder.client.set_experiment_tag, experiment_id, VIEW_TAG, view)
+    return replace(target, parent_run_id=run_id, experiment_id=experiment_id), recorder.failures
+
+
+def _experiment_id(recorder: Recorder, target: TrackingTarget) -> str | None:
+    experiment = recorder.call("find experiment", recorder.client.get_experiment_by_name, target.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    return recorder.call(
+        "create experiment",
+        recorder.client.create_experiment,
+        target.experiment,
+        artifact_location=target.artifact_root,
+        tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING},  # MLflow 3's UI opens it on its runs, not its GenAI overview
+    )
+
+
+def ui_link(target: TrackingTarget) -> str:
+    """Where the experiment's runs open in the MLflow UI, in the view `runs_view` shared. MLflow 3's UI starts in its
+    GenAI mode whatever the experiment's kind; `workflowType=machine_learning` opens the runs table."""
+    page = f"#/experiments/{target.experiment_id}/runs?viewStateShareKey={VIEW_KEY}&workflowType=machine_learning"
+    if target.uri.startswith(("http://", "https://")):
+        return f"{target.uri.rstrip('/')}/{page}"
+    return f"http://127.0.0.1:5000/{page} (after `mlflow ui --backend-store-uri {target.uri} --port 5000`)"
+
+
+def publish_report(target: TrackingTarget, report_dir: Path, description: str) -> list[str]:
+    """The report as an artifact of the sweep's run (`report/`), and the experiment's description: a summary and
+    where the report is."""
+    recorder = Recorder(target.uri)
+    if not target.parent_run_id:
+        return ["no sweep run"]
+    recorder.call("log report", recorder.client.log_artifacts, target.parent_run_id, str(report_dir), "report")
+    if target.experiment_id:
+        for key, value in ((DESCRIPTION_TAG, description), (EXPERIMENT_KIND_TAG, MODEL_TRAINING)):
+            recorder.call("describe experiment", recorder.client.set_experiment_tag, target.experiment_id, key, value)
+    return recorder.failures
+
+
+def finish_sweep(
+    target: TrackingTarget, trials: list[dict[str, Any]], summary: Mapping[str, float], results: Path
+) -> list[str]:
+    """Close every trial's run with its stop reason, final metrics and status, then the parent run."""
+    from mlflow.entities import Metric, RunTag
+
+    recorder = Recorder(target.uri)
+    if not target.parent_run_id:
+        return ["no sweep run"]
+    now = _now_ms()
+    for trial in trials:
+        run_id = _find_trial_run(recorder, target, trial["trial_id"])
+        if run_id is None:
+            continue
+        reason = trial["stop_reason"]
+        metrics = [Metric(k, float(v), now, int(trial.get("steps_done") or 0)) for k, v in trial["final"].items()]
+        recorder.call(
+            "close trial run", recorder.client.log_batch, run_id, metrics=metrics, tags=[RunTag("stop_reason", reason)]
+        )
+        status = STATUS_OF_STOP.get(reason, "FAILED")
+        recorder.call("set trial status", recorder.client.set_terminated, run_id, status)
+    parent = target.parent_run_id
+    recorder.call(
+        "log sweep summary",
+        recorder.client.log_batch,
+        parent,
+        metrics=[Metric(k, v, now, 0) for k, v in summary.items()],
+    )
+    recorder.call("log results", recorder.client.log_artifact, parent, str(results))
+    recorder.call("close sweep run", recorder.client.set_terminated, parent, "FINISHED")
+    return recorder.failures
+
+
+def trial_summaries(table: Any, metric: str) -> list[dict[str, Any]]:
+    """What `finish_sweep` records of each row of the results table: stop reason, steps and final values."""
+    finals = [f"best_{metric}", f"final_{metric}", "train_s", "eval_s", "setup_s", "wall_s", "steps_done"]
+    return [
+        {
+            "trial_id": row["trial_id"],
+            "stop_reason": row["stop_reason"],
+            "steps_done": row["steps_done"],
+            "final": {k: row[k] for k in finals if row.get(k) is not None and row[k] == row[k]},
+        }
+        for row in table.to_dict("records")
+    ]
