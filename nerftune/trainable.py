@@ -106,21 +106,21 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     fast = wanted(plan.fast_path, nerf_config, device)
     regions, text = view_regions(dataset), view_text_checks(dataset)
     trainer = NerfTrainer(nerf_config, fast=fast, document_regions=regions, text_checks=text)
-    # where the trial ran, what it was allowed to see, and what computed its hash grid
-    machine = {
+    # where this attempt runs and what computes its hash grid (a retried trial may run on another node)
+    placement = {
         "device": device,
         **nerf_device.describe(device),
         "implementation": implementation(nerf_config, fast),
         "host": socket.gethostname(),
         "node_id": ray.get_runtime_context().get_node_id(),  # the Ray node: which machine of a cluster
-        **provenance,
     }
+    facts = dict(provenance)  # what the trial was allowed to see: its own poses, corrupted masks, warm start
     resumed_from, last_report = _resume(trainer)
     warm = (
         _warm_start(trainer, plan, config, trial_dir, resumed=last_report is not None) if INIT_FROM in config else None
     )
     if warm:
-        machine.update(warm_shared_frames=len(warm["shared"]), warm_new_frames=len(warm["new"]))
+        facts.update(warm_shared_frames=len(warm["shared"]), warm_new_frames=len(warm["new"]))
     if last_report is not None:
         # the restored milestone is reported again: a replicate that was waiting at a rung for its siblings
         # waits there again, rather than training on to the next milestone first
@@ -129,9 +129,9 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     run = TrialRun(plan.tracking, context.get_trial_id(), context.get_trial_name()) if plan.tracking else None
     if run:
         train_names = [dataset.frame_names[i] for i in train_indices]
-        known = {key: value for key, value in machine.items() if value is not None}  # no GPU name on a CPU
-        run.set_tags(known)  # where this attempt runs: a retried trial may run on another node
-        _log_setup(run, config, nerf_config, train_names, dataset.test_names)
+        known = lambda values: {k: v for k, v in values.items() if v is not None}  # noqa: E731 (no GPU name on a CPU)
+        run.set_tags(known(placement))  # tags, which a retried trial on another node may change; params cannot
+        _log_setup(run, {**config, **known(facts)}, nerf_config, train_names, dataset.test_names)
         if near_error:
             run.log_folder(trial_dir / MASK_ERROR, MASK_ERROR)
         if (trial_dir / WARM_START_FILE).is_file():
@@ -181,7 +181,8 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             "full_test": evaluation.images == len(dataset.test_indices),
             **(split_metrics(evaluation.per_view, near_error.views) if near_error else {}),
             "resumed_from_step": resumed_from,
-            **machine,
+            **placement,
+            **facts,
         }
         if finetuning:
             stage = FINETUNE if trainer.colour_only else RGB
