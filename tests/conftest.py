@@ -94,6 +94,22 @@ class Swept:
         return sorted(p.parent for p in self.folder.glob("*/trial.json"))
 
 
+def grid_spec_text(scene_dir: Path, name: str, steps: int, sections: str, frames: str = "[3, 12]") -> str:
+    """Tiny trials over `frames` (a learning rate that learns) by grid search with no scheduler; `sections` is the
+    rest of the spec (concurrency, resources, eval, tracking) as YAML lines."""
+    return f"""\
+name: {name}
+data: {scene_dir}
+profile: tiny
+space:
+  frames: {{values: {frames}}}
+  steps: {steps}
+  {LR}: 1.0e-2
+search: {{algorithm: grid, seed: 0}}
+scheduler: {{type: none}}
+""" + sections
+
+
 def shared_spec_text(scene_dir: Path) -> str:
     """Four tiny trials, two at a time: two learn (lr 1e-2), two cannot (lr 1e-7). Grid seed 10 proposes both
     learning trials first, so the frozen ones start after them and ASHA stops each at its first rung, whatever the

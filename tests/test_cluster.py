@@ -15,28 +15,20 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from conftest import LR, ROOT, refused_sweep
+from conftest import grid_spec_text, ROOT, refused_sweep
 from servers import RAY_ENV, free_port, kill_raylet, start_mlflow, start_ray_node, stop_mlflow, stop_ray_node
 
 WORKER = ["--num-cpus=2", "--num-gpus=0", '--resources={"trial_node": 2}']
 
 
 def cluster_spec(scene_dir, name: str, custom: str = "{trial_node: 1}", steps: int = 300) -> str:
-    return f"""\
-name: {name}
-data: {scene_dir}
-profile: tiny
-space:
-  frames: {{values: [3, 12]}}
-  steps: {steps}
-  {LR}: 1.0e-2
-search: {{algorithm: grid, seed: 0}}
-scheduler: {{type: none}}
+    sections = f"""\
 max_failures: 1
 resources: {{cpu: 1, gpu: 0, custom: {custom}}}
 eval: {{max_images: 1, every: 100}}
 tracking: {{preview_images: 0, images: none}}
 """
+    return grid_spec_text(scene_dir, name, steps, sections)
 
 
 def alive_nodes(address: str) -> dict[str, dict]:

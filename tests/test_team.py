@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from conftest import LR, ROOT
+from conftest import grid_spec_text, ROOT
 from servers import PASSWORD, free_port, pg_ctl, start_mlflow, stop_mlflow
 
 pytestmark = pytest.mark.slow
@@ -20,21 +20,13 @@ TEXT_ARTIFACTS = (".json", ".yaml", ".yml", ".txt", ".csv", ".md", ".html", ".lo
 
 
 def team_spec(scene_dir, name: str, steps: int) -> str:
-    return f"""\
-name: {name}
-data: {scene_dir}
-profile: tiny
-space:
-  frames: {{values: [3, 12]}}
-  steps: {steps}
-  {LR}: 1.0e-2
-search: {{algorithm: grid, seed: 0}}
-scheduler: {{type: none}}
+    sections = """\
 max_concurrent_trials: 2
-resources: {{cpu: 1, gpu: 0}}
-eval: {{max_images: 1, train_log_every: 50, every: 100}}
-tracking: {{preview_images: 1}}
+resources: {cpu: 1, gpu: 0}
+eval: {max_images: 1, train_log_every: 50, every: 100}
+tracking: {preview_images: 1}
 """
+    return grid_spec_text(scene_dir, name, steps, sections)
 
 
 def sweep_command(spec, storage, uri) -> list[str]:

@@ -11,7 +11,7 @@ from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from nerftune.tracking import TRIAL_TAG, TrialRun, _params, local_target
 from nerftune.tracking_sweep import start_sweep
 
-from conftest import LR, run_cli
+from conftest import LR, grid_spec_text, run_cli
 from servers import free_port, start_mlflow, stop_mlflow
 
 pytestmark = pytest.mark.slow
@@ -19,21 +19,13 @@ pytestmark = pytest.mark.slow
 
 def spec_text(scene_dir, name, steps, concurrent, frames="[3, 12]"):
     """A small sweep without a scheduler, evaluated every 20 steps."""
-    return f"""\
-name: {name}
-data: {scene_dir}
-profile: tiny
-space:
-  frames: {{values: {frames}}}
-  steps: {steps}
-  {LR}: 1.0e-2
-search: {{algorithm: grid, seed: 0}}
-scheduler: {{type: none}}
+    sections = f"""\
 max_concurrent_trials: {concurrent}
 resources: {{cpu: 1, gpu: 0}}
 eval: {{max_images: 1, train_log_every: 10, every: 20}}
 tracking: {{preview_images: 1}}
 """
+    return grid_spec_text(scene_dir, name, steps, sections, frames)
 
 
 @pytest.fixture(scope="module")
