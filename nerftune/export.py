@@ -29,11 +29,10 @@ from nerftune.trials import TrialRecipe, locate, milestones, read_recipe
 NERFSTUDIO_FOLDER = "nerfstudio"  # in the trial's folder, where `--out` is not given
 EXPORT_FOLDER = "export"  # in the trial's folder: export/pointcloud, export/tsdf, ...
 SUMMARY_FILE = "export.json"
+MESH_METHODS = ("poisson", "tsdf", "marching-cubes")  # ns-export's; `nerf/exporters.py` makes the first two
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from nerftune.nerf.exporters import MESH_METHODS
-
     parser = argparse.ArgumentParser(prog="nerftune export", description=__doc__.splitlines()[0])
     parser.add_argument("trial", type=Path, help="a trial folder (its latest checkpoint), a checkpoint folder or file")
     kind = parser.add_mutually_exclusive_group(required=True)
@@ -115,10 +114,8 @@ def _log_to_trial_run(trial_dir: Path, out: Path, args: argparse.Namespace) -> s
     if run_id is None:
         return "MLflow: not logged (the trial recorded no MLflow run)"
     state = read_state(trial_dir.parent) or {}
-    local = local_target(
-        trial_dir.resolve().parent.parent, ""
-    ).uri  # the default store, for sweeps that did not record one
-    uri = args.tracking_uri or state.get("tracking_uri") or local
+    default_store = local_target(trial_dir.resolve().parent.parent, "").uri  # sweeps that recorded no URI used it
+    uri = args.tracking_uri or state.get("tracking_uri") or default_store
     artifact_path = f"exports/{out.name}"
     if log_to_run(uri, run_id, out, artifact_path):
         return f"MLflow: logged to run {run_id} at {uri}, under {artifact_path}/"

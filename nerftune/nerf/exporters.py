@@ -22,7 +22,6 @@ from nerftune.nerf.loop import NerfTrainer
 from nerftune.nerf.render import dataset_to_model, model_to_dataset, recorded_crop_box
 
 POINT_CLOUD_FILE = "point_cloud.ply"
-MESH_METHODS = ("poisson", "tsdf", "marching-cubes")
 MESH_FILE = {"poisson": "poisson_mesh.ply", "tsdf": "tsdf_mesh.ply"}  # as ns-export names them
 TEXTURED_FILES = ("mesh.obj", "material_0.mtl", "material_0.png")
 RAYS_PER_BATCH = 32768  # ns-export's: sampling rays in large batches is faster
