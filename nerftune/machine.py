@@ -10,20 +10,18 @@ import importlib.util
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 
 
-def gpu_names() -> list[str]:
-    """The names of the GPUs this process may use (empty without a driver or with CUDA_VISIBLE_DEVICES='')."""
-    return _visible_gpus("name")
+@dataclass(frozen=True)
+class Gpu:
+    name: str
+    memory_mb: float
 
 
-def gpu_memory_mb() -> list[float]:
-    """The memory of each GPU this process may use, in MiB."""
-    return [float(value) for value in _visible_gpus("memory.total", ",nounits")]
-
-
-def _visible_gpus(field: str, units: str = "") -> list[str]:
-    """One `nvidia-smi` field of each GPU that CUDA_VISIBLE_DEVICES lets this process see."""
+def visible_gpus() -> list[Gpu]:
+    """The GPUs this process may use, from one `nvidia-smi` call (empty without a driver or with
+    CUDA_VISIBLE_DEVICES=''): a sweep lists them once, in `preflight.prepare`, and every later reader uses that."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None and visible.strip() in ("", "-1"):
         return []
@@ -32,21 +30,29 @@ def _visible_gpus(field: str, units: str = "") -> list[str]:
         return []
     try:
         listed = subprocess.run(
-            [smi, f"--query-gpu={field}", f"--format=csv,noheader{units}"], capture_output=True, text=True, timeout=20
+            [smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=20,
         )
     except (OSError, subprocess.SubprocessError):
         return []
-    values = [line.strip() for line in listed.stdout.splitlines() if line.strip()] if listed.returncode == 0 else []
+    lines = [line.strip() for line in listed.stdout.splitlines() if line.strip()] if listed.returncode == 0 else []
+    gpus = [_gpu(line) for line in lines]
     if visible is None:
-        return values
+        return gpus
     wanted = [part.strip() for part in visible.split(",") if part.strip()]
     if all(part.isdigit() for part in wanted):
-        return [values[int(part)] for part in wanted if int(part) < len(values)]
-    return values[: len(wanted)]  # UUIDs: as many as are named
+        return [gpus[int(part)] for part in wanted if int(part) < len(gpus)]
+    return gpus[: len(wanted)]  # UUIDs: as many as are named
 
 
-def gpu_count() -> int:
-    return len(gpu_names())
+def _gpu(line: str) -> Gpu:
+    name, _, memory = line.rpartition(",")  # the name may hold a comma, the number does not
+    try:
+        return Gpu(name.strip(), float(memory))
+    except ValueError:  # "[N/A]" (a MIG slice): unknown, which `gpu: auto` treats as no room to pack
+        return Gpu(name.strip(), 0.0)
 
 
 def tcnn_installed() -> bool:

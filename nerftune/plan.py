@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import os
 
-from nerftune.machine import gpu_names
 from nerftune.preflight import Prepared
 from nerftune.schedule import rungs
 from nerftune.spec import FINETUNE_STEPS, INIT_FROM, SOURCE, value_text
@@ -17,7 +16,7 @@ def trial_resources(prepared: Prepared, on_cluster: bool) -> dict[str, float]:
     """What each trial asks Ray for: its CPUs, and its GPU share where there are GPUs (or may be, on a cluster)."""
     resources = {"cpu": prepared.spec.resources.cpu}
     share = prepared.gpu_per_trial
-    if share and (prepared.gpus > 0 or on_cluster):
+    if share and (prepared.gpus or on_cluster):
         resources["gpu"] = share
     return {**resources, **prepared.spec.resources.custom}
 
@@ -27,7 +26,7 @@ def concurrency(prepared: Prepared, cpus: int) -> int:
     resources = trial_resources(prepared, on_cluster=False)
     held = [math.floor(cpus / resources["cpu"] + 1e-9)]
     if "gpu" in resources:
-        held.append(math.floor(prepared.gpus / resources["gpu"] + 1e-9))
+        held.append(math.floor(len(prepared.gpus) / resources["gpu"] + 1e-9))
     if prepared.spec.max_concurrent_trials:
         held.append(prepared.spec.max_concurrent_trials)
     return max(1, min(held))
@@ -114,7 +113,8 @@ def _devices_text(prepared: Prepared, on_cluster: bool) -> str:
     limit = prepared.spec.max_concurrent_trials
     if on_cluster:
         return f"a Ray cluster; concurrent trials: {limit or 'as its resources allow'}"
-    gpus = f"{prepared.gpus} GPU(s) ({', '.join(sorted(set(gpu_names())))})" if prepared.gpus else "CPU only"
+    names = ", ".join(sorted({gpu.name for gpu in prepared.gpus}))
+    gpus = f"{len(prepared.gpus)} GPU(s) ({names})" if prepared.gpus else "CPU only"
     cpus = os.cpu_count() or 1
     if prepared.gpus and prepared.gpu_per_trial is None:
         return f"{gpus}, {cpus} CPUs; concurrent trials: as the measured packing allows"

@@ -15,7 +15,7 @@ from typing import Any
 from nerftune.data.dataset import Dataset, load_dataset
 from nerftune.data.frames import resolve_frame_count
 from nerftune.errors import InputError
-from nerftune.machine import gpu_count, gpu_names, tcnn_installed
+from nerftune.machine import Gpu, tcnn_installed, visible_gpus
 from nerftune.nerf.methods import available_methods, check_override, has_hash_grid, needs_cuda
 from nerftune.nerf.overrides import OverrideError
 from nerftune.packing import PACKING_FILE, Packing, fits, max_copies, packing_key, read_packing
@@ -26,8 +26,8 @@ from nerftune.legibility import OCR_MISSING, ocr_available
 DATASETS_FOLDER = "_datasets"  # generated scenes, shared by the sweeps of one storage folder
 TCNN_MISSING = (
     "tiny-cuda-nn is not installed: nerfacto's hash grid runs on nerfstudio's pure-torch code, compiled by the fast "
-    "path (30.6 steps/s for nerfacto's defaults on an H100); NerfBaselines reports 52 to 58 steps/s with tiny-cuda-nn "
-    "on an A100 (README: On a GPU)"
+    "path (30.6 steps/s for nerfacto's defaults on an H100); the Docker image (docker/trial.Dockerfile) builds "
+    "tiny-cuda-nn, with which NerfBaselines reports 52 to 58 steps/s on an A100 (README: On a GPU)"
 )
 
 
@@ -51,7 +51,7 @@ class Prepared:
     name: str
     storage: Path
     scenes: dict[str, Scene]  # one, or a study's several (the dimension `scene`), in the spec's order
-    gpus: int
+    gpus: list[Gpu]  # listed once (nvidia-smi takes tens of ms); read by the plan, packing and provenance
     warnings: list[str] = field(default_factory=list)
     packing: Packing | None = None  # `resources.gpu: auto`: the measured packing (None until measured)
     init_sources: dict[str, str] = field(default_factory=dict)  # each `init_from` value: its checkpoint file
@@ -73,7 +73,7 @@ class Prepared:
     def packing_key(self) -> str:
         """What a packing measurement of this sweep depends on: GPU model, methods, profile, fast path, image size."""
         methods = "+".join(self.spec.space["method"].choices)
-        gpu = (gpu_names() or ["no GPU"])[0]
+        gpu = self.gpus[0].name if self.gpus else "no GPU"
         size = self.largest_scene.dataset.image_size
         return packing_key(gpu, methods, self.spec.profile, self.spec.fast_path, size)
 
@@ -92,12 +92,12 @@ def prepare(spec_path: str | Path, storage: str | Path, name: str | None = None,
     spec = load_spec(spec_path)
     storage = Path(storage).resolve()
     _check_writable(storage)
-    gpus = gpu_count()
-    _check_methods(spec, spec_path, gpus, on_cluster)
+    gpus = visible_gpus()
+    _check_methods(spec, spec_path, len(gpus), on_cluster)
     _check_overrides(spec, spec_path)
     scenes = {entry.scene_name: _scene(spec, entry, spec_path, storage) for entry in spec.data}  # slow: last
     warnings = []
-    if spec.resources.gpu != 0 and gpus == 0 and not on_cluster:
+    if spec.resources.gpu != 0 and not gpus and not on_cluster:
         if spec.resources.gpu == "auto":
             raise InputError(
                 spec_path,

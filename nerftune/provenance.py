@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from nerftune.machine import gpu_names, tcnn_installed
+from nerftune.machine import tcnn_installed
 from nerftune.preflight import Prepared
 from nerftune.spec import spec_hash
 
@@ -23,7 +23,7 @@ def provenance(prepared: Prepared) -> dict[str, Any]:
         "search": prepared.spec.search.algorithm,
         "scheduler": prepared.spec.scheduler.type,
         "host": socket.gethostname(),
-        "gpu": ", ".join(gpu_names()) or "none",
+        "gpu": ", ".join(gpu.name for gpu in prepared.gpus) or "none",
         "tiny_cuda_nn": "installed" if tcnn_installed() else "not installed",
         "git_commit": git_commit() or "unknown",
     }

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from nerftune.cluster_check import check_cluster
 from nerftune.errors import InputError
-from nerftune.machine import gpu_memory_mb
 from nerftune.plan import describe_plan, source_name
 from nerftune.preflight import Prepared, prepare
 from nerftune.results import RESULTS_FILE, best_row
@@ -157,7 +156,7 @@ def measure_packing(prepared: Prepared, say: Callable[[str], None]) -> Packing:
         name: dim.choices or [int(dim.max) if dim.type == "int" else dim.max] for name, dim in spec.space.items()
     }
     say("measuring how many trials share a GPU (resources.gpu: auto)")
-    gpu_memory = gpu_memory_mb()[0]
+    gpu_memory = prepared.gpus[0].memory_mb
     choices = []
     scene = prepared.largest_scene
     for configuration in packing.heaviest_configurations({**candidates, SCENE: [scene.name]}):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nerftune import sweep
-from nerftune.machine import gpu_count
+from nerftune.machine import visible_gpus
 from nerftune.preflight import prepare
 from nerftune.state import resume_decision
 
@@ -120,7 +120,7 @@ def assert_one_line_and_untouched(line: str, case: str, storage: Path) -> None:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_input_exits_2_with_one_line(case, scene_dir, tmp_path, capsys):
-    if case in ("cuda-only method", "gpu auto without a GPU") and gpu_count():
+    if case in ("cuda-only method", "gpu auto without a GPU") and visible_gpus():
         pytest.skip("this machine has a GPU")
     spec, storage = bad_setup(case, scene_dir, tmp_path)
     assert sweep.main([str(spec), "--storage", str(storage)]) == 2

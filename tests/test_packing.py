@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from nerftune import sweep
+from nerftune.machine import Gpu, visible_gpus
 from nerftune.packing import (
     Measurement,
     Packing,
@@ -88,21 +89,24 @@ def test_the_measurement_is_kept_per_key(tmp_path):
 
 
 @pytest.fixture
-def four_gpus(tmp_path, monkeypatch):
-    """A stand-in nvidia-smi that lists four H100s (see the module's docstring)."""
+def four_gpus(tmp_path, monkeypatch) -> Path:
+    """A stand-in nvidia-smi that lists four H100s (see the module's docstring); each call is a line of the file it
+    returns, so a test can count them."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
+    calls = tmp_path / "nvidia-smi-calls"
     smi = bin_dir / "nvidia-smi"
     smi.write_text(
         "#!/bin/sh\n"
+        f'echo "$*" >> {calls}\n'
         'case "$*" in\n'
-        f"  *memory.total*) for i in 1 2 3 4; do echo {H100_MB:.0f}; done ;;\n"
-        '  *name*) for i in 1 2 3 4; do echo "NVIDIA H100 80GB HBM3"; done ;;\n'
+        f'  *name,memory.total*) for i in 1 2 3 4; do echo "NVIDIA H100 80GB HBM3, {H100_MB:.0f}"; done ;;\n'
         "esac\n"
     )
     smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    return calls
 
 
 def gpu_spec(tmp_path: Path, scene_dir: Path, resources: str) -> Path:
@@ -130,6 +134,14 @@ def test_gpu_auto_says_it_will_measure_before_launch(four_gpus, scene_dir, tmp_p
     assert "4 GPU(s) (NVIDIA H100 80GB HBM3)" in captured.out
     assert "concurrent trials: as the measured packing allows" in captured.out
     assert "tiny-cuda-nn is not installed" in captured.err  # once, before the sweep, not once per module per trial
+    assert len(four_gpus.read_text().splitlines()) == 1  # the GPUs are listed once, however many read them
+
+
+def test_cuda_visible_devices_picks_the_gpus_listed(four_gpus, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,3")
+    assert visible_gpus() == [Gpu("NVIDIA H100 80GB HBM3", H100_MB)] * 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert visible_gpus() == []
 
 
 def test_the_plan_shows_the_kept_choice_and_fills_every_gpu(four_gpus, scene_dir, tmp_path, capsys):
