@@ -9,7 +9,7 @@ from typing import Sequence
 COMMANDS = {
     "sweep": "nerftune.sweep:main",
     "prepare": "nerftune.data.prepare:main",
-    "paths": "nerftune.novel_views:paths_main",
+    "paths": "nerftune.camera_paths:paths_main",
     "render": "nerftune.novel_views:render_main",
     "eval": "nerftune.evaluate:main",
     "report": "nerftune.report:main",

@@ -65,6 +65,32 @@ def check_standard_dimension(name: str, dim) -> None:
                 raise FieldProblem(field, f"{v!r} is not a frame count", "counts are >= 1, fractions in (0, 1]")
 
 
+def check_replicates_and_strata(replicates: str | None, stratify: list[str], searched: dict) -> None:
+    """`replicates` names a searched dimension with listed values; each stratum, another such dimension."""
+    if replicates is not None:
+        dim = searched.get(replicates)
+        if dim is None:
+            raise FieldProblem(
+                "replicates",
+                f"{replicates!r} is not a searched dimension",
+                f"list its values under space, e.g. `{replicates}: {{values: [0, 1, 2]}}`",
+            )
+        if dim.values is None:
+            raise FieldProblem("replicates", "replicates need listed values", "e.g. `seed: {values: [0, 1, 2]}`")
+    for name in stratify:
+        dim = searched.get(name)
+        if dim is None:
+            raise FieldProblem("stratify", f"{name!r} is not a searched dimension", "stratify by one that varies")
+        if name == replicates:
+            raise FieldProblem("stratify", f"{name!r} is the replicate dimension", "stratify by another one")
+        if dim.values is None:
+            raise FieldProblem(
+                "stratify",
+                f"{name!r} is a continuous distribution: strata need listed values",
+                f"give `{name}` as `values: [...]`",
+            )
+
+
 def check_source_values(values: dict[str, Any], space: dict) -> None:
     """`warm_start`: the source model's own values, of dimensions of the space; the space's ranges need one."""
     for name, value in values.items():

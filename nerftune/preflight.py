@@ -149,7 +149,7 @@ def _scene(spec: SweepSpec, entry: DataSpec, spec_path: Path, storage: Path) -> 
 
 def _camera_paths(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> dict | None:
     """The render paths: read from the spec's file, or made from the data like `nerftune paths` makes them."""
-    from nerftune.novel_views import make_paths, read_paths
+    from nerftune.camera_paths import make_paths, read_paths
 
     render = spec.render
     if render is None:

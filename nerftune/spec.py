@@ -53,6 +53,7 @@ from nerftune.dimensions import (  # noqa: F401 (the dimension names are the spe
     INIT_FROM,
     SOURCE,
     FieldProblem,
+    check_replicates_and_strata,
     check_source_values,
     check_standard_dimension,
     is_int,
@@ -168,7 +169,7 @@ class SweepSpec(_Strict):
                     "pipeline.model.hidden_dim",
                 )
             check_standard_dimension(name, dim)
-        self._check_replicates_and_strata()
+        check_replicates_and_strata(self.replicates, self.stratify, self.searched)
         if self.warm_start is not None:
             check_source_values(self.warm_start, self.space)
         if self.search.algorithm == "grid":
@@ -176,31 +177,6 @@ class SweepSpec(_Strict):
             if ranged:
                 raise FieldProblem(f"space.{ranged[0]}", "a grid search needs `values`", "list the values to try")
         return self._grace_period_within_steps()
-
-    def _check_replicates_and_strata(self) -> None:
-        searched = self.searched
-        if self.replicates is not None:
-            dim = self.space.get(self.replicates)
-            if dim is None or self.replicates not in searched:
-                raise FieldProblem(
-                    "replicates",
-                    f"{self.replicates!r} is not a searched dimension",
-                    f"list its values under space, e.g. `{self.replicates}: {{values: [0, 1, 2]}}`",
-                )
-            if dim.values is None:
-                raise FieldProblem("replicates", "replicates need listed values", "e.g. `seed: {values: [0, 1, 2]}`")
-        for name in self.stratify:
-            dim = searched.get(name)
-            if dim is None:
-                raise FieldProblem("stratify", f"{name!r} is not a searched dimension", "stratify by one that varies")
-            if name == self.replicates:
-                raise FieldProblem("stratify", f"{name!r} is the replicate dimension", "stratify by another one")
-            if dim.values is None:
-                raise FieldProblem(
-                    "stratify",
-                    f"{name!r} is a continuous distribution: strata need listed values",
-                    f"give `{name}` as `values: [...]`",
-                )
 
     def _grace_period_within_steps(self) -> "SweepSpec":
         """ASHA needs grace_period <= the longest trial: a default shrinks to fit, a stated one must fit."""

@@ -12,7 +12,7 @@ import socket
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,58 +28,13 @@ from nerftune.nerf.loop import Evaluation, NerfTrainer, TrainChunk
 from nerftune.mask_error import split_metrics
 from nerftune.novel_views import render_views
 from nerftune.outcomes import FINETUNE, MASK_ERROR_COLUMNS, METRICS, MILESTONE_METRICS, RGB, STAGE_COLUMNS, better
-from nerftune.dimensions import FINETUNE_STEPS, INIT_FROM, MASK_ERROR, SCENE, total_steps
+from nerftune.dimensions import FINETUNE_STEPS, INIT_FROM, MASK_ERROR, total_steps
 from nerftune.finetune import by_segmentation_image, segmentation_view, stage_metrics
+from nerftune.trial_plan import RenderPlan, TrialPlan
 from nerftune.trial_view import trial_view
-from nerftune.tracking import TrackingTarget, TrialRun
+from nerftune.tracking import TrialRun
 from nerftune.trials import CHECKPOINT_FILE, MILESTONE_FILE, TrialRecipe, locate, read_recipe, write_recipe
 from nerftune.warm_start import WARM_START_FILE, Source
-
-
-@dataclass(frozen=True)
-class RenderPlan:
-    """Novel views rendered at the end of every trial that completes (spec `render: {trials: each}`)."""
-
-    camera_paths: dict[str, dict]  # per scene
-    name: str
-    video: bool
-    crop: bool
-
-
-@dataclass(frozen=True)
-class TrialPlan:
-    """What every trial of a sweep shares (sent once to the workers with `tune.with_parameters`)."""
-
-    scenes: dict[str, tuple[str, int]]  # each scene's dataset folder and test spacing (one, or a study's several)
-    profile: str
-    rungs: tuple[int, ...]  # ASHA's milestones in steps (empty without ASHA)
-    eval_every: int
-    eval_max_images: int
-    train_log_every: int
-    cpus_per_trial: float
-    fast_path: bool | str = "auto"
-    metric: str = "psnr"
-    mode: str = "max"
-    tracking: TrackingTarget | None = None
-    render: RenderPlan | None = None
-    init_sources: dict[str, str] = field(default_factory=dict)  # each `init_from` value: its checkpoint file
-
-    def scene_of(self, config: dict[str, Any]) -> str:
-        return config.get(SCENE) or next(iter(self.scenes))
-
-    def milestones(self, steps: int) -> list[int]:
-        """The steps at which a trial of `steps` steps evaluates and reports, ending with `steps`."""
-        points = {r for r in self.rungs if r < steps} | {steps}
-        if self.eval_every:
-            points |= set(range(self.eval_every, steps, self.eval_every))
-        return sorted(points)
-
-    def eval_indices(self, num_test: int) -> list[int] | None:
-        """Which test images to render: all, or `eval_max_images` spread evenly over the test set."""
-        if not self.eval_max_images or self.eval_max_images >= num_test:
-            return None
-        step = num_test / self.eval_max_images
-        return [int(k * step) for k in range(self.eval_max_images)]
 
 
 def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:

@@ -14,7 +14,8 @@ from nerftune.results import TrialRecord, record_of
 from nerftune.schedule import build_scheduler, rungs
 from nerftune.search import build_searcher
 from nerftune.tracking import TrackingTarget
-from nerftune.trainable import RenderPlan, TrialPlan, train_trial
+from nerftune.trainable import train_trial
+from nerftune.trial_plan import RenderPlan, TrialPlan
 
 
 def trial_plan(prepared: Prepared, target: TrackingTarget | None) -> TrialPlan:

@@ -1,0 +1,227 @@
+"""The report's sections, one function each: what it computes (with `stats` and `importance`), the figures (`plots`)
+and the tables (kept as CSV beside the page). `build_report` puts them in order; the scenes section is in `scenes`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from nerftune.outcomes import METRICS, is_error
+from nerftune.report import stats
+from nerftune.report.data import SweepData
+from nerftune.report.importance import importance_table
+from nerftune.report.page import Section, csv_table
+from nerftune.report.plots import plot_by_dimension, plot_learning_curves, plot_pareto
+
+
+def _measured(final: pd.DataFrame) -> list[str]:
+    return [m for m in METRICS if m in final and final[m].notna().any()]
+
+
+def _numeric(sweep: SweepData) -> list[str]:
+    space = sweep.spec.configuration_space
+    return [n for n, d in space.items() if d.values is None or all(isinstance(v, (int, float)) for v in d.values)]
+
+
+def dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list[Section]:
+    sections = []
+    no_bands = (
+        []
+        if sweep.spec.replicates
+        else [
+            "No replicates: every point is one seed, so there are no bands and "
+            "no tests (add `replicates: seed` to the spec)."
+        ]
+    )
+    for dimension in _numeric(sweep):
+        others = [d for d in sweep.dimensions if d != dimension]
+        section = Section(f"Quality against {dimension}", notes=list(no_bands))
+        sections.append(section)
+        if not len(final) or final[dimension].nunique() < 2:
+            section.notes = [f"Fewer than two values of {dimension} have completed trials yet: nothing to compare."]
+            continue
+        dim = sweep.spec.space[dimension]
+        log_x = dim.log or (dim.values is not None and min(dim.values) > 0 and max(dim.values) / min(dim.values) > 100)
+        tables = []
+        # stratified by this dimension with other settings searched: each level's best configuration is the curve
+        stratified = dimension in sweep.spec.stratify and bool(others)
+        for metric in _measured(final):
+            summary = stats.by_dimension(final, dimension, others, metric)
+            summary.insert(0, "metric", metric)
+            tables.append(summary)
+            best = None
+            if stratified:
+                best_rows = stats.best_per_level(final, dimension, sweep.spec.metric.name, sweep.spec.metric.mode)
+                best = stats.by_dimension(best_rows, dimension, [], metric)
+                tables.append(best.assign(metric=metric, **{name: "(best per level)" for name in others}))
+            figure = f"{metric}_by_{_slug(dimension)}.png"
+            plot_by_dimension(summary, final, dimension, others, metric, out / figure, log_x, best)
+            section.figures.append(figure)
+        if tables:
+            section.tables.append(csv_table(pd.concat(tables, ignore_index=True), f"by_{_slug(dimension)}.csv", out))
+            metric, mode = sweep.spec.metric.name, sweep.spec.metric.mode
+            compared = stats.neighbour_levels(final, dimension, others, metric, mode)
+            if others:  # and each level's best configuration against the next's, whatever its other settings
+                best = stats.neighbour_levels(
+                    stats.best_per_level(final, dimension, metric, mode), dimension, [], metric, mode
+                )
+                compared = pd.concat([compared, best.assign(**{name: "(best per level)" for name in others})])
+            if len(compared):
+                section.notes.append(
+                    f"Each level against the next ({metric}): difference of means, Welch's t-test p-value, and the "
+                    "bootstrap probability that the higher level is better (0.5: no idea; near 1 or 0: a difference)."
+                )
+                section.tables.append(csv_table(compared, f"compare_{_slug(dimension)}.csv", out))
+    return sections
+
+
+def curves_section(sweep: SweepData, out: Path) -> Section:
+    metric, curves = sweep.spec.metric.name, sweep.curves
+    section = Section("Learning curves")
+    if not len(curves) or curves[metric].isna().all():
+        section.notes.append("No milestone reported yet.")
+        return section
+    plot_learning_curves(curves, sweep.trials, sweep.dimensions, metric, out / "learning_curves.png")
+    section.figures.append("learning_curves.png")
+    thinned = sweep.spec.eval.max_images
+    if thinned:
+        section.notes.append(
+            f"Intermediate milestones (lines) score {thinned} of the test images; each trial's last one (dots) all."
+        )
+    csv_table(curves, "curves.csv", out)
+    section.notes.append("Every milestone of every trial: curves.csv.")
+    return section
+
+
+def seed_section(sweep: SweepData, seeds: pd.DataFrame, noise: float, out: Path) -> Section:
+    section = Section("Seed noise: the final metric per configuration")
+    if not len(seeds):
+        section.notes.append("No configuration has completed yet.")
+        return section
+    if math.isfinite(noise):
+        section.notes.append(
+            f"Noise floor: the replicate standard deviation pooled over configurations is {noise:.3g} "
+            f"({sweep.spec.metric.name}). Differences smaller than this are seed noise until shown otherwise."
+        )
+    elif not sweep.spec.replicates:
+        section.notes.append(
+            "No replicates: each configuration ran with one seed, so seed noise is unknown; there are no bands and no "
+            "tests (add `replicates: seed` to the spec)."
+        )
+    else:
+        section.notes.append("No configuration has two completed replicates yet: seed noise is unknown.")
+    section.tables.append(csv_table(seeds, "seeds.csv", out))
+    return section
+
+
+def time_section(sweep: SweepData, final: pd.DataFrame, out: Path) -> Section:
+    section = Section("Training time per configuration")
+    if not len(final):
+        section.notes.append("No configuration has completed yet.")
+        return section
+    curves = sweep.curves[sweep.curves.trial_id.isin(final.trial_id)]
+    near = stats.to_near_final(curves, sweep.spec.metric.name, sweep.spec.metric.mode)
+    timing = stats.training_time(final, near, sweep.dimensions)
+    section.notes.append(
+        "Mean and standard deviation over replicates: training, setup and evaluation seconds, steps per second, "
+        "and the steps and training seconds to reach 95 % of the final metric (at the milestones evaluated)."
+    )
+    section.tables.append(csv_table(timing, "timing.csv", out))
+    return section
+
+
+def gpu_per_trial(sweep: SweepData) -> float:
+    """The GPU share each trial held: the spec's, or what `gpu: auto` chose (kept in the state file)."""
+    share = sweep.spec.resources.gpu
+    return float(sweep.state.get("gpu_per_trial") or 1.0) if share == "auto" else share
+
+
+def cost_section(sweep: SweepData, gpu_share: float, out: Path) -> Section:
+    trials, spec = sweep.trials, sweep.spec
+    section = Section("Compute cost")
+    if not len(trials):
+        section.notes.append("No trial has started yet.")
+        return section
+    costs = trials[["trial_id", "configuration", "steps_done", "target_steps", "wall_s"]].copy()
+    costs["device_s"] = stats.device_seconds(trials, spec.resources.cpu, gpu_share)
+    per_configuration = costs.groupby("configuration", as_index=False)[["device_s", "steps_done"]].sum()
+    trained, planned = int(costs.steps_done.sum()), int(costs.target_steps.sum())
+    unit = "GPU" if trials.get("device", pd.Series(dtype=str)).astype(str).str.startswith("cuda").any() else "CPU-core"
+    section.notes.append(
+        f"Whole sweep: {costs.device_s.sum():.0f} {unit}-seconds; {trained} steps trained of the {planned} these "
+        f"trials would have trained without early stopping ({_share(trained, planned)})."
+    )
+    renders = sweep.renders.dropna(subset=["fps"])
+    if len(renders):
+        per_view = 1.0 / renders.fps.clip(lower=1e-9)
+        section.notes.append(
+            f"Novel views: {int(renders.views.sum())} rendered at {per_view.mean():.3g} s per view on average."
+        )
+    section.tables.append(csv_table(per_configuration, "cost_per_configuration.csv", out))
+    csv_table(costs, "cost_per_trial.csv", out)
+    section.notes.append("Per trial: cost_per_trial.csv.")
+    return section
+
+
+def pareto_section(sweep: SweepData, final: pd.DataFrame, out: Path) -> Section:
+    metric, mode = sweep.spec.metric.name, sweep.spec.metric.mode
+    section = Section("Quality against training time (Pareto front)")
+    if not len(final):
+        section.notes.append("No configuration has completed yet.")
+        return section
+    points = final.groupby("configuration", as_index=False).agg(
+        **{metric: (metric, "mean"), "train_s": ("train_s", "mean")}
+    )
+    points["on_front"] = stats.pareto_front(points, metric, "train_s", mode)
+    plot_pareto(points, metric, "train_s", metric, out / "pareto.png")
+    section.figures.append("pareto.png")
+    section.tables.append(csv_table(points[points.on_front], "pareto.csv", out))
+    return section
+
+
+def importance_section(sweep: SweepData, seeds: pd.DataFrame, noise: float, out: Path) -> Section:
+    section = Section("Parameter importance")
+    table, how = importance_table(seeds, sweep.spec, noise)
+    section.notes.append(how)
+    if len(table):
+        below = table[table.above_noise == False].parameter.tolist()  # noqa: E712 (None: unknown)
+        if below:
+            section.notes.append(f"Not distinguishable from seed noise: {', '.join(below)}.")
+        section.tables.append(csv_table(table, "importance.csv", out))
+    return section
+
+
+def errors_section(trials: pd.DataFrame, out: Path) -> Section:
+    section = Section("Errored trials")
+    errored = trials[trials.stop_reason.map(is_error)] if len(trials) else trials
+    if len(errored):
+        section.notes.append("Left out of every statistic above.")
+        section.tables.append(
+            csv_table(errored[["trial_id", "configuration", "steps_done", "stop_reason"]], "errors.csv", out)
+        )
+    else:
+        section.notes.append("None.")
+    return section
+
+
+def provenance_section(sweep: SweepData, out: Path) -> Section:
+    state = sweep.state
+    values = {
+        "spec": state.get("spec_path"),
+        "spec_hash": state.get("spec_hash"),
+        "started": state.get("started"),
+        "finished": state.get("finished", "(not yet)"),
+        **state.get("provenance", {}),
+    }
+    table = pd.DataFrame({"what": list(values), "value": [str(v) for v in values.values()]})
+    return Section("Provenance", tables=[csv_table(table, "provenance.csv", out)])
+
+
+def _share(part: float, whole: float) -> str:
+    return f"{part / whole:.0%}, the scheduler saved {1 - part / whole:.0%}" if whole else "n/a"
+
+
+def _slug(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
