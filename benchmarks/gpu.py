@@ -7,6 +7,8 @@ On the synthetic ID card (320x240, 60 frames) with nerfacto, in this order, each
     fast      (b') the same with the fast path (compiled hash grid, TF32); compiling timed apart
     sweep     (c) a real Ray Tune sweep, `python -m nerftune.sweep`: 4 trials sharing the GPU (resources.gpu 0.25),
               each trial's steps/s, peak memory and the device Ray gave it
+    auto      the same sweep with `resources.gpu: auto` and the small profile: it measures its packing first, then
+              runs on the share it chose (GPU only: on the CPU, `gpu: auto` is refused)
     packing   what `resources: {gpu: auto}` measures: 1, 2 and 4 copies at once, tiny and small profiles
 
 then the ratios (b)/(a), (b')/(a), aggregate (c)/(a), and the projected time of search_spaces/frames.yaml. Parts
@@ -36,10 +38,10 @@ from bare import bare_nerfstudio
 
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.data.synthetic import SceneOptions, write_scene
-from nerftune.machine import gpu_names
+from nerftune.machine import visible_gpus
 from nerftune.nerf.config import build_config
 from nerftune.nerf.loop import NerfTrainer
-from nerftune.packing import ProbeJob, measure
+from nerftune.packing import PACKING_FILE, ProbeJob, measure
 from nerftune.spec import load_spec
 
 SWEEP_TRIALS = 4
@@ -68,15 +70,15 @@ def trial_loop(view: Path, out: Path, steps: int, device: str, profile: str, fas
     }
 
 
-def ray_sweep(scene: Path, out: Path, steps: int, profile: str, device: str) -> dict[str, Any]:
-    """`python -m nerftune.sweep` with 4 trials that share the GPU; their rows of results.csv."""
-    gpu = 1 / SWEEP_TRIALS if device == "cuda" else 0
+def ray_sweep(scene: Path, out: Path, steps: int, profile: str, gpu: float | str, name: str) -> dict[str, Any]:
+    """`python -m nerftune.sweep` with 4 trials that share the GPU (`gpu` each, or `auto`: as many as measured to
+    pay); their rows of results.csv, and with `auto` what the sweep measured and chose (packing.json)."""
     cpus = max(1, min(4, (os.cpu_count() or 2) // SWEEP_TRIALS))
-    spec = out / "gpu-sweep.yaml"
+    spec = out / f"{name}.yaml"
     spec.write_text(
         textwrap.dedent(
             f"""\
-            name: gpu-sweep
+            name: {name}
             data: {scene}
             profile: {profile}
             space: {{steps: {steps}, seed: {{values: {list(range(SWEEP_TRIALS))}}}}}
@@ -98,7 +100,7 @@ def ray_sweep(scene: Path, out: Path, steps: int, profile: str, device: str) -> 
         )
     if done.returncode != 0:
         raise RuntimeError(f"the sweep failed ({done.returncode}): " + " | ".join(log.read_text().splitlines()[-8:]))
-    folder = out / "sweeps" / "gpu-sweep"
+    folder = out / "sweeps" / name
     table = pd.read_csv(folder / "results.csv")
     columns = ["trial_id", "seed", "steps_done", "steps_per_s", "peak_gpu_mb", "compile_s", "train_s", "wall_s"]
     columns += ["device", "cuda_visible_devices", "gpu_name", "implementation", "psnr"]
@@ -109,6 +111,7 @@ def ray_sweep(scene: Path, out: Path, steps: int, profile: str, device: str) -> 
         "aggregate_steps_per_s": float(table["steps_done"].sum()) / span,
         "sum_of_trial_steps_per_s": float(table["steps_per_s"].sum()),
         "trials": table[[c for c in columns if c in table]].to_dict("records"),
+        **({"packing": json.loads((folder / PACKING_FILE).read_text())} if gpu == "auto" else {}),
     }
 
 
@@ -169,14 +172,14 @@ def main() -> None:
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--budget", type=float, default=480, help="seconds for all parts together")
     parser.add_argument("--out", type=Path, help="write every figure here as JSON too")
-    parser.add_argument("--parts", default="bare,eager,fast,sweep,packing")
+    parser.add_argument("--parts", default="bare,eager,fast,sweep,packing,auto")
     parser.add_argument("--packing-profiles", default="tiny,small", help="the profiles the packing part measures")
     args = parser.parse_args()
     if args.device == "cuda":
         assert torch.cuda.is_available(), "this benchmark needs a CUDA GPU (or --device cpu for a rehearsal)"
     parts = args.parts.split(",")
     results: dict[str, Any] = {
-        "gpu": ", ".join(gpu_names()) or "none",
+        "gpu": ", ".join(gpu.name for gpu in visible_gpus()) or "none",
         "torch": torch.__version__,
         "profile": args.profile,
         "steps": args.steps,
@@ -207,11 +210,20 @@ def main() -> None:
                 60 + args.steps / rate,
                 lambda: trial_loop(view, out / "f", args.steps, args.device, args.profile, True),
             )
+        share = 1 / SWEEP_TRIALS if args.device == "cuda" else 0
         if "sweep" in parts:
             budget.run(
                 "sweep",
                 60 + 4 * args.steps / rate,
-                lambda: ray_sweep(scene, out, args.steps, args.profile, args.device),
+                lambda: ray_sweep(scene, out, args.steps, args.profile, share, "gpu-sweep"),
+            )
+        if "auto" in parts and args.device == "cpu":
+            print("auto: skipped (on the CPU, `gpu: auto` is refused before launch)", flush=True)
+        elif "auto" in parts:  # `gpu: auto` end to end: the sweep measures its packing, then runs on its choice
+            budget.run(
+                "auto",
+                150 + 2 * args.steps / rate,
+                lambda: ray_sweep(scene, out, args.steps, "small", "auto", "gpu-auto"),
             )
         if "packing" in parts:
             for profile in args.packing_profiles.split(","):
@@ -239,6 +251,14 @@ def print_summary(results: dict[str, Any]) -> None:
             f"(their steps over {sweep['training_span_s']:.0f} s from the first one's start to the last one's end)"
         )
         for trial in sweep["trials"]:
+            print(f"    trial {trial}")
+    auto = results.get("auto") or {}
+    for key, chosen in (auto.get("packing") or {}).items():
+        print(
+            f"  gpu: auto sweep ({key}): {chosen['trials_per_gpu']} trial(s) per GPU chosen, "
+            f"{auto['aggregate_steps_per_s']:.1f} steps/s in all"
+        )
+        for trial in auto["trials"]:
             print(f"    trial {trial}")
     for profile in ("tiny", "small"):
         for row in results.get(f"packing_{profile}") or []:
