@@ -63,6 +63,14 @@ def test_auto_registers_as_many_frames_as_the_best_fixed_model_on_a_low_texture_
     }
     assert auto["recovery"] == [] and auto["mapper"] == "incremental"
     assert error_against_truth(scene, tmp_path / "auto").within(*BOUNDS)
+    # the same frames give the same poses: extraction's threads once numbered the frames in the order they
+    # finished, and one CI run chose OPENCV here, with poses 2.1 % of the scene off (1.7 % with SIMPLE_RADIAL)
+    again = prepare(scene, tmp_path / "again")
+    assert again["camera_model"] == auto["camera_model"] and again["frames_registered"] == auto["frames_registered"]
+    first, second = read(tmp_path / "auto" / "transforms.json"), read(tmp_path / "again" / "transforms.json")
+    assert [f["file_path"] for f in first["frames"]] == [f["file_path"] for f in second["frames"]]
+    for a, b in zip(first["frames"], second["frames"]):
+        np.testing.assert_allclose(a["transform_matrix"], b["transform_matrix"], atol=1e-6)
 
 
 @pytest.mark.slow

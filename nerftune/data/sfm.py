@@ -93,14 +93,17 @@ def build_database(
     reader = pycolmap.ImageReaderOptions(camera_model=camera.model)
     if mask_dir is not None:
         reader.mask_path = str(mask_dir)
-    # in chunks so that the progress bar moves (a chunk keeps every core busy); later chunks join the first's camera
+    # The frames are numbered in name order first: extraction's threads would number them in the order they finish,
+    # and matching and mapping follow the numbers, so that the same frames could give other poses from run to run.
+    pycolmap.Database.open(database).close()
+    pycolmap.import_images(database, image_dir, pycolmap.CameraMode.SINGLE, sorted(image_names), reader)
+    # in chunks so that the progress bar moves (a chunk keeps every core busy)
     with tqdm(total=len(image_names), desc="features", unit="frame") as bar:
         for first in range(0, len(image_names), EXTRACTION_CHUNK):
             chunk = image_names[first : first + EXTRACTION_CHUNK]
             pycolmap.extract_features(
                 database, image_dir, image_names=chunk, camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader
             )
-            reader.existing_camera_id = _only_camera_id(database)
             bar.update(len(chunk))
     set_camera(database, camera)
     seconds["features"] = time.perf_counter() - start
@@ -189,14 +192,6 @@ def set_camera(database: Path, camera: CameraSetting) -> None:
         )
         other.has_prior_focal_length = camera.focal_prior_px is not None
         db.update_camera(other)
-    finally:
-        db.close()
-
-
-def _only_camera_id(database: Path) -> int:
-    db = pycolmap.Database.open(database)
-    try:
-        return db.read_all_cameras()[0].camera_id
     finally:
         db.close()
 
