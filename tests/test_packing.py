@@ -144,6 +144,17 @@ def test_cuda_visible_devices_picks_the_gpus_listed(four_gpus, monkeypatch):
     assert visible_gpus() == []
 
 
+def test_a_gpu_whose_memory_nvidia_smi_cannot_tell_is_never_packed(tmp_path, monkeypatch):
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text('#!/bin/sh\necho "NVIDIA A100-SXM4-40GB MIG 3g.20gb, [N/A]"\n')  # a MIG slice
+    smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    (gpu,) = visible_gpus()
+    assert gpu == Gpu("NVIDIA A100-SXM4-40GB MIG 3g.20gb", 0.0)
+    assert choose(curve(([20.0], 400), ([18.0, 18.0], 400), ([12.0] * 4, 400)), gpu.memory_mb) == 1
+
+
 def test_the_plan_shows_the_kept_choice_and_fills_every_gpu(four_gpus, scene_dir, tmp_path, capsys):
     spec = gpu_spec(tmp_path, scene_dir, "{cpu: 0.25, gpu: auto}")
     keep_measurement(spec, tmp_path / "sweeps", 400, trials_per_gpu=2)
