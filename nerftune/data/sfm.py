@@ -95,7 +95,7 @@ def build_database(
         reader.mask_path = str(mask_dir)
     # The frames are numbered in name order first: extraction's threads would number them in the order they finish,
     # and matching and mapping follow the numbers, so that the same frames could give other poses from run to run.
-    pycolmap.Database.open(database).close()
+    pycolmap.Database.open(database).close()  # creates the file, which import_images needs
     pycolmap.import_images(database, image_dir, pycolmap.CameraMode.SINGLE, sorted(image_names), reader)
     # in chunks so that the progress bar moves (a chunk keeps every core busy)
     with tqdm(total=len(image_names), desc="features", unit="frame") as bar:
