@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -63,14 +67,27 @@ def test_auto_registers_as_many_frames_as_the_best_fixed_model_on_a_low_texture_
     }
     assert auto["recovery"] == [] and auto["mapper"] == "incremental"
     assert error_against_truth(scene, tmp_path / "auto").within(*BOUNDS)
-    # the same frames give the same poses: extraction's threads once numbered the frames in the order they
-    # finished, and one CI run chose OPENCV here, with poses 2.1 % of the scene off (1.7 % with SIMPLE_RADIAL)
-    again = prepare(scene, tmp_path / "again")
-    assert again["camera_model"] == auto["camera_model"] and again["frames_registered"] == auto["frames_registered"]
-    first, second = read(tmp_path / "auto" / "transforms.json"), read(tmp_path / "again" / "transforms.json")
+    # the same frames give the same poses, on a busy machine too: with matching and mapping on every core, OPENCV's
+    # cameras here moved from run to run (in 7 of 11 runs under load), and a CI run failed on it
+    with busy_cores():
+        again = prepare(scene, tmp_path / "again", "--camera-model", "OPENCV", "--min-registered", "0.05")
+    assert again["frames_registered"] == fixed["OPENCV"]["frames_registered"]
+    first, second = read(tmp_path / "OPENCV" / "transforms.json"), read(tmp_path / "again" / "transforms.json")
     assert [f["file_path"] for f in first["frames"]] == [f["file_path"] for f in second["frames"]]
     for a, b in zip(first["frames"], second["frames"]):
         np.testing.assert_allclose(a["transform_matrix"], b["transform_matrix"], atol=1e-6)
+
+
+@contextmanager
+def busy_cores():
+    """A spinning process per core, so that threads finish in other orders than on an idle machine."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in os.sched_getaffinity(0)]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
 
 
 @pytest.mark.slow

@@ -21,6 +21,11 @@ CAMERA_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV
 MAPPERS = ("incremental", "global")
 OPENCV_TO_OPENGL = np.diag([1.0, -1.0, -1.0, 1.0])  # camera axes: y down / z forward -> y up / z backward
 EXTRACTION_CHUNK = 8
+# Matching and mapping run on one thread, so that the same frames give the same poses. With more, they did not:
+# the matcher's threads call pycolmap's bundled OpenBLAS at once and now and then lose a pair's matches (1 in 60
+# runs of one capture), and multi-threaded bundle adjustment sums in the order its threads finish (OPENCV mapping of
+# one low-texture capture under load moved cameras in 7 of 11 runs). Feature extraction is per frame: all threads.
+SFM_THREADS = 1
 pycolmap.logging.minloglevel = 3  # COLMAP's log lines would drown the progress bars; failures are reported here
 
 
@@ -118,9 +123,10 @@ def match(database: Path, matcher: str) -> None:
     kept, so exhaustive after sequential only adds the missing ones)."""
     verification = pycolmap.TwoViewGeometryOptions()
     verification.ransac.random_seed = 0  # seeded RANSAC: the same frames give the same dataset
+    matching = pycolmap.FeatureMatchingOptions(num_threads=SFM_THREADS)
     with tqdm(total=1, desc=f"matching ({matcher})", unit="stage") as bar:
         run = pycolmap.match_sequential if matcher == "sequential" else pycolmap.match_exhaustive
-        run(database, verification_options=verification)
+        run(database, matching_options=matching, verification_options=verification)
         bar.update()
 
 
@@ -139,8 +145,7 @@ def map_frames(
     out.mkdir(parents=True, exist_ok=True)
     label = label or f"{setting.mapper} mapping ({camera.model})"
     if setting.mapper == "global":
-        options = pycolmap.GlobalPipelineOptions()
-        options.random_seed = 0
+        options = pycolmap.GlobalPipelineOptions(random_seed=0, num_threads=SFM_THREADS)
         options.min_model_size = _min_model_size(image_names)
         with tqdm(total=1, desc=label, unit="stage") as bar:
             models = pycolmap.global_mapping(database, image_dir, out, options)
@@ -167,7 +172,7 @@ def _min_model_size(image_names: list[str]) -> int:
 
 
 def _incremental_options(setting: MapperSetting) -> pycolmap.IncrementalPipelineOptions:
-    options = pycolmap.IncrementalPipelineOptions(random_seed=0, num_threads=-1)
+    options = pycolmap.IncrementalPipelineOptions(random_seed=0, num_threads=SFM_THREADS)
     if setting.max_seconds is not None:
         options.max_runtime_seconds = max(int(setting.max_seconds), 1)
     if setting.relaxed:  # half COLMAP's evidence thresholds: starts and grows on weaker geometry
