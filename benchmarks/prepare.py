@@ -7,12 +7,16 @@ pairs. Usage:
 
     python benchmarks/prepare.py [--frames 60] [--width 640] [--height 480] [--pairs 3]
     python benchmarks/prepare.py --hard [--pairs 3]
+    python benchmarks/prepare.py --threads exhaustive [--pairs 3]
 
 `--hard` prepares two hard captures instead (low texture: a plain table and the card's plain back; a 70-degree lens,
 so COLMAP's first focal guess is 2.2x too long; 480x360): 24 frames over 200 degrees, and 16 frames over 240 degrees
 (wide baselines). Each route (`auto`, each fixed camera model, global mapping with the true focal length as a prior,
 auto with that prior) runs `--pairs` times, interleaved, and the table gives frames registered, reprojection error,
 the worst camera error against the true poses after a similarity alignment, and the median seconds.
+
+`--threads MATCHER` compares matching and mapping on one thread (the default, so that the same frames give the
+same poses) with matching and mapping on every core, the feature extraction being on every core in both.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ import numpy as np
 
 from timing import interleaved, ratios, summary
 
+from nerftune.data import sfm
 from nerftune.data.align import pose_error
 from nerftune.data.prepare import REPORT_FILE
 from nerftune.data.prepare import main as prepare_main
+from nerftune.data.sfm import MATCHERS
 from nerftune.data.synthetic import SceneOptions, write_scene
 
 STAGES = ("extract", "features", "matching", "mapping", "document")
@@ -43,38 +49,44 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--hard", action="store_true", help="the hard captures and every SfM route instead")
+    parser.add_argument("--threads", choices=MATCHERS, help="one thread vs every core for matching and mapping")
     args = parser.parse_args()
     if args.hard:
         return hard_captures(args.pairs)
-    reports: dict[str, list[dict]] = {"sequential": [], "exhaustive": []}
+    # each variant: (matcher, threads for matching and mapping); the second is compared with the first
+    if args.threads:
+        variants = {"one thread": (args.threads, 1), "every core": (args.threads, -1)}
+    else:
+        variants = {"sequential": ("sequential", sfm.SFM_THREADS), "exhaustive": ("exhaustive", sfm.SFM_THREADS)}
+    reports: dict[str, list[dict]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
         options = SceneOptions(frames=args.frames, width=args.width, height=args.height)
         scene = write_scene(Path(tmp) / options.name(), options)
 
-        def prepare_with(matcher: str) -> float:
-            out = Path(tmp) / f"{matcher}{len(reports[matcher])}"
+        def prepare_with(name: str) -> float:
+            matcher, sfm.SFM_THREADS = variants[name]
+            out = Path(tmp) / f"{name.replace(' ', '_')}{len(reports[name])}"
             assert prepare_main([str(scene / "images"), "--out", str(out), "--matcher", matcher]) == 0
-            reports[matcher].append(json.loads((out / REPORT_FILE).read_text()))
-            return sum(reports[matcher][-1]["seconds"][s] for s in STAGES)
+            reports[name].append(json.loads((out / REPORT_FILE).read_text()))
+            return sum(reports[name][-1]["seconds"][s] for s in STAGES)
 
-        interleaved({matcher: (lambda m=matcher: prepare_with(m)) for matcher in reports}, args.pairs)
+        interleaved({name: (lambda n=name: prepare_with(n)) for name in reports}, args.pairs)
+    first, second = reports
     print(f"\nnerftune prepare, {args.frames} frames at {args.width}x{args.height} (synthetic ID-card scene)")
-    print(
-        f"{'stage':<12}{'sequential':>13}{'exhaustive':>13}  exhaustive / sequential, median (range) of {args.pairs} pairs"
-    )
+    print(f"{'stage':<12}{first:>13}{second:>13}  {second} / {first}, median (range) of {args.pairs} pairs")
     for stage in (*STAGES, "total"):
         per = {
-            m: [sum(r["seconds"][s] for s in STAGES) if stage == "total" else r["seconds"][stage] for r in runs]
-            for m, runs in reports.items()
+            name: [sum(r["seconds"][s] for s in STAGES) if stage == "total" else r["seconds"][stage] for r in runs]
+            for name, runs in reports.items()
         }
         print(
-            f"{stage:<12}{statistics.median(per['sequential']):>12.1f}s{statistics.median(per['exhaustive']):>12.1f}s"
-            f"  {summary(ratios(per['exhaustive'], per['sequential']), 2)}"
+            f"{stage:<12}{statistics.median(per[first]):>12.1f}s{statistics.median(per[second]):>12.1f}s"
+            f"  {summary(ratios(per[second], per[first]), 2)}"
         )
-    for matcher, runs in reports.items():
+    for name, runs in reports.items():
         report = runs[-1]
         print(
-            f"{matcher}: {report['frames_registered']}/{report['frames_in']} registered, {report['points']} points, "
+            f"{name}: {report['frames_registered']}/{report['frames_in']} registered, {report['points']} points, "
             f"reprojection error {report['mean_reprojection_error_px']:.2f} px"
         )
 

@@ -21,10 +21,11 @@ CAMERA_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV
 MAPPERS = ("incremental", "global")
 OPENCV_TO_OPENGL = np.diag([1.0, -1.0, -1.0, 1.0])  # camera axes: y down / z forward -> y up / z backward
 EXTRACTION_CHUNK = 8
-# Matching and mapping run on one thread, so that the same frames give the same poses. With more, they did not:
-# the matcher's threads call pycolmap's bundled OpenBLAS at once and now and then lose a pair's matches (1 in 60
-# runs of one capture), and multi-threaded bundle adjustment sums in the order its threads finish (OPENCV mapping of
-# one low-texture capture under load moved cameras in 7 of 11 runs). Feature extraction is per frame: all threads.
+# Matching and mapping run on one thread, so that the same frames give the same poses. With more, they did not, on
+# a busy machine: multi-threaded matching now and then lost a pair's matches (5 in 118 runs of one capture; likely
+# pycolmap's bundled OpenBLAS, called by the matcher's threads at once: brute-force matching, which does not use it,
+# never did), and multi-threaded bundle adjustment moved OPENCV's cameras in 7 of 11 runs. Feature extraction is
+# per frame and keeps every thread.
 SFM_THREADS = 1
 pycolmap.logging.minloglevel = 3  # COLMAP's log lines would drown the progress bars; failures are reported here
 
