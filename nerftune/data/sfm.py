@@ -22,7 +22,7 @@ MAPPERS = ("incremental", "global")
 OPENCV_TO_OPENGL = np.diag([1.0, -1.0, -1.0, 1.0])  # camera axes: y down / z forward -> y up / z backward
 EXTRACTION_CHUNK = 8
 # Matching and mapping run on one thread, so that the same frames give the same poses. With more, they did not, on
-# a busy machine: multi-threaded matching now and then lost a pair's matches (5 in 118 runs of one capture; likely
+# a busy machine: multi-threaded matching now and then lost a pair's matches (6 in 193 runs of one capture; likely
 # pycolmap's bundled OpenBLAS, called by the matcher's threads at once: brute-force matching, which does not use it,
 # never did), and multi-threaded bundle adjustment moved OPENCV's cameras in 7 of 11 runs. Feature extraction is
 # per frame and keeps every thread.
