@@ -64,7 +64,8 @@ def main() -> None:
         scene = write_scene(Path(tmp) / options.name(), options)
 
         def prepare_with(name: str) -> float:
-            matcher, sfm.SFM_THREADS = variants[name]
+            matcher, threads = variants[name]
+            sfm.SFM_THREADS = threads  # read by matching and mapping at each call
             out = Path(tmp) / f"{name.replace(' ', '_')}{len(reports[name])}"
             assert prepare_main([str(scene / "images"), "--out", str(out), "--matcher", matcher]) == 0
             reports[name].append(json.loads((out / REPORT_FILE).read_text()))
