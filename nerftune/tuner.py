@@ -8,6 +8,7 @@ from typing import Any
 import ray
 from ray import tune
 
+from nerftune.checkpoint_repair import CheckpointRepair
 from nerftune.plan import trial_resources
 from nerftune.preflight import Prepared
 from nerftune.results import TrialRecord, record_of
@@ -92,7 +93,7 @@ def _new_tuner(prepared: Prepared, trainable: Any, callbacks: list[tune.Callback
             storage_path=str(prepared.storage),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints.keep),
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-            callbacks=callbacks,
+            callbacks=[*callbacks, CheckpointRepair()],  # pickled with the run: a restored sweep has it too
             verbose=1 if verbose else 0,
         ),
     )

@@ -1,18 +1,24 @@
 """Real sweeps on a local Ray cluster, run through the command line as a user would: ASHA, results, the console,
 resume after SIGKILL."""
 
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from ray import tune
 
 from conftest import LR, ROOT, nerftune_command, run_cli
+from nerftune.checkpoint_repair import newest_intact
+from nerftune.trials import MILESTONE_FILE
 
 pytestmark = pytest.mark.slow
 
@@ -99,6 +105,13 @@ def test_killed_sweep_resumes_from_checkpoints(scene_dir, write_spec, tmp_path):
         os.killpg(first.pid, signal.SIGKILL)  # the whole session: driver, raylet and workers, as a reboot would
         first.wait()
     assert not (storage / "resume" / "results.csv").exists(), "killed mid-sweep"
+    # a kill between Ray's deleting a trial's older checkpoint and its saving the sweep's state leaves a state that
+    # names a deleted checkpoint: here, one unfinished trial's
+    state = tune.ExperimentAnalysis(str(storage / "resume"))
+    named = next(t for t in state.trials if t.checkpoint and t.status != "TERMINATED")
+    shutil.rmtree(named.checkpoint.path)
+    left = newest_intact(Path(named.checkpoint.path).parent)
+    left_step = json.loads((left / MILESTONE_FILE).read_text())["step"] if left else 0
 
     changed = write_spec(resume_spec(scene_dir, 160), "changed.yaml")
     refused = run_cli(str(changed), "--storage", str(storage))
@@ -108,6 +121,7 @@ def test_killed_sweep_resumes_from_checkpoints(scene_dir, write_spec, tmp_path):
     second = run_cli(str(spec), "--storage", str(storage))
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resuming sweep resume" in second.stdout
+    assert f"trial {named.trial_id}: its checkpoint {Path(named.checkpoint.path).name} is gone" in second.stderr
     table = pd.read_csv(storage / "resume" / "results.csv")
     assert len(table) == 4 and table.trial_id.is_unique
     assert len(table[["frames", "seed"]].drop_duplicates()) == 4, "no configuration run twice"
@@ -115,6 +129,7 @@ def test_killed_sweep_resumes_from_checkpoints(scene_dir, write_spec, tmp_path):
     resumed = table[table.resumed_from_step > 0]
     assert len(resumed) >= 1, table.to_string()
     assert resumed.resumed_from_step.isin([30, 60, 90, 120]).all()
+    assert table.set_index("trial_id").resumed_from_step[named.trial_id] == left_step, "from the newest intact"
     assert (150 - table.resumed_from_step).sum() < 4 * 150
 
     # MLflow kept one run per trial, and a resumed trial's metric history continues without repeats
