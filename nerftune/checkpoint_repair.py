@@ -68,7 +68,7 @@ def _repair(trial: Trial) -> None:
         return
     named = Path(recorded.checkpoint.path)
     problem = "is damaged" if named.exists() else "is gone"
-    fallback = newest_intact(named.parent)
+    fallback = newest_intact(Path(trial.storage.trial_fs_path))  # the trial folder where it is now
     if fallback is None:
         manager._checkpoint_results, manager._latest_checkpoint_result = [], None
         trial.run_metadata.last_result = {}

@@ -3,11 +3,13 @@
 Without a tracking URI a sweep records to the SQLite store `<storage>/mlflow.db` with artifacts under
 `<storage>/mlartifacts/`; with one (spec `tracking.uri` or `--tracking-uri`), the driver and every trial log to
 that server directly. Every MLflow call retries with back-off, then gives up with one warning; metrics that could
-not be sent stay queued for the next try, and the number of failed calls is reported with the trial's results.
+not be sent stay queued for the next try (and in the trial folder's `mlflow-pending.json`, which the sweep's end
+sends: a trial may end while its server is down), and the number of failed calls is reported with the trial's results.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
@@ -31,6 +33,7 @@ TRIAL_TAG = "nerftune.trial_id"
 SWEEP_TAG = "nerftune.sweep"
 PARENT_TAG = "mlflow.parentRunId"
 RETRY_DELAYS_S = (0.5, 1.0, 2.0)
+PENDING_FILE = "mlflow-pending.json"  # in a trial's folder: its metrics not sent yet
 STATUS_OF_STOP = {StopReason.COMPLETED: "FINISHED", StopReason.PRUNED: "KILLED"}  # any error: FAILED
 
 
@@ -127,10 +130,11 @@ def log_to_run(uri: str, run_id: str, folder: Path, artifact_path: str) -> bool:
 class TrialRun:
     """A trial's child run, opened in the worker that trains it; a restored trial reopens the same run."""
 
-    def __init__(self, target: TrackingTarget, trial_id: str, trial_name: str):
+    def __init__(self, target: TrackingTarget, trial_id: str, trial_name: str, pending: Path | None = None):
         self.target = target
         self.recorder = Recorder(target.uri)
-        self.queued: list = []  # mlflow Metric objects not sent yet
+        self.pending = pending  # where metrics not sent yet wait, for a resumed trial or the sweep's end to send
+        self.queued: list = read_pending(pending) if pending else []  # mlflow Metric objects not sent yet
         self.run_id = _find_trial_run(self.recorder, target, trial_id)
         if self.run_id is None:
             tags = {PARENT_TAG: target.parent_run_id, TRIAL_TAG: trial_id, SWEEP_TAG: target.experiment}
@@ -168,13 +172,12 @@ class TrialRun:
         self.queued += [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and np.isfinite(v)]
 
     def flush(self) -> None:
-        """Send the queued metrics; whatever could not be sent stays queued for the next flush."""
-        while self.run_id and self.queued:
-            batch = self.queued[:1000]  # MLflow's batch limit
-            self.recorder.call("log metrics", self.recorder.client.log_batch, self.run_id, metrics=batch)
-            if not self.recorder.healthy:
-                return
-            del self.queued[: len(batch)]
+        """Send the queued metrics; whatever could not be sent stays queued for the next flush, and in the pending
+        file: a trial can end (or be stopped) while its tracking server is down."""
+        if self.run_id:
+            self.queued = send_metrics(self.recorder, self.run_id, self.queued)
+        if self.pending:
+            write_pending(self.pending, self.queued)
 
     def log_file(self, path: Path, folder: str | None = None) -> None:
         if self.run_id:
@@ -195,6 +198,34 @@ class TrialRun:
             path = Path(folder) / Path(file_name).name
             Image.fromarray(image).save(path)
             self.log_file(path, str(Path(file_name).parent))
+
+
+def send_metrics(recorder: Recorder, run_id: str, metrics: list) -> list:
+    """Send metrics in MLflow's batches; returns those that could not be sent."""
+    while metrics:
+        batch = metrics[:1000]  # MLflow's batch limit
+        recorder.call("log metrics", recorder.client.log_batch, run_id, metrics=batch)
+        if not recorder.healthy:
+            return metrics
+        metrics = metrics[len(batch) :]
+    return []
+
+
+def read_pending(path: Path) -> list:
+    from mlflow.entities import Metric
+
+    if not path.is_file():
+        return []
+    return [Metric(key, value, timestamp, step) for key, value, timestamp, step in json.loads(path.read_text())]
+
+
+def write_pending(path: Path, metrics: list) -> None:
+    if not metrics:
+        path.unlink(missing_ok=True)
+        return
+    temporary = path.with_suffix(".tmp")  # replaced whole: a kill mid-write leaves the previous file
+    temporary.write_text(json.dumps([[m.key, m.value, m.timestamp, m.step] for m in metrics]))
+    temporary.replace(path)
 
 
 def _params(values: Mapping[str, Any]) -> list:

@@ -9,13 +9,18 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from nerftune.tracking import (
+    PENDING_FILE,
     STATUS_OF_STOP,
     Recorder,
     TrackingTarget,
     _find_trial_run,
     _now_ms,
     _params,
+    read_pending,
+    send_metrics,
+    write_pending,
 )
+from nerftune.trials import read_recipe
 
 EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 DESCRIPTION_TAG = "mlflow.note.content"  # the experiment's description in the UI (markdown)
@@ -126,17 +131,22 @@ def publish_report(target: TrackingTarget, report_dir: Path, description: str) -
 def finish_sweep(
     target: TrackingTarget, trials: list[dict[str, Any]], summary: Mapping[str, float], results: Path
 ) -> list[str]:
-    """Close every trial's run with its stop reason, final metrics and status, then the parent run."""
+    """Send what trials could not (their pending metrics), close every trial's run with its stop reason, final
+    metrics and status, then the parent run."""
     from mlflow.entities import Metric, RunTag
 
     recorder = Recorder(target.uri)
     if not target.parent_run_id:
         return ["no sweep run"]
     now = _now_ms()
+    pending = _pending_files(results.parent)  # results.csv lies in the sweep's folder
     for trial in trials:
         run_id = _find_trial_run(recorder, target, trial["trial_id"])
         if run_id is None:
             continue
+        if trial["trial_id"] in pending:  # kept for the next run of the sweep's command if still unsent
+            path = pending[trial["trial_id"]]
+            write_pending(path, send_metrics(recorder, run_id, read_pending(path)))
         reason = trial["stop_reason"]
         metrics = [Metric(k, float(v), now, int(trial.get("steps_done") or 0)) for k, v in trial["final"].items()]
         recorder.call(
@@ -154,6 +164,11 @@ def finish_sweep(
     recorder.call("log results", recorder.client.log_artifact, parent, str(results))
     recorder.call("close sweep run", recorder.client.set_terminated, parent, "FINISHED")
     return recorder.failures
+
+
+def _pending_files(sweep_dir: Path) -> dict[str, Path]:
+    """Each trial's pending metrics file, by trial id."""
+    return {read_recipe(path.parent).trial_id: path for path in sweep_dir.glob(f"*/{PENDING_FILE}")}
 
 
 def trial_summaries(table: Any, metric: str) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ from nerftune.dimensions import FINETUNE_STEPS, INIT_FROM, MASK_ERROR, total_ste
 from nerftune.finetune import by_segmentation_image, segmentation_view, stage_metrics
 from nerftune.trial_plan import RenderPlan, TrialPlan
 from nerftune.trial_view import trial_view
-from nerftune.tracking import TrialRun
+from nerftune.tracking import PENDING_FILE, TrialRun
 from nerftune.trials import CHECKPOINT_FILE, MILESTONE_FILE, TrialRecipe, locate, read_recipe, write_recipe
 from nerftune.warm_start import WARM_START_FILE, Source
 
@@ -81,7 +81,8 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         # waits there again, rather than training on to the next milestone first
         wall_start -= last_report["wall_s"]
         _report({**last_report, "resumed_from_step": resumed_from}, trainer)
-    run = TrialRun(plan.tracking, context.get_trial_id(), context.get_trial_name()) if plan.tracking else None
+    pending = trial_dir / PENDING_FILE
+    run = TrialRun(plan.tracking, context.get_trial_id(), context.get_trial_name(), pending) if plan.tracking else None
     if run:
         train_names = [dataset.frame_names[i] for i in train_indices]
         known = lambda values: {k: v for k, v in values.items() if v is not None}  # noqa: E731 (no GPU name on a CPU)

@@ -17,7 +17,6 @@ from mlflow import MlflowClient
 from ray import tune
 
 from conftest import LR, ROOT, nerftune_command, run_cli
-from nerftune.checkpoint_repair import newest_intact
 from nerftune.trials import MILESTONE_FILE
 
 pytestmark = pytest.mark.slow
@@ -109,9 +108,8 @@ def test_killed_sweep_resumes_from_checkpoints(scene_dir, write_spec, tmp_path):
     # names a deleted checkpoint: here, one unfinished trial's
     state = tune.ExperimentAnalysis(str(storage / "resume"))
     named = next(t for t in state.trials if t.checkpoint and t.status != "TERMINATED")
+    named_step = json.loads((Path(named.checkpoint.path) / MILESTONE_FILE).read_text())["step"]
     shutil.rmtree(named.checkpoint.path)
-    left = newest_intact(Path(named.checkpoint.path).parent)
-    left_step = json.loads((left / MILESTONE_FILE).read_text())["step"] if left else 0
 
     changed = write_spec(resume_spec(scene_dir, 160), "changed.yaml")
     refused = run_cli(str(changed), "--storage", str(storage))
@@ -129,7 +127,9 @@ def test_killed_sweep_resumes_from_checkpoints(scene_dir, write_spec, tmp_path):
     resumed = table[table.resumed_from_step > 0]
     assert len(resumed) >= 1, table.to_string()
     assert resumed.resumed_from_step.isin([30, 60, 90, 120]).all()
-    assert table.set_index("trial_id").resumed_from_step[named.trial_id] == left_step, "from the newest intact"
+    # from another checkpoint (which one is tested in test_checkpoint_repair: Ray's workers outlive the kill by a
+    # moment here, and may still write one)
+    assert table.set_index("trial_id").resumed_from_step[named.trial_id] != named_step
     assert (150 - table.resumed_from_step).sum() < 4 * 150
 
     # MLflow kept one run per trial, and a resumed trial's metric history continues without repeats

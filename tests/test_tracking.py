@@ -8,8 +8,9 @@ from mlflow import MlflowClient
 
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
-from nerftune.tracking import TRIAL_TAG, TrialRun, _params, local_target
-from nerftune.tracking_sweep import start_sweep
+from nerftune.tracking import PENDING_FILE, TRIAL_TAG, TrackingTarget, TrialRun, _params, local_target
+from nerftune.tracking_sweep import finish_sweep, start_sweep
+from nerftune.trials import TrialRecipe, write_recipe
 
 from conftest import LR, grid_spec_text, run_cli
 from servers import free_port, start_mlflow, stop_mlflow
@@ -115,6 +116,41 @@ def test_param_values_longer_than_mlflow_allows_are_cut_not_refused(tmp_path):
     assert run.failures == 0
     logged = MlflowClient(target.uri).get_run(run.run_id).data.params
     assert len(logged["long"]) == MAX_PARAM_VAL_LENGTH
+
+
+def test_metrics_a_trial_could_not_send_are_sent_when_the_sweep_ends(tmp_path):
+    """A trial that ends while its tracking server is down keeps its unsent metrics in its folder; the sweep's end
+    sends them once the server is back."""
+    port = free_port()
+    server = start_mlflow("server", tmp_path / "mlflow.db", tmp_path, port)
+    try:
+        uri = f"http://127.0.0.1:{port}"
+        target, failures = start_sweep(
+            TrackingTarget(uri, "outage"), Path(__file__), {"a": 1}, {}, (["a"], "psnr", "max")
+        )
+        assert not failures
+        trial_dir = tmp_path / "sweep" / "train_trial_t1"
+        trial_dir.mkdir(parents=True)
+        write_recipe(trial_dir, TrialRecipe("t1", {"frames": 3}, "tiny", "data", 8, str(trial_dir)))
+        run = TrialRun(target, "t1", "trial one", trial_dir / PENDING_FILE)
+        run.queue_metrics({"psnr": 20.0}, 100)
+        run.flush()
+        assert not (trial_dir / PENDING_FILE).exists(), "nothing waits while the server answers"
+        stop_mlflow(server)
+        run.queue_metrics({"psnr": 21.0}, 200)
+        run.queue_metrics({"psnr": 22.0}, 300)
+        run.flush()
+        assert run.failures > 0 and (trial_dir / PENDING_FILE).is_file(), "the trial ends with two unsent"
+        server = start_mlflow("server", tmp_path / "mlflow.db", tmp_path, port)
+        summary = [{"trial_id": "t1", "stop_reason": "completed", "steps_done": 300, "final": {}}]
+        results = trial_dir.parent / "results.csv"
+        results.write_text("trial_id\nt1\n")
+        assert not finish_sweep(target, summary, {}, results)
+        history = MlflowClient(uri).get_metric_history(run.run_id, "psnr")
+        assert [(m.step, m.value) for m in history] == [(100, 20.0), (200, 21.0), (300, 22.0)]
+        assert not (trial_dir / PENDING_FILE).exists()
+    finally:
+        stop_mlflow(server)
 
 
 def test_unreachable_tracking_server_does_not_fail_trials(scene_dir, write_spec, tmp_path):
