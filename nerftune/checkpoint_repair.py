@@ -47,17 +47,18 @@ class CheckpointRepair(Callback):
     """Ray Tune callback: at the first step of a (restored) run, mends each unfinished trial's checkpoint record."""
 
     def setup(self, **info: Any) -> None:
-        self.checked: set[str] = set()  # trials seen: only a restored trial can name a checkpoint it no longer has
+        self.checked = False  # once: every restored trial is there at the first step, and only those can need it
 
     def __getstate__(self) -> dict[str, Any]:
         return {}
 
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        if self.checked:
+            return
+        self.checked = True
         for trial in trials:
-            if trial.trial_id not in self.checked:
-                self.checked.add(trial.trial_id)
-                if trial.status != Trial.TERMINATED:
-                    _repair(trial)
+            if trial.status != Trial.TERMINATED:
+                _repair(trial)
 
 
 def _repair(trial: Trial) -> None:
