@@ -65,9 +65,9 @@ def _repair(trial: Trial) -> None:
     # Ray's checkpoint record is private (checked against Ray 2.60): the list it rotates and the latest entry
     manager = trial.run_metadata.checkpoint_manager
     recorded = manager.latest_checkpoint_result
-    if recorded is None or intact(Path(recorded.checkpoint.path)):
+    named = Path(recorded.checkpoint.path) if recorded else None
+    if named is None or intact(named):
         return
-    named = Path(recorded.checkpoint.path)
     problem = "is damaged" if named.exists() else "is gone"
     fallback = newest_intact(Path(trial.storage.trial_fs_path))  # the trial folder where it is now
     if fallback is None:
@@ -78,15 +78,15 @@ def _repair(trial: Trial) -> None:
             "it starts again from step 0"
         )
     else:
-        milestone = json.loads((fallback / MILESTONE_FILE).read_text())
+        index, milestone = _index(fallback), json.loads((fallback / MILESTONE_FILE).read_text())
         # every report of a trial carries a checkpoint, so the report a checkpoint came with is its index + 1
-        metrics = {**milestone, "training_iteration": _index(fallback) + 1}
+        metrics = {**milestone, "training_iteration": index + 1}
         result = _TrainingResult(checkpoint=Checkpoint.from_directory(str(fallback)), metrics=metrics)
         # older checkpoints still there stay on the record, so that Ray deletes them in turn
-        older = [r for r in manager._checkpoint_results if _index(Path(r.checkpoint.path)) < _index(fallback)]
-        manager._checkpoint_results = [r for r in older if Path(r.checkpoint.path).is_dir()] + [result]
+        older = [r for r in manager._checkpoint_results if _older_and_there(Path(r.checkpoint.path), index)]
+        manager._checkpoint_results = [*older, result]
         manager._latest_checkpoint_result = result
-        trial.storage.current_checkpoint_index = _index(fallback)  # the next checkpoint folder follows this one
+        trial.storage.current_checkpoint_index = index  # the next checkpoint folder follows this one
         trial.run_metadata.last_result = metrics
         terminal().warn(
             f"trial {trial.trial_id}: its checkpoint {named.name} {problem}: it continues from "
@@ -94,3 +94,7 @@ def _repair(trial: Trial) -> None:
         )
     trial.invalidate_json_state()
     trial.run_metadata.invalidate_cache()
+
+
+def _older_and_there(folder: Path, index: int) -> bool:
+    return _index(folder) < index and folder.is_dir()

@@ -101,7 +101,7 @@ def test_killed_sweep_resumes_from_checkpoints(scene_dir, write_spec, tmp_path):
         assert len(list((storage / "resume").glob("*/checkpoint_000001"))) >= 2, "two trials checkpointed twice"
         time.sleep(2)  # let the experiment state catch up with the checkpoints
     finally:
-        os.killpg(first.pid, signal.SIGKILL)  # the whole session: driver, raylet and workers, as a reboot would
+        os.killpg(first.pid, signal.SIGKILL)  # the driver's whole session (Ray's workers outlive it by a moment)
         first.wait()
     assert not (storage / "resume" / "results.csv").exists(), "killed mid-sweep"
     # a kill between Ray's deleting a trial's older checkpoint and its saving the sweep's state leaves a state that
