@@ -37,10 +37,10 @@ from nerftune.trials import CHECKPOINT_FILE, MILESTONE_FILE, TrialRecipe, locate
 from nerftune.warm_start import WARM_START_FILE, Source
 
 
-def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
+def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     wall_start = time.perf_counter()
     context = tune.get_context()
-    trial_dir = Path(context.get_trial_dir())
+    trial_dir = plan.trial_dir(context.get_trial_dir())
     steps, total = int(config["steps"]), total_steps(config)  # the RGB stage's steps, and with fine-tuning
     finetuning = FINETUNE_STEPS in config  # a sweep with a `finetune` stage (0 steps of it: the baseline)
     scene = plan.scene_of(config)

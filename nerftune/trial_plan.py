@@ -4,6 +4,7 @@ trainable reads, and `tuner.trial_plan` builds from a prepared sweep."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nerftune.dimensions import SCENE
@@ -24,6 +25,7 @@ class RenderPlan:
 class TrialPlan:
     """What every trial of a sweep shares (sent once to the workers with `tune.with_parameters`)."""
 
+    sweep_dir: str  # the sweep's folder in its storage, which every node sees: each trial's folder is in it
     scenes: dict[str, tuple[str, int]]  # each scene's dataset folder and test spacing (one, or a study's several)
     profile: str
     rungs: tuple[int, ...]  # ASHA's milestones in steps (empty without ASHA)
@@ -37,6 +39,14 @@ class TrialPlan:
     tracking: TrackingTarget | None = None
     render: RenderPlan | None = None
     init_sources: dict[str, str] = field(default_factory=dict)  # each `init_from` value: its checkpoint file
+
+    def trial_dir(self, tune_trial_dir: str) -> Path:
+        """The trial's folder in the sweep's storage, named as Tune names it.
+
+        Tune's own `get_trial_dir()` is a staging folder under /tmp/ray on the trial's node, which only the driver
+        uploads to storage, and a reused worker is given yet another one (Ray 2.60's `reset_config`), which nothing
+        uploads: a trial's files written there would be missing from the sweep."""
+        return Path(self.sweep_dir) / Path(tune_trial_dir).name
 
     def scene_of(self, config: dict[str, Any]) -> str:
         return config.get(SCENE) or next(iter(self.scenes))

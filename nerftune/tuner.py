@@ -7,6 +7,7 @@ from typing import Any
 
 import ray
 from ray import tune
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from nerftune.checkpoint_repair import CheckpointRepair
 from nerftune.plan import trial_resources
@@ -15,7 +16,7 @@ from nerftune.results import TrialRecord, record_of
 from nerftune.schedule import build_scheduler, rungs
 from nerftune.search import build_searcher
 from nerftune.tracking import TrackingTarget
-from nerftune.trainable import train_trial
+from nerftune.trial_entry import train_trial
 from nerftune.trial_plan import RenderPlan, TrialPlan
 
 
@@ -24,6 +25,7 @@ def trial_plan(prepared: Prepared, target: TrackingTarget | None) -> TrialPlan:
     render = spec.render
     each = render is not None and render.trials == "each"
     return TrialPlan(
+        sweep_dir=str(prepared.experiment_dir.resolve()),  # the workers run in folders of their own
         scenes={name: (str(scene.data_dir), scene.test_every) for name, scene in prepared.scenes.items()},
         profile=spec.profile,
         rungs=rungs(spec),
@@ -66,8 +68,12 @@ def fit(
     ray.init(address=address, include_dashboard=False, configure_logging=False, log_to_driver=True)
     try:
         if resume and tune.Tuner.can_restore(folder):
+            # with the callbacks pickled with its run; Tune adds the default loggers that are not among them
             tuner = tune.Tuner.restore(folder, trainable, resume_unfinished=True, resume_errored=retry_errored)
         else:
+            # Tune's default loggers include TensorBoardX, which imports torch into this process (about 4 s on 2
+            # cores); nerftune keeps its curves in MLflow and reads result.json, so a new run names its loggers
+            os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
             tuner = _new_tuner(prepared, trainable, callbacks, verbose)
         grid = tuner.fit()
     finally:
@@ -87,13 +93,17 @@ def _new_tuner(prepared: Prepared, trainable: Any, callbacks: list[tune.Callback
             scheduler=build_scheduler(spec, prepared.experiment_dir),
             num_samples=spec.trial_count,
             max_concurrent_trials=spec.max_concurrent_trials or None,
+            # a finished trial's worker takes the next trial: no new process importing torch and nerfstudio (about
+            # 10 s each on 2 cores); every trial seeds, resets nerfstudio's globals and its GPU memory counters itself
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name=prepared.name,
             storage_path=str(prepared.storage),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints.keep),
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-            callbacks=[*callbacks, CheckpointRepair()],  # pickled with the run: a restored sweep has it too
+            # pickled with the run: a restored sweep has them too (result.json is what nerftune reads of Tune's logs)
+            callbacks=[*callbacks, JsonLoggerCallback(), CSVLoggerCallback(), CheckpointRepair()],
             verbose=1 if verbose else 0,
         ),
     )

@@ -78,6 +78,18 @@ assert not loaded, f"a dry run imported {{loaded}}"
     assert "rungs at steps" in result.stdout
 
 
+def test_a_sweeps_driver_leaves_torch_and_nerfstudio_to_the_trials_workers():
+    probe = """
+import sys
+import nerftune.sweep, nerftune.tuner
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+loaded = [m for m in ("torch", "nerfstudio") if m in sys.modules]
+assert not loaded, f"the driver's modules imported {loaded}"
+"""
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 OVERRIDES = [
     ("pipeline.model.hidden_dim", 64),
     ("pipeline.model.hidden_dim", 8.5),

@@ -61,6 +61,20 @@ def test_the_console_shows_trial_events_and_the_log_keeps_the_rest(shared_sweep)
     assert "Ray" in log and len(log.splitlines()) > 20, "the chatter went to sweep.log"
 
 
+def test_a_worker_takes_several_trials_and_each_keeps_its_files_in_its_own_folder(shared_sweep):
+    folders = sorted(shared_sweep.folder.glob("train_trial_*"))
+    last_report = {f: json.loads((f / "result.json").read_text().splitlines()[-1]) for f in folders}
+    assert len(folders) == 4
+    assert len({report["pid"] for report in last_report.values()}) < 4, "a finished trial's worker took the next"
+    for folder, report in last_report.items():
+        assert json.loads((folder / "trial.json").read_text())["trial_id"] == report["trial_id"]
+        assert (folder / "dataset" / "transforms.json").is_file()
+        if report["step"] == 90:  # completed: rendered its novel views into its own folder
+            assert list((folder / "renders").rglob("*.png")), folder.name
+    # Tune's default TensorBoard logger is off (it would import torch into the driver); result.json stays
+    assert not list(shared_sweep.folder.rglob("events.out.tfevents*"))
+
+
 def test_a_finished_sweep_prints_its_results_again(shared_sweep):
     rerun = run_cli(str(shared_sweep.spec), "--storage", str(shared_sweep.storage))
     assert rerun.returncode == 0 and "best trial" in rerun.stdout, rerun.stderr[-2000:]

@@ -63,6 +63,10 @@ def test_the_fast_path_compiles_apart_from_training_and_learns_as_eager_does(vie
     assert compiled.train_s < compiled.compile_s + compiled.train_s  # compiling is not counted as training
     grids = [m for m in runs[True].pipeline.model.modules() if type(m).__name__ == "HashEncoding"]
     assert len(grids) == 3 and all("pytorch_fwd" in vars(grid) for grid in grids)  # field + 2 proposal networks
+    # the next trial in the same (reused) worker compiles its own grids afresh, as a new process would
+    again = trainer(view, tmp_path / "again", fast=True)
+    again.train(2)
+    assert again.timings.compile_s > 1.0
 
 
 RESUME_SCRIPT = """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
@@ -15,6 +16,10 @@ def gpu_count() -> int:
 def for_trial(cpus: float) -> str:
     """CUDA when Ray gave this worker a GPU (it sets CUDA_VISIBLE_DEVICES), else the CPU with the trial's threads."""
     if torch.cuda.is_available():
+        # a reused worker: the previous trial's cached blocks go back to the GPU, and its peak is not this trial's
+        gc.collect()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
         return "cuda"
     torch.set_num_threads(max(1, int(cpus)))
     return "cpu"

@@ -45,6 +45,9 @@ def compile_hash_grids(model: torch.nn.Module) -> int:
     """Wrap every pure-torch hash grid of `model` in `torch.compile`; returns how many. Compiling happens at their
     first calls (the trainer's warm-up), once per grid for each grad mode and input kind it meets."""
     grids = [m for m in model.modules() if isinstance(m, HashEncoding) and m.tcnn_encoding is None]
+    # a reused Ray worker compiled the previous trial's grids: start afresh, as a new process would, so that graphs
+    # of other settings never add up to the limit below (past it, dynamo falls back to eager code without failing)
+    torch._dynamo.reset()
     # nerfacto has 3 grids, each met with and without autograd, its inputs with and without requires_grad: 12
     # graphs of one function, over dynamo's default limit of 8, past which it would fall back to eager code
     dynamo = torch._dynamo.config
