@@ -8,6 +8,7 @@ belongs to its trial's dataset view. Reading these needs no Ray.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ RECIPE_FILE = "trial.json"
 CHECKPOINT_FILE = "trial.ckpt"
 MILESTONE_FILE = "milestone.json"  # the metrics reported with a checkpoint, beside it
 VIEW_FOLDER = "dataset"  # the trial's dataset view, in its folder
+INTERRUPTED_FOLDER = "interrupted"  # trials that an interrupted run started after its last saved state
 STANDARD_DIMENSIONS = ("frames", "seed", "method", "steps", SCENE)
 
 
@@ -102,3 +104,20 @@ def trial_folders(sweep_dir: Path) -> list[Path]:
     if not folders:
         raise InputError(sweep_dir, "SWEEP_DIR", "holds no nerftune trials", "give the folder a sweep wrote")
     return sorted(folders, key=lambda p: read_recipe(p).trial_id)
+
+
+def set_aside_unrecorded(sweep_dir: Path, recorded: set[str]) -> list[Path]:
+    """Move the folders of trials that Ray Tune has no record of (`recorded`: its trials' folder names) into
+    `sweep_dir/interrupted/`; returns where they went.
+
+    A trial writes into its folder as it starts, but Tune saves the sweep's state now and then: a run killed in
+    between leaves folders of trials that its resumed run never knew, and starts their configurations again as new
+    trials. Set aside, they stay out of the results, the report and the warm-start sources, and nothing is lost."""
+    moved = []
+    for folder in sorted(p.parent for p in sweep_dir.glob(f"*/{RECIPE_FILE}")):
+        if folder.name not in recorded:
+            target = sweep_dir / INTERRUPTED_FOLDER / folder.name
+            target.parent.mkdir(exist_ok=True)
+            shutil.move(folder, target)
+            moved.append(target)
+    return moved

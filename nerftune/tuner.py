@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -10,6 +11,7 @@ from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from nerftune.checkpoint_repair import CheckpointRepair
+from nerftune.console import terminal
 from nerftune.plan import trial_resources
 from nerftune.preflight import Prepared
 from nerftune.results import TrialRecord, record_of
@@ -18,6 +20,10 @@ from nerftune.search import build_searcher
 from nerftune.tracking import TrackingTarget
 from nerftune.trial_entry import train_trial
 from nerftune.trial_plan import RenderPlan, TrialPlan
+from nerftune.trials import INTERRUPTED_FOLDER, set_aside_unrecorded
+
+# for a nerfstudio plugin that keeps state between runs in its modules: every trial in a new worker process
+FRESH_WORKERS = "NERFTUNE_FRESH_WORKERS"
 
 
 def trial_plan(prepared: Prepared, target: TrackingTarget | None) -> TrialPlan:
@@ -78,6 +84,12 @@ def fit(
         grid = tuner.fit()
     finally:
         ray.shutdown()
+    moved = set_aside_unrecorded(prepared.experiment_dir, {Path(result.path).name for result in grid})
+    if moved:
+        terminal().say(
+            f"{len(moved)} trial folder(s) that the interrupted run had started before Ray saved its state (their "
+            f"configurations ran again as new trials): moved to {prepared.experiment_dir / INTERRUPTED_FOLDER}"
+        )
     return [record_of(result) for result in grid]
 
 
@@ -95,7 +107,7 @@ def _new_tuner(prepared: Prepared, trainable: Any, callbacks: list[tune.Callback
             max_concurrent_trials=spec.max_concurrent_trials or None,
             # a finished trial's worker takes the next trial: no new process importing torch and nerfstudio (about
             # 10 s each on 2 cores); every trial seeds, resets nerfstudio's globals and its GPU memory counters itself
-            reuse_actors=True,
+            reuse_actors=os.environ.get(FRESH_WORKERS) != "1",
         ),
         run_config=tune.RunConfig(
             name=prepared.name,

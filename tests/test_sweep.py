@@ -18,6 +18,7 @@ from ray import tune
 
 from conftest import LR, ROOT, nerftune_command, run_cli
 from nerftune.trials import MILESTONE_FILE
+from nerftune.tuner import FRESH_WORKERS
 
 pytestmark = pytest.mark.slow
 
@@ -73,6 +74,19 @@ def test_a_worker_takes_several_trials_and_each_keeps_its_files_in_its_own_folde
             assert list((folder / "renders").rglob("*.png")), folder.name
     # Tune's default TensorBoard logger is off (it would import torch into the driver); result.json stays
     assert not list(shared_sweep.folder.rglob("events.out.tfevents*"))
+
+
+def test_a_new_worker_for_every_trial_gives_the_same_results(shared_sweep, tmp_path):
+    storage = tmp_path / "sweeps"
+    fresh = run_cli(str(shared_sweep.spec), "--storage", str(storage), env={FRESH_WORKERS: "1"})
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    pids = [json.loads(p.read_text().splitlines()[-1])["pid"] for p in (storage / "shared").glob("*/result.json")]
+    assert len(pids) == len(set(pids)) == 4
+    both = pd.read_csv(storage / "shared" / "results.csv").merge(shared_sweep.table, on=["frames", LR])
+    # ASHA may stop a learning trial at 60 or let it finish, by timing; the frozen ones (which the shared sweep ran
+    # in reused workers) always stop at 30: every trial that trained as far scored the same
+    same_steps = both[both.steps_done_x == both.steps_done_y]
+    assert len(same_steps) >= 2 and (same_steps.final_psnr_x == same_steps.final_psnr_y).all(), both.to_string()
 
 
 def test_a_finished_sweep_prints_its_results_again(shared_sweep):
