@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 from ray import tune
 
 from conftest import LR, ROOT, nerftune_command, run_cli
-from nerftune.trials import MILESTONE_FILE
+from nerftune.trials import MILESTONE_FILE, milestones
 from nerftune.tuner import FRESH_WORKERS
 
 pytestmark = pytest.mark.slow
@@ -64,7 +64,7 @@ def test_the_console_shows_trial_events_and_the_log_keeps_the_rest(shared_sweep)
 
 def test_a_worker_takes_several_trials_and_each_keeps_its_files_in_its_own_folder(shared_sweep):
     folders = sorted(shared_sweep.folder.glob("train_trial_*"))
-    last_report = {f: json.loads((f / "result.json").read_text().splitlines()[-1]) for f in folders}
+    last_report = {folder: milestones(folder)[-1] for folder in folders}
     assert len(folders) == 4
     assert len({report["pid"] for report in last_report.values()}) < 4, "a finished trial's worker took the next"
     for folder, report in last_report.items():
@@ -80,7 +80,7 @@ def test_a_new_worker_for_every_trial_gives_the_same_results(shared_sweep, tmp_p
     storage = tmp_path / "sweeps"
     fresh = run_cli(str(shared_sweep.spec), "--storage", str(storage), env={FRESH_WORKERS: "1"})
     assert fresh.returncode == 0, fresh.stderr[-2000:]
-    pids = [json.loads(p.read_text().splitlines()[-1])["pid"] for p in (storage / "shared").glob("*/result.json")]
+    pids = [milestones(folder)[-1]["pid"] for folder in (storage / "shared").glob("train_trial_*")]
     assert len(pids) == len(set(pids)) == 4
     both = pd.read_csv(storage / "shared" / "results.csv").merge(shared_sweep.table, on=["frames", LR])
     # ASHA may stop a learning trial at 60 or let it finish, by timing; the frozen ones (which the shared sweep ran
