@@ -43,17 +43,7 @@ def capture(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def video(capture, tmp_path_factory) -> Path:
     """An H.264 mp4 of the capture's frames, as a phone would record them (lossy)."""
-    import av
-
-    path = tmp_path_factory.mktemp("video") / "capture.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=10, options={"crf": "16"})
-        stream.width, stream.height, stream.pix_fmt = CAPTURE.width, CAPTURE.height, "yuv420p"
-        for image in sorted((capture / "images").iterdir()):
-            frame = av.VideoFrame.from_image(Image.open(image).convert("RGB"))
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return path
+    return write_video(tmp_path_factory.mktemp("video") / "capture.mp4", sorted((capture / "images").iterdir()))
 
 
 @pytest.fixture(scope="module")
@@ -221,6 +211,15 @@ def mismatched_masks(tmp_path: Path, capture: Path) -> list[str]:
     return [str(frames), "--masks", str(masks)]
 
 
+def sideways_masks(tmp_path: Path, capture: Path) -> list[str]:
+    frames = capture_subset(capture, tmp_path / "frames", 3)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for image in sorted(frames.iterdir()):  # portrait masks for landscape frames
+        Image.new("L", (CAPTURE.height, CAPTURE.width), 255).save(masks / image.name)
+    return [str(frames), "--masks", str(masks)]
+
+
 def too_few_registered(tmp_path: Path, capture: Path) -> list[str]:
     frames = capture_subset(capture, tmp_path / "frames", 5, step=3)  # 0, 3, ..., 12: 6 degrees apart
     for k in range(8):
@@ -240,6 +239,7 @@ ROBUSTNESS = {
     "undecodable video": (bad_video, "cannot be decoded as a video"),
     "fewer than 2 frames": (one_frame, "at least 2 are needed"),
     "masks do not match the frames": (mismatched_masks, "no mask for frame_00005.png"),
+    "masks of another shape than their frames": (sideways_masks, "is 360x480, a different shape from its frame"),
     "too few frames registered": (too_few_registered, "tried: simpler camera model ("),
     "a focal prior impossible for a camera": (impossible_focal, "field of view of 177.4 degrees, impossible"),
     "global mapping without a focal prior": (global_without_prior, "only with a known focal length"),
@@ -306,9 +306,64 @@ def test_frame_selection_is_even_with_both_ends_or_by_rate():
 def test_video_frames_are_picked_by_rate_and_downscaled(video, tmp_path):
     from nerftune.data.capture import Selection, read_frames
 
-    count, frames = read_frames(video, Selection(fps=5, max_size=240))  # the video runs at 10 fps: every other frame
-    frames = list(frames)
-    assert count == len(frames) == 18 and [f.source for f in frames] == [
+    capture = read_frames(video, Selection(fps=5, max_size=240))  # the video runs at 10 fps: every other frame
+    frames = list(capture.frames)
+    assert capture.count == len(frames) == 18 and [f.source for f in frames] == [
         f"video frame {i}" for i in range(0, CAPTURE.frames, 2)
     ]
-    assert frames[0].image.size == (240, 180)
+    assert frames[0].image.size == (240, 180) and capture.orientation == "as stored"
+
+
+def write_video(path: Path, images: list[Path], rotation: float = 0) -> Path:
+    """An H.264 mp4 of `images`; `rotation`: the display rotation a phone writes (a portrait video: -90)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10, options={"crf": "16"})
+        stream.width, stream.height, stream.pix_fmt = CAPTURE.width, CAPTURE.height, "yuv420p"
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for image in images:
+            container.mux(stream.encode(av.VideoFrame.from_image(Image.open(image).convert("RGB"))))
+        container.mux(stream.encode())
+    return path
+
+
+def test_a_portrait_phone_video_is_turned_upright_as_ffmpeg_shows_it(capture, tmp_path):
+    from nerftune.data.capture import Selection, read_frames
+
+    video = write_video(tmp_path / "portrait.mp4", sorted((capture / "images").iterdir())[:4], rotation=-90)
+    shown = tmp_path / "ffmpeg.png"  # what a player shows: ffmpeg applies the display rotation
+    subprocess.run(["ffmpeg", "-v", "error", "-i", video, "-frames:v", "1", shown], check=True)
+    read = read_frames(video, Selection())
+    first = next(read.frames).image
+    ffmpeg = np.asarray(Image.open(shown).convert("RGB"), dtype=float)
+    assert first.size == (CAPTURE.height, CAPTURE.width), "portrait, as the phone held it"
+    assert np.abs(np.asarray(first, dtype=float) - ffmpeg).mean() < 3, "the same pixels, turned the same way"
+    assert read.orientation == "turned upright by the video's display rotation (-90 degrees)"
+
+
+def photos_with_orientation(capture: Path, folder: Path, tags: list[int]) -> Path:
+    """The capture's first frames saved as JPEGs, each with an EXIF orientation tag (6: turn 90 degrees clockwise
+    to view, as a phone held upright stores a photo)."""
+    folder.mkdir()
+    for tag, image in zip(tags, sorted((capture / "images").iterdir())):
+        exif = Image.Exif()
+        exif[0x0112] = tag
+        Image.open(image).convert("RGB").save(folder / f"{image.stem}.jpg", exif=exif, quality=95)
+    return folder
+
+
+def test_photos_are_turned_upright_by_their_exif_unless_they_disagree(capture, tmp_path):
+    from nerftune.data.capture import Selection, read_frames
+
+    portrait = read_frames(photos_with_orientation(capture, tmp_path / "portrait", [6, 6, 6]), Selection())
+    frames = list(portrait.frames)
+    stored = Image.open(tmp_path / "portrait" / "frame_00000.jpg").convert("RGB")
+    assert [f.image.size for f in frames] == [(CAPTURE.height, CAPTURE.width)] * 3
+    assert np.array_equal(np.asarray(frames[0].image), np.rot90(np.asarray(stored), k=-1)), "turned clockwise"
+    assert portrait.orientation == "turned upright by their EXIF orientation (6)"
+
+    mixed = read_frames(photos_with_orientation(capture, tmp_path / "mixed", [6, 1, 6]), Selection())
+    assert [f.image.size for f in mixed.frames] == [(CAPTURE.width, CAPTURE.height)] * 3, "one shape: as stored"
+    assert mixed.orientation.startswith("as stored, sideways in viewers: 2 of 3 photos carry an EXIF turn")

@@ -1,5 +1,10 @@
 """The frames of a capture: read from a video (PyAV) or a folder of images, picked, downscaled, with their masks.
 
+Frames are turned upright as players and photo viewers show them: a phone stores a portrait video or photo sideways,
+with a rotation (a video's display matrix, a photo's EXIF orientation) that decoders leave to the viewer. A folder
+whose photos disagree (some held upright, some sideways) is kept as stored, so that one camera's frames keep one
+shape. Masks must have their upright frame's shape.
+
 Masks follow COLMAP's convention: white = use this pixel, black = ignore it (no features there, and nerfstudio
 ignores it in training). A folder's masks are matched by file name (`img.jpg` <- `img.png`, `img.jpg.png` or
 `img.jpg`); a video's masks are one image per video frame, in name order.
@@ -12,13 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from nerftune.data.frames import select_evenly
 from nerftune.errors import InputError
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+EXIF_ORIENTATION = 0x0112  # 1: as stored; 2 to 8: mirrored and/or turned by 90, 180 or 270 degrees
+SHAPE_TOLERANCE = 0.02  # relative difference of width/height ratios between a mask and its frame (rounding)
 
 
 @dataclass(frozen=True)
@@ -37,13 +44,20 @@ class Frame:
     mask: Image.Image | None  # "L" mode, same size as image
 
 
+@dataclass(frozen=True)
+class Capture:
+    count: int  # how many frames are selected
+    frames: Iterator[Frame]  # one at a time, in order (a long 4K video would not fit in memory at once)
+    orientation: str  # how the frames were turned upright, for the report
+
+
 def is_video(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES
 
 
-def read_frames(source: Path, selection: Selection, mask_dir: Path | None = None) -> tuple[int, Iterator[Frame]]:
-    """How many frames are selected, and the frames one at a time, in order (a long 4K video would not fit in
-    memory at once). The input is checked before the first frame is read; raises `InputError` for bad input."""
+def read_frames(source: Path, selection: Selection, mask_dir: Path | None = None) -> Capture:
+    """The selected frames of a video or folder, upright. The input is checked before the first frame is read;
+    raises `InputError` for bad input."""
     source = Path(source)
     if not source.exists():
         raise InputError(source, "INPUT", "does not exist", "give a video file or a folder of images")
@@ -51,24 +65,39 @@ def read_frames(source: Path, selection: Selection, mask_dir: Path | None = None
         total = _video_frame_count(source)
         keep = _pick(total, selection, _video_fps(source))
         images = ((f"video frame {i}", image) for i, image in _decode(source, keep))
+        orientation = _video_orientation(source)
         mask_files = _video_mask_files(mask_dir, keep, total) if mask_dir else None
     elif source.is_dir():
         files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         keep = _pick(len(files), selection, None)
-        images = ((files[i].name, _open(files[i], "RGB")) for i in keep)
+        upright, orientation = _folder_orientation([files[i] for i in keep])
+        images = ((files[i].name, _open(files[i], "RGB", upright)) for i in keep)
         mask_files = [_folder_mask(mask_dir, files[i]) for i in keep] if mask_dir else None
     else:
         raise InputError(source, "INPUT", "is neither a video file nor a folder", f"video types: {_video_types()}")
     if len(keep) < 2:
         raise InputError(source, "INPUT", f"yields {len(keep)} frame(s); at least 2 are needed", "use more frames")
-    return len(keep), _frames(images, mask_files, selection.max_size)
+    return Capture(len(keep), _frames(images, mask_files, selection.max_size), orientation)
 
 
 def _frames(images, mask_files: list[Path] | None, max_size: int | None) -> Iterator[Frame]:
     for index, (name, image) in enumerate(images):
+        mask = _open(mask_files[index], "L") if mask_files else None
+        if mask is not None and not _same_shape(mask.size, image.size):
+            raise InputError(
+                mask_files[index],
+                "--masks",
+                f"is {mask.width}x{mask.height}, a different shape from its frame ({name}: "
+                f"{image.width}x{image.height} upright, as players show it)",
+                "make the masks from the upright frames",
+            )
         image = _downscale(image, max_size)
-        mask = _open(mask_files[index], "L").resize(image.size, Image.Resampling.NEAREST) if mask_files else None
-        yield Frame(name, image, mask)
+        yield Frame(name, image, mask.resize(image.size, Image.Resampling.NEAREST) if mask else None)
+
+
+def _same_shape(size: tuple[int, int], other: tuple[int, int]) -> bool:
+    ratio, other_ratio = size[0] / size[1], other[0] / other[1]
+    return abs(ratio - other_ratio) <= SHAPE_TOLERANCE * other_ratio
 
 
 def _pick(total: int, selection: Selection, fps: float | None) -> list[int]:
@@ -113,11 +142,54 @@ def _decode(path: Path, keep: list[int]) -> Iterator[tuple[int, Image.Image]]:
         with av.open(str(path)) as container:
             for index, frame in enumerate(container.decode(video=0)):
                 if index in wanted:
-                    yield index, frame.to_image()
+                    yield index, _turned(frame.to_image(), frame.rotation)
                 if index >= keep[-1]:
                     break
     except av.error.FFmpegError as error:
         raise InputError(path, "INPUT", f"decoding failed ({error})", "re-export it as H.264 mp4") from None
+
+
+def _turned(image: Image.Image, degrees: float) -> Image.Image:
+    """`image` turned counter-clockwise by a video's display rotation (a phone's portrait video: -90), as ffmpeg
+    and players do; rotations other than quarter turns do not occur in phone videos and are rounded to one."""
+    quarter_turns = round(degrees / 90) % 4
+    turns = {1: Image.Transpose.ROTATE_90, 2: Image.Transpose.ROTATE_180, 3: Image.Transpose.ROTATE_270}
+    return image.transpose(turns[quarter_turns]) if quarter_turns else image
+
+
+def _video_orientation(path: Path) -> str:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            degrees = next(container.decode(video=0)).rotation
+    except (av.error.FFmpegError, StopIteration):  # reported by the frame reader
+        return "as stored"
+    if not round(degrees / 90) % 4:
+        return "as stored"
+    return f"turned upright by the video's display rotation ({degrees:g} degrees)"
+
+
+def _folder_orientation(files: list[Path]) -> tuple[bool, str]:
+    """Whether to turn the photos upright by their EXIF orientation, and what was done, for the report."""
+    tags = [_exif_orientation(path) for path in files]
+    if set(tags) == {1}:
+        return False, "as stored"
+    if len(set(tags)) == 1:
+        return True, f"turned upright by their EXIF orientation ({tags[0]})"
+    turned = sum(tag != 1 for tag in tags)
+    return False, (
+        f"as stored, sideways in viewers: {turned} of {len(tags)} photos carry an EXIF turn and the others do not, "
+        "and one camera's frames must keep one shape"
+    )
+
+
+def _exif_orientation(path: Path) -> int:
+    try:
+        with Image.open(path) as image:
+            return int(image.getexif().get(EXIF_ORIENTATION, 1))
+    except Exception:  # an unreadable photo is reported when its pixels are read
+        return 1
 
 
 def _video_mask_files(mask_dir: Path, keep: list[int], total: int) -> list[Path]:
@@ -147,10 +219,10 @@ def _mask_files(mask_dir: Path) -> list[Path]:
     return sorted(p for p in mask_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _open(path: Path, mode: str) -> Image.Image:
+def _open(path: Path, mode: str, upright: bool = False) -> Image.Image:
     try:
         with Image.open(path) as image:
-            return image.convert(mode)
+            return (ImageOps.exif_transpose(image) if upright else image).convert(mode)
     except Exception as error:  # PIL raises many types for broken files
         raise InputError(path, "", f"unreadable image ({error})", "replace or remove it") from None
 

@@ -134,8 +134,10 @@ def _first_image(source: Path) -> Path | None:
 def _build(args: argparse.Namespace, out: Path, prior: FocalPrior | None) -> dict:
     seconds = {}
     start = time.perf_counter()
-    count, frames = read_frames(args.input, Selection(args.frames, args.fps, args.max_size), args.masks)
-    sources = _write_frames(frames, count, out, args.input)
+    capture = read_frames(args.input, Selection(args.frames, args.fps, args.max_size), args.masks)
+    if capture.orientation != "as stored":
+        print(f"frames: {capture.orientation}", file=sys.stderr)
+    sources = _write_frames(capture.frames, capture.count, out, args.input)
     names = list(sources)
     if len(names) < 2:  # a video whose container promised more frames than it decodes
         raise InputError(
@@ -182,6 +184,7 @@ def _build(args: argparse.Namespace, out: Path, prior: FocalPrior | None) -> dic
         "mapper_attempts": outcome.mapper_attempts,
         "recovery": outcome.recovery,
         "frames_in": len(names),
+        "orientation": capture.orientation,
         "frames_registered": len(model.registered),
         "registered": model.registered,
         "unregistered": model.unregistered,
