@@ -9,7 +9,8 @@ On the synthetic ID card (320x240, 60 frames) with nerfacto, in this order, each
               each trial's steps/s, peak memory and the device Ray gave it
     auto      the same sweep with `resources.gpu: auto` and the small profile: it measures its packing first, then
               runs on the share it chose (GPU only: on the CPU, `gpu: auto` is refused)
-    packing   what `resources: {gpu: auto}` measures: 1, 2 and 4 copies at once, tiny and small profiles
+    packing   what `resources: {gpu: auto}` measures: 1, 2 and 4 copies at once, tiny and small profiles, and how
+              busy one copy alone keeps the GPU (`gpu_busy`: packing cannot beat 1/gpu_busy without MPS)
 
 then the ratios (b)/(a), (b')/(a), aggregate (c)/(a), and the projected time of search_spaces/frames.yaml. Parts
 that would not end within --budget seconds are skipped and said so. Usage (on a GPU machine):
@@ -131,6 +132,7 @@ def packing_curve(scene: Path, profile: str, steps: int) -> list[dict[str, Any]]
     job = ProbeJob(str(scene), 8, profile, "auto", {"method": "nerfacto", "frames": 1.0, "seed": 0}, steps, cpus)
     return [
         {"copies": m.copies, "aggregate": m.aggregate, "each": m.steps_per_s, "peak_mb": m.peak_mb, "error": m.error}
+        | ({"gpu_busy": m.gpu_busy} if m.gpu_busy is not None else {})
         for m in measure(job)
     ]
 

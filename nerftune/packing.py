@@ -11,6 +11,7 @@ and image size, so a resumed or repeated sweep reuses it. Nothing here imports t
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ class Measurement:
     steps_per_s: list[float] = field(default_factory=list)
     peak_mb: list[float] = field(default_factory=list)
     error: str | None = None  # a copy failed (out of memory, say): this many do not fit
+    gpu_busy: float | None = None  # alone on the GPU: the fraction of its step time the GPU runs its work
 
     @property
     def aggregate(self) -> float:
@@ -69,10 +71,32 @@ class Packing:
             else f"{m.copies}: failed ({m.error})"
             for m in self.measurements
         )
+        alone = _by_copies(self.measurements).get(1)
+        busy = f"; {ceiling(alone.gpu_busy)}" if alone and alone.gpu_busy else ""
         return (
             f"{self.trials_per_gpu} trial(s) per GPU, {self.gain:.2f}x the aggregate steps/s of one "
-            f"(measured {self.measured_at} on {self.key}: {curve})"
+            f"(measured {self.measured_at} on {self.key}: {curve}{busy})"
         )
+
+
+def ceiling(gpu_busy: float) -> str:
+    """What one trial's GPU occupancy leaves to packing: copies take turns on a GPU (without NVIDIA's MPS, kernels of
+    different processes never run at once), so they can fill only the time it stands idle."""
+    return (
+        f"one trial alone keeps the GPU busy {gpu_busy:.0%} of its step time, so trials taking turns on it can "
+        f"give at most {1 / gpu_busy:.2f}x"
+    )
+
+
+def busy_fraction(spans_us: Sequence[tuple[float, float]], wall_s: float) -> float:
+    """The fraction of `wall_s` covered by the device's work (start and end in microseconds; spans on several
+    streams may overlap and count once), at most 1."""
+    covered, reached = 0.0, -math.inf
+    for start, end in sorted(spans_us):
+        if end > reached:
+            covered += end - max(start, reached)
+            reached = end
+    return min(1.0, covered / 1e6 / wall_s) if wall_s > 0 else 0.0
 
 
 def choose(measurements: Sequence[Measurement], gpu_memory_mb: float) -> int:
@@ -197,7 +221,8 @@ def _run_copies(job: ProbeJob, count: int) -> Measurement:
         if errors:
             return Measurement(count, error=errors[0])
         copies = [json.loads((Path(tmp) / f"copy{i}.json").read_text()) for i in range(count)]
-    return Measurement(count, [c["steps_per_s"] for c in copies], [c["peak_mb"] for c in copies])
+    busy = copies[0].get("gpu_busy") if count == 1 else None
+    return Measurement(count, [c["steps_per_s"] for c in copies], [c["peak_mb"] for c in copies], gpu_busy=busy)
 
 
 def _last_line(stderr: str) -> str:

@@ -181,12 +181,15 @@ def measure_packing(prepared: Prepared, say: Callable[[str], None]) -> Packing:
 
 
 def _measured(measurement: Any) -> str:
+    from nerftune import packing
+
     if measurement.error:
         return f"{measurement.copies} at once: failed ({measurement.error})"
     each = ", ".join(f"{rate:.1f}" for rate in measurement.steps_per_s)
+    busy = f" ({packing.ceiling(measurement.gpu_busy)})" if measurement.gpu_busy else ""
     return (
         f"{measurement.copies} at once: {measurement.aggregate:.1f} steps/s in all ({each}), "
-        f"{measurement.per_trial_mb:.0f} MB each"
+        f"{measurement.per_trial_mb:.0f} MB each{busy}"
     )
 
 

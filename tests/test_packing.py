@@ -17,6 +17,7 @@ from nerftune.packing import (
     Measurement,
     Packing,
     ProbeJob,
+    busy_fraction,
     choose,
     heaviest_configurations,
     measure,
@@ -86,6 +87,32 @@ def test_the_measurement_is_kept_per_key(tmp_path):
     assert read_packing(tmp_path, "H100 | nerfacto | default").trials_per_gpu == 1
     assert read_packing(tmp_path, "A100 | nerfacto | tiny") is None
     assert packing.gain == pytest.approx(36.0 / 20.0)
+
+
+def test_the_gpus_busy_time_counts_overlapping_work_once():
+    # kernels on two streams overlap from 300 to 400 us: 200 + 250 + 100 = 550 us of 1 ms busy
+    assert busy_fraction([(0.0, 200.0), (300.0, 500.0), (250.0, 400.0), (800.0, 900.0)], 0.001) == pytest.approx(0.55)
+    assert busy_fraction([(0.0, 100.0), (10.0, 50.0)], 0.001) == pytest.approx(0.1), "a span inside another"
+    assert busy_fraction([(0.0, 3000.0)], 0.001) == 1.0, "never above 1 (a profiled step outlasting an unprofiled)"
+    assert busy_fraction([], 0.001) == 0.0
+
+
+def test_the_packing_says_what_one_trials_gpu_occupancy_leaves_to_packing(tmp_path):
+    # the small profile on an H100 (README): alone 34.7 steps/s, 4 copies 43.4 in all
+    alone = Measurement(1, [34.7], [1162.0], gpu_busy=0.8)
+    packing = Packing("H100 | nerfacto | small", H100_MB, [alone, *curve(([10.85] * 4, 1164))], 4, {})
+    assert (
+        "one trial alone keeps the GPU busy 80% of its step time, so trials taking turns on it can give at most "
+        "1.25x)" in packing.describe()
+    )
+    write_packing(tmp_path, packing)
+    assert read_packing(tmp_path, packing.key).measurements[0].gpu_busy == 0.8
+    assert sweep._measured(alone).endswith(
+        "1162 MB each (one trial alone keeps the GPU busy 80% of its step time, "
+        "so trials taking turns on it can give at most 1.25x)"
+    ), "as it is printed"
+    unmeasured = Packing("H100 | nerfacto | tiny", H100_MB, curve(([33.2], 664), ([19.1] * 4, 592)), 4, {})
+    assert "busy" not in unmeasured.describe(), "a CPU probe, or a measurement kept before gpu_busy existed"
 
 
 @pytest.fixture
@@ -185,7 +212,7 @@ def test_probes_train_real_copies_at_once_and_a_failing_copy_is_reported(scene_d
     assert [m.copies for m in results] == [1, 2]
     for m in results:
         assert m.error is None and len(m.steps_per_s) == m.copies and all(rate > 0 for rate in m.steps_per_s)
-        assert m.peak_mb == [0.0] * m.copies  # no GPU memory on the CPU
+        assert m.peak_mb == [0.0] * m.copies and m.gpu_busy is None  # no GPU memory or GPU time on the CPU
     broken = ProbeJob(str(scene_dir), 8, "tiny", "auto", {"method": "nerfacto", "frames": 1000, "seed": 0}, steps=10)
     (failed,) = measure(broken, copies=(1, 2))  # stops at the first count that fails
     assert failed.copies == 1 and failed.aggregate == 0.0 and "1000" in failed.error

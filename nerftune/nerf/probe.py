@@ -4,7 +4,8 @@ write its steps/s and peak GPU memory as JSON.
     python -m nerftune.nerf.probe JOB.json --copies N --barrier FOLDER --out RESULT.json
 
 The copies of one measurement wait for each other after their warm-up (each touches a file in the barrier folder),
-so that the steps they time all run at the same time.
+so that the steps they time all run at the same time. A copy alone on a GPU then also measures how busy it keeps the
+GPU (`packing.busy_fraction`), which bounds what packing can gain.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from nerftune.nerf import device as nerf_device
 from nerftune.nerf.config import build_config
 from nerftune.nerf.fast_path import wanted
 from nerftune.nerf.loop import NerfTrainer
+from nerftune.packing import busy_fraction
 from nerftune.trials import TrialRecipe
 
 WARMUP_STEPS = 10
+BUSY_STEPS = 10  # profiled after the timed steps, alone on the GPU
 CUDA_CONTEXT_MB = 500  # what each process's CUDA context takes beside its tensors (torch does not count it)
 BARRIER_TIMEOUT_S = 600
 
@@ -62,9 +65,28 @@ def train_probe(job: dict, copies: int, barrier: Path) -> dict[str, float]:
         start = time.perf_counter()
         trainer.train(WARMUP_STEPS + job["steps"])
         nerf_device.synchronize(device)
-        seconds = time.perf_counter() - start
+        steps_per_s = job["steps"] / (time.perf_counter() - start)
+        alone_on_gpu = device == "cuda" and copies == 1
+        busy = gpu_busy(trainer, WARMUP_STEPS + job["steps"], steps_per_s) if alone_on_gpu else None
     reserved = torch.cuda.max_memory_reserved() / 2**20 + CUDA_CONTEXT_MB if device == "cuda" else 0.0
-    return {"steps_per_s": job["steps"] / seconds, "peak_mb": reserved}
+    return {"steps_per_s": steps_per_s, "peak_mb": reserved, "gpu_busy": busy}
+
+
+def gpu_busy(trainer: NerfTrainer, done: int, steps_per_s: float) -> float | None:
+    """The fraction of a step's time the GPU spends on this process's kernels and copies: their device time over
+    `BUSY_STEPS` more steps (CUPTI, through torch's profiler), against the time a step took unprofiled (the
+    profiler slows the CPU side, not the kernels). None where the profiler fails: it only explains the curve."""
+    try:
+        from torch.autograd import DeviceType
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CUDA]) as recorded:
+            trainer.train(done + BUSY_STEPS)
+            torch.cuda.synchronize()
+        spans = [(e.time_range.start, e.time_range.end) for e in recorded.events() if e.device_type == DeviceType.CUDA]
+    except Exception:  # a profiler that cannot start on this machine must not cost the packing measurement
+        return None
+    return busy_fraction(spans, BUSY_STEPS / steps_per_s)
 
 
 def _wait_for_copies(barrier: Path, copies: int) -> None:
