@@ -7,6 +7,7 @@ pairs. Usage:
 
     python benchmarks/prepare.py [--frames 60] [--width 640] [--height 480] [--pairs 3]
     python benchmarks/prepare.py --hard [--pairs 3]
+    python benchmarks/prepare.py --blur [--pairs 3]
     python benchmarks/prepare.py --threads exhaustive [--pairs 3]
 
 `--hard` prepares two hard captures instead (low texture: a plain table and the card's plain back; a 70-degree lens,
@@ -14,6 +15,11 @@ so COLMAP's first focal guess is 2.2x too long; 480x360): 24 frames over 200 deg
 (wide baselines). Each route (`auto`, each fixed camera model, global mapping with the true focal length as a prior,
 auto with that prior) runs `--pairs` times, interleaved, and the table gives frames registered, reprojection error,
 the worst camera error against the true poses after a similarity alignment, and the median seconds.
+
+`--blur` prepares a handheld video instead: 90 frames at 480x360 (30 fps), two in three smeared by a motion blur
+of 6 to 16 px in a random direction, picking 24 frames evenly (`--pick even`) or the sharpest near each of those
+(`--pick sharpest`, the default), interleaved `--pairs` times: the picks' sharpness, frames registered,
+reprojection error and the worst camera against the true poses.
 
 `--threads MATCHER` compares matching and mapping on one thread (the default, so that the same frames give the
 same poses) with matching and mapping on every core, the feature extraction being on every core in both.
@@ -28,7 +34,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import av
 import numpy as np
+from PIL import Image
 
 from timing import interleaved, ratios, summary
 
@@ -50,9 +58,12 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--hard", action="store_true", help="the hard captures and every SfM route instead")
     parser.add_argument("--threads", choices=MATCHERS, help="one thread vs every core for matching and mapping")
+    parser.add_argument("--blur", action="store_true", help="a handheld video with blurred frames, even vs sharpest")
     args = parser.parse_args()
     if args.hard:
         return hard_captures(args.pairs)
+    if args.blur:
+        return blurred_video(args.pairs)
     # each variant: (matcher, threads for matching and mapping); the second is compared with the first
     if args.threads:
         variants = {"one thread": (args.threads, 1), "every core": (args.threads, -1)}
@@ -148,17 +159,70 @@ def hard_captures(pairs: int) -> None:
         )
 
 
+BLURRED = SceneOptions(frames=90, width=480, height=360)
+BLURRED_PICK = 24
+
+
+def blurred_video(pairs: int) -> None:
+    from scipy.ndimage import uniform_filter1d
+
+    reports: dict[str, list[dict]] = {"even": [], "sharpest": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        scene = write_scene(Path(tmp) / BLURRED.name(), BLURRED)
+        rng = np.random.default_rng(0)
+        video = Path(tmp) / "handheld.mp4"
+        with av.open(str(video), "w") as container:
+            stream = container.add_stream("libx264", rate=30, options={"crf": "18"})
+            stream.width, stream.height, stream.pix_fmt = BLURRED.width, BLURRED.height, "yuv420p"
+            for image in sorted((scene / "images").iterdir()):
+                pixels = np.asarray(Image.open(image).convert("RGB"))
+                if rng.random() < 2 / 3:  # a phone moving during the exposure
+                    pixels = uniform_filter1d(pixels, size=int(rng.integers(6, 17)), axis=int(rng.integers(2)))
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+            container.mux(stream.encode())
+
+        def run(pick: str) -> float:
+            out = Path(tmp) / f"{pick}{len(reports[pick])}"
+            start = time.perf_counter()
+            assert prepare_main([str(video), "--out", str(out), "--frames", str(BLURRED_PICK), "--pick", pick]) == 0
+            report = json.loads((out / REPORT_FILE).read_text())
+            reports[pick].append(report | {"error": _pose_error(scene, out), "seconds": time.perf_counter() - start})
+            return reports[pick][-1]["seconds"]
+
+        interleaved({pick: (lambda p=pick: run(p)) for pick in reports}, pairs)
+    print(
+        f"\nnerftune prepare on a handheld video ({BLURRED.frames} frames at {BLURRED.width}x{BLURRED.height}, two in three"
+    )
+    print(f"motion-blurred by 6 to 16 px), {BLURRED_PICK} frames picked, {pairs} runs each")
+    print(f"{'pick':<10}{'registered, each run':>24}{'error px':>10}{'worst camera':>22}{'seconds':>9}  frames")
+    for pick, runs in reports.items():
+        last = runs[-1]
+        registered = ", ".join(str(r["frames_registered"]) for r in runs) + f" of {last['frames_in']}"
+        error = last["error"]
+        worst = f"{100 * error.max_position:.1f} %, {error.max_rotation_deg:.1f} deg"
+        seconds = statistics.median(r["seconds"] for r in runs)
+        print(
+            f"{pick:<10}{registered:>24}{last['mean_reprojection_error_px']:>10.2f}{worst:>22}{seconds:>8.1f}s"
+            f"  {last['picked']}"
+        )
+
+
 def _pose_error(scene: Path, out: Path):
-    truth = {
-        Path(f["file_path"]).name: f["transform_matrix"]
-        for f in json.loads((scene / "transforms.json").read_text())["frames"]
-    }
+    """The worst camera of `out` against the scene's true poses, after a similarity alignment; frames are matched
+    through the report's sources (a file name, or "video frame N": the scene's Nth frame)."""
+    truth = [f["transform_matrix"] for f in json.loads((scene / "transforms.json").read_text())["frames"]]
+    sources = json.loads((out / REPORT_FILE).read_text())["sources"]
     found = {
         Path(f["file_path"]).name: f["transform_matrix"]
         for f in json.loads((out / "transforms.json").read_text())["frames"]
     }
     names = sorted(found)
-    return pose_error([np.array(found[n]) for n in names], [np.array(truth[n]) for n in names])
+    return pose_error([np.array(found[n]) for n in names], [np.array(truth[_source_index(sources[n])]) for n in names])
+
+
+def _source_index(source: str) -> int:
+    """`frame_00007.png` or `video frame 7`: 7."""
+    return int(source.split()[-1]) if source.startswith("video frame") else int(Path(source).stem.split("_")[-1])
 
 
 if __name__ == "__main__":

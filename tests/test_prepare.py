@@ -306,12 +306,65 @@ def test_frame_selection_is_even_with_both_ends_or_by_rate():
 def test_video_frames_are_picked_by_rate_and_downscaled(video, tmp_path):
     from nerftune.data.capture import Selection, read_frames
 
-    capture = read_frames(video, Selection(fps=5, max_size=240))  # the video runs at 10 fps: every other frame
+    # the video runs at 10 fps: every other frame
+    capture = read_frames(video, Selection(fps=5, max_size=240, sharpest=False))
     frames = list(capture.frames)
     assert capture.count == len(frames) == 18 and [f.source for f in frames] == [
         f"video frame {i}" for i in range(0, CAPTURE.frames, 2)
     ]
     assert frames[0].image.size == (240, 180) and capture.orientation == "as stored"
+    assert capture.picked() == "evenly spaced"
+
+
+def test_each_pick_stands_for_the_frames_nearest_it():
+    from nerftune.data.frames import select_evenly
+    from nerftune.data.sharpest import windows
+
+    for total, count in ((36, 12), (100, 7), (10, 9), (5, 2)):
+        targets = select_evenly(range(total), count)
+        found = windows(targets, total)
+        assert [i for window in found for i in window] == list(range(total)), "every frame once, in order"
+        for target, window in zip(targets, found):
+            assert target in window
+            assert all(abs(i - target) == min(abs(i - t) for t in targets) for i in window), "nearest (or a tie)"
+    by_rate = windows([0, 3, 6, 9], 11)  # --fps: the last frames after the last pick reach half a spacing
+    assert by_rate == [range(0, 2), range(2, 5), range(5, 8), range(8, 11)]
+
+
+def blur_all_but(capture: Path, folder: Path, sharp: set[int]) -> list[Path]:
+    """The capture's frames with a horizontal motion blur of 9 px (a phone panning), except those in `sharp`."""
+    from scipy.ndimage import uniform_filter1d
+
+    folder.mkdir()
+    frames = []
+    for index, image in enumerate(sorted((capture / "images").iterdir())):
+        pixels = np.asarray(Image.open(image).convert("RGB"))
+        if index not in sharp:
+            pixels = uniform_filter1d(pixels, size=9, axis=1)
+        frames.append(folder / image.name)
+        Image.fromarray(pixels).save(frames[-1])
+    return frames
+
+
+def test_the_sharpest_frame_near_each_evenly_spaced_one_is_kept(capture, tmp_path):
+    from nerftune.data.capture import Selection, read_frames
+    from nerftune.data.frames import select_evenly
+    from nerftune.data.sharpest import windows
+
+    targets = select_evenly(range(CAPTURE.frames), 12)
+    rng = np.random.default_rng(0)
+    sharp = [int(rng.choice(window)) for window in windows(targets, CAPTURE.frames)]
+    assert sharp != targets, "the test needs sharp frames off the evenly spaced ones"
+    video = write_video(tmp_path / "handheld.mp4", blur_all_but(capture, tmp_path / "blurred", set(sharp)))
+
+    picked = read_frames(video, Selection(count=12))
+    assert [f.source for f in picked.frames] == [f"video frame {i}" for i in sharp]
+    assert picked.picked().startswith("the sharpest of 2 to 4 neighbouring frames around each of 12 evenly spaced")
+    gain = float(picked.picked().split("median sharpness ")[1].split("x")[0])
+    assert gain > 1.5, picked.picked()  # 8.6x here
+
+    even = read_frames(video, Selection(count=12, sharpest=False))
+    assert [f.source for f in even.frames] == [f"video frame {i}" for i in targets]
 
 
 def write_video(path: Path, images: list[Path], rotation: float = 0) -> Path:

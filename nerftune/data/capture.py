@@ -20,6 +20,7 @@ from typing import Iterator
 from PIL import Image, ImageOps
 
 from nerftune.data.frames import select_evenly
+from nerftune.data.sharpest import Picking, windows
 from nerftune.errors import InputError
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm"}
@@ -30,11 +31,13 @@ SHAPE_TOLERANCE = 0.02  # relative difference of width/height ratios between a m
 
 @dataclass(frozen=True)
 class Selection:
-    """Which frames to keep: `count` evenly over the capture, or `fps` per second of video; neither keeps all."""
+    """Which frames to keep: `count` evenly over the capture, or `fps` per second of video; neither keeps all.
+    `sharpest`: of the frames around each of those, the sharpest (`nerftune.data.sharpest`); else exactly those."""
 
     count: int | None = None
     fps: float | None = None
     max_size: int | None = None  # longest side in pixels after downscaling
+    sharpest: bool = True
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,13 @@ class Capture:
     count: int  # how many frames are selected
     frames: Iterator[Frame]  # one at a time, in order (a long 4K video would not fit in memory at once)
     orientation: str  # how the frames were turned upright, for the report
+    picking: Picking | None  # where the sharpest frame of each window is kept; None where no frame is left out
+
+    def picked(self) -> str:
+        """How the frames were picked, for the report (once they have all been read)."""
+        if self.picking is not None and len(self.picking.candidates) > self.count:
+            return self.picking.describe()
+        return "every frame" if self.picking is None else "evenly spaced"
 
 
 def is_video(path: Path) -> bool:
@@ -63,25 +73,35 @@ def read_frames(source: Path, selection: Selection, mask_dir: Path | None = None
         raise InputError(source, "INPUT", "does not exist", "give a video file or a folder of images")
     if is_video(source):
         total = _video_frame_count(source)
-        keep = _pick(total, selection, _video_fps(source))
-        images = ((f"video frame {i}", image) for i, image in _decode(source, keep))
+        picking = _picking(_pick(total, selection, _video_fps(source)), total, selection.sharpest)
+        images = ((i, f"video frame {i}", image) for i, image in _decode(source, picking.candidates))
         orientation = _video_orientation(source)
-        mask_files = _video_mask_files(mask_dir, keep, total) if mask_dir else None
+        mask_files = dict(enumerate(_video_mask_files(mask_dir, total))) if mask_dir else None
     elif source.is_dir():
         files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        keep = _pick(len(files), selection, None)
-        upright, orientation = _folder_orientation([files[i] for i in keep])
-        images = ((files[i].name, _open(files[i], "RGB", upright)) for i in keep)
-        mask_files = [_folder_mask(mask_dir, files[i]) for i in keep] if mask_dir else None
+        total = len(files)
+        picking = _picking(_pick(total, selection, None), total, selection.sharpest)
+        upright, orientation = _folder_orientation([files[i] for i in picking.candidates])
+        images = ((i, files[i].name, _open(files[i], "RGB", upright)) for i in picking.candidates)
+        mask_files = {i: _folder_mask(mask_dir, files[i]) for i in picking.candidates} if mask_dir else None
     else:
         raise InputError(source, "INPUT", "is neither a video file nor a folder", f"video types: {_video_types()}")
-    if len(keep) < 2:
-        raise InputError(source, "INPUT", f"yields {len(keep)} frame(s); at least 2 are needed", "use more frames")
-    return Capture(len(keep), _frames(images, mask_files, selection.max_size), orientation)
+    count = len(picking.targets)
+    if count < 2:
+        raise InputError(source, "INPUT", f"yields {count} frame(s); at least 2 are needed", "use more frames")
+    frames = _frames(picking.keep_sharpest(images), mask_files, selection.max_size)
+    return Capture(count, frames, orientation, picking if count < total else None)
 
 
-def _frames(images, mask_files: list[Path] | None, max_size: int | None) -> Iterator[Frame]:
-    for index, (name, image) in enumerate(images):
+def _picking(targets: list[int], total: int, sharpest: bool) -> Picking:
+    """The candidates of each target: its window where the sharpest is wanted and frames are left out, else itself."""
+    if sharpest and len(targets) < total:
+        return Picking(targets, windows(targets, total))
+    return Picking(targets, [range(t, t + 1) for t in targets])
+
+
+def _frames(images, mask_files: dict[int, Path] | None, max_size: int | None) -> Iterator[Frame]:
+    for index, name, image in images:
         mask = _open(mask_files[index], "L") if mask_files else None
         if mask is not None and not _same_shape(mask.size, image.size):
             raise InputError(
@@ -192,7 +212,7 @@ def _exif_orientation(path: Path) -> int:
         return 1
 
 
-def _video_mask_files(mask_dir: Path, keep: list[int], total: int) -> list[Path]:
+def _video_mask_files(mask_dir: Path, total: int) -> list[Path]:
     files = _mask_files(mask_dir)
     if len(files) != total:
         raise InputError(
@@ -201,7 +221,7 @@ def _video_mask_files(mask_dir: Path, keep: list[int], total: int) -> list[Path]
             f"has {len(files)} mask images but the video has {total} frames",
             "give one mask per video frame, in name order",
         )
-    return [files[i] for i in keep]
+    return files
 
 
 def _folder_mask(mask_dir: Path, image: Path) -> Path:

@@ -1,6 +1,6 @@
 """`nerftune prepare INPUT --out DIR`: a phone video or a folder of frames -> a nerfstudio dataset, with pycolmap.
 
-nerftune prepare capture.mp4 --out data/card --frames 120 --max-size 960
+nerftune prepare capture.mp4 --out data/card --frames 120 --max-size 960   # the sharpest frame near each of 120
 nerftune prepare frames/ --out data/card --masks masks/ --matcher exhaustive
 nerftune prepare capture.mp4 --out data/card --focal-mm 26 --mapper auto
 
@@ -39,8 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("input", type=Path, help="a video file (mp4, mov, ...) or a folder of images")
     parser.add_argument("--out", type=Path, required=True, help="the dataset folder to write")
     pick = parser.add_mutually_exclusive_group()
-    pick.add_argument("--frames", type=int, help="keep N frames, evenly spaced over the capture")
+    pick.add_argument("--frames", type=int, help="keep N frames, spread evenly over the capture")
     pick.add_argument("--fps", type=float, help="keep F frames per second of video")
+    parser.add_argument(
+        "--pick",
+        choices=("sharpest", "even"),
+        default="sharpest",
+        help="with --frames or --fps: sharpest (default): the least blurred frame near each evenly spaced one; "
+        "even: exactly the evenly spaced frames",
+    )
     parser.add_argument("--masks", type=Path, help="mask images: white = use, black = ignore (COLMAP's convention)")
     parser.add_argument("--matcher", choices=MATCHERS, help="default: sequential for a video, exhaustive for a folder")
     parser.add_argument(
@@ -134,7 +141,8 @@ def _first_image(source: Path) -> Path | None:
 def _build(args: argparse.Namespace, out: Path, prior: FocalPrior | None) -> dict:
     seconds = {}
     start = time.perf_counter()
-    capture = read_frames(args.input, Selection(args.frames, args.fps, args.max_size), args.masks)
+    selection = Selection(args.frames, args.fps, args.max_size, sharpest=args.pick == "sharpest")
+    capture = read_frames(args.input, selection, args.masks)
     if capture.orientation != "as stored":
         print(f"frames: {capture.orientation}", file=sys.stderr)
     sources = _write_frames(capture.frames, capture.count, out, args.input)
@@ -144,6 +152,8 @@ def _build(args: argparse.Namespace, out: Path, prior: FocalPrior | None) -> dic
             args.input, "INPUT", f"decodes to {len(names)} frame(s); at least 2 are needed", "re-export it"
         )
     seconds["extract"] = time.perf_counter() - start
+    if capture.picking is not None:
+        print(f"frames: {capture.picked()}", file=sys.stderr)
 
     matcher = args.matcher or ("sequential" if is_video(args.input) else "exhaustive")
     colmap_masks = out / "colmap" / "masks" if args.masks else None
@@ -185,6 +195,7 @@ def _build(args: argparse.Namespace, out: Path, prior: FocalPrior | None) -> dic
         "recovery": outcome.recovery,
         "frames_in": len(names),
         "orientation": capture.orientation,
+        "picked": capture.picked(),
         "frames_registered": len(model.registered),
         "registered": model.registered,
         "unregistered": model.unregistered,
