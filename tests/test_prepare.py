@@ -355,8 +355,11 @@ def test_the_sharpest_frame_near_each_evenly_spaced_one_is_kept(capture, tmp_pat
     rng = np.random.default_rng(0)
     sharp = [int(rng.choice(window)) for window in windows(targets, CAPTURE.frames)]
     assert sharp != targets, "the test needs sharp frames off the evenly spaced ones"
-    video = write_video(tmp_path / "handheld.mp4", blur_all_but(capture, tmp_path / "blurred", set(sharp)))
+    blurred = blur_all_but(capture, tmp_path / "blurred", set(sharp))
+    video = write_video(tmp_path / "handheld.mp4", blurred)
 
+    from_folder = read_frames(tmp_path / "blurred", Selection(count=12))
+    assert [f.source for f in from_folder.frames] == [blurred[i].name for i in sharp]
     picked = read_frames(video, Selection(count=12))
     assert [f.source for f in picked.frames] == [f"video frame {i}" for i in sharp]
     assert picked.picked().startswith("the sharpest of 2 to 4 neighbouring frames around each of 12 evenly spaced")

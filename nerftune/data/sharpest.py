@@ -10,14 +10,16 @@ derivative). Frames of one window show nearly the same view, so their scores com
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
 
 SCORE_SIZE = 480  # longest side the sharpness is measured at, so that it does not depend on the capture's size
+T = TypeVar("T")  # a frame as its reader has it: a decoded video frame, or an image
 
 
 def windows(targets: list[int], total: int) -> list[range]:
@@ -31,15 +33,21 @@ def windows(targets: list[int], total: int) -> list[range]:
     return [range(lo, hi) for lo, hi in zip([first, *bounds], [*bounds, last])]
 
 
-def sharpness(image: Image.Image) -> float:
-    """Variance of the Laplacian of the grey image at `SCORE_SIZE`: high for crisp edges, low for blur."""
-    grey = image.convert("L")
-    scale = SCORE_SIZE / max(grey.size)
-    if scale < 1:
-        grey = grey.resize((max(1, round(grey.width * scale)), max(1, round(grey.height * scale))))
-    g = np.asarray(grey, dtype=np.float32)
+def score_size(width: int, height: int) -> tuple[int, int]:
+    """The size a frame is scored at: its longest side `SCORE_SIZE` (or less, where it is smaller)."""
+    scale = min(1.0, SCORE_SIZE / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def sharpness(grey: np.ndarray) -> float:
+    """Variance of the Laplacian of a grey image at `score_size`: high for crisp edges, low for blur."""
+    g = grey.astype(np.float32)
     laplacian = g[1:-1, :-2] + g[1:-1, 2:] + g[:-2, 1:-1] + g[2:, 1:-1] - 4 * g[1:-1, 1:-1]
     return float(laplacian.var())
+
+
+def image_sharpness(image: Image.Image) -> float:
+    return sharpness(np.asarray(image.convert("L").resize(score_size(*image.size))))
 
 
 @dataclass
@@ -55,28 +63,30 @@ class Picking:
     def candidates(self) -> list[int]:
         return [i for window in self.windows for i in window]
 
-    def keep_sharpest(self, frames: Iterable[tuple[int, str, Image.Image]]) -> Iterator[tuple[int, str, Image.Image]]:
-        """From (index, name, image) of every candidate in order, the sharpest of each window, in order; only one
-        window's best image is held at a time."""
+    def keep_sharpest(
+        self, frames: Iterable[tuple[int, str, T]], score: Callable[[T], float]
+    ) -> Iterator[tuple[int, str, T]]:
+        """From (index, name, frame) of every candidate in order, the one of each window that `score`s highest, in
+        order; only one window's best frame is held at a time."""
         if all(len(window) == 1 for window in self.windows):
             yield from frames  # nothing to choose from: scoring every frame of a 4K video would cost a minute
             return
         window_of = {i: k for k, window in enumerate(self.windows) for i in window}
         best, current = None, 0
-        for index, name, image in frames:
+        for index, name, frame in frames:
             if window_of[index] != current and best is not None:
                 yield self._kept(best)
                 best = None
             current = window_of[index]
-            score = sharpness(image)
+            value = score(frame)
             if index == self.targets[current]:
-                self.target_scores.append(score)
-            if best is None or score > best[0]:
-                best = (score, index, name, image)
+                self.target_scores.append(value)
+            if best is None or value > best[0]:
+                best = (value, index, name, frame)
         if best is not None:
             yield self._kept(best)
 
-    def _kept(self, best: tuple[float, int, str, Image.Image]) -> tuple[int, str, Image.Image]:
+    def _kept(self, best: tuple[float, int, str, T]) -> tuple[int, str, T]:
         self.kept_scores.append(best[0])
         return best[1:]
 
