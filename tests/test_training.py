@@ -63,10 +63,53 @@ def test_the_fast_path_compiles_apart_from_training_and_learns_as_eager_does(vie
     assert compiled.train_s < compiled.compile_s + compiled.train_s  # compiling is not counted as training
     grids = [m for m in runs[True].pipeline.model.modules() if type(m).__name__ == "HashEncoding"]
     assert len(grids) == 3 and all("pytorch_fwd" in vars(grid) for grid in grids)  # field + 2 proposal networks
-    # the next trial in the same (reused) worker compiles its own grids afresh, as a new process would
+
+    # the next trial in the same (reused) worker runs the graphs its grids' settings already have: no compiling,
+    # and the same losses as the first compiled trial of this seed
     again = trainer(view, tmp_path / "again", fast=True)
-    again.train(2)
-    assert again.timings.compile_s > 1.0
+    assert again.train(3, check_every=1) == pytest.approx(first[True], rel=1e-6)
+    assert again.timings.compile_s < compiled.compile_s / 3, (again.timings.compile_s, compiled.compile_s)
+
+
+def test_kept_graphs_compute_each_grids_own_values():
+    """A reused worker keeps compiled graphs across trials (`fast_path.compile_hash_grids`): a grid of other
+    settings but the same shapes must compute with its own resolutions and table, not the earlier grid's."""
+    import torch
+    from nerfstudio.field_components.encodings import HashEncoding
+    from torch._dynamo.utils import counters
+
+    from nerftune.nerf.fast_path import compile_hash_grids
+
+    torch.manual_seed(0)
+    points = torch.rand(4096, 3)
+    outputs, graphs = [], []
+    for max_res in (512, 128):  # same levels and table size: the same shapes, other values
+        grid = HashEncoding(8, 16, max_res, 14, hash_init_scale=1.0, implementation="torch")
+        compile_hash_grids(grid)
+        with torch.no_grad():
+            compiled, eager = grid(points), HashEncoding.pytorch_fwd(grid, points)
+        assert torch.allclose(compiled, eager, atol=1e-5), (max_res, (compiled - eager).abs().max())
+        outputs.append(eager)
+        graphs.append(counters["stats"]["unique_graphs"])
+    assert graphs[1] == graphs[0], "the second grid ran the first one's graph (what this test is about)"
+    assert not torch.allclose(outputs[0], outputs[1], atol=1e-2), "the test needs grids that compute differently"
+
+
+def test_a_process_starts_its_graphs_afresh_every_few_trials(monkeypatch):
+    """Each trial adds graphs; past dynamo's limit it would fall back to eager code silently, so the kept graphs
+    are dropped when trial `TRIALS_PER_RESET` + 1 of a process compiles."""
+    import torch
+
+    from nerftune.nerf import fast_path
+
+    resets = []
+    monkeypatch.setattr(torch._dynamo, "reset", lambda: resets.append(len(compiled)))
+    monkeypatch.setattr(fast_path, "_trials_compiled", 0)  # a new process
+    compiled = []
+    for _ in range(2 * fast_path.TRIALS_PER_RESET + 1):
+        fast_path.compile_hash_grids(torch.nn.Module())
+        compiled.append(1)
+    assert resets == [fast_path.TRIALS_PER_RESET, 2 * fast_path.TRIALS_PER_RESET], "before trials 9 and 17"
 
 
 RESUME_SCRIPT = """

@@ -41,18 +41,30 @@ def set_tf32(enabled: bool) -> None:
     torch.backends.cudnn.allow_tf32 = enabled
 
 
+TRIALS_PER_RESET = 8  # trials in one process that share compiled graphs before it starts afresh
+_trials_compiled = 0  # since the last start afresh, in this process
+
+
 def compile_hash_grids(model: torch.nn.Module) -> int:
     """Wrap every pure-torch hash grid of `model` in `torch.compile`; returns how many. Compiling happens at their
-    first calls (the trainer's warm-up), once per grid for each grad mode and input kind it meets."""
+    first calls (the trainer's warm-up), once per grid for each grad mode and input kind it meets.
+
+    A reused Ray worker keeps the graphs of its earlier trials: a grid of the same settings (dynamo's guards
+    decide) runs them without compiling again (tens of seconds on a GPU). The grid's tables and tensors are inputs
+    of the graphs, never constants in them. Each trial adds at most the graphs one fresh compile makes, so the limit
+    below holds `TRIALS_PER_RESET` trials' worth; then the process starts afresh (past the limit, dynamo would fall
+    back to eager code without failing)."""
+    global _trials_compiled
     grids = [m for m in model.modules() if isinstance(m, HashEncoding) and m.tcnn_encoding is None]
-    # a reused Ray worker compiled the previous trial's grids: start afresh, as a new process would, so that graphs
-    # of other settings never add up to the limit below (past it, dynamo falls back to eager code without failing)
-    torch._dynamo.reset()
+    if _trials_compiled >= TRIALS_PER_RESET:
+        torch._dynamo.reset()
+        _trials_compiled = 0
+    _trials_compiled += 1
     # nerfacto has 3 grids, each met with and without autograd, its inputs with and without requires_grad: 12
-    # graphs of one function, over dynamo's default limit of 8, past which it would fall back to eager code
+    # graphs of one function per trial, over dynamo's default limit of 8 already
     dynamo = torch._dynamo.config
     limit = "recompile_limit" if hasattr(dynamo, "recompile_limit") else "cache_size_limit"  # its name before 2.7
-    setattr(dynamo, limit, max(getattr(dynamo, limit), 8 * len(grids)))
+    setattr(dynamo, limit, max(getattr(dynamo, limit), 8 * len(grids) * TRIALS_PER_RESET))
     for grid in grids:
         # dynamic shapes: one graph serves every batch and evaluation chunk size
         grid.pytorch_fwd = torch.compile(grid.pytorch_fwd, dynamic=True)
