@@ -93,6 +93,7 @@ def test_frames_folder_recovers_cameras_and_point_of_interest(prepared, capture)
     found = check_against_truth(prepared, capture, min_registered=NEARLY_ALL)
     report = json.loads((prepared / "prepare_report.json").read_text())
     assert report["matcher"] == "exhaustive" and report["mean_reprojection_error_px"] < 1.5
+    assert report["options"]["max_size"] == 1600, "nerfstudio's size for training a larger capture, by default"
     assert set(report["seconds"]) >= {"extract", "features", "matching", "mapping"}
     # --camera-model auto (the default) mapped both models on the same matches and kept what the rule says
     attempts = report["camera_model_attempts"]
@@ -231,6 +232,10 @@ def impossible_focal(tmp_path: Path, capture: Path) -> list[str]:
     return [str(capture_subset(capture, tmp_path / "frames", 3)), "--focal-mm", "0.5"]
 
 
+def negative_max_size(tmp_path: Path, capture: Path) -> list[str]:
+    return [str(capture_subset(capture, tmp_path / "frames", 3)), "--max-size", "-1"]
+
+
 def global_without_prior(tmp_path: Path, capture: Path) -> list[str]:
     return [str(capture_subset(capture, tmp_path / "frames", 3)), "--mapper", "global"]
 
@@ -242,6 +247,7 @@ ROBUSTNESS = {
     "masks of another shape than their frames": (sideways_masks, "is 360x480, a different shape from its frame"),
     "too few frames registered": (too_few_registered, "tried: simpler camera model ("),
     "a focal prior impossible for a camera": (impossible_focal, "field of view of 177.4 degrees, impossible"),
+    "a negative --max-size": (negative_max_size, "--max-size: is -1 px"),
     "global mapping without a focal prior": (global_without_prior, "only with a known focal length"),
 }
 

@@ -32,6 +32,10 @@ from nerftune.data.sfm_choice import Outcome, SfmOptions, reconstruct
 from nerftune.errors import InputError
 
 PLY_FILE = "sparse_pc.ply"
+# nerfstudio's own dataparser trains a larger capture downscaled to this (its MAX_AUTO_RESOLUTION); nerftune's trials
+# take a dataset at its size, so frames are written at most this large: a 4K phone video would otherwise make every
+# evaluation render 8 million rays an image, and SfM take several times as long
+DEFAULT_MAX_SIZE = 1600
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,7 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--recovery-seconds", type=float, default=300, help="time bound of the fixes tried when too few register"
     )
-    parser.add_argument("--max-size", type=int, help="downscale frames so that their longest side is at most PX")
+    parser.add_argument(
+        "--max-size",
+        type=int,
+        default=DEFAULT_MAX_SIZE,
+        help=f"downscale frames so that their longest side is at most PX ({DEFAULT_MAX_SIZE}, as nerfstudio trains a "
+        "larger capture; 0: keep the capture's size)",
+    )
     parser.add_argument(
         "--min-registered", type=float, default=0.5, help="fail below this fraction of frames registered (0.5)"
     )
@@ -110,8 +120,10 @@ def _check_args(args: argparse.Namespace) -> FocalPrior | None:
         raise InputError("command line", "--frames", f"is {args.frames}; at least 2 frames are needed", "raise it")
     if args.fps is not None and args.fps <= 0:
         raise InputError("command line", "--fps", f"is {args.fps}; it must be positive", "e.g. --fps 2")
-    if args.max_size is not None and args.max_size < 32:
-        raise InputError("command line", "--max-size", f"is {args.max_size} px; too small for features", "use >= 320")
+    if args.max_size < 0 or 0 < args.max_size < 32:
+        raise InputError(
+            "command line", "--max-size", f"is {args.max_size} px; too small for features", "use >= 320, or 0"
+        )
     if not 0 < args.min_registered <= 1:
         raise InputError("command line", "--min-registered", "must be in (0, 1]", "e.g. 0.5")
     if args.masks is not None and not args.masks.is_dir():
