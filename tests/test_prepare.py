@@ -376,6 +376,15 @@ def test_the_sharpest_frame_near_each_evenly_spaced_one_is_kept(capture, tmp_pat
     assert [f.source for f in even.frames] == [f"video frame {i}" for i in targets]
 
 
+def test_a_steady_capture_keeps_its_evenly_spaced_frames(video):
+    from nerftune.data.capture import Selection, read_frames
+    from nerftune.data.frames import select_evenly
+
+    steady = read_frames(video, Selection(count=12))  # no blur: no neighbour is much sharper than another
+    assert [f.source for f in steady.frames] == [f"video frame {i}" for i in select_evenly(range(CAPTURE.frames), 12)]
+    assert "(median sharpness 1.00x theirs)" in steady.picked()
+
+
 def write_video(path: Path, images: list[Path], rotation: float = 0) -> Path:
     """An H.264 mp4 of `images`; `rotation`: the display rotation a phone writes (a portrait video: -90)."""
     import av

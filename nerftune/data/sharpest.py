@@ -4,7 +4,9 @@ evenly spaced pick lands on them as often as anywhere. Blur costs SfM its featur
 Each evenly spaced frame (or each one of `--fps`) stands for the frames nearer to it than to its neighbours (its
 window); the frame kept from a window is the one with the most detail, measured as the variance of the image's
 Laplacian at a common small size (the usual blur measure: an edge smeared over several pixels has a weak second
-derivative). Frames of one window show nearly the same view, so their scores compare like with like.
+derivative). Frames of one window show nearly the same view, so their scores compare like with like. The evenly
+spaced frame stays unless another is at least `MARGIN` sharper: where the capture is steady, the picks stay evenly
+spaced rather than drifting towards each other on noise.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import numpy as np
 from PIL import Image
 
 SCORE_SIZE = 480  # longest side the sharpness is measured at, so that it does not depend on the capture's size
+MARGIN = 0.2  # how much sharper than the evenly spaced frame another must be to replace it
 T = TypeVar("T")  # a frame as its reader has it: a decoded video frame, or an image
+Scored = tuple[float, int, str, T]  # (sharpness, index, name, frame)
 
 
 def windows(targets: list[int], total: int) -> list[range]:
@@ -66,29 +70,34 @@ class Picking:
     def keep_sharpest(
         self, frames: Iterable[tuple[int, str, T]], score: Callable[[T], float]
     ) -> Iterator[tuple[int, str, T]]:
-        """From (index, name, frame) of every candidate in order, the one of each window that `score`s highest, in
-        order; only one window's best frame is held at a time."""
+        """From (index, name, frame) of every candidate in order, one frame per window, in order: the evenly spaced
+        one, unless another `score`s at least `MARGIN` higher (then the highest). Only one window's evenly spaced
+        and best frames are held at a time."""
         if all(len(window) == 1 for window in self.windows):
             yield from frames  # nothing to choose from: scoring every frame of a 4K video would cost a minute
             return
         window_of = {i: k for k, window in enumerate(self.windows) for i in window}
-        best, current = None, 0
+        best = target = None
+        current = 0
         for index, name, frame in frames:
-            if window_of[index] != current and best is not None:
-                yield self._kept(best)
-                best = None
+            if window_of[index] != current:
+                yield from self._choose(best, target)
+                best = target = None
             current = window_of[index]
-            value = score(frame)
+            scored = (score(frame), index, name, frame)
             if index == self.targets[current]:
-                self.target_scores.append(value)
-            if best is None or value > best[0]:
-                best = (value, index, name, frame)
-        if best is not None:
-            yield self._kept(best)
+                target = scored
+                self.target_scores.append(scored[0])
+            if best is None or scored[0] > best[0]:
+                best = scored
+        yield from self._choose(best, target)
 
-    def _kept(self, best: tuple[float, int, str, T]) -> tuple[int, str, T]:
-        self.kept_scores.append(best[0])
-        return best[1:]
+    def _choose(self, best: Scored | None, target: Scored | None) -> Iterator[tuple[int, str, T]]:
+        if best is None:
+            return
+        kept = target if target is not None and target[0] * (1 + MARGIN) >= best[0] else best
+        self.kept_scores.append(kept[0])
+        yield kept[1:]
 
     def describe(self) -> str:
         if not self.kept_scores:
