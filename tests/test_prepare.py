@@ -221,6 +221,14 @@ def sideways_masks(tmp_path: Path, capture: Path) -> list[str]:
     return [str(frames), "--masks", str(masks)]
 
 
+def heic_photos(tmp_path: Path, capture: Path) -> list[str]:
+    folder = tmp_path / "iphone"
+    folder.mkdir()
+    for k in range(3):
+        (folder / f"IMG_{k:04d}.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")  # their first bytes
+    return [str(folder)]
+
+
 def too_few_registered(tmp_path: Path, capture: Path) -> list[str]:
     frames = capture_subset(capture, tmp_path / "frames", 5, step=3)  # 0, 3, ..., 12: 6 degrees apart
     for k in range(8):
@@ -245,6 +253,7 @@ ROBUSTNESS = {
     "fewer than 2 frames": (one_frame, "at least 2 are needed"),
     "masks do not match the frames": (mismatched_masks, "no mask for frame_00005.png"),
     "masks of another shape than their frames": (sideways_masks, "is 360x480, a different shape from its frame"),
+    "a folder of HEIC photos": (heic_photos, "holds .heic photos, which are not read here"),
     "too few frames registered": (too_few_registered, "tried: simpler camera model ("),
     "a focal prior impossible for a camera": (impossible_focal, "field of view of 177.4 degrees, impossible"),
     "a negative --max-size": (negative_max_size, "--max-size: is -1 px"),

@@ -25,6 +25,8 @@ from nerftune.errors import InputError
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+# what phones and cameras also write: an iPhone's photos are HEIC unless set to "Most Compatible"
+UNREAD_PHOTO_SUFFIXES = {".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2"}
 EXIF_ORIENTATION = 0x0112  # 1: as stored; 2 to 8: mirrored and/or turned by 90, 180 or 270 degrees
 SHAPE_TOLERANCE = 0.02  # relative difference of width/height ratios between a mask and its frame (rounding)
 
@@ -82,6 +84,8 @@ def read_frames(source: Path, selection: Selection, mask_dir: Path | None = None
         mask_files = dict(enumerate(_video_mask_files(mask_dir, total))) if mask_dir else None
     elif source.is_dir():
         files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if len(files) < 2:
+            _refuse_unread_photos(source)
         total = len(files)
         picking = _picking(_pick(total, selection, None), total, selection.sharpest)
         upright, orientation = _folder_orientation([files[i] for i in picking.candidates])
@@ -95,6 +99,19 @@ def read_frames(source: Path, selection: Selection, mask_dir: Path | None = None
         raise InputError(source, "INPUT", f"yields {count} frame(s); at least 2 are needed", "use more frames")
     frames = _frames(images, mask_files, selection.max_size)
     return Capture(count, frames, orientation, picking if count < total else None)
+
+
+def _refuse_unread_photos(folder: Path) -> None:
+    """A folder of photos in a format read here by none of PIL's plugins (an iPhone's HEIC, a camera's raw files)
+    says so, rather than that it has no frames."""
+    unread = sorted({p.suffix.lower() for p in folder.iterdir() if p.suffix.lower() in UNREAD_PHOTO_SUFFIXES})
+    if unread:
+        raise InputError(
+            folder,
+            "INPUT",
+            f"holds {' and '.join(unread)} photos, which are not read here",
+            f"convert them to JPEG or PNG (read here: {', '.join(sorted(IMAGE_SUFFIXES))}), or give the video",
+        )
 
 
 def _picking(targets: list[int], total: int, sharpest: bool) -> Picking:
