@@ -49,13 +49,15 @@ def start_mlflow(
     ]
     if command == "server":
         args += ["--artifacts-destination", str(folder / "server-artifacts")]
-    # its own session: mlflow starts uvicorn and job workers that must be stopped with it (see stop_mlflow)
+    # its own session: mlflow starts uvicorn (and job workers, if enabled) that must be stopped with it (stop_mlflow)
     process = subprocess.Popen(
         args,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-        env={**os.environ, **(env or {})},
+        # MLflow 3's job runner (seven processes for its GenAI jobs, which nerftune never uses) took about 10 s of
+        # each start on 2 cores, and CPU beside the sweep under test
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})},
     )
     deadline = time.time() + 120
     while time.time() < deadline:
