@@ -328,7 +328,7 @@ def test_video_frames_are_picked_by_rate_and_downscaled(video, tmp_path):
         f"video frame {i}" for i in range(0, CAPTURE.frames, 2)
     ]
     assert frames[0].image.size == (240, 180) and capture.orientation == "as stored"
-    assert capture.picked() == "evenly spaced"
+    assert capture.picked() == "18 of 36 frames, evenly spaced"
 
 
 def test_each_pick_stands_for_the_frames_nearest_it():
@@ -377,7 +377,7 @@ def test_the_sharpest_frame_near_each_evenly_spaced_one_is_kept(capture, tmp_pat
     assert [f.source for f in from_folder.frames] == [blurred[i].name for i in sharp]
     picked = read_frames(video, Selection(count=12))
     assert [f.source for f in picked.frames] == [f"video frame {i}" for i in sharp]
-    assert picked.picked().startswith("the sharpest of 2 to 4 neighbouring frames around each of 12 evenly spaced")
+    assert picked.picked().startswith("12 of 36 frames, each the sharpest of the 2 to 4 frames around an evenly")
     gain = float(picked.picked().split("median sharpness ")[1].split("x")[0])
     assert gain > 1.5, picked.picked()  # 8.6x here
 
@@ -391,7 +391,19 @@ def test_a_steady_capture_keeps_its_evenly_spaced_frames(video):
 
     steady = read_frames(video, Selection(count=12))  # no blur: no neighbour is much sharper than another
     assert [f.source for f in steady.frames] == [f"video frame {i}" for i in select_evenly(range(CAPTURE.frames), 12)]
-    assert "(median sharpness 1.00x theirs)" in steady.picked()
+    assert "(median sharpness 1.00x the evenly spaced frames')" in steady.picked()
+
+
+def test_a_video_keeps_300_frames_unless_told_and_a_folder_all(video, capture):
+    from nerftune.data.prepare import parse_arguments, selection_for
+
+    def selection(*args):
+        return selection_for(parse_arguments([*map(str, args), "--out", "out"]))
+
+    assert selection(video).count == 300, "nerfstudio's ns-process-data keeps as many of a video"
+    assert selection(video, "--frames", 50).count == 50
+    assert (selection(video, "--fps", 2).count, selection(video, "--fps", 2).fps) == (None, 2.0)
+    assert selection(capture / "images").count is None, "every image of a folder"
 
 
 def write_video(path: Path, images: list[Path], rotation: float = 0) -> Path:

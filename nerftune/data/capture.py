@@ -55,12 +55,14 @@ class Capture:
     frames: Iterator[Frame]  # one at a time, in order (a long 4K video would not fit in memory at once)
     orientation: str  # how the frames were turned upright, for the report
     picking: Picking | None  # where the sharpest frame of each window is kept; None where no frame is left out
+    total: int  # frames in the capture
 
     def picked(self) -> str:
         """How the frames were picked, for the report (once they have all been read)."""
-        if self.picking is not None and len(self.picking.candidates) > self.count:
-            return self.picking.describe()
-        return "every frame" if self.picking is None else "evenly spaced"
+        if self.picking is None:
+            return f"all {self.total} frames"
+        how = self.picking.describe() if len(self.picking.candidates) > self.count else "evenly spaced"
+        return f"{self.count} of {self.total} frames, {how}"
 
 
 def is_video(path: Path) -> bool:
@@ -98,7 +100,7 @@ def read_frames(source: Path, selection: Selection, mask_dir: Path | None = None
     if count < 2:
         raise InputError(source, "INPUT", f"yields {count} frame(s); at least 2 are needed", "use more frames")
     frames = _frames(images, mask_files, selection.max_size)
-    return Capture(count, frames, orientation, picking if count < total else None)
+    return Capture(count, frames, orientation, picking if count < total else None, total)
 
 
 def _refuse_unread_photos(folder: Path) -> None:

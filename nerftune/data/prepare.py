@@ -36,14 +36,34 @@ PLY_FILE = "sparse_pc.ply"
 # take a dataset at its size, so frames are written at most this large: a 4K phone video would otherwise make every
 # evaluation render 8 million rays an image, and SfM take several times as long
 DEFAULT_MAX_SIZE = 1600
+VIDEO_FRAMES = 300  # frames kept from a video by default: nerfstudio's ns-process-data keeps as many
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    try:
+        report = prepare(args)
+    except InputError as error:
+        print(f"error: {error.line()}", file=sys.stderr)
+        return 2
+    print(
+        f"{args.out}: {report['frames_registered']}/{report['frames_in']} frames registered, "
+        f"{report['points']} points, reprojection error {report['mean_reprojection_error_px']:.2f} px"
+    )
+    return 0
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="nerftune prepare", description=__doc__.splitlines()[0])
     parser.add_argument("input", type=Path, help="a video file (mp4, mov, ...) or a folder of images")
     parser.add_argument("--out", type=Path, required=True, help="the dataset folder to write")
     pick = parser.add_mutually_exclusive_group()
-    pick.add_argument("--frames", type=int, help="keep N frames, spread evenly over the capture")
+    pick.add_argument(
+        "--frames",
+        type=int,
+        help=f"keep N frames, spread evenly over the capture (a video: {VIDEO_FRAMES} by default, as nerfstudio's "
+        "ns-process-data; a folder: all)",
+    )
     pick.add_argument("--fps", type=float, help="keep F frames per second of video")
     parser.add_argument(
         "--pick",
@@ -85,17 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--min-registered", type=float, default=0.5, help="fail below this fraction of frames registered (0.5)"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
-    args = parser.parse_args(argv)
-    try:
-        report = prepare(args)
-    except InputError as error:
-        print(f"error: {error.line()}", file=sys.stderr)
-        return 2
-    print(
-        f"{args.out}: {report['frames_registered']}/{report['frames_in']} frames registered, "
-        f"{report['points']} points, reprojection error {report['mean_reprojection_error_px']:.2f} px"
-    )
-    return 0
+    return parser.parse_args(argv)
 
 
 def prepare(args: argparse.Namespace) -> dict:
@@ -144,6 +154,15 @@ def _check_args(args: argparse.Namespace) -> FocalPrior | None:
     return prior
 
 
+def selection_for(args: argparse.Namespace) -> Selection:
+    """The frames to keep: as asked, or a video's `VIDEO_FRAMES` (a minute of 30 fps video is 1,800 frames: hours
+    of SfM, and a pool no study needs), or a folder's every image."""
+    count = args.frames
+    if count is None and args.fps is None and is_video(args.input):
+        count = VIDEO_FRAMES
+    return Selection(count, args.fps, args.max_size, sharpest=args.pick == "sharpest")
+
+
 def _first_image(source: Path) -> Path | None:
     if not source.is_dir():
         return None
@@ -153,8 +172,7 @@ def _first_image(source: Path) -> Path | None:
 def _build(args: argparse.Namespace, out: Path, prior: FocalPrior | None) -> dict:
     seconds = {}
     start = time.perf_counter()
-    selection = Selection(args.frames, args.fps, args.max_size, sharpest=args.pick == "sharpest")
-    capture = read_frames(args.input, selection, args.masks)
+    capture = read_frames(args.input, selection_for(args), args.masks)
     if capture.orientation != "as stored":
         print(f"frames: {capture.orientation}", file=sys.stderr)
     sources = _write_frames(capture.frames, capture.count, out, args.input)
@@ -165,7 +183,7 @@ def _build(args: argparse.Namespace, out: Path, prior: FocalPrior | None) -> dic
         )
     seconds["extract"] = time.perf_counter() - start
     if capture.picking is not None:
-        print(f"frames: {capture.picked()}", file=sys.stderr)
+        print(f"kept {capture.picked()}", file=sys.stderr)
 
     matcher = args.matcher or ("sequential" if is_video(args.input) else "exhaustive")
     colmap_masks = out / "colmap" / "masks" if args.masks else None

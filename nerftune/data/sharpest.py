@@ -105,6 +105,6 @@ class Picking:
         widths = [len(window) for window in self.windows]
         gain = statistics.median(self.kept_scores) / max(statistics.median(self.target_scores), 1e-9)
         return (
-            f"the sharpest of {min(widths)} to {max(widths)} neighbouring frames around each of {len(self.windows)} "
-            f"evenly spaced ones (median sharpness {gain:.2f}x theirs)"
+            f"each the sharpest of the {min(widths)} to {max(widths)} frames around an evenly spaced one (median "
+            f"sharpness {gain:.2f}x the evenly spaced frames')"
         )
