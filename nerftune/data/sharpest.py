@@ -56,7 +56,7 @@ def image_sharpness(image: Image.Image) -> float:
 
 @dataclass
 class Picking:
-    """Keeps the sharpest frame of each window, as the frames stream past, and what that gained."""
+    """Keeps a frame of each window as the frames stream past (see `keep_sharpest`), and what that gained."""
 
     targets: list[int]  # the evenly spaced (or per-second) indices
     windows: list[range]  # one per target: the candidates
@@ -105,6 +105,6 @@ class Picking:
         widths = [len(window) for window in self.windows]
         gain = statistics.median(self.kept_scores) / max(statistics.median(self.target_scores), 1e-9)
         return (
-            f"each the sharpest of the {min(widths)} to {max(widths)} frames around an evenly spaced one (median "
-            f"sharpness {gain:.2f}x the evenly spaced frames')"
+            f"each the sharpest of the {min(widths)} to {max(widths)} frames around an evenly spaced one where "
+            f"{MARGIN:.0%} sharper than it (median sharpness {gain:.2f}x the evenly spaced frames')"
         )
