@@ -69,8 +69,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--pick",
         choices=("sharpest", "even"),
         default="sharpest",
-        help="with --frames or --fps: sharpest (default): the least blurred frame near each evenly spaced one; "
-        "even: exactly the evenly spaced frames",
+        help="where frames are left out: sharpest (default): each evenly spaced frame, or a neighbour at least 20 %% "
+        "sharper (less blurred); even: exactly the evenly spaced frames",
     )
     parser.add_argument("--masks", type=Path, help="mask images: white = use, black = ignore (COLMAP's convention)")
     parser.add_argument("--matcher", choices=MATCHERS, help="default: sequential for a video, exhaustive for a folder")
