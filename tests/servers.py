@@ -55,8 +55,8 @@ def start_mlflow(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-        # MLflow 3's job runner (seven processes for its GenAI jobs, which nerftune never uses) took about 10 s of
-        # each start on 2 cores, and CPU beside the sweep under test
+        # MLflow 3's job runner (seven processes for its GenAI jobs, which nerftune never uses) made each start
+        # 16 to 21 s instead of 12 to 14 on 2 cores, and took CPU beside the sweep under test
         env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})},
     )
     deadline = time.time() + 120
