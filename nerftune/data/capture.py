@@ -199,10 +199,15 @@ def _video_frame_sharpness(frame: Any) -> float:
 
 def _turned(image: Image.Image, degrees: float) -> Image.Image:
     """`image` turned counter-clockwise by a video's display rotation (a phone's portrait video: -90), as ffmpeg
-    and players do; rotations other than quarter turns do not occur in phone videos and are rounded to one."""
-    quarter_turns = round(degrees / 90) % 4
+    and players do."""
     turns = {1: Image.Transpose.ROTATE_90, 2: Image.Transpose.ROTATE_180, 3: Image.Transpose.ROTATE_270}
+    quarter_turns = _quarter_turns(degrees)
     return image.transpose(turns[quarter_turns]) if quarter_turns else image
+
+
+def _quarter_turns(degrees: float) -> int:
+    """0 to 3 counter-clockwise quarter turns; rotations between them do not occur in phone videos and are rounded."""
+    return round(degrees / 90) % 4
 
 
 def _video_orientation(path: Path) -> str:
@@ -213,7 +218,7 @@ def _video_orientation(path: Path) -> str:
             degrees = next(container.decode(video=0)).rotation
     except (av.error.FFmpegError, StopIteration):  # reported by the frame reader
         return "as stored"
-    if not round(degrees / 90) % 4:
+    if not _quarter_turns(degrees):
         return "as stored"
     return f"turned upright by the video's display rotation ({degrees:g} degrees)"
 
