@@ -221,11 +221,17 @@ def sideways_masks(tmp_path: Path, capture: Path) -> list[str]:
     return [str(frames), "--masks", str(masks)]
 
 
-def heic_photos(tmp_path: Path, capture: Path) -> list[str]:
-    folder = tmp_path / "iphone"
+def raw_photos(tmp_path: Path, capture: Path) -> list[str]:
+    folder = tmp_path / "camera"
     folder.mkdir()
     for k in range(3):
-        (folder / f"IMG_{k:04d}.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")  # their first bytes
+        (folder / f"DSC_{k:04d}.DNG").write_bytes(b"II*\x00\x08\x00\x00\x00")  # their first bytes (a TIFF's)
+    return [str(folder)]
+
+
+def broken_heic_photo(tmp_path: Path, capture: Path) -> list[str]:
+    folder = photos_with_orientation(capture, tmp_path / "iphone", [6, 6, 6], suffix=".HEIC")
+    (folder / "frame_00001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")  # a HEIC's first bytes, cut off
     return [str(folder)]
 
 
@@ -253,7 +259,8 @@ ROBUSTNESS = {
     "fewer than 2 frames": (one_frame, "at least 2 are needed"),
     "masks do not match the frames": (mismatched_masks, "no mask for frame_00005.png"),
     "masks of another shape than their frames": (sideways_masks, "is 360x480, a different shape from its frame"),
-    "a folder of HEIC photos": (heic_photos, "holds .heic photos, which are not read here"),
+    "a folder of raw photos": (raw_photos, "holds .dng photos, which are not read here"),
+    "a broken HEIC photo": (broken_heic_photo, "frame_00001.HEIC: unreadable image"),
     "too few frames registered": (too_few_registered, "tried: simpler camera model ("),
     "a focal prior impossible for a camera": (impossible_focal, "field of view of 177.4 degrees, impossible"),
     "a negative --max-size": (negative_max_size, "--max-size: is -1 px"),
@@ -435,14 +442,18 @@ def test_a_portrait_phone_video_is_turned_upright_as_ffmpeg_shows_it(capture, tm
     assert read.orientation == "turned upright by the video's display rotation (-90 degrees)"
 
 
-def photos_with_orientation(capture: Path, folder: Path, tags: list[int]) -> Path:
-    """The capture's first frames saved as JPEGs, each with an EXIF orientation tag (6: turn 90 degrees clockwise
-    to view, as a phone held upright stores a photo)."""
+def photos_with_orientation(capture: Path, folder: Path, tags: list[int], suffix: str = ".jpg") -> Path:
+    """The capture's first frames saved as JPEGs (or `suffix`), each with an EXIF orientation tag (6: turn 90
+    degrees clockwise to view, as a phone held upright stores a photo). A HEIC gets HEIF's own rotation besides the
+    tag, as an iPhone writes it (pillow-heif: the pixels stored as given, with an `irot` box)."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
     folder.mkdir()
     for tag, image in zip(tags, sorted((capture / "images").iterdir())):
         exif = Image.Exif()
         exif[0x0112] = tag
-        Image.open(image).convert("RGB").save(folder / f"{image.stem}.jpg", exif=exif, quality=95)
+        Image.open(image).convert("RGB").save(folder / f"{image.stem}{suffix}", exif=exif.tobytes(), quality=95)
     return folder
 
 
@@ -459,3 +470,32 @@ def test_photos_are_turned_upright_by_their_exif_unless_they_disagree(capture, t
     mixed = read_frames(photos_with_orientation(capture, tmp_path / "mixed", [6, 1, 6]), Selection())
     assert [f.image.size for f in mixed.frames] == [(CAPTURE.width, CAPTURE.height)] * 3, "one shape: as stored"
     assert mixed.orientation.startswith("as stored, sideways in viewers: 2 of 3 photos carry an EXIF turn")
+
+
+@pytest.mark.parametrize("tags", [[6, 6, 6], [8, 8, 8], [6, 1, 6], [1, 1, 1]])
+def test_iphone_heic_photos_are_read_and_turned_as_their_jpegs_would_be(tags, capture, tmp_path):
+    """pillow-heif turns a HEIC upright as it opens it; the frames must still follow the folder's rule: upright
+    where all photos agree, all as stored where they do not."""
+    from nerftune.data.capture import Selection, read_frames
+
+    heic = read_frames(photos_with_orientation(capture, tmp_path / "heic", tags, ".HEIC"), Selection())
+    jpeg = read_frames(photos_with_orientation(capture, tmp_path / "jpeg", tags), Selection())
+    assert heic.orientation == jpeg.orientation
+    for from_heic, from_jpeg in zip(heic.frames, jpeg.frames, strict=True):
+        assert from_heic.source.endswith(".HEIC") and from_heic.image.size == from_jpeg.image.size
+        difference = np.abs(np.asarray(from_heic.image, dtype=float) - np.asarray(from_jpeg.image, dtype=float))
+        assert difference.mean() < 3, "the same pixels, turned the same way (both lossy)"
+
+
+def test_the_focal_length_of_an_iphone_heic_is_read_from_its_exif(capture, tmp_path):
+    from nerftune.data.focal import from_metadata
+    from nerftune.data.prepare import _first_image
+
+    folder = photos_with_orientation(capture, tmp_path / "heic", [6, 6], ".HEIC")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif.get_ifd(0x8769)[0xA405] = 26  # FocalLengthIn35mmFilm, as an iPhone's main camera writes it
+    first = Image.open(capture / "images" / "frame_00000.png").convert("RGB")
+    first.save(folder / "frame_00000.HEIC", exif=exif.tobytes())
+    prior = from_metadata(folder, _first_image(folder))
+    assert prior is not None and (prior.kind, prior.value, prior.source) == ("35mm", 26, "EXIF of frame_00000.HEIC")

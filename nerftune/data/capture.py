@@ -5,6 +5,10 @@ with a rotation (a video's display matrix, a photo's EXIF orientation) that deco
 whose photos disagree (some held upright, some sideways) is kept as stored, so that one camera's frames keep one
 shape. Masks must have their upright frame's shape.
 
+Photos: whatever PIL reads, HEIC (an iPhone's photos unless set to "Most Compatible") through pillow-heif, and AVIF
+where PIL was built with it. pillow-heif turns a HEIC photo upright as it opens it (HEIF's own rotation, which iPhones
+write beside the EXIF tag) and keeps the tag apart, as `original_orientation`; `_stored` undoes that turn.
+
 Masks follow COLMAP's convention: white = use this pixel, black = ignore it (no features there, and nerfstudio
 ignores it in training). A folder's masks are matched by file name (`img.jpg` <- `img.png`, `img.jpg.png` or
 `img.jpg`); a video's masks are one image per video frame, in name order.
@@ -17,17 +21,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from PIL import Image, ImageOps
+import pillow_heif
+from PIL import Image, ImageOps, features
 
 from nerftune.data.frames import select_evenly
 from nerftune.data.sharpest import Picking, image_sharpness, score_size, sharpness, windows
 from nerftune.errors import InputError
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm"}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
-# what phones and cameras also write: an iPhone's photos are HEIC unless set to "Most Compatible"
-UNREAD_PHOTO_SUFFIXES = {".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2"}
+pillow_heif.register_heif_opener()  # for the frames and for the EXIF focal length (nerftune.data.focal) alike
+AVIF_SUFFIXES = {".avif"} if features.check("avif") else set()
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".heic", ".heif"} | AVIF_SUFFIXES
+# what cameras also write, and no PIL plugin here reads
+UNREAD_PHOTO_SUFFIXES = {".avif", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2"} - AVIF_SUFFIXES
 EXIF_ORIENTATION = 0x0112  # 1: as stored; 2 to 8: mirrored and/or turned by 90, 180 or 270 degrees
+# how to undo what ImageOps.exif_transpose does for each orientation: each is its own inverse but the quarter turns
+UNDO_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
 SHAPE_TOLERANCE = 0.02  # relative difference of width/height ratios between a mask and its frame (rounding)
 
 
@@ -104,8 +121,8 @@ def read_frames(source: Path, selection: Selection, mask_dir: Path | None = None
 
 
 def _refuse_unread_photos(folder: Path) -> None:
-    """A folder of photos in a format read here by none of PIL's plugins (an iPhone's HEIC, a camera's raw files)
-    says so, rather than that it has no frames."""
+    """A folder of photos in a format read here by none of PIL's plugins (a camera's raw files) says so, rather
+    than that it has no frames."""
     unread = sorted({p.suffix.lower() for p in folder.iterdir() if p.suffix.lower() in UNREAD_PHOTO_SUFFIXES})
     if unread:
         raise InputError(
@@ -225,7 +242,7 @@ def _video_orientation(path: Path) -> str:
 
 def _folder_orientation(files: list[Path]) -> tuple[bool, str]:
     """Whether to turn the photos upright by their EXIF orientation, and what was done, for the report."""
-    tags = [_exif_orientation(path) for path in files]
+    tags = [_orientation_tag(path) for path in files]
     if set(tags) == {1}:
         return False, "as stored"
     if len(set(tags)) == 1:
@@ -237,10 +254,11 @@ def _folder_orientation(files: list[Path]) -> tuple[bool, str]:
     )
 
 
-def _exif_orientation(path: Path) -> int:
+def _orientation_tag(path: Path) -> int:
+    """The photo's EXIF orientation, also where pillow-heif has applied it and set the tag to 1."""
     try:
         with Image.open(path) as image:
-            return int(image.getexif().get(EXIF_ORIENTATION, 1))
+            return int(image.info.get("original_orientation") or image.getexif().get(EXIF_ORIENTATION, 1))
     except Exception:  # an unreadable photo is reported when its pixels are read
         return 1
 
@@ -275,9 +293,15 @@ def _mask_files(mask_dir: Path) -> list[Path]:
 def _open(path: Path, mode: str, upright: bool = False) -> Image.Image:
     try:
         with Image.open(path) as image:
-            return (ImageOps.exif_transpose(image) if upright else image).convert(mode)
+            return (ImageOps.exif_transpose(image) if upright else _stored(image)).convert(mode)
     except Exception as error:  # PIL raises many types for broken files
         raise InputError(path, "", f"unreadable image ({error})", "replace or remove it") from None
+
+
+def _stored(image: Image.Image) -> Image.Image:
+    """`image` as stored: a HEIC photo turned back where pillow-heif turned it upright on opening."""
+    turned = image.info.get("original_orientation") or 1
+    return image.transpose(UNDO_ORIENTATION[turned]) if turned != 1 else image
 
 
 def _downscale(image: Image.Image, max_size: int | None) -> Image.Image:
