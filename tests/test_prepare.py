@@ -439,7 +439,44 @@ def test_a_portrait_phone_video_is_turned_upright_as_ffmpeg_shows_it(capture, tm
     ffmpeg = np.asarray(Image.open(shown).convert("RGB"), dtype=float)
     assert first.size == (CAPTURE.height, CAPTURE.width), "portrait, as the phone held it"
     assert np.abs(np.asarray(first, dtype=float) - ffmpeg).mean() < 3, "the same pixels, turned the same way"
+    assert read.colour == "as stored", "an SDR video's colours are left as players show them"
     assert read.orientation == "turned upright by the video's display rotation (-90 degrees)"
+
+
+def write_hdr_video(path: Path, images: list[Path], transfer: str) -> Path:
+    """A 10-bit HEVC BT.2020 video of `images` as a phone records HDR (`transfer`: arib-std-b67 for an iPhone's
+    HLG, smpte2084 for PQ), made by ffmpeg's zscale with the images' white at HDR reference white (203 cd/m2)."""
+    convert = (
+        f"zscale=tin=iec61966-2-1:pin=bt709:min=gbr:rin=full:t={transfer}:p=bt2020:m=bt2020nc:r=tv:npl=203,"
+        "format=yuv420p10le"
+    )
+    tags = f"log-level=error:colorprim=bt2020:transfer={transfer}:colormatrix=bt2020nc:range=limited"
+    pattern = images[0].parent / "frame_%05d.png"
+    command = ["ffmpeg", "-v", "error", "-framerate", "10", "-i", pattern, "-frames:v", str(len(images))]
+    subprocess.run([*command, "-vf", convert, "-c:v", "libx265", "-x265-params", tags, path], check=True)
+    return path
+
+
+@pytest.mark.parametrize("transfer, name", [("arib-std-b67", "HLG"), ("smpte2084", "PQ")])
+def test_an_hdr_phone_video_is_tone_mapped_to_the_sdr_frames_it_was_made_from(transfer, name, capture, tmp_path):
+    import av
+
+    from nerftune.data.capture import Selection, read_frames
+
+    images = sorted((capture / "images").iterdir())[:3]
+    video = write_hdr_video(tmp_path / "hdr.mov", images, transfer)
+    read = read_frames(video, Selection(max_size=400))
+    assert read.colour == f"tone-mapped from HDR ({name}) to SDR sRGB, as a player shows it"
+    with av.open(str(video)) as container:  # what a conversion that ignores the transfer makes of it
+        untouched = next(container.decode(video=0)).to_image().resize((400, 300), Image.Resampling.LANCZOS)
+    for k, (frame, image) in enumerate(zip(read.frames, images, strict=True)):
+        assert frame.image.size == (400, 300), "scaled to --max-size before the mapping"
+        sdr = np.asarray(Image.open(image).convert("RGB").resize((400, 300), Image.Resampling.LANCZOS), dtype=float)
+        error = np.abs(np.asarray(frame.image, dtype=float) - sdr).mean()
+        assert error < 6, f"frame {k}: {error:.1f} levels from the SDR frame"
+        if k == 0:
+            washed_out = np.abs(np.asarray(untouched, dtype=float) - sdr).mean()
+            assert washed_out > 2 * error, "the untouched conversion is far off: the test tells the two apart"
 
 
 def photos_with_orientation(capture: Path, folder: Path, tags: list[int], suffix: str = ".jpg") -> Path:

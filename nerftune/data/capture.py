@@ -5,6 +5,10 @@ with a rotation (a video's display matrix, a photo's EXIF orientation) that deco
 whose photos disagree (some held upright, some sideways) is kept as stored, so that one camera's frames keep one
 shape. Masks must have their upright frame's shape.
 
+Colour: a phone's video is HDR by default (an iPhone's HLG, many Android phones' PQ, both in BT.2020), which a plain
+conversion to RGB shows washed out and dull. Such frames are tone-mapped to SDR sRGB by FFmpeg's colour management
+(its BT.2408 mapping: HDR reference white, 203 cd/m2, becomes SDR white), as a player shows them on an SDR screen.
+
 Photos: whatever PIL reads, HEIC (an iPhone's photos unless set to "Most Compatible") through pillow-heif, and AVIF
 where PIL was built with it. pillow-heif turns a HEIC photo upright as it opens it (HEIF's own rotation, which iPhones
 write beside the EXIF tag) and keeps the tag apart, as `original_orientation`; `_stored` undoes that turn.
@@ -21,7 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import av
 import pillow_heif
+from av.video.reformatter import ColorPrimaries, ColorTrc
 from PIL import Image, ImageOps, features
 
 from nerftune.data.frames import select_evenly
@@ -44,6 +50,13 @@ UNDO_ORIENTATION = {
     6: Image.Transpose.ROTATE_90,
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_270,
+}
+HDR_TRANSFERS = {ColorTrc.ARIB_STD_B67: "HLG", ColorTrc.SMPTE2084: "PQ"}
+# what a PNG is shown as: sRGB's curve and BT.709's primaries (sRGB's own)
+SDR_SRGB = {
+    "dst_colorspace": "ITU709",
+    "dst_color_trc": ColorTrc.IEC61966_2_1,
+    "dst_color_primaries": ColorPrimaries.BT709,
 }
 SHAPE_TOLERANCE = 0.02  # relative difference of width/height ratios between a mask and its frame (rounding)
 
@@ -71,6 +84,7 @@ class Capture:
     count: int  # how many frames are selected
     frames: Iterator[Frame]  # one at a time, in order (a long 4K video would not fit in memory at once)
     orientation: str  # how the frames were turned upright, for the report
+    colour: str  # how the frames' colours were converted, for the report
     picking: Picking | None  # where the sharpest frame of each window is kept; None where no frame is left out
     total: int  # frames in the capture
 
@@ -98,8 +112,8 @@ def read_frames(source: Path, selection: Selection, mask_dir: Path | None = None
         decoded = ((i, f"video frame {i}", frame) for i, frame in _decode(source, picking.candidates))
         # scored at a small size in grey straight from the decoder: a full RGB image costs 4x that on 4K frames
         kept = picking.keep_sharpest(decoded, _video_frame_sharpness)
-        images = ((i, name, _turned(frame.to_image(), frame.rotation)) for i, name, frame in kept)
-        orientation = _video_orientation(source)
+        images = ((i, name, _video_image(frame, selection.max_size)) for i, name, frame in kept)
+        orientation, colour = _video_orientation(source), _video_colour(source)
         mask_files = dict(enumerate(_video_mask_files(mask_dir, total))) if mask_dir else None
     elif source.is_dir():
         files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -108,6 +122,7 @@ def read_frames(source: Path, selection: Selection, mask_dir: Path | None = None
         total = len(files)
         picking = _picking(_pick(total, selection, None), total, selection.sharpest)
         upright, orientation = _folder_orientation([files[i] for i in picking.candidates])
+        colour = "as stored"
         opened = ((i, files[i].name, _open(files[i], "RGB", upright)) for i in picking.candidates)
         images = picking.keep_sharpest(opened, image_sharpness)
         mask_files = {i: _folder_mask(mask_dir, files[i]) for i in picking.candidates} if mask_dir else None
@@ -117,7 +132,7 @@ def read_frames(source: Path, selection: Selection, mask_dir: Path | None = None
     if count < 2:
         raise InputError(source, "INPUT", f"yields {count} frame(s); at least 2 are needed", "use more frames")
     frames = _frames(images, mask_files, selection.max_size)
-    return Capture(count, frames, orientation, picking if count < total else None, total)
+    return Capture(count, frames, orientation, colour, picking if count < total else None, total)
 
 
 def _refuse_unread_photos(folder: Path) -> None:
@@ -172,8 +187,6 @@ def _pick(total: int, selection: Selection, fps: float | None) -> list[int]:
 
 
 def _video_frame_count(path: Path) -> int:
-    import av
-
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
@@ -187,8 +200,6 @@ def _video_frame_count(path: Path) -> int:
 
 
 def _video_fps(path: Path) -> float | None:
-    import av
-
     with av.open(str(path)) as container:
         rate = container.streams.video[0].average_rate
         return float(rate) if rate else None
@@ -196,8 +207,6 @@ def _video_fps(path: Path) -> float | None:
 
 def _decode(path: Path, keep: list[int]) -> Iterator[tuple[int, Any]]:
     """(index, PyAV video frame) of the frames in `keep`."""
-    import av
-
     wanted = set(keep)
     try:
         with av.open(str(path)) as container:
@@ -214,6 +223,33 @@ def _video_frame_sharpness(frame: Any) -> float:
     return sharpness(frame.reformat(*score_size(frame.width, frame.height), format="gray").to_ndarray())
 
 
+def _video_image(frame: Any, max_size: int | None) -> Image.Image:
+    """The frame as a player shows it on an SDR screen: upright, and an HDR frame tone-mapped to sRGB. The mapping
+    costs about 0.2 s a megapixel on one core, so an HDR frame is first scaled to the size it will be written."""
+    rotation = frame.rotation
+    if _is_hdr(frame):
+        size = _scaled_size((frame.width, frame.height), max_size)
+        if size != (frame.width, frame.height):
+            frame = frame.reformat(*size, interpolation="LANCZOS")
+        frame = frame.reformat(format="rgb24", **SDR_SRGB)
+    return _turned(frame.to_image(), rotation)
+
+
+def _is_hdr(frame: Any) -> bool:
+    return frame.color_trc in HDR_TRANSFERS
+
+
+def _video_colour(path: Path) -> str:
+    try:
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0))
+    except (av.error.FFmpegError, StopIteration):  # reported by the frame reader
+        return "as stored"
+    if not _is_hdr(frame):
+        return "as stored"
+    return f"tone-mapped from HDR ({HDR_TRANSFERS[frame.color_trc]}) to SDR sRGB, as a player shows it"
+
+
 def _turned(image: Image.Image, degrees: float) -> Image.Image:
     """`image` turned counter-clockwise by a video's display rotation (a phone's portrait video: -90), as ffmpeg
     and players do."""
@@ -228,8 +264,6 @@ def _quarter_turns(degrees: float) -> int:
 
 
 def _video_orientation(path: Path) -> str:
-    import av
-
     try:
         with av.open(str(path)) as container:
             degrees = next(container.decode(video=0)).rotation
@@ -305,11 +339,15 @@ def _stored(image: Image.Image) -> Image.Image:
 
 
 def _downscale(image: Image.Image, max_size: int | None) -> Image.Image:
-    if not max_size or max(image.size) <= max_size:
-        return image
-    scale = max_size / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS)
+    size = _scaled_size(image.size, max_size)
+    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def _scaled_size(size: tuple[int, int], max_size: int | None) -> tuple[int, int]:
+    if not max_size or max(size) <= max_size:
+        return size
+    scale = max_size / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def _video_types() -> str:

@@ -173,8 +173,9 @@ def _build(args: argparse.Namespace, out: Path, prior: FocalPrior | None) -> dic
     seconds = {}
     start = time.perf_counter()
     capture = read_frames(args.input, selection_for(args), args.masks)
-    if capture.orientation != "as stored":
-        print(f"frames: {capture.orientation}", file=sys.stderr)
+    for conversion in (capture.orientation, capture.colour):
+        if conversion != "as stored":
+            print(f"frames: {conversion}", file=sys.stderr)
     sources = _write_frames(capture.frames, capture.count, out, args.input)
     names = list(sources)
     if len(names) < 2:  # a video whose container promised more frames than it decodes
@@ -225,6 +226,7 @@ def _build(args: argparse.Namespace, out: Path, prior: FocalPrior | None) -> dic
         "recovery": outcome.recovery,
         "frames_in": len(names),
         "orientation": capture.orientation,
+        "colour": capture.colour,
         "picked": capture.picked(),
         "frames_registered": len(model.registered),
         "registered": model.registered,
