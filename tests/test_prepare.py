@@ -235,6 +235,18 @@ def broken_heic_photo(tmp_path: Path, capture: Path) -> list[str]:
     return [str(folder)]
 
 
+def photos_of_two_lenses(tmp_path: Path, capture: Path) -> list[str]:
+    """As an iPhone takes them where its macro mode switches to the ultra-wide lens for close-ups, with
+    --focal-mm given: a prior does not make two lenses one camera."""
+    folder = tmp_path / "iphone"
+    folder.mkdir()
+    for k, image in enumerate(sorted((capture / "images").iterdir())[:6]):
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[0xA405] = 13 if k in (3, 4) else 26  # FocalLengthIn35mmFilm
+        Image.open(image).convert("RGB").save(folder / f"IMG_{k:04d}.jpg", exif=exif)
+    return [str(folder), "--focal-mm", "26"]
+
+
 def too_few_registered(tmp_path: Path, capture: Path) -> list[str]:
     frames = capture_subset(capture, tmp_path / "frames", 5, step=3)  # 0, 3, ..., 12: 6 degrees apart
     for k in range(8):
@@ -261,6 +273,11 @@ ROBUSTNESS = {
     "masks of another shape than their frames": (sideways_masks, "is 360x480, a different shape from its frame"),
     "a folder of raw photos": (raw_photos, "holds .dng photos, which are not read here"),
     "a broken HEIC photo": (broken_heic_photo, "frame_00001.HEIC: unreadable image"),
+    "photos of two lenses": (
+        photos_of_two_lenses,
+        "its photos were taken at 2 focal lengths (EXIF, 35 mm-equivalent: 26 mm: 4 photos (IMG_0000.jpg, "
+        "IMG_0001.jpg, IMG_0002.jpg and 1 more); 13 mm: 2 photos (IMG_0003.jpg, IMG_0004.jpg))",
+    ),
     "too few frames registered": (too_few_registered, "tried: simpler camera model ("),
     "a focal prior impossible for a camera": (impossible_focal, "field of view of 177.4 degrees, impossible"),
     "a negative --max-size": (negative_max_size, "--max-size: is -1 px"),
@@ -526,7 +543,7 @@ def test_iphone_heic_photos_are_read_and_turned_as_their_jpegs_would_be(tags, ca
 
 def test_the_focal_length_of_an_iphone_heic_is_read_from_its_exif(capture, tmp_path):
     from nerftune.data.focal import from_metadata
-    from nerftune.data.prepare import _first_image
+    from nerftune.data.prepare import _photos
 
     folder = photos_with_orientation(capture, tmp_path / "heic", [6, 6], ".HEIC")
     exif = Image.Exif()
@@ -534,5 +551,5 @@ def test_the_focal_length_of_an_iphone_heic_is_read_from_its_exif(capture, tmp_p
     exif.get_ifd(0x8769)[0xA405] = 26  # FocalLengthIn35mmFilm, as an iPhone's main camera writes it
     first = Image.open(capture / "images" / "frame_00000.png").convert("RGB")
     first.save(folder / "frame_00000.HEIC", exif=exif.tobytes())
-    prior = from_metadata(folder, _first_image(folder))
+    prior = from_metadata(folder, _photos(folder))
     assert prior is not None and (prior.kind, prior.value, prior.source) == ("35mm", 26, "EXIF of frame_00000.HEIC")

@@ -169,10 +169,13 @@ def test_focal_prior_from_exif_and_from_a_phone_video(tmp_path):
     exif = Image.Exif()
     exif.get_ifd(0x8769)[0xA405] = 26  # FocalLengthIn35mmFilm
     Image.new("RGB", (64, 48)).save(tmp_path / "IMG_0001.jpg", exif=exif)
-    prior = from_metadata(tmp_path, tmp_path / "IMG_0001.jpg")
+    prior = from_metadata(tmp_path, [tmp_path / "IMG_0001.jpg"])
     assert prior.value == 26 and prior.source == "EXIF of IMG_0001.jpg"
+    Image.new("RGB", (64, 48)).save(tmp_path / "IMG_0002.jpg", exif=exif)
     Image.new("RGB", (64, 48)).save(tmp_path / "plain.jpg")
-    assert from_metadata(tmp_path, tmp_path / "plain.jpg") is None
+    prior = from_metadata(tmp_path, sorted(tmp_path.glob("*.jpg")))
+    assert prior.value == 26 and prior.source == "EXIF of IMG_0001.jpg and 1 more photos", "a photo without is left out"
+    assert from_metadata(tmp_path, [tmp_path / "plain.jpg"]) is None
 
     video = tmp_path / "capture.mov"
     with av.open(str(video), "w", options={"movflags": "use_metadata_tags"}) as container:
@@ -181,4 +184,4 @@ def test_focal_prior_from_exif_and_from_a_phone_video(tmp_path):
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")))
         container.mux(stream.encode())
-    assert from_metadata(video, None).value == 24
+    assert from_metadata(video, []).value == 24

@@ -9,8 +9,12 @@ known image width) and turned into pixels for the frames as written (after any d
 - `--fov 70`: the horizontal field of view in degrees.
 - `--camera FILE`: a JSON file with `fl_x` (pixels) and `w`, e.g. another capture's transforms.json of the same lens
   and zoom (COLMAP's and nerfstudio's convention).
-- metadata: EXIF `FocalLengthIn35mmFilm` of a folder's first image, or the 35 mm-equivalent focal length that some
+- metadata: EXIF `FocalLengthIn35mmFilm` of a folder's photos, or the 35 mm-equivalent focal length that some
   phones (iPhones: `com.apple.quicktime.camera.focal_length.35mm_equivalent`) write into the video.
+
+A folder whose photos' EXIF names two focal lengths is refused: structure from motion here gives a capture one
+camera, and a phone's lenses differ in focal length and distortion. A phone switches lenses by itself (an iPhone's
+macro mode takes close-ups, such as of a document, with its ultra-wide lens), so this is easy to miss.
 """
 
 from __future__ import annotations
@@ -93,15 +97,48 @@ def _read_camera_file(path: Path) -> FocalPrior:
     return FocalPrior("pixels", focal, f"--camera {path}", width)
 
 
-def from_metadata(source: Path, first_image: Path | None) -> FocalPrior | None:
-    """A 35 mm-equivalent focal length the capture carries: EXIF of `first_image`, or the video's metadata."""
+def from_metadata(source: Path, photos: list[Path]) -> FocalPrior | None:
+    """A 35 mm-equivalent focal length the capture carries: the EXIF of a folder's `photos`, or the video's
+    metadata. Raises `InputError` where the photos name more than one."""
     value, where = None, ""
-    if first_image is not None:
-        value, where = _exif_35mm(first_image), f"EXIF of {first_image.name}"
+    if photos:
+        by_focal = _photos_by_focal(photos)
+        if len(by_focal) > 1:
+            raise _mixed_lenses(source, by_focal)
+        for value, same in by_focal.items():
+            where = f"EXIF of {same[0].name}" + (f" and {len(same) - 1} more photos" if len(same) > 1 else "")
     elif source.is_file():
         value, where = _video_35mm(source), f"metadata of {source.name}"
     prior = FocalPrior("35mm", value, where) if value else None
     return prior if prior is not None and prior.is_possible() else None
+
+
+def _photos_by_focal(photos: list[Path]) -> dict[float, list[Path]]:
+    """The photos of each 35 mm-equivalent focal length their EXIF names (photos without one are left out)."""
+    by_focal: dict[float, list[Path]] = {}
+    for photo in photos:
+        focal = _exif_35mm(photo)
+        if focal:
+            by_focal.setdefault(focal, []).append(photo)
+    return by_focal
+
+
+def _mixed_lenses(source: Path, by_focal: dict[float, list[Path]]) -> InputError:
+    groups = sorted(by_focal.items(), key=lambda item: -len(item[1]))
+    described = "; ".join(f"{focal:g} mm: {_names(photos)}" for focal, photos in groups)
+    return InputError(
+        source,
+        "INPUT",
+        f"its photos were taken at {len(groups)} focal lengths (EXIF, 35 mm-equivalent: {described}), and a "
+        "capture has one camera here",
+        "keep one lens's photos in the folder; a phone's macro mode or zoom switches lenses by itself",
+    )
+
+
+def _names(photos: list[Path], shown: int = 3) -> str:
+    names = ", ".join(photo.name for photo in photos[:shown])
+    more = f" and {len(photos) - shown} more" if len(photos) > shown else ""
+    return f"{len(photos)} photo{'s' if len(photos) > 1 else ''} ({names}{more})"
 
 
 def _exif_35mm(path: Path) -> float | None:

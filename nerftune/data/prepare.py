@@ -142,7 +142,8 @@ def _check_args(args: argparse.Namespace) -> FocalPrior | None:
         raise InputError("command line", "--recovery-seconds", "is negative", "e.g. 300, or 0 for no recovery")
     if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
         raise InputError(args.out, "--out", "exists and is not empty", "choose another folder or add --overwrite")
-    prior = from_arguments(args.focal_mm, args.fov, args.camera) or from_metadata(args.input, _first_image(args.input))
+    found = from_metadata(args.input, _photos(args.input))  # refuses photos of several lenses, a prior given or not
+    prior = from_arguments(args.focal_mm, args.fov, args.camera) or found
     if args.mapper == "global" and prior is None:
         raise InputError(
             "command line",
@@ -163,10 +164,11 @@ def selection_for(args: argparse.Namespace) -> Selection:
     return Selection(count, args.fps, args.max_size, sharpest=args.pick == "sharpest")
 
 
-def _first_image(source: Path) -> Path | None:
+def _photos(source: Path) -> list[Path]:
+    """A folder's photos, in name order; none for a video."""
     if not source.is_dir():
-        return None
-    return next((p for p in sorted(source.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES), None)
+        return []
+    return sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _build(args: argparse.Namespace, out: Path, prior: FocalPrior | None) -> dict:
