@@ -23,12 +23,14 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
-from nerftune.data.capture import IMAGE_SUFFIXES, Frame, Selection, is_video, read_frames
+from nerftune.data.capture import Frame, Selection, read_frames
 from nerftune.data.dataset import PREPARE_REPORT as REPORT_FILE
 from nerftune.data.poi import find_document
 from nerftune.data.focal import FocalPrior, from_arguments, from_metadata
+from nerftune.data.photos import folder_photos
 from nerftune.data.sfm import CAMERA_MODELS, MAPPERS, MATCHERS, Reconstruction
 from nerftune.data.sfm_choice import Outcome, SfmOptions, reconstruct
+from nerftune.data.video import is_video
 from nerftune.errors import InputError
 
 PLY_FILE = "sparse_pc.ply"
@@ -166,9 +168,7 @@ def selection_for(args: argparse.Namespace) -> Selection:
 
 def _photos(source: Path) -> list[Path]:
     """A folder's photos, in name order; none for a video."""
-    if not source.is_dir():
-        return []
-    return sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return folder_photos(source) if source.is_dir() else []
 
 
 def _build(args: argparse.Namespace, out: Path, prior: FocalPrior | None) -> dict:
