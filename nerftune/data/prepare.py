@@ -57,7 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="nerftune prepare", description=__doc__.splitlines()[0])
-    parser.add_argument("input", type=Path, help="a video file (mp4, mov, ...) or a folder of images")
+    parser.add_argument(
+        "input",
+        type=Path,
+        help="a video file (mp4, mov, ...; HDR is tone-mapped) or a folder of photos (JPEG, PNG, HEIC, ...)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="the dataset folder to write")
     pick = parser.add_mutually_exclusive_group()
     pick.add_argument(
