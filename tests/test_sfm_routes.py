@@ -174,7 +174,7 @@ def test_focal_prior_from_exif_and_from_a_phone_video(tmp_path):
     Image.new("RGB", (64, 48)).save(tmp_path / "IMG_0002.jpg", exif=exif)
     Image.new("RGB", (64, 48)).save(tmp_path / "plain.jpg")
     prior = from_metadata(tmp_path, sorted(tmp_path.glob("*.jpg")))
-    assert prior.value == 26 and prior.source == "EXIF of IMG_0001.jpg and 1 more photo", "a photo without is left out"
+    assert prior.value == 26 and prior.source == "EXIF of IMG_0001.jpg and 1 more", "a photo without is left out"
     assert from_metadata(tmp_path, [tmp_path / "plain.jpg"]) is None
 
     video = tmp_path / "capture.mov"

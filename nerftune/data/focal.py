@@ -107,7 +107,7 @@ def from_metadata(source: Path, photos: list[Path]) -> FocalPrior | None:
             raise _mixed_lenses(source, by_focal)
         if by_focal:
             [(value, same)] = by_focal.items()
-            where = f"EXIF of {same[0].name}" + (f" and {_photo_count(len(same) - 1)} more" if len(same) > 1 else "")
+            where = f"EXIF of {same[0].name}" + (f" and {len(same) - 1} more" if len(same) > 1 else "")
     elif source.is_file():
         value, where = _video_35mm(source), f"metadata of {source.name}"
     prior = FocalPrior("35mm", value, where) if value else None
@@ -139,11 +139,7 @@ def _mixed_lenses(source: Path, by_focal: dict[float, list[Path]]) -> InputError
 def _names(photos: list[Path], shown: int = 3) -> str:
     names = ", ".join(photo.name for photo in photos[:shown])
     more = f" and {len(photos) - shown} more" if len(photos) > shown else ""
-    return f"{_photo_count(len(photos))} ({names}{more})"
-
-
-def _photo_count(count: int) -> str:
-    return f"{count} photo{'s' if count > 1 else ''}"
+    return f"{len(photos)} photo{'s' if len(photos) > 1 else ''} ({names}{more})"
 
 
 def _exif_35mm(path: Path) -> float | None:
