@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from nerftune.data.photos import read_header  # which also lets PIL open HEIC photos
 from nerftune.errors import InputError
 
 FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
@@ -143,13 +144,7 @@ def _names(photos: list[Path], shown: int = 3) -> str:
 
 
 def _exif_35mm(path: Path) -> float | None:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            value = image.getexif().get_ifd(EXIF_IFD).get(EXIF_FOCAL_35MM)
-    except Exception:  # a frame PIL can open but whose EXIF is broken has no prior
-        return None
+    value = read_header(path, lambda image: image.getexif().get_ifd(EXIF_IFD).get(EXIF_FOCAL_35MM), None)
     return float(value) if value else None
 
 

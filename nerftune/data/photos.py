@@ -11,12 +11,14 @@ as `original_orientation`; `_stored` undoes that turn.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import pillow_heif
 from PIL import Image, ImageOps, features
 
 from nerftune.errors import InputError
 
+T = TypeVar("T")
 pillow_heif.register_heif_opener()  # for the frames and for the EXIF focal length (nerftune.data.focal) alike
 AVIF_SUFFIXES = {".avif"} if features.check("avif") else set()
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".heic", ".heif"} | AVIF_SUFFIXES
@@ -73,13 +75,21 @@ def open_image(path: Path, mode: str, upright: bool = False) -> Image.Image:
         raise InputError(path, "", f"unreadable image ({error})", "replace or remove it") from None
 
 
-def _orientation_tag(path: Path) -> int:
-    """The photo's EXIF orientation, also where pillow-heif has applied it and set the tag to 1."""
+def read_header(path: Path, read: Callable[[Image.Image], T], default: T) -> T:
+    """What `read` finds in the opened photo (its EXIF, say), or `default` where the photo or its metadata cannot be
+    read: an unreadable photo is reported when its pixels are read, and broken metadata only loses what it held."""
     try:
         with Image.open(path) as image:
-            return int(image.info.get("original_orientation") or image.getexif().get(EXIF_ORIENTATION, 1))
-    except Exception:  # an unreadable photo is reported when its pixels are read
-        return 1
+            return read(image)
+    except Exception:  # PIL raises many types for broken files
+        return default
+
+
+def _orientation_tag(path: Path) -> int:
+    """The photo's EXIF orientation, also where pillow-heif has applied it and set the tag to 1."""
+    return read_header(
+        path, lambda image: int(image.info.get("original_orientation") or image.getexif().get(EXIF_ORIENTATION, 1)), 1
+    )
 
 
 def _stored(image: Image.Image) -> Image.Image:
