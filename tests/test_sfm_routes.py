@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from nerftune.data.align import PoseError, pose_error
-from nerftune.data.focal import FocalPrior, from_metadata
+from nerftune.data.focal import FocalPrior, capture_lenses
 from nerftune.data.sfm_choice import SIMPLER_MODEL, choose_mapper
 from nerftune.data.synthetic import SceneOptions, write_scene
 from test_prepare import run_prepare
@@ -169,13 +169,15 @@ def test_focal_prior_from_exif_and_from_a_phone_video(tmp_path):
     exif = Image.Exif()
     exif.get_ifd(0x8769)[0xA405] = 26  # FocalLengthIn35mmFilm
     Image.new("RGB", (64, 48)).save(tmp_path / "IMG_0001.jpg", exif=exif)
-    prior = from_metadata(tmp_path, [tmp_path / "IMG_0001.jpg"])
-    assert prior.value == 26 and prior.source == "EXIF of IMG_0001.jpg"
+    [lens] = capture_lenses(tmp_path, [tmp_path / "IMG_0001.jpg"])
+    assert lens.prior.value == 26 and lens.prior.source == "EXIF of IMG_0001.jpg"
     Image.new("RGB", (64, 48)).save(tmp_path / "IMG_0002.jpg", exif=exif)
     Image.new("RGB", (64, 48)).save(tmp_path / "plain.jpg")
-    prior = from_metadata(tmp_path, sorted(tmp_path.glob("*.jpg")))
-    assert prior.value == 26 and prior.source == "EXIF of IMG_0001.jpg and 1 more", "a photo without is left out"
-    assert from_metadata(tmp_path, [tmp_path / "plain.jpg"]) is None
+    [lens] = capture_lenses(tmp_path, sorted(tmp_path.glob("*.jpg")))
+    assert lens.prior.value == 26 and lens.prior.source == "EXIF of IMG_0001.jpg and 1 more"
+    assert lens.photos == (), "one lens took every photo, those without EXIF too"
+    [lens] = capture_lenses(tmp_path, [tmp_path / "plain.jpg"])
+    assert lens.prior is None
 
     video = tmp_path / "capture.mov"
     with av.open(str(video), "w", options={"movflags": "use_metadata_tags"}) as container:
@@ -184,4 +186,25 @@ def test_focal_prior_from_exif_and_from_a_phone_video(tmp_path):
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")))
         container.mux(stream.encode())
-    assert from_metadata(video, []).value == 24
+    [lens] = capture_lenses(video, [])
+    assert lens.prior.value == 24 and lens.photos == ()
+
+
+def test_photos_of_several_focal_lengths_are_one_lens_each_most_photos_first(tmp_path):
+    for name, focal in (("IMG_1.jpg", 13), ("IMG_2.jpg", 26), ("IMG_3.jpg", 26), ("IMG_4.jpg", None), ("IMG_5.jpg", 1)):
+        exif = Image.Exif()
+        if focal:
+            exif.get_ifd(0x8769)[0xA405] = focal  # FocalLengthIn35mmFilm
+        Image.new("RGB", (64, 48)).save(tmp_path / name, exif=exif)
+    lenses = capture_lenses(tmp_path, sorted(tmp_path.glob("*.jpg")))
+    assert [(lens.prior and lens.prior.value, lens.photos) for lens in lenses] == [
+        (26, ("IMG_2.jpg", "IMG_3.jpg")),
+        (13, ("IMG_1.jpg",)),
+        (None, ("IMG_5.jpg",)),  # a focal length no camera model here describes: its own lens, without a prior
+        (None, ("IMG_4.jpg",)),  # no EXIF focal length: which lens took it is unknown
+    ]
+    assert [lens.describe() for lens in lenses[1:]] == [
+        "13 mm: 1 photo",
+        "1 mm: 1 photo",
+        "no EXIF focal length: 1 photo",
+    ]

@@ -12,9 +12,10 @@ known image width) and turned into pixels for the frames as written (after any d
 - metadata: EXIF `FocalLengthIn35mmFilm` of a folder's photos, or the 35 mm-equivalent focal length that some
   phones (iPhones: `com.apple.quicktime.camera.focal_length.35mm_equivalent`) write into the video.
 
-A folder whose photos' EXIF names two focal lengths is refused: structure from motion here gives a capture one
-camera, and a phone's lenses differ in focal length and distortion. A phone switches lenses by itself (an iPhone's
-macro mode takes close-ups, such as of a document, with its ultra-wide lens), so this is easy to miss.
+A folder whose photos' EXIF names several focal lengths was taken with several lenses: a phone switches lenses by
+itself (an iPhone's macro mode takes close-ups, such as of a document, with its ultra-wide lens). Each lens becomes
+a camera of its own in SfM, with its EXIF focal length as its prior; one camera shared by two lenses can fit the
+matches well and still place the cameras wrongly (see `sfm`).
 """
 
 from __future__ import annotations
@@ -98,21 +99,45 @@ def _read_camera_file(path: Path) -> FocalPrior:
     return FocalPrior("pixels", focal, f"--camera {path}", width)
 
 
-def from_metadata(source: Path, photos: list[Path]) -> FocalPrior | None:
-    """A 35 mm-equivalent focal length the capture carries: the EXIF of a folder's `photos`, or the video's
-    metadata. Raises `InputError` where the photos name more than one."""
-    value, where = None, ""
-    if photos:
-        by_focal = _photos_by_focal(photos)
-        if len(by_focal) > 1:
-            raise _mixed_lenses(source, by_focal)
-        if by_focal:
-            [(value, same)] = by_focal.items()
-            where = f"EXIF of {same[0].name}" + (f" and {len(same) - 1} more" if len(same) > 1 else "")
-    elif source.is_file():
-        value, where = _video_35mm(source), f"metadata of {source.name}"
-    prior = FocalPrior("35mm", value, where) if value else None
-    return prior if prior is not None and prior.is_possible() else None
+@dataclass(frozen=True)
+class Lens:
+    """A lens of the capture: the photos it took (file names; empty: every frame) and its focal prior, if known."""
+
+    prior: FocalPrior | None
+    photos: tuple[str, ...] = ()
+    exif_35mm: float | None = None  # the focal length the photos' EXIF names, a possible prior or not
+
+    def describe(self) -> str:
+        focal = f"{self.exif_35mm:g} mm" if self.exif_35mm else "no EXIF focal length"
+        return f"{focal}: {len(self.photos)} photo{'s' if len(self.photos) != 1 else ''}"
+
+
+def capture_lenses(source: Path, photos: list[Path]) -> list[Lens]:
+    """The capture's lenses, by the 35 mm-equivalent focal length its metadata carries: one for a video or a folder
+    of one focal length (photos without one join it), else one per focal length, most photos first, and one more
+    for the photos whose EXIF names none."""
+    if not photos:
+        value = _video_35mm(source) if source.is_file() else None
+        return [Lens(_possible(FocalPrior("35mm", value, f"metadata of {source.name}")) if value else None)]
+    by_focal = _photos_by_focal(photos)
+    if len(by_focal) <= 1:
+        return [Lens(next((_prior(focal, same) for focal, same in by_focal.items()), None))]
+    lenses = [
+        Lens(_prior(focal, same), tuple(photo.name for photo in same), focal)
+        for focal, same in sorted(by_focal.items(), key=lambda item: -len(item[1]))
+    ]
+    known = {photo for same in by_focal.values() for photo in same}
+    unknown = tuple(photo.name for photo in photos if photo not in known)
+    return lenses + ([Lens(None, unknown)] if unknown else [])
+
+
+def _prior(focal: float, photos: list[Path]) -> FocalPrior | None:
+    where = f"EXIF of {photos[0].name}" + (f" and {len(photos) - 1} more" if len(photos) > 1 else "")
+    return _possible(FocalPrior("35mm", focal, where))
+
+
+def _possible(prior: FocalPrior) -> FocalPrior | None:
+    return prior if prior.is_possible() else None
 
 
 def _photos_by_focal(photos: list[Path]) -> dict[float, list[Path]]:
@@ -123,24 +148,6 @@ def _photos_by_focal(photos: list[Path]) -> dict[float, list[Path]]:
         if focal:
             by_focal.setdefault(focal, []).append(photo)
     return by_focal
-
-
-def _mixed_lenses(source: Path, by_focal: dict[float, list[Path]]) -> InputError:
-    groups = sorted(by_focal.items(), key=lambda item: -len(item[1]))
-    described = "; ".join(f"{focal:g} mm: {_names(photos)}" for focal, photos in groups)
-    return InputError(
-        source,
-        "INPUT",
-        f"its photos were taken at {len(groups)} focal lengths (EXIF, 35 mm-equivalent: {described}), and a "
-        "capture has one camera here",
-        "keep one lens's photos in the folder; a phone's macro mode or zoom switches lenses by itself",
-    )
-
-
-def _names(photos: list[Path], shown: int = 3) -> str:
-    names = ", ".join(photo.name for photo in photos[:shown])
-    more = f" and {len(photos) - shown} more" if len(photos) > shown else ""
-    return f"{len(photos)} photo{'s' if len(photos) > 1 else ''} ({names}{more})"
 
 
 def _exif_35mm(path: Path) -> float | None:

@@ -23,11 +23,13 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
+
+from nerftune.data import sfm
 from nerftune.data.capture import Frame, Selection, read_frames
 from nerftune.data.dataset import PREPARE_REPORT as REPORT_FILE
-from nerftune.data.poi import find_document
-from nerftune.data.focal import FocalPrior, from_arguments, from_metadata
+from nerftune.data.focal import Lens, capture_lenses, from_arguments
 from nerftune.data.photos import folder_photos
+from nerftune.data.poi import find_document
 from nerftune.data.sfm import CAMERA_MODELS, MAPPERS, MATCHERS, Reconstruction
 from nerftune.data.sfm_choice import Outcome, SfmOptions, reconstruct
 from nerftune.data.video import is_video
@@ -116,12 +118,12 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def prepare(args: argparse.Namespace) -> dict:
     """Run every stage into a staging folder, then move it to `args.out`; returns the report."""
-    prior = _check_args(args)
+    lenses = _check_args(args)
     staging = args.out.with_name(f".{args.out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        report = _build(args, staging, prior)
+        report = _build(args, staging, lenses)
         if args.out.exists():
             shutil.rmtree(args.out)  # --overwrite was given (checked above)
         staging.replace(args.out)
@@ -130,8 +132,9 @@ def prepare(args: argparse.Namespace) -> dict:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _check_args(args: argparse.Namespace) -> FocalPrior | None:
-    """Refuse bad options before any work; returns the focal prior (given, or from the capture's metadata)."""
+def _check_args(args: argparse.Namespace) -> list[Lens]:
+    """Refuse bad options before any work; returns the capture's lenses with their focal priors (given, or from the
+    capture's metadata)."""
     if args.frames is not None and args.frames < 2:
         raise InputError("command line", "--frames", f"is {args.frames}; at least 2 frames are needed", "raise it")
     if args.fps is not None and args.fps <= 0:
@@ -148,17 +151,26 @@ def _check_args(args: argparse.Namespace) -> FocalPrior | None:
         raise InputError("command line", "--recovery-seconds", "is negative", "e.g. 300, or 0 for no recovery")
     if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
         raise InputError(args.out, "--out", "exists and is not empty", "choose another folder or add --overwrite")
-    found = from_metadata(args.input, _photos(args.input))  # refuses photos of several lenses, a prior given or not
-    prior = from_arguments(args.focal_mm, args.fov, args.camera) or found
-    if args.mapper == "global" and prior is None:
+    lenses = capture_lenses(args.input, _photos(args.input))
+    given = from_arguments(args.focal_mm, args.fov, args.camera)
+    if given is not None and len(lenses) > 1:
+        raise InputError(
+            args.input,
+            given.source.split()[0],
+            f"gives one focal length, and the photos were taken with {len(lenses)} lenses (EXIF, 35 mm-equivalent: "
+            f"{'; '.join(lens.describe() for lens in lenses)})",
+            "leave it out: each lens's EXIF focal length is its prior",
+        )
+    lenses = [Lens(given)] if given is not None else lenses
+    if args.mapper == "global" and not all(lens.prior for lens in lenses):
         raise InputError(
             "command line",
             "--mapper global",
             "global mapping places cameras reliably only with a known focal length, and none was given or found "
-            "in the capture's metadata",
+            "in the capture's metadata" + (" for every lens" if len(lenses) > 1 else ""),
             "add --focal-mm, --fov or --camera, or use --mapper auto",
         )
-    return prior
+    return lenses
 
 
 def selection_for(args: argparse.Namespace) -> Selection:
@@ -175,7 +187,7 @@ def _photos(source: Path) -> list[Path]:
     return folder_photos(source) if source.is_dir() else []
 
 
-def _build(args: argparse.Namespace, out: Path, prior: FocalPrior | None) -> dict:
+def _build(args: argparse.Namespace, out: Path, lenses: list[Lens]) -> dict:
     seconds = {}
     start = time.perf_counter()
     capture = read_frames(args.input, selection_for(args), args.masks)
@@ -196,11 +208,13 @@ def _build(args: argparse.Namespace, out: Path, prior: FocalPrior | None) -> dic
     colmap_masks = out / "colmap" / "masks" if args.masks else None
     with Image.open(out / "images" / names[0]) as first:
         size = first.size
+    if len(lenses) > 1:
+        print(f"lenses: {'; '.join(lens.describe() for lens in lenses)} (EXIF): one camera each", file=sys.stderr)
     options = SfmOptions(
         matcher,
         args.camera_model,
         args.mapper,
-        prior.pixels(*size) if prior else None,
+        _sfm_lenses(lenses, sources, size),
         min_registered=max(2, math.ceil(args.min_registered * len(names))),
         recovery_seconds=args.recovery_seconds,
     )
@@ -226,7 +240,8 @@ def _build(args: argparse.Namespace, out: Path, prior: FocalPrior | None) -> dic
         "matcher": matcher,
         "camera_model": model.camera_model,
         "camera_model_attempts": outcome.camera_model_attempts,
-        "focal_prior": prior.to_json(*size) if prior else None,
+        "focal_prior": lenses[0].prior.to_json(*size) if len(lenses) == 1 and lenses[0].prior else None,
+        "lenses": _lens_report(lenses, sources, size, model),
         "mapper": model.mapper,
         "mapper_attempts": outcome.mapper_attempts,
         "recovery": outcome.recovery,
@@ -244,6 +259,35 @@ def _build(args: argparse.Namespace, out: Path, prior: FocalPrior | None) -> dic
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
     }
     (out / REPORT_FILE).write_text(json.dumps(report, indent=2))
+    return report
+
+
+def _sfm_lenses(lenses: list[Lens], sources: dict[str, str], size: tuple[int, int]) -> tuple[sfm.Lens, ...]:
+    """The lenses as SfM takes them: the written frames each took, and the focal prior in pixels of those frames."""
+    return tuple(
+        sfm.Lens(
+            tuple(name for name, source in sources.items() if source in lens.photos) if lens.photos else None,
+            lens.prior.pixels(*size) if lens.prior else None,
+        )
+        for lens in lenses
+    )
+
+
+def _lens_report(lenses: list[Lens], sources: dict[str, str], size: tuple[int, int], model: Reconstruction) -> list:
+    """Per lens: its frames, how many registered, its prior and the focal length SfM found (pixels)."""
+    report = []
+    for lens, taken in zip(lenses, _sfm_lenses(lenses, sources, size)):
+        frames = taken.frames if taken.frames is not None else tuple(sources)
+        registered = [name for name in frames if name in model.poses]
+        camera = model.frame_cameras.get(registered[0], model.camera) if registered else {}
+        report.append(
+            {
+                "frames": len(frames),
+                "frames_registered": len(registered),
+                "focal_prior": lens.prior.to_json(*size) if lens.prior else None,
+                "fl_x": camera.get("fl_x"),
+            }
+        )
     return report
 
 
@@ -287,11 +331,14 @@ def _write_transforms(out: Path, model: Reconstruction, document: dict, masked: 
     frames = []
     for name in model.registered:
         frame = {"file_path": f"images/{name}", "transform_matrix": model.poses[name].tolist()}
+        frame.update({k: v for k, v in model.frame_cameras.get(name, {}).items() if k != "camera_model"})
         if masked:
             frame["mask_path"] = f"masks/{name}"
         frames.append(frame)
+    # several lenses: intrinsics per frame, as nerfstudio reads them where the file has no shared ones
+    shared = {"camera_model": model.camera["camera_model"]} if model.frame_cameras else model.camera
     transforms = {
-        **model.camera,
+        **shared,
         "frames": frames,
         "ply_file_path": PLY_FILE,
         "nerftune": {"source": f"prepare:{source.name}", **document},

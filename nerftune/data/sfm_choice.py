@@ -4,10 +4,10 @@
   registers frames where OPENCV's eight parameters overfit a weak capture (3 against 20 of 40 frames on a real
   low-texture one). OPENCV is mapped too, on the same matches, and kept only where it registers every frame the
   simpler model did and lowers the reprojection error.
-- Mapper (`auto`): global mapping runs only where a focal prior exists, as it places cameras reliably only then. It
-  is kept where it registers more frames, at an acceptable reprojection error, *and* agrees with incremental mapping
-  on the frames both registered: on a low-texture capture it can register every frame at a small reprojection error
-  with cameras tens of per cent of the scene off, which the error alone does not show.
+- Mapper (`auto`): global mapping runs only where every lens has a focal prior, as it places cameras reliably only
+  then. It is kept where it registers more frames, at an acceptable reprojection error, *and* agrees with
+  incremental mapping on the frames both registered: on a low-texture capture it can register every frame at a small
+  reprojection error with cameras tens of per cent of the scene off, which the error alone does not show.
 - Recovery: where too few frames register, the cheaper fixes are tried in this order, each keeping the ones before:
   a simpler camera model, exhaustive instead of sequential matching, relaxed initial-pair and triangulation
   thresholds. The whole of it has a time bound; every attempt is recorded.
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nerftune.data.align import PoseError, pose_error
-from nerftune.data.sfm import CameraSetting, MapperSetting, Reconstruction, build_database, map_frames, match
+from nerftune.data.sfm import ONE_LENS, Lens, MapperSetting, Reconstruction, build_database, map_frames, match
 
 AUTO_MODELS = ("SIMPLE_RADIAL", "OPENCV")  # the models `auto` maps, fewest parameters first
 SIMPLER_MODEL = {
@@ -38,8 +38,8 @@ AGREEMENT = (0.05, 5.0)  # global vs incremental on shared frames: centres withi
 class SfmOptions:
     matcher: str = "exhaustive"
     camera_model: str = "auto"
-    mapper: str = "auto"  # "incremental", "global", or "auto": global too where a focal prior exists
-    focal_prior_px: float | None = None
+    mapper: str = "auto"  # "incremental", "global", or "auto": global too where every lens has a focal prior
+    lenses: tuple[Lens, ...] = ONE_LENS
     min_registered: int = 2  # fewer registered frames start the recovery
     recovery_seconds: float = 300.0
 
@@ -66,25 +66,15 @@ def reconstruct(
     """Features, matches and mappings into `work_dir`, following the rules in this module's docstring."""
     work_dir.mkdir(parents=True, exist_ok=True)
     database = work_dir / "database.db"
-    prior = options.focal_prior_px
     models = AUTO_MODELS if options.camera_model == "auto" else (options.camera_model,)
-    seconds = build_database(
-        image_dir, image_names, database, options.matcher, CameraSetting(models[0], prior), mask_dir
-    )
+    seconds = build_database(image_dir, image_names, database, options.matcher, models[0], options.lenses, mask_dir)
     if options.mapper == "global":
-        kept = map_frames(
-            database,
-            image_dir,
-            work_dir / "global",
-            image_names,
-            CameraSetting(models[0], prior),
-            MapperSetting("global"),
-        )
+        kept = map_frames(database, image_dir, work_dir / "global", image_names, models[0], MapperSetting("global"))
         outcome = Outcome(kept, seconds, [kept.summary()], [kept.summary(mapper="global", kept=True)])
     else:
-        outcome = _incremental(database, image_dir, work_dir, image_names, models, prior, seconds)
-        if options.mapper == "auto" and prior is not None:
-            _try_global(outcome, database, image_dir, work_dir, image_names, prior)
+        outcome = _incremental(database, image_dir, work_dir, image_names, models, seconds)
+        if options.mapper == "auto" and all(lens.focal_prior_px for lens in options.lenses):
+            _try_global(outcome, database, image_dir, work_dir, image_names)
     if len(outcome.reconstruction.registered) < options.min_registered:
         _recover(outcome, database, image_dir, work_dir, image_names, options)
     outcome.seconds["mapping"] = sum(
@@ -93,20 +83,17 @@ def reconstruct(
     return outcome
 
 
-def _incremental(database, image_dir, work_dir, image_names, models, prior, seconds) -> Outcome:
-    results = [
-        map_frames(database, image_dir, work_dir / "sparse" / model, image_names, CameraSetting(model, prior))
-        for model in models
-    ]
+def _incremental(database, image_dir, work_dir, image_names, models, seconds) -> Outcome:
+    results = [map_frames(database, image_dir, work_dir / "sparse" / model, image_names, model) for model in models]
     attempts = [result.summary() for result in results]
     kept = results[choose_camera_model(attempts)]
     return Outcome(kept, seconds, attempts, [kept.summary(mapper="incremental", kept=True)])
 
 
-def _try_global(outcome: Outcome, database, image_dir, work_dir, image_names, prior: float) -> None:
+def _try_global(outcome: Outcome, database, image_dir, work_dir, image_names) -> None:
     incremental = outcome.reconstruction
-    camera = CameraSetting(incremental.camera_model, prior)
-    result = map_frames(database, image_dir, work_dir / "global", image_names, camera, MapperSetting("global"))
+    model = incremental.camera_model
+    result = map_frames(database, image_dir, work_dir / "global", image_names, model, MapperSetting("global"))
     shared = [name for name in result.registered if name in incremental.poses]
     agreement = (
         pose_error([result.poses[n] for n in shared], [incremental.poses[n] for n in shared])
@@ -186,7 +173,7 @@ def _recover(outcome: Outcome, database, image_dir, work_dir, image_names, optio
             image_dir,
             work_dir / "recovery" / str(index),
             image_names,
-            CameraSetting(state["model"], options.focal_prior_px),
+            state["model"],
             MapperSetting(relaxed=state["relaxed"], max_seconds=deadline - time.monotonic()),
             label=f"recovery {index}/{len(steps)}: {step}",
         )
