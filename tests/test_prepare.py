@@ -256,6 +256,12 @@ def photos_of_two_lenses(tmp_path: Path, capture: Path) -> list[str]:
     return [str(folder), "--focal-mm", "26"]
 
 
+def photos_of_two_shapes(tmp_path: Path, capture: Path) -> list[str]:
+    frames = capture_subset(capture, tmp_path / "frames", 3)
+    Image.open(frames / "frame_00002.png").resize((400, 300)).save(frames / "frame_00002.png")
+    return [str(frames)]
+
+
 def too_few_registered(tmp_path: Path, capture: Path) -> list[str]:
     frames = capture_subset(capture, tmp_path / "frames", 5, step=3)  # 0, 3, ..., 12: 6 degrees apart
     for k in range(8):
@@ -287,6 +293,7 @@ ROBUSTNESS = {
         "--focal-mm: gives one focal length, and the photos were taken with 2 lenses (EXIF, 35 mm-equivalent: "
         "26 mm: 4 photos; 13 mm: 2 photos) (leave it out: each lens's EXIF focal length is its prior)",
     ),
+    "photos of two shapes": (photos_of_two_shapes, "frame_00002.png is 400x300 px as written, the first frame 480x360"),
     "too few frames registered": (too_few_registered, "tried: simpler camera model ("),
     "a focal prior impossible for a camera": (impossible_focal, "field of view of 177.4 degrees, impossible"),
     "a negative --max-size": (negative_max_size, "--max-size: is -1 px"),

@@ -300,7 +300,11 @@ def _write_frames(frames: Iterable[Frame], count: int, out: Path, source: Path) 
         size = size or frame.image.size
         if frame.image.size != size:
             raise InputError(
-                source, "INPUT", f"{frame.source} is {frame.image.size}, the first frame {size}", "use one camera"
+                source,
+                "INPUT",
+                f"{frame.source} is {frame.image.size[0]}x{frame.image.size[1]} px as written, the first frame "
+                f"{size[0]}x{size[1]}",
+                "give frames of one shape: photos of one orientation and aspect ratio (--max-size makes sizes equal)",
             )
         name = f"frame_{k:05d}.png"
         frame.image.save(out / "images" / name)
