@@ -190,12 +190,21 @@ def test_focal_prior_from_exif_and_from_a_phone_video(tmp_path):
     assert lens.prior.value == 24 and lens.photos == ()
 
 
+def exif_photo(path: Path, focal: float | None = None, lens: str | None = None, model: str | None = None) -> Path:
+    exif = Image.Exif()
+    if model:
+        exif[0x0110] = model  # Model
+    if focal:
+        exif.get_ifd(0x8769)[0xA405] = focal  # FocalLengthIn35mmFilm
+    if lens:
+        exif.get_ifd(0x8769)[0xA434] = lens  # LensModel
+    Image.new("RGB", (64, 48)).save(path, exif=exif)
+    return path
+
+
 def test_photos_of_several_focal_lengths_are_one_lens_each_most_photos_first(tmp_path):
     for name, focal in (("IMG_1.jpg", 13), ("IMG_2.jpg", 26), ("IMG_3.jpg", 26), ("IMG_4.jpg", None), ("IMG_5.jpg", 1)):
-        exif = Image.Exif()
-        if focal:
-            exif.get_ifd(0x8769)[0xA405] = focal  # FocalLengthIn35mmFilm
-        Image.new("RGB", (64, 48)).save(tmp_path / name, exif=exif)
+        exif_photo(tmp_path / name, focal, model="iPhone 13 Pro" if focal else None)
     lenses = capture_lenses(tmp_path, sorted(tmp_path.glob("*.jpg")))
     assert [(lens.prior and lens.prior.value, lens.photos) for lens in lenses] == [
         (26, ("IMG_2.jpg", "IMG_3.jpg")),
@@ -204,7 +213,28 @@ def test_photos_of_several_focal_lengths_are_one_lens_each_most_photos_first(tmp
         (None, ("IMG_4.jpg",)),  # no EXIF focal length: which lens took it is unknown
     ]
     assert [lens.describe() for lens in lenses[1:]] == [
-        "13 mm: 1 photo",
+        "13 mm: 1 photo",  # every lens has the same camera model: it tells nothing apart, and is left out
         "1 mm: 1 photo",
         "no EXIF focal length: 1 photo",
     ]
+
+
+def test_two_lenses_of_one_focal_length_are_told_apart_by_their_lens_model(tmp_path):
+    """An iPhone can take a close-up with its ultra-wide lens at the main lens's framing: the EXIF lens model tells
+    the two apart where the 35 mm-equivalent focal length does not. Another phone is another camera too."""
+    main, ultra_wide = "iPhone 13 Pro back triple camera 5.7mm f/1.5", "iPhone 13 Pro back triple camera 1.57mm f/1.8"
+    photos = [
+        exif_photo(tmp_path / "IMG_1.jpg", 26, main),
+        exif_photo(tmp_path / "IMG_2.jpg", 26, main),
+        exif_photo(tmp_path / "IMG_3.jpg", 26, ultra_wide),
+        exif_photo(tmp_path / "PXL_1.jpg", 26, model="Pixel 7"),
+    ]
+    lenses = capture_lenses(tmp_path, photos)
+    assert [lens.describe() for lens in lenses] == [
+        f"26 mm ({main}): 2 photos",
+        f"26 mm ({ultra_wide}): 1 photo",
+        "26 mm (Pixel 7): 1 photo",
+    ]
+    assert all(lens.prior.value == 26 for lens in lenses)
+    [one] = capture_lenses(tmp_path, photos[:2] + [exif_photo(tmp_path / "plain.jpg")])
+    assert one.photos == () and one.prior.source == "EXIF of IMG_1.jpg and 1 more", "one lens, the plain photo too"

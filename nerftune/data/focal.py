@@ -12,10 +12,10 @@ known image width) and turned into pixels for the frames as written (after any d
 - metadata: EXIF `FocalLengthIn35mmFilm` of a folder's photos, or the 35 mm-equivalent focal length that some
   phones (iPhones: `com.apple.quicktime.camera.focal_length.35mm_equivalent`) write into the video.
 
-A folder whose photos' EXIF names several focal lengths was taken with several lenses: a phone switches lenses by
-itself (an iPhone's macro mode takes close-ups, such as of a document, with its ultra-wide lens). Each lens becomes
-a camera of its own in SfM, with its EXIF focal length as its prior; one camera shared by two lenses can fit the
-matches well and still place the cameras wrongly (see `sfm`).
+A folder whose photos' EXIF names several lenses (lens models, or focal lengths) was taken with several: a phone
+switches lenses by itself (an iPhone's macro mode takes close-ups, such as of a document, with its ultra-wide lens,
+which the EXIF lens model names). Each lens becomes a camera of its own in SfM, with its EXIF focal length as its
+prior; one camera shared by two lenses can fit the matches well and still place the cameras wrongly (see `sfm`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from nerftune.errors import InputError
 FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
 FOV_RANGE_DEG = (2.0, 160.0)  # wider is a fisheye, which none of the camera models here describes
 EXIF_FOCAL_35MM = 0xA405
+EXIF_LENS_MODEL = 0xA434  # "iPhone 13 Pro back triple camera 1.57mm f/1.8": the phone and which of its lenses
+EXIF_CAMERA_MODEL = 0x0110
 EXIF_IFD = 0x8769
 
 
@@ -106,29 +108,33 @@ class Lens:
     prior: FocalPrior | None
     photos: tuple[str, ...] = ()
     exif_35mm: float | None = None  # the focal length the photos' EXIF names, a possible prior or not
+    name: str = ""  # the EXIF lens model (or camera model), where it tells this lens from the others
 
     def describe(self) -> str:
         focal = f"{self.exif_35mm:g} mm" if self.exif_35mm else "no EXIF focal length"
-        return f"{focal}: {len(self.photos)} photo{'s' if len(self.photos) != 1 else ''}"
+        named = f" ({self.name})" if self.name else ""
+        return f"{focal}{named}: {len(self.photos)} photo{'s' if len(self.photos) != 1 else ''}"
 
 
 def capture_lenses(source: Path, photos: list[Path]) -> list[Lens]:
-    """The capture's lenses, by the 35 mm-equivalent focal length its metadata carries: one for a video or a folder
-    of one focal length (photos without one join it), else one per focal length, most photos first, and one more
-    for the photos whose EXIF names none."""
+    """The capture's lenses, by what its metadata says: one for a video; for a folder, one per EXIF lens (lens model,
+    else camera model) and 35 mm-equivalent focal length, most photos first, and one more for the photos whose EXIF
+    names neither. A folder of one such lens is one lens, photos without EXIF included."""
     if not photos:
         value = _video_35mm(source) if source.is_file() else None
         return [Lens(_possible(FocalPrior("35mm", value, f"metadata of {source.name}")) if value else None)]
-    by_focal = _photos_by_focal(photos)
-    if len(by_focal) <= 1:
-        return [Lens(next((_prior(focal, same) for focal, same in by_focal.items()), None))]
+    by_lens: dict[tuple[str, float | None], list[Path]] = {}
+    for photo in photos:
+        by_lens.setdefault(_exif_lens(photo), []).append(photo)
+    unknown = by_lens.pop(("", None), [])
+    if len(by_lens) <= 1:
+        return [Lens(next((_prior(focal, same) for (_, focal), same in by_lens.items() if focal), None))]
+    named = len({name for name, _ in by_lens}) > 1  # names that tell the lenses apart
     lenses = [
-        Lens(_prior(focal, same), tuple(photo.name for photo in same), focal)
-        for focal, same in sorted(by_focal.items(), key=lambda item: -len(item[1]))
+        Lens(_prior(focal, same) if focal else None, tuple(p.name for p in same), focal, name if named else "")
+        for (name, focal), same in sorted(by_lens.items(), key=lambda item: -len(item[1]))
     ]
-    known = {photo for same in by_focal.values() for photo in same}
-    unknown = tuple(photo.name for photo in photos if photo not in known)
-    return lenses + ([Lens(None, unknown)] if unknown else [])
+    return lenses + ([Lens(None, tuple(photo.name for photo in unknown))] if unknown else [])
 
 
 def _prior(focal: float, photos: list[Path]) -> FocalPrior | None:
@@ -140,19 +146,18 @@ def _possible(prior: FocalPrior) -> FocalPrior | None:
     return prior if prior.is_possible() else None
 
 
-def _photos_by_focal(photos: list[Path]) -> dict[float, list[Path]]:
-    """The photos of each 35 mm-equivalent focal length their EXIF names (photos without one are left out)."""
-    by_focal: dict[float, list[Path]] = {}
-    for photo in photos:
-        focal = _exif_35mm(photo)
-        if focal:
-            by_focal.setdefault(focal, []).append(photo)
-    return by_focal
+def _exif_lens(path: Path) -> tuple[str, float | None]:
+    """The photo's lens as its EXIF names it: the lens model (else the camera model) and the 35 mm-equivalent focal
+    length; ("", None) where it names neither."""
 
+    def read(image) -> tuple[str, float | None]:
+        exif = image.getexif()
+        details = exif.get_ifd(EXIF_IFD)
+        name = str(details.get(EXIF_LENS_MODEL) or exif.get(EXIF_CAMERA_MODEL) or "").strip("\x00 ")
+        focal = details.get(EXIF_FOCAL_35MM)
+        return name, float(focal) if focal else None
 
-def _exif_35mm(path: Path) -> float | None:
-    value = read_header(path, lambda image: image.getexif().get_ifd(EXIF_IFD).get(EXIF_FOCAL_35MM), None)
-    return float(value) if value else None
+    return read_header(path, read, ("", None))
 
 
 def _video_35mm(path: Path) -> float | None:
