@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -600,6 +601,9 @@ def test_photos_of_two_lenses_get_a_camera_each_and_poses_a_shared_camera_gets_w
     result = run_prepare(folder, "--out", out)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "lenses: 28 mm: 24 photos; 17 mm: 12 photos (EXIF): one camera each" in result.stderr
+    assert re.search(
+        r"^28 mm: \d+/24 registered, focal length 3\d\d\.\d px; 17 mm: \d+/12 registered", result.stdout, re.M
+    )
     check_against_truth(out, capture, min_registered=NEARLY_ALL)
 
     transforms = json.loads((out / "transforms.json").read_text())
@@ -609,9 +613,9 @@ def test_photos_of_two_lenses_get_a_camera_each_and_poses_a_shared_camera_gets_w
         truth = intrinsics(ultra_wide if k in close_ups else CAPTURE)["fl_x"]
         assert frame["fl_x"] == pytest.approx(truth, rel=0.03), frame["file_path"]
     report = json.loads((out / "prepare_report.json").read_text())
-    assert [(lens["frames"], lens["focal_prior"]["source"]) for lens in report["lenses"]] == [
-        (24, "EXIF of IMG_0000.jpg and 23 more"),
-        (12, "EXIF of IMG_0012.jpg and 11 more"),
+    assert [(lens["lens"], lens["frames"], lens["focal_prior"]["source"]) for lens in report["lenses"]] == [
+        ("28 mm", 24, "EXIF of IMG_0000.jpg and 23 more"),
+        ("17 mm", 12, "EXIF of IMG_0012.jpg and 11 more"),
     ]
     assert report["lenses"][1]["fl_x"] == pytest.approx(intrinsics(ultra_wide)["fl_x"], rel=0.03)
 

@@ -110,10 +110,13 @@ class Lens:
     exif_35mm: float | None = None  # the focal length the photos' EXIF names, a possible prior or not
     name: str = ""  # the EXIF lens model (or camera model), where it tells this lens from the others
 
-    def describe(self) -> str:
+    def label(self) -> str:
+        """What tells the lens apart: "26 mm", "26 mm (iPhone 13 Pro back triple camera 1.57mm f/1.8)"."""
         focal = f"{self.exif_35mm:g} mm" if self.exif_35mm else "no EXIF focal length"
-        named = f" ({self.name})" if self.name else ""
-        return f"{focal}{named}: {len(self.photos)} photo{'s' if len(self.photos) != 1 else ''}"
+        return focal + (f" ({self.name})" if self.name else "")
+
+    def describe(self) -> str:
+        return f"{self.label()}: {len(self.photos)} photo{'s' if len(self.photos) != 1 else ''}"
 
 
 def capture_lenses(source: Path, photos: list[Path]) -> list[Lens]:

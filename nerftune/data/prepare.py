@@ -54,7 +54,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.out}: {report['frames_registered']}/{report['frames_in']} frames registered, "
         f"{report['points']} points, reprojection error {report['mean_reprojection_error_px']:.2f} px"
     )
+    lenses = report["lenses"]
+    if len(lenses) > 1:
+        print("; ".join(f"{lens['lens']}: {_lens_found(lens)}" for lens in lenses))
     return 0
+
+
+def _lens_found(lens: dict) -> str:
+    found = f", focal length {lens['fl_x']:.1f} px" if lens["fl_x"] else ""
+    return f"{lens['frames_registered']}/{lens['frames']} registered{found}"
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -282,6 +290,7 @@ def _lens_report(lenses: list[Lens], sources: dict[str, str], size: tuple[int, i
         camera = model.frame_cameras.get(registered[0], model.camera) if registered else {}
         report.append(
             {
+                "lens": lens.label() if len(lenses) > 1 else "the capture's",
                 "frames": len(frames),
                 "frames_registered": len(registered),
                 "focal_prior": lens.prior.to_json(*size) if lens.prior else None,
