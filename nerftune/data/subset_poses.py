@@ -11,7 +11,7 @@ The trial records how many frames registered and how far the subset's poses are 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,15 +32,19 @@ class SubsetPoses:
     camera: dict  # the subset's own intrinsics (nerfstudio keys)
     error: dict | None  # PoseError against the global poses, as JSON (None under 2 registered frames)
     seconds: float
+    cameras: dict[str, dict] = field(default_factory=dict)  # registered frame -> its lens's, where several lenses
 
     @property
     def registered(self) -> list[str]:
         return [name for name in self.frames if name in self.poses]
 
     def view_changes(self) -> dict[str, dict]:
-        """The registered frames' new poses and the subset's camera, for `write_view`."""
-        camera = {k: v for k, v in self.camera.items() if k in INTRINSIC_KEYS}
-        return {name: {"transform_matrix": pose, **camera} for name, pose in self.poses.items()}
+        """The registered frames' new poses and the subset's camera (each frame its lens's), for `write_view`."""
+        return {name: {"transform_matrix": pose, **self.intrinsics(name)} for name, pose in self.poses.items()}
+
+    def intrinsics(self, name: str) -> dict:
+        """The intrinsics the subset's SfM found for frame `name`'s lens (nerfstudio keys)."""
+        return {k: v for k, v in self.cameras.get(name, self.camera).items() if k in INTRINSIC_KEYS}
 
     def record(self) -> dict:
         """What results.csv and MLflow keep of it."""
@@ -56,7 +60,7 @@ class SubsetPoses:
 
 def check_original_frames(dataset: Dataset, source: str | Path) -> None:
     """Refuse `per_subset` where the dataset's images are not a capture's frames that SfM can run on again: data
-    from `nerftune prepare`, `ns-process-data` (a colmap/ folder) or the synthetic scene, with one camera."""
+    from `nerftune prepare`, `ns-process-data` (a colmap/ folder) or the synthetic scene, of one camera per lens."""
     root = dataset.root
     synthetic = str(dataset.transforms.get("nerftune", {}).get("source", "")).startswith("synthetic:")
     if not (synthetic or (root / PREPARE_REPORT).is_file() or (root / "colmap").is_dir()):
@@ -67,12 +71,13 @@ def check_original_frames(dataset: Dataset, source: str | Path) -> None:
             f"{PREPARE_REPORT} from nerftune prepare, no colmap/ from ns-process-data)",
             "prepare the capture with `nerftune prepare`, or use poses: global",
         )
-    per_frame = [key for key in ("fl_x", "w", "h") if any(key in frame for frame in dataset.frames)]
-    if per_frame:
+    lenses = len(set(_lens_of(dataset).values()))
+    if lenses > len(dataset.frames) // 2:
         raise InputError(
             source,
             "space.poses",
-            f"per_subset needs frames of one camera, and {root} gives frames their own `{per_frame[0]}`",
+            f"per_subset maps each lens as one camera, and {root} gives its {len(dataset.frames)} frames "
+            f"{lenses} different intrinsics (a camera per frame, not per lens)",
             "use poses: global for this dataset",
         )
 
@@ -85,9 +90,8 @@ def solve(dataset: Dataset, train_indices: list[int], work_dir: Path) -> SubsetP
     from nerftune.data.sfm_choice import SfmOptions, reconstruct
 
     names = [dataset.frames[i]["file_path"] for i in train_indices]
-    outcome = reconstruct(
-        dataset.root, names, work_dir / "sfm", SfmOptions("exhaustive", recovery_seconds=RECOVERY_SECONDS)
-    )
+    options = SfmOptions("exhaustive", recovery_seconds=RECOVERY_SECONDS, lenses=_sfm_lenses(dataset, names))
+    outcome = reconstruct(dataset.root, names, work_dir / "sfm", options)
     found = outcome.reconstruction
     registered = found.registered
     global_poses = dict(zip(dataset.frame_names, dataset.poses))
@@ -96,9 +100,28 @@ def solve(dataset: Dataset, train_indices: list[int], work_dir: Path) -> SubsetP
         fit = similarity([found.poses[n] for n in registered], [global_poses[n] for n in registered])
         poses = {n: fit.apply(found.poses[n]).tolist() for n in registered}
         error = _error(found.poses, global_poses, registered).to_json()
-    result = SubsetPoses(names, poses, found.camera, error, sum(outcome.seconds.values()))
+    cameras = {name: found.frame_cameras[name] for name in poses if name in found.frame_cameras}
+    result = SubsetPoses(names, poses, found.camera, error, sum(outcome.seconds.values()), cameras)
     cached.write_text(json.dumps(result.__dict__))
     return result
+
+
+def _lens_of(dataset: Dataset) -> dict[str, tuple]:
+    """Each frame's lens, told by its intrinsics (a capture of several lenses gives each frame its lens's)."""
+    shared = {k: v for k, v in dataset.transforms.items() if k in INTRINSIC_KEYS}
+    return {
+        frame["file_path"]: tuple(sorted({**shared, **{k: frame[k] for k in INTRINSIC_KEYS if k in frame}}.items()))
+        for frame in dataset.frames
+    }
+
+
+def _sfm_lenses(dataset: Dataset, names: list[str]) -> tuple:
+    """The subset's frames by lens, for SfM: one camera each, found afresh (no prior, as for one lens)."""
+    from nerftune.data.sfm import Lens
+
+    lens_of = _lens_of(dataset)
+    lenses = dict.fromkeys(lens_of[name] for name in names)  # in the order the frames come: the same every run
+    return tuple(Lens(tuple(name for name in names if lens_of[name] == lens)) for lens in lenses)
 
 
 def _error(found: dict, global_poses: dict, registered: list[str]) -> PoseError:
