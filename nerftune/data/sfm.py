@@ -6,8 +6,8 @@ phone's macro mode switches to its ultra-wide lens). Two lenses in one camera ca
 wrong: on the synthetic card, 12 of 36 photos taken at 17 mm and the rest at 28 mm mapped with one camera at 0.60 px
 of reprojection error, with cameras up to 19 % of the scene and 5.3 degrees off; with a camera per lens, 0.6 % and
 0.4 degrees. The largest reconstruction wins; its poses and points are returned in COLMAP's world frame with OpenGL
-camera-to-world matrices, nerfstudio's convention. Which camera model,
-mapper and settings to trust is decided in `sfm_choice`; this module only runs them.
+camera-to-world matrices, nerfstudio's convention. Which camera model, mapper and settings to trust is decided in
+`sfm_choice`; this module only runs them.
 """
 
 from __future__ import annotations
