@@ -238,3 +238,23 @@ def test_two_lenses_of_one_focal_length_are_told_apart_by_their_lens_model(tmp_p
     assert all(lens.prior.value == 26 for lens in lenses)
     [one] = capture_lenses(tmp_path, photos[:2] + [exif_photo(tmp_path / "plain.jpg")])
     assert one.photos == () and one.prior.source == "EXIF of IMG_1.jpg and 1 more", "one lens, the plain photo too"
+
+
+def test_a_camera_file_gives_its_shared_focal_length_or_its_one_lens_per_frame(tmp_path):
+    from nerftune.data.focal import from_arguments
+    from nerftune.errors import InputError
+
+    def camera_file(name: str, content: dict) -> Path:
+        (tmp_path / name).write_text(json.dumps(content))
+        return tmp_path / name
+
+    shared = camera_file("shared.json", {"fl_x": 1000.0, "w": 2000, "frames": [{"fl_x": 1.0, "w": 1}]})
+    assert from_arguments(None, None, shared).pixels(1000, 750) == pytest.approx(500), "the shared one, as nerfstudio"
+    one_lens = camera_file("one.json", {"w": 2000, "frames": [{"fl_x": 1000.0}, {"fl_x": 1000.0}]})
+    assert from_arguments(None, None, one_lens).pixels(1000, 750) == pytest.approx(500)
+    two_lenses = camera_file("two.json", {"w": 2000, "frames": [{"fl_x": 1000.0}, {"fl_x": 560.0}]})
+    with pytest.raises(InputError) as refused:
+        from_arguments(None, None, two_lenses)
+    assert "--camera: gives its frames 2 different focal lengths (a capture of several lenses" in refused.value.line()
+    with pytest.raises(InputError, match="needs numbers"):
+        from_arguments(None, None, camera_file("none.json", {"w": 2000, "frames": [{"file_path": "a.png"}]}))

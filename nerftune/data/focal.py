@@ -90,15 +90,32 @@ def from_arguments(focal_mm: float | None, fov: float | None, camera_file: Path 
 
 def _read_camera_file(path: Path) -> FocalPrior:
     try:
-        camera = json.loads(Path(path).read_text())
-        focal, width = float(camera["fl_x"]), int(camera["w"])
+        found = {
+            (float(camera["fl_x"]), int(camera["w"])) for camera in _cameras_of(json.loads(Path(path).read_text()))
+        }
     except (OSError, json.JSONDecodeError) as error:
         raise InputError(path, "--camera", f"unreadable: {error}", "give a JSON file with fl_x and w") from None
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise InputError(path, "--camera", "needs numbers `fl_x` (pixels) and `w`", "e.g. a transforms.json") from None
+    if len(found) > 1:
+        raise InputError(
+            path,
+            "--camera",
+            f"gives its frames {len(found)} different focal lengths (a capture of several lenses, or a zoom), and a "
+            "prior is one lens's",
+            "give a camera file of one lens, or that lens's --focal-mm",
+        )
+    [(focal, width)] = found
     if width <= 0:
         raise InputError(path, "w", f"is {width}", "the image width in pixels the focal length belongs to")
     return FocalPrior("pixels", focal, f"--camera {path}", width)
+
+
+def _cameras_of(transforms: dict) -> list[dict]:
+    """A camera file's intrinsics: the shared ones, else each frame's (nerfstudio's way of giving several)."""
+    if "fl_x" in transforms or not transforms.get("frames"):
+        return [transforms]
+    return [{**transforms, **frame} for frame in transforms["frames"]]
 
 
 @dataclass(frozen=True)
