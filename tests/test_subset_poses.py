@@ -99,12 +99,8 @@ def test_a_frames_sweep_over_both_pose_sources_records_the_subset_sfm(scene, wri
     assert set(SUBSET_SFM) <= set(table.columns)
 
 
-def test_per_subset_on_data_without_the_original_frames_is_one_line(scene, write_spec, tmp_path):
-    data = tmp_path / "downloaded"
-    shutil.copytree(scene, data)
-    transforms = json.loads((data / "transforms.json").read_text())
-    transforms["nerftune"]["source"] = "somewhere else"  # a nerfstudio dataset from elsewhere: poses, no capture
-    (data / "transforms.json").write_text(json.dumps(transforms))
+def refused_per_subset(data: Path, write_spec, tmp_path: Path) -> str:
+    """The one line a sweep of `poses: per_subset` on `data` is refused with."""
     spec = write_spec(
         f"""\
         name: poses
@@ -112,7 +108,16 @@ def test_per_subset_on_data_without_the_original_frames_is_one_line(scene, write
         space: {{frames: 6, poses: {{values: [per_subset]}}, steps: 10}}
         """
     )
-    line = refused_sweep(spec, tmp_path / "sweeps", "poses")
+    return refused_sweep(spec, tmp_path / "sweeps", "poses")
+
+
+def test_per_subset_on_data_without_the_original_frames_is_one_line(scene, write_spec, tmp_path):
+    data = tmp_path / "downloaded"
+    shutil.copytree(scene, data)
+    transforms = json.loads((data / "transforms.json").read_text())
+    transforms["nerftune"]["source"] = "somewhere else"  # a nerfstudio dataset from elsewhere: poses, no capture
+    (data / "transforms.json").write_text(json.dumps(transforms))
+    line = refused_per_subset(data, write_spec, tmp_path)
     assert "space.poses" in line and "original frames" in line and "nerftune prepare" in line, line
 
 
@@ -159,12 +164,5 @@ def test_a_subset_of_two_lenses_maps_a_camera_per_lens(scene, tmp_path):
 def test_per_subset_on_data_of_a_camera_per_frame_is_one_line(scene, write_spec, tmp_path):
     zooming = lambda k: replace(SCENE, fov_y_deg=40.0 + k)  # noqa: E731  a zoom lens moving through the capture
     data = with_intrinsics_per_frame(scene, tmp_path / "zoom", zooming)
-    spec = write_spec(
-        f"""\
-        name: poses
-        data: {data}
-        space: {{frames: 6, poses: {{values: [per_subset]}}, steps: 10}}
-        """
-    )
-    line = refused_sweep(spec, tmp_path / "sweeps", "poses")
+    line = refused_per_subset(data, write_spec, tmp_path)
     assert "space.poses: per_subset maps each lens as one camera" in line and "48 frames 48 different" in line, line
