@@ -218,11 +218,12 @@ def _build(args: argparse.Namespace, out: Path, lenses: list[Lens]) -> dict:
         size = first.size
     if len(lenses) > 1:
         print(f"lenses: {'; '.join(lens.describe() for lens in lenses)} (EXIF): one camera each", file=sys.stderr)
+    taken = _sfm_lenses(lenses, sources, size)
     options = SfmOptions(
         matcher,
         args.camera_model,
         args.mapper,
-        _sfm_lenses(lenses, sources, size),
+        taken,
         min_registered=max(2, math.ceil(args.min_registered * len(names))),
         recovery_seconds=args.recovery_seconds,
     )
@@ -249,7 +250,7 @@ def _build(args: argparse.Namespace, out: Path, lenses: list[Lens]) -> dict:
         "camera_model": model.camera_model,
         "camera_model_attempts": outcome.camera_model_attempts,
         "focal_prior": lenses[0].prior.to_json(*size) if len(lenses) == 1 and lenses[0].prior else None,
-        "lenses": _lens_report(lenses, sources, size, model),
+        "lenses": _lens_report(lenses, taken, size, model),
         "mapper": model.mapper,
         "mapper_attempts": outcome.mapper_attempts,
         "recovery": outcome.recovery,
@@ -281,11 +282,11 @@ def _sfm_lenses(lenses: list[Lens], sources: dict[str, str], size: tuple[int, in
     )
 
 
-def _lens_report(lenses: list[Lens], sources: dict[str, str], size: tuple[int, int], model: Reconstruction) -> list:
-    """Per lens: its frames, how many registered, its prior and the focal length SfM found (pixels)."""
+def _lens_report(lenses: list[Lens], taken: tuple[sfm.Lens, ...], size: tuple[int, int], model: Reconstruction) -> list:
+    """Per lens: its frames (as SfM `taken` them), how many registered, its prior and the focal length SfM found."""
     report = []
-    for lens, taken in zip(lenses, _sfm_lenses(lenses, sources, size)):
-        frames = taken.frames if taken.frames is not None else tuple(sources)
+    for lens, its in zip(lenses, taken):
+        frames = its.frames if its.frames is not None else model.image_names
         registered = [name for name in frames if name in model.poses]
         camera = model.frame_cameras.get(registered[0], model.camera) if registered else {}
         report.append(
