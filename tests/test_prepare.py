@@ -559,7 +559,7 @@ def test_iphone_heic_photos_are_read_and_turned_as_their_jpegs_would_be(tags, ca
 
 
 def test_the_focal_length_of_an_iphone_heic_is_read_from_its_exif(capture, tmp_path):
-    from nerftune.data.focal import capture_lenses
+    from nerftune.data.lenses import capture_lenses
     from nerftune.data.prepare import _photos
 
     folder = photos_with_orientation(capture, tmp_path / "heic", [6, 6], ".HEIC")

@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from nerftune.data.align import PoseError, pose_error
-from nerftune.data.focal import FocalPrior, capture_lenses
+from nerftune.data.focal import FocalPrior
+from nerftune.data.lenses import capture_lenses
 from nerftune.data.sfm_choice import SIMPLER_MODEL, choose_mapper
 from nerftune.data.synthetic import SceneOptions, write_scene
 from test_prepare import run_prepare

@@ -12,10 +12,7 @@ known image width) and turned into pixels for the frames as written (after any d
 - metadata: EXIF `FocalLengthIn35mmFilm` of a folder's photos, or the 35 mm-equivalent focal length that some
   phones (iPhones: `com.apple.quicktime.camera.focal_length.35mm_equivalent`) write into the video.
 
-A folder whose photos' EXIF names several lenses (lens models, or focal lengths) was taken with several: a phone
-switches lenses by itself (an iPhone's macro mode takes close-ups, such as of a document, with its ultra-wide lens,
-which the EXIF lens model names). Each lens becomes a camera of its own in SfM, with its EXIF focal length as its
-prior; one camera shared by two lenses can fit the matches well and still place the cameras wrongly (see `sfm`).
+A capture of several lenses has a prior per lens (`lenses`).
 """
 
 from __future__ import annotations
@@ -25,15 +22,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from nerftune.data.photos import read_header  # which also lets PIL open HEIC photos
 from nerftune.errors import InputError
 
 FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
 FOV_RANGE_DEG = (2.0, 160.0)  # wider is a fisheye, which none of the camera models here describes
-EXIF_FOCAL_35MM = 0xA405
-EXIF_LENS_MODEL = 0xA434  # "iPhone 13 Pro back triple camera 1.57mm f/1.8": the phone and which of its lenses
-EXIF_CAMERA_MODEL = 0x0110
-EXIF_IFD = 0x8769
 
 
 @dataclass(frozen=True)
@@ -118,69 +110,13 @@ def _cameras_of(transforms: dict) -> list[dict]:
     return [{**transforms, **frame} for frame in transforms["frames"]]
 
 
-@dataclass(frozen=True)
-class Lens:
-    """A lens of the capture: the photos it took (file names; empty: every frame) and its focal prior, if known."""
-
-    prior: FocalPrior | None
-    photos: tuple[str, ...] = ()
-    exif_35mm: float | None = None  # the focal length the photos' EXIF names, a possible prior or not
-    name: str = ""  # the EXIF lens model (or camera model), where it tells this lens from the others
-
-    def label(self) -> str:
-        """What tells the lens apart: "26 mm", "26 mm (iPhone 13 Pro back triple camera 1.57mm f/1.8)"."""
-        focal = f"{self.exif_35mm:g} mm" if self.exif_35mm else "no EXIF focal length"
-        return focal + (f" ({self.name})" if self.name else "")
-
-    def describe(self) -> str:
-        return f"{self.label()}: {len(self.photos)} photo{'s' if len(self.photos) != 1 else ''}"
-
-
-def capture_lenses(source: Path, photos: list[Path]) -> list[Lens]:
-    """The capture's lenses, by what its metadata says: one for a video; for a folder, one per EXIF lens (lens model,
-    else camera model) and 35 mm-equivalent focal length, most photos first, and one more for the photos whose EXIF
-    names neither. A folder of one such lens is one lens, photos without EXIF included."""
-    if not photos:
-        value = _video_35mm(source) if source.is_file() else None
-        return [Lens(_possible(FocalPrior("35mm", value, f"metadata of {source.name}")) if value else None)]
-    by_lens: dict[tuple[str, float | None], list[Path]] = {}
-    for photo in photos:
-        by_lens.setdefault(_exif_lens(photo), []).append(photo)
-    unknown = by_lens.pop(("", None), [])
-    if len(by_lens) <= 1:
-        return [Lens(next((_prior(focal, same) for (_, focal), same in by_lens.items() if focal), None))]
-    named = len({name for name, _ in by_lens}) > 1  # names that tell the lenses apart
-    lenses = [
-        Lens(_prior(focal, same) if focal else None, tuple(p.name for p in same), focal, name if named else "")
-        for (name, focal), same in sorted(by_lens.items(), key=lambda item: -len(item[1]))
-    ]
-    return lenses + ([Lens(None, tuple(photo.name for photo in unknown))] if unknown else [])
-
-
-def _prior(focal: float, photos: list[Path]) -> FocalPrior | None:
-    where = f"EXIF of {photos[0].name}" + (f" and {len(photos) - 1} more" if len(photos) > 1 else "")
-    return _possible(FocalPrior("35mm", focal, where))
-
-
-def _possible(prior: FocalPrior) -> FocalPrior | None:
+def possible(prior: FocalPrior) -> FocalPrior | None:
+    """The prior, where it describes a camera the models here can (else None)."""
     return prior if prior.is_possible() else None
 
 
-def _exif_lens(path: Path) -> tuple[str, float | None]:
-    """The photo's lens as its EXIF names it: the lens model (else the camera model) and the 35 mm-equivalent focal
-    length; ("", None) where it names neither."""
-
-    def read(image) -> tuple[str, float | None]:
-        exif = image.getexif()
-        details = exif.get_ifd(EXIF_IFD)
-        name = str(details.get(EXIF_LENS_MODEL) or exif.get(EXIF_CAMERA_MODEL) or "").strip("\x00 ")
-        focal = details.get(EXIF_FOCAL_35MM)
-        return name, float(focal) if focal else None
-
-    return read_header(path, read, ("", None))
-
-
-def _video_35mm(path: Path) -> float | None:
+def video_35mm(path: Path) -> float | None:
+    """The 35 mm-equivalent focal length a phone wrote into the video's metadata, if any."""
     import av
 
     try:

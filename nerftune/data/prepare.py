@@ -18,24 +18,23 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
-from nerftune.data import sfm
-from nerftune.data.capture import Frame, Selection, read_frames
+from nerftune.data.capture import Selection, read_frames
 from nerftune.data.dataset import PREPARE_REPORT as REPORT_FILE
-from nerftune.data.focal import Lens, capture_lenses, from_arguments
+from nerftune.data.focal import from_arguments
+from nerftune.data.lenses import Lens, capture_lenses, lens_report, lenses_found, sfm_lenses
 from nerftune.data.photos import folder_photos
 from nerftune.data.poi import find_document
-from nerftune.data.sfm import CAMERA_MODELS, MAPPERS, MATCHERS, Reconstruction
+from nerftune.data.prepare_files import PLY_FILE, write_frames, write_transforms
+from nerftune.data.sfm import CAMERA_MODELS, MAPPERS, MATCHERS
 from nerftune.data.sfm_choice import Outcome, SfmOptions, reconstruct
 from nerftune.data.video import is_video
 from nerftune.errors import InputError
 
-PLY_FILE = "sparse_pc.ply"
 # nerfstudio's own dataparser trains a larger capture downscaled to this (its MAX_AUTO_RESOLUTION); nerftune's trials
 # take a dataset at its size, so frames are written at most this large: a 4K phone video would otherwise make every
 # evaluation render 8 million rays an image, and SfM take several times as long
@@ -54,15 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.out}: {report['frames_registered']}/{report['frames_in']} frames registered, "
         f"{report['points']} points, reprojection error {report['mean_reprojection_error_px']:.2f} px"
     )
-    lenses = report["lenses"]
-    if len(lenses) > 1:
-        print("; ".join(f"{lens['lens']}: {_lens_found(lens)}" for lens in lenses))
+    if len(report["lenses"]) > 1:
+        print(lenses_found(report["lenses"]))
     return 0
-
-
-def _lens_found(lens: dict) -> str:
-    found = f", focal length {lens['fl_x']:.1f} px" if lens["fl_x"] else ""
-    return f"{lens['frames_registered']}/{lens['frames']} registered{found}"
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -202,7 +195,7 @@ def _build(args: argparse.Namespace, out: Path, lenses: list[Lens]) -> dict:
     for conversion in (capture.orientation, capture.colour):
         if conversion != "as stored":
             print(f"frames: {conversion}", file=sys.stderr)
-    sources = _write_frames(capture.frames, capture.count, out, args.input)
+    sources = write_frames(capture.frames, capture.count, out, args.input)
     names = list(sources)
     if len(names) < 2:  # a video whose container promised more frames than it decodes
         raise InputError(
@@ -218,7 +211,7 @@ def _build(args: argparse.Namespace, out: Path, lenses: list[Lens]) -> dict:
         size = first.size
     if len(lenses) > 1:
         print(f"lenses: {'; '.join(lens.describe() for lens in lenses)} (EXIF): one camera each", file=sys.stderr)
-    taken = _sfm_lenses(lenses, sources, size)
+    taken = sfm_lenses(lenses, sources, size)
     options = SfmOptions(
         matcher,
         args.camera_model,
@@ -242,7 +235,7 @@ def _build(args: argparse.Namespace, out: Path, lenses: list[Lens]) -> dict:
     seconds["document"] = time.perf_counter() - start
 
     model.write_ply(out / PLY_FILE)
-    _write_transforms(out, model, document, masked=args.masks is not None, source=args.input)
+    write_transforms(out, model, document, masked=args.masks is not None, source=args.input)
     report = {
         "input": str(args.input.resolve()),
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "input"},
@@ -250,7 +243,7 @@ def _build(args: argparse.Namespace, out: Path, lenses: list[Lens]) -> dict:
         "camera_model": model.camera_model,
         "camera_model_attempts": outcome.camera_model_attempts,
         "focal_prior": lenses[0].prior.to_json(*size) if len(lenses) == 1 and lenses[0].prior else None,
-        "lenses": _lens_report(lenses, taken, size, model),
+        "lenses": lens_report(lenses, taken, size, model),
         "mapper": model.mapper,
         "mapper_attempts": outcome.mapper_attempts,
         "recovery": outcome.recovery,
@@ -271,61 +264,6 @@ def _build(args: argparse.Namespace, out: Path, lenses: list[Lens]) -> dict:
     return report
 
 
-def _sfm_lenses(lenses: list[Lens], sources: dict[str, str], size: tuple[int, int]) -> tuple[sfm.Lens, ...]:
-    """The lenses as SfM takes them: the written frames each took, and the focal prior in pixels of those frames."""
-    return tuple(
-        sfm.Lens(
-            tuple(name for name, source in sources.items() if source in lens.photos) if lens.photos else None,
-            lens.prior.pixels(*size) if lens.prior else None,
-        )
-        for lens in lenses
-    )
-
-
-def _lens_report(lenses: list[Lens], taken: tuple[sfm.Lens, ...], size: tuple[int, int], model: Reconstruction) -> list:
-    """Per lens: its frames (as SfM `taken` them), how many registered, its prior and the focal length SfM found."""
-    report = []
-    for lens, its in zip(lenses, taken):
-        frames = its.frames if its.frames is not None else model.image_names
-        registered = [name for name in frames if name in model.poses]
-        camera = model.frame_cameras.get(registered[0], model.camera) if registered else {}
-        report.append(
-            {
-                "lens": lens.label() if len(lenses) > 1 else "the capture's",
-                "frames": len(frames),
-                "frames_registered": len(registered),
-                "focal_prior": lens.prior.to_json(*size) if lens.prior else None,
-                "fl_x": camera.get("fl_x"),
-            }
-        )
-    return report
-
-
-def _write_frames(frames: Iterable[Frame], count: int, out: Path, source: Path) -> dict[str, str]:
-    """Write the frames (and masks) as they are read; returns {frame name: what the user knows it as}."""
-    (out / "images").mkdir()
-    sources: dict[str, str] = {}
-    size = None
-    for k, frame in enumerate(tqdm(frames, total=count, desc="frames", unit="frame")):
-        size = size or frame.image.size
-        if frame.image.size != size:
-            raise InputError(
-                source,
-                "INPUT",
-                f"{frame.source} is {frame.image.size[0]}x{frame.image.size[1]} px as written, the first frame "
-                f"{size[0]}x{size[1]}",
-                "give frames of one shape: photos of one orientation and aspect ratio (--max-size makes sizes equal)",
-            )
-        name = f"frame_{k:05d}.png"
-        frame.image.save(out / "images" / name)
-        if frame.mask is not None:
-            for folder, mask_name in (("masks", name), ("colmap/masks", f"{name}.png")):  # COLMAP's naming rule
-                (out / folder).mkdir(parents=True, exist_ok=True)
-                frame.mask.save(out / folder / mask_name)
-        sources[name] = frame.source
-    return sources
-
-
 def _check_registered(outcome: Outcome, options: SfmOptions, source: Path, sources: dict[str, str]) -> None:
     model = outcome.reconstruction
     registered = len(model.registered)
@@ -339,22 +277,3 @@ def _check_registered(outcome: Outcome, options: SfmOptions, source: Path, sourc
         "use more frames (--frames/--fps), a known focal length (--focal-mm/--fov), or a capture with more "
         "overlap and texture",
     )
-
-
-def _write_transforms(out: Path, model: Reconstruction, document: dict, masked: bool, source: Path) -> None:
-    frames = []
-    for name in model.registered:
-        frame = {"file_path": f"images/{name}", "transform_matrix": model.poses[name].tolist()}
-        frame.update({k: v for k, v in model.frame_cameras.get(name, {}).items() if k != "camera_model"})
-        if masked:
-            frame["mask_path"] = f"masks/{name}"
-        frames.append(frame)
-    # several lenses: intrinsics per frame, as nerfstudio reads them where the file has no shared ones
-    shared = {"camera_model": model.camera["camera_model"]} if model.frame_cameras else model.camera
-    transforms = {
-        **shared,
-        "frames": frames,
-        "ply_file_path": PLY_FILE,
-        "nerftune": {"source": f"prepare:{source.name}", **document},
-    }
-    (out / "transforms.json").write_text(json.dumps(transforms, indent=2))
