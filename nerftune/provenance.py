@@ -42,11 +42,13 @@ def _per_scene(prepared: Prepared) -> dict[str, Any]:
         (scene,) = scenes
         return {
             "test_hash": scene.dataset.test_hash,
+            "data_hash": scene.dataset.data_hash,
             "test_frames": len(scene.dataset.test_indices),
             "data": str(scene.data_dir),
         }
     return {
         "test_hash": "; ".join(f"{s.name}: {s.dataset.test_hash}" for s in scenes),
+        "data_hash": "; ".join(f"{s.name}: {s.dataset.data_hash}" for s in scenes),
         "test_frames": "; ".join(f"{s.name}: {len(s.dataset.test_indices)}" for s in scenes),
         "data": "; ".join(f"{s.name}: {s.data_dir}" for s in scenes),
     }

@@ -1,8 +1,9 @@
 """A sweep's own state file, `nerftune-sweep.json`: what it was started from, and whether a rerun may resume it.
 
-It records the spec (hash and text), the data folder, the fixed test set (names and hash) and the sweep's MLflow run
-id. A rerun of the same command resumes; a changed spec is refused (with its first changed lines) unless --force;
---restart moves the old folder aside. Reading it needs no Ray.
+It records the spec (hash and text), the data folder, the fixed test set (names and hash), each frame's content
+digest and the sweep's MLflow run id. A rerun of the same command resumes; a changed spec, or data whose frames
+changed under the sweep (another `nerftune prepare` into its folder, say), is refused with what changed, unless
+--force; --restart moves the old folder aside. Reading it needs no Ray.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nerftune.data.fingerprint import changes
 from nerftune.errors import InputError
-from nerftune.preflight import Prepared
+from nerftune.preflight import Prepared, Scene
 from nerftune.spec import spec_hash
 
 STATE_FILE = "nerftune-sweep.json"
@@ -40,6 +42,17 @@ def resume_decision(prepared: Prepared, restart: bool, force: bool, dry_run: boo
             f"({_first_change(state.get('spec_text', ''), prepared.spec_path)})",
             "rerun with --force to resume anyway, or --restart to start over",
         )
+    for name, scene in prepared.scenes.items():
+        changed = _data_changes(state["scenes"].get(name, {}), scene)
+        if changed and not force:
+            raise InputError(
+                scene.data_dir / "transforms.json",
+                "",
+                f"changed since sweep {prepared.name} started: {changed}",
+                "restore the data, rerun with --force to resume on it anyway, or --restart to start over",
+            )
+        if changed:
+            prepared.warnings.append(f"--force: resuming on data changed since the sweep started ({changed})")
     return True
 
 
@@ -63,6 +76,8 @@ def new_state(prepared: Prepared) -> dict[str, Any]:
                 "data_dir": str(scene.data_dir),
                 "test_hash": scene.dataset.test_hash,
                 "test_files": scene.dataset.test_names,
+                "data_hash": scene.dataset.data_hash,
+                "frames": scene.dataset.frame_digests,
             }
             for name, scene in prepared.scenes.items()
         },
@@ -73,6 +88,25 @@ def new_state(prepared: Prepared) -> dict[str, Any]:
 def write_state(folder: Path, state: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+
+def _data_changes(recorded: dict[str, Any], scene: Scene) -> str:
+    """What changed in a scene's frames since the sweep recorded them, in words; empty if nothing did."""
+    if "frames" not in recorded:
+        return ""  # a sweep started before nerftune recorded frame digests
+    found = changes(recorded["frames"], scene.dataset.frame_digests)
+    words = {"changed": "with another image or camera", "added": "added", "removed": "removed"}
+    parts = [f"{len(names)} frame(s) {words[kind]} ({_some(names)})" for kind, names in found.items() if names]
+    if recorded.get("test_files") != scene.dataset.test_names:
+        parts.append("the test set is other frames")
+    elif found["changed"] and set(found["changed"]) & set(scene.dataset.test_names):
+        parts.append("test frames among them")
+    return "; ".join(parts)
+
+
+def _some(names: list[str], shown: int = 3) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _first_change(old_text: str, spec_path: Path) -> str:

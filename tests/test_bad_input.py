@@ -165,3 +165,30 @@ def test_restart_moves_the_old_sweep_aside(scene_dir, tmp_path):
     assert resume is False and not prepared.experiment_dir.exists()
     (aside,) = [p for p in prepared.storage.iterdir() if p.name.startswith("bad.before-")]
     assert (aside / "results.csv").read_text() == "old results", "moved aside, never deleted"
+
+
+def test_data_changed_under_a_sweep_is_refused_on_resume(scene_dir, tmp_path, capsys):
+    """Another `nerftune prepare` into the data folder names its frames as before: the frames' content tells."""
+    from nerftune.state import new_state, write_state
+
+    data = tmp_path / "data"
+    shutil.copytree(scene_dir, data)
+    spec = tmp_path / "ok.yaml"
+    spec.write_text(good_spec(data))
+    storage = tmp_path / "sweeps"
+    prepared = prepare(spec, storage)
+    write_state(prepared.experiment_dir, new_state(prepared))  # as a sweep that ran on the data
+    before = sorted(p.name for p in prepared.experiment_dir.iterdir())
+
+    (scene,) = prepared.scenes.values()
+    test_frame = scene.dataset.test_names[1]
+    edit_transforms(lambda _, t: next(f for f in t["frames"] if f["file_path"] == test_frame).update(fl_x=99.0))(data)
+    assert sweep.main([str(spec), "--storage", str(storage), "--dry-run"]) == 2  # the same check, nothing launched
+    line = capsys.readouterr().err.strip()
+    assert "\n" not in line and line.startswith(f"error: {data / 'transforms.json'}: "), line
+    assert f"changed since sweep bad started: 1 frame(s) with another image or camera ({test_frame})" in line
+    assert "test frames among them" in line and "--force" in line and "--restart" in line
+    assert sorted(p.name for p in prepared.experiment_dir.iterdir()) == before, "nothing touched"
+
+    assert sweep.main([str(spec), "--storage", str(storage), "--force", "--dry-run"]) == 0
+    assert "warning: --force: resuming on data changed since the sweep started" in capsys.readouterr().err

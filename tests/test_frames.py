@@ -2,7 +2,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 import pytest
 
-from nerftune.data.frames import interval_test_indices, resolve_frame_count, select_evenly, split_hash, train_pool
+from nerftune.data.frames import interval_test_indices, resolve_frame_count, select_evenly, train_pool
 
 
 @given(st.integers(2, 400), st.data())
@@ -40,8 +40,3 @@ def test_frame_counts_and_fractions():
         resolve_frame_count(1.5, 42)
     with pytest.raises(ValueError):
         select_evenly([1, 2, 3], 4)
-
-
-def test_split_hash_ignores_order_but_not_content():
-    assert split_hash(["a.png", "b.png"]) == split_hash(["b.png", "a.png"])
-    assert split_hash(["a.png", "b.png"]) != split_hash(["a.png", "c.png"])

@@ -1,5 +1,6 @@
 """MLflow records of real sweeps: the local SQLite store, a real `mlflow server`, an unreachable server, the UI."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -8,6 +9,7 @@ from mlflow import MlflowClient
 
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
+from nerftune.state import STATE_FILE
 from nerftune.tracking import PENDING_FILE, TRIAL_TAG, TrackingTarget, TrialRun, _params, local_target
 from nerftune.tracking_sweep import finish_sweep, start_sweep
 from nerftune.trials import TrialRecipe, write_recipe
@@ -57,7 +59,10 @@ def test_parent_run_records_the_sweep(tracked):
     parent = parents[0]
     assert parent.info.status == "FINISHED"
     params = parent.data.params
-    assert len(params["spec_hash"]) == 16 and len(params["test_hash"]) == 16
+    assert len(params["spec_hash"]) == 16
+    (scene,) = json.loads((storage / "shared" / STATE_FILE).read_text())["scenes"].values()
+    assert (params["test_hash"], params["data_hash"]) == (scene["test_hash"], scene["data_hash"])
+    assert len(scene["frames"]) == 24 and params["test_hash"] != params["data_hash"]
     assert params["version.nerfstudio"] == "1.1.5" and params["version.ray"] and params["version.torch"]
     assert params["version.optuna"] and params["version.nerftune"] and params["host"] and params["gpu"]
     assert set(artifact_paths(client, parent.info.run_id)) >= {"spec/shared.yaml", "results.csv"}

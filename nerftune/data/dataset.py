@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
 
-from nerftune.data.frames import interval_test_indices, resolve_frame_count, select_evenly, split_hash, train_pool
+from nerftune.data.fingerprint import combined, frame_digests
+from nerftune.data.frames import interval_test_indices, resolve_frame_count, select_evenly, train_pool
 from nerftune.errors import InputError
 
 SPLIT_FILE = "split_indices.json"
@@ -50,9 +52,20 @@ class Dataset:
     def test_names(self) -> list[str]:
         return [self.frames[i]["file_path"] for i in self.test_indices]
 
+    @cached_property
+    def frame_digests(self) -> dict[str, str]:
+        """Each frame's content (its files' bytes, pose, intrinsics and shared fields) as a digest, by name."""
+        return frame_digests(self.root, self.frames, self.transforms)
+
     @property
     def test_hash(self) -> str:
-        return split_hash(self.test_names)
+        """The fixed test set's fingerprint: its frames' images and cameras, not only their names."""
+        return combined({name: self.frame_digests[name] for name in self.test_names})
+
+    @property
+    def data_hash(self) -> str:
+        """The fingerprint of every frame, test and training: what two sweeps must share to have trained alike."""
+        return combined(self.frame_digests)
 
     @property
     def image_size(self) -> tuple[int, int]:

@@ -7,7 +7,6 @@ the same test frames.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Sequence
 
@@ -50,9 +49,3 @@ def select_evenly(pool: Sequence[int], count: int) -> list[int]:
         return [pool[0]]
     step = (len(pool) - 1) / (count - 1)
     return [pool[math.floor(k * step + 0.5)] for k in range(count)]
-
-
-def split_hash(file_names: Sequence[str]) -> str:
-    """A short, order-independent fingerprint of a list of file names (recorded to prove the test set is fixed)."""
-    digest = hashlib.sha256("\n".join(sorted(file_names)).encode()).hexdigest()
-    return digest[:16]
