@@ -44,7 +44,7 @@ def warm_start_sources(spec: SweepSpec, spec_path: Path, storage: Path, scenes: 
             _check_source_method(spec, spec_path)
             continue
         source = warm_start.resolve(value, spec_path, storage)
-        warm_start.check_compatible(source, spec_path, scene.data_dir, spec.space["method"].choices)
+        warm_start.check_compatible(source, spec_path, scene.dataset, spec.space["method"].choices)
         sources[value] = str(source.checkpoint.resolve())
     return sources
 

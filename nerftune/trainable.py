@@ -19,7 +19,7 @@ from typing import Any
 import ray
 from ray import tune
 
-from nerftune.data.dataset import load_dataset
+from nerftune.data.dataset import load_dataset, require_content
 from nerftune.data.document_region import view_regions, view_text_checks
 from nerftune.nerf import device as nerf_device
 from nerftune.nerf.config import build_config, config_yaml, key_values
@@ -46,8 +46,11 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     scene = plan.scene_of(config)
     data_dir, test_every = plan.scenes[scene]
     dataset = load_dataset(data_dir, test_every, check_images=False)  # checked before the sweep started
+    require_content(dataset, plan.data_hashes[scene])  # not a node's stale copy
     train_indices, view, provenance, near_error = trial_view(config, dataset, trial_dir)
-    recipe = TrialRecipe(context.get_trial_id(), config, plan.profile, data_dir, test_every, str(view))
+    recipe = TrialRecipe(
+        context.get_trial_id(), config, plan.profile, data_dir, test_every, str(view), dataset.data_hash
+    )
     write_recipe(trial_dir, recipe)
     device = nerf_device.for_trial(plan.cpus_per_trial)
 

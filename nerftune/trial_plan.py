@@ -27,6 +27,7 @@ class TrialPlan:
 
     sweep_dir: str  # the sweep's folder in its storage, which every node sees: each trial's folder is in it
     scenes: dict[str, tuple[str, int]]  # each scene's dataset folder and test spacing (one, or a study's several)
+    data_hashes: dict[str, str]  # each scene's content fingerprint: a trial refuses other data at the same path
     profile: str
     rungs: tuple[int, ...]  # ASHA's milestones in steps (empty without ASHA)
     eval_every: int

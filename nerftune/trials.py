@@ -32,6 +32,7 @@ class TrialRecipe:
     data_dir: str
     test_every: int
     view_dir: str  # the trial's dataset view (all frames, its training subset as train_filenames)
+    data_hash: str = ""  # the data's content fingerprint when the trial ran (empty in trials of older versions)
 
     @property
     def overrides(self) -> dict[str, Any]:

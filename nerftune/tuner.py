@@ -33,6 +33,7 @@ def trial_plan(prepared: Prepared, target: TrackingTarget | None) -> TrialPlan:
     return TrialPlan(
         sweep_dir=str(prepared.experiment_dir.resolve()),  # the workers run in folders of their own
         scenes={name: (str(scene.data_dir), scene.test_every) for name, scene in prepared.scenes.items()},
+        data_hashes={name: scene.dataset.data_hash for name, scene in prepared.scenes.items()},
         profile=spec.profile,
         rungs=rungs(spec),
         eval_every=spec.eval.every,

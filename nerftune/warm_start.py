@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nerftune.data.dataset import Dataset
 from nerftune.dimensions import INIT_FROM
 from nerftune.errors import InputError
 from nerftune.trials import RECIPE_FILE, TrialRecipe, locate, read_recipe
@@ -62,15 +63,26 @@ def resolve(value: str, spec_path: Path, storage: Path) -> Source:
         raise InputError(spec_path, f"space.{INIT_FROM}", f"{value!r}: {error.problem}", error.hint) from None
 
 
-def check_compatible(source: Source, spec_path: Path, data_dir: Path, methods: list[str]) -> None:
-    """The source trained the one method the trials train, on the same dataset."""
+def check_compatible(source: Source, spec_path: Path, dataset: Dataset, methods: list[str]) -> None:
+    """The source trained the one method the trials train, on the same data: the same content (a copy elsewhere will
+    do), or for a source of an older nerftune that recorded no data hash, the same folder."""
     field = f"space.{INIT_FROM}"
     name = f"trial {source.recipe.trial_id} ({source.value})"
-    if Path(source.recipe.data_dir).resolve() != Path(data_dir).resolve():
+    recorded = source.recipe.data_hash
+    same_folder = Path(source.recipe.data_dir).resolve() == dataset.root.resolve()
+    if recorded and recorded != dataset.data_hash and same_folder:
         raise InputError(
             spec_path,
             field,
-            f"{name} trained on {source.recipe.data_dir}, not on this sweep's data {data_dir}",
+            f"{name} trained on this sweep's data {dataset.root} before its frames changed (data hash {recorded}, "
+            f"now {dataset.data_hash})",
+            "warm-start from a trial trained on the data as it is now",
+        )
+    if not (recorded == dataset.data_hash if recorded else same_folder):
+        raise InputError(
+            spec_path,
+            field,
+            f"{name} trained on {source.recipe.data_dir}, not on this sweep's data {dataset.root}",
             "warm-start from a trial of the same dataset",
         )
     method = source.recipe.config.get("method")

@@ -4,9 +4,10 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from nerftune.data.dataset import load_dataset
+from nerftune.data.dataset import load_dataset, require_content
 from nerftune.data.fingerprint import changes
 
 
@@ -84,3 +85,13 @@ def test_shared_intrinsics_masks_and_removed_frames_count(scene_dir, tmp_path):
     last = original.frame_names[-1]
     _edit_transforms(copy, lambda t: t.update(frames=[f for f in t["frames"] if f["file_path"] != last]))
     assert changes(original.frame_digests, load_dataset(copy).frame_digests)["removed"] == [last]
+
+
+def test_a_trial_refuses_data_other_than_the_sweeps(scene_dir, tmp_path):
+    """What every trial checks first (a node's stale copy at the shared path gives these same bytes and names)."""
+    original = load_dataset(scene_dir)
+    require_content(original, original.data_hash)
+    stale = _copy(scene_dir, tmp_path, "stale")
+    _darken(stale / original.frame_names[5])
+    with pytest.raises(RuntimeError, match=f"is not the data the sweep started with .* not {original.data_hash}"):
+        require_content(load_dataset(stale), original.data_hash)

@@ -11,6 +11,8 @@ import torch
 
 from conftest import refused_sweep, run_cli
 from nerftune.data.dataset import load_dataset, write_view
+from nerftune import warm_start
+from nerftune.errors import InputError
 from nerftune.warm_start import remap_per_image
 
 ANNEALED = {"pipeline.model.proposal_weights_anneal_max_num_iters": 20}  # the source trial's (conftest.one_trial)
@@ -98,7 +100,7 @@ def test_warm_starts_on_fewer_and_more_frames_load_keep_shared_rows_and_train(
         assert mapping["source_trial"] == read_recipe(source_dir).trial_id and mapping["source_step"] == 300
 
 
-def fake_trial(folder: Path, data: str, method: str) -> Path:
+def fake_trial(folder: Path, data: str, method: str, data_hash: str = "") -> Path:
     """A trial folder as nerftune writes one, with a checkpoint file (not loaded by the checks)."""
     (folder / "checkpoint_000000").mkdir(parents=True)
     (folder / "checkpoint_000000" / "trial.ckpt").write_bytes(b"")
@@ -109,6 +111,7 @@ def fake_trial(folder: Path, data: str, method: str) -> Path:
         "data_dir": data,
         "test_every": 8,
         "view_dir": str(folder / "dataset"),
+        "data_hash": data_hash,
     }
     (folder / "trial.json").write_text(json.dumps(recipe))
     (folder / "result.json").write_text(json.dumps({"step": 10, "checkpoint_dir_name": "checkpoint_000000"}) + "\n")
@@ -121,6 +124,7 @@ def fake_trial(folder: Path, data: str, method: str) -> Path:
         ("missing", "names no trial, checkpoint folder or checkpoint file"),
         ("other-data", "trained on"),
         ("other-method", "is a vanilla-nerf model; this sweep trains nerfacto"),
+        ("changed-data", "before its frames changed (data hash 0123456789abcdef, now "),
     ],
 )
 def test_a_warm_start_from_nothing_or_from_another_dataset_or_method_is_one_line(
@@ -128,11 +132,23 @@ def test_a_warm_start_from_nothing_or_from_another_dataset_or_method_is_one_line
 ):
     fake_trial(tmp_path / "other-data", str(tmp_path), "nerfacto")
     fake_trial(tmp_path / "other-method", str(scene_dir), "vanilla-nerf")
+    fake_trial(tmp_path / "changed-data", str(scene_dir), "nerfacto", data_hash="0123456789abcdef")
     spec = write_spec(
         f"name: warm\ndata: {scene_dir}\nspace: {{frames: 6, steps: 10, init_from: {tmp_path / source}}}\n"
     )
     line = refused_sweep(spec, tmp_path / "sweeps", "warm")
     assert ": space.init_from: " in line and problem in line, line
+
+
+def test_a_source_trained_on_a_copy_of_the_same_data_is_taken(scene_dir, tmp_path):
+    dataset = load_dataset(scene_dir)
+    fake_trial(tmp_path / "copy", str(tmp_path / "elsewhere"), "nerfacto", data_hash=dataset.data_hash)
+    source = warm_start.resolve(str(tmp_path / "copy"), tmp_path / "spec.yaml", tmp_path)
+    warm_start.check_compatible(source, tmp_path / "spec.yaml", dataset, ["nerfacto"])  # raises if refused
+    fake_trial(tmp_path / "other", str(tmp_path / "elsewhere"), "nerfacto", data_hash="0123456789abcdef")
+    source = warm_start.resolve(str(tmp_path / "other"), tmp_path / "spec.yaml", tmp_path)
+    with pytest.raises(InputError, match="not on this sweep's data"):
+        warm_start.check_compatible(source, tmp_path / "spec.yaml", dataset, ["nerfacto"])
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -99,6 +100,16 @@ def load_dataset(root: str | Path, test_every: int = 8, check_images: bool = Tru
     frames = sorted(frames, key=lambda frame: frame["file_path"])
     test, pool = _split(root, len(frames), test_every)
     return Dataset(root=root, transforms=transforms, frames=frames, test_indices=test, pool=pool)
+
+
+def require_content(dataset: Dataset, data_hash: str) -> None:
+    """Go on only with the data a sweep started with: not a node's own stale copy at the shared path, nor a capture
+    prepared into the folder while the sweep ran (it names its frames as before)."""
+    if dataset.data_hash != data_hash:
+        raise RuntimeError(
+            f"{dataset.root} on {socket.gethostname()} is not the data the sweep started with (data hash "
+            f"{dataset.data_hash}, not {data_hash}): every node must see the same files at that path"
+        )
 
 
 def _check_frames(source: Path, transforms: dict, frames: list, check_images: bool) -> None:
