@@ -5,8 +5,9 @@ nerftune eval sweeps/frames --reevaluate        # render the fixed test set agai
 
 Columns: trial_id, method, frames, frames_used, seed, steps, the searched values, step, stage (with a `finetune`
 stage: rgb or finetune), psnr, ssim, lpips, doc_psnr, doc_ssim, doc_lpips, doc_cer, test_images, rays_per_s
-(training), eval_rays_per_s, fps (test-set rendering), train_s, eval_s, checkpoint, reevaluated. LPIPS is empty where
-its network weights could not be had (one warning says how to provide them), doc_cer where Tesseract is missing.
+(training), eval_rays_per_s, fps (test-set rendering), train_s, eval_s, checkpoint, reevaluated, data_hash. LPIPS
+is empty where its network weights could not be had (one warning says how to provide them), doc_cer where Tesseract
+is missing. --reevaluate refuses trials whose data changed since they trained (it would score other images).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pandas as pd
 
 from nerftune.errors import InputError
 from nerftune.outcomes import LPIPS_MISSING, METRICS
-from nerftune.trials import STANDARD_DIMENSIONS, milestones, read_recipe, trial_folders
+from nerftune.trials import RECIPE_FILE, STANDARD_DIMENSIONS, milestones, read_recipe, trial_folders
 
 FIXED_COLUMNS = [
     "trial_id",
@@ -43,6 +44,7 @@ FIXED_COLUMNS = [
     "eval_s",
     "checkpoint",
     "reevaluated",
+    "data_hash",  # the content of the data the trial trained on: rows of several sweeps with one value compare
 ]
 
 
@@ -71,11 +73,16 @@ def evaluation_table(sweep_dir: Path, reevaluate: bool = False) -> pd.DataFrame:
     rows = []
     trials = [(folder, read_recipe(folder)) for folder in trial_folders(sweep_dir)]
     searched = sorted({k for _, recipe in trials for k in recipe.config} - set(STANDARD_DIMENSIONS))
+    if reevaluate:
+        for folder, recipe in trials:
+            _check_data_unchanged(folder, recipe)
     for folder, recipe in trials:
         for report in milestones(folder):
             row = {key: report.get(key) for key in FIXED_COLUMNS}
             row.update({k: recipe.config.get(k) for k in (*STANDARD_DIMENSIONS, *searched)})
-            row.update(trial_id=recipe.trial_id, steps=recipe.config["steps"], reevaluated=False)
+            row.update(
+                trial_id=recipe.trial_id, steps=recipe.config["steps"], reevaluated=False, data_hash=recipe.data_hash
+            )
             if reevaluate and report["checkpoint"]:
                 row.update(_reevaluate(recipe, Path(report["checkpoint"])), reevaluated=True)
             rows.append(row)
@@ -85,14 +92,33 @@ def evaluation_table(sweep_dir: Path, reevaluate: bool = False) -> pd.DataFrame:
     return table.astype({metric: float for metric in METRICS})
 
 
+def _check_data_unchanged(folder: Path, recipe) -> None:
+    """Re-evaluating scores the test images as they are now: refused, before any rendering, where they changed."""
+    now = _dataset(recipe.data_dir, recipe.test_every).data_hash
+    if recipe.data_hash and recipe.data_hash != now:
+        raise InputError(
+            folder / RECIPE_FILE,
+            "data_hash",
+            f"trial {recipe.trial_id} trained on {recipe.data_dir} before its frames changed (data hash "
+            f"{recipe.data_hash}, now {now}): re-evaluating would score it on other images",
+            "restore the data, or export what the trials reported (without --reevaluate)",
+        )
+
+
+@functools.cache
+def _dataset(data_dir: str, test_every: int):
+    from nerftune.data.dataset import load_dataset
+
+    return load_dataset(data_dir, test_every, check_images=False)
+
+
 @functools.cache
 def _dataset_and_documents(data_dir: str, test_every: int) -> tuple:
     """The dataset, its test views' document regions and text checks, read once (every milestone of every trial
     shares them)."""
-    from nerftune.data.dataset import load_dataset
     from nerftune.data.document_region import view_regions, view_text_checks
 
-    dataset = load_dataset(data_dir, test_every, check_images=False)
+    dataset = _dataset(data_dir, test_every)
     return dataset, view_regions(dataset), view_text_checks(dataset)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -15,6 +16,7 @@ from PIL import Image
 
 from conftest import LR
 from nerftune.evaluate import FIXED_COLUMNS
+from nerftune.trials import RECIPE_FILE
 
 pytestmark = pytest.mark.slow
 
@@ -171,6 +173,21 @@ def test_eval_reevaluates_saved_checkpoints_on_the_full_test_set(swept, tmp_path
     assert len(table) == swept.table.steps_done.floordiv(30).sum() and table.reevaluated.all()
     assert table.psnr.between(5, 60).all()
     assert (table.test_images == 3).all(), "all 3 test images, where the sweep evaluated max_images: 1"
+    assert table.data_hash.nunique() == 1 and len(table.data_hash.iloc[0]) == 16, "one dataset, recorded per trial"
+
+
+def test_eval_refuses_to_reevaluate_a_trial_whose_data_changed(swept, tmp_path):
+    """As if its data folder were prepared again: the trial recorded another content than the folder has now."""
+    copy = tmp_path / "sweep"
+    shutil.copytree(swept.folder, copy, ignore=shutil.ignore_patterns("checkpoint_*", "renders", "nerfstudio"))
+    recipe_file = next(copy.glob(f"*/{RECIPE_FILE}"))
+    recipe = json.loads(recipe_file.read_text())
+    recipe_file.write_text(json.dumps({**recipe, "data_hash": "0123456789abcdef"}))
+    code, _, err = nerftune_cli("eval", copy, "--out", tmp_path / "never.csv", "--reevaluate")
+    assert code == 2 and not (tmp_path / "never.csv").exists()
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert line.startswith(f"error: {recipe_file}: data_hash: trial {recipe['trial_id']} trained on ")
+    assert "before its frames changed (data hash 0123456789abcdef, now " in line and "without --reevaluate" in line
 
 
 @pytest.mark.parametrize(
