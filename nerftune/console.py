@@ -191,7 +191,8 @@ def summary_lines(table: pd.DataFrame, dimensions: list[str], metric: str, folde
     best = best_row(table, metric)
     if best:
         values = ", ".join(f"{k}={best[k]}" for k in dimensions)
-        lines.append(f"best trial {best['trial_id']}: {metric} {best[f'best_{metric}']:.3f} ({values})")
+        searched = f" ({values})" if values else ""  # nothing searched: no empty brackets
+        lines.append(f"best trial {best['trial_id']}: {metric} {best[f'best_{metric}']:.3f}{searched}")
     return lines + [f"results: {folder / RESULTS_FILE}"]
 
 

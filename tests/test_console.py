@@ -52,3 +52,4 @@ def test_summary_is_the_table_the_best_trial_and_the_results_file(tmp_path):
     assert lines[0].split() == ["trial_id", "frames", "best_psnr", "steps_done", "stop_reason", "steps_per_s"]
     assert lines[-2] == "best trial a: psnr 21.500 (frames=12)"
     assert lines[-1] == f"results: {tmp_path / 'results.csv'}"
+    assert summary_lines(table, [], "psnr", tmp_path)[-2] == "best trial a: psnr 21.500", "nothing searched"
