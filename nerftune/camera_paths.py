@@ -63,7 +63,7 @@ def make_paths(dataset: Dataset, radii: list[float], distances: list[float], vie
     segments = paths.circles(frame, radii, distances, views) + [
         ("trajectory", paths.interpolate_trajectory(poses, views))
     ]
-    intrinsics = {**dataset.frames[0], **transforms}  # per-frame intrinsics where the file has no shared ones
+    intrinsics = dataset.main_camera  # with several lenses: the lens most frames were taken with
     width, height = int(intrinsics["w"]), int(intrinsics["h"])
     fov_y = math.degrees(2 * math.atan(height / (2 * float(intrinsics["fl_y"]))))
     content = paths.camera_path_json(np.concatenate([p for _, p in segments]), fov_y, width, height)

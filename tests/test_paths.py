@@ -153,3 +153,25 @@ def test_paths_command_writes_circles_trajectory_and_plot(scene_dir, tmp_path):
 def test_paths_command_rejects_bad_numbers(scene_dir, tmp_path):
     result = run_paths(scene_dir, "--radii", "0.2,wide", "--out", tmp_path / "p.json")
     assert result.returncode == 2 and "--radii" in result.stderr and not (tmp_path / "p.json").exists()
+
+
+def test_paths_of_a_capture_of_several_lenses_take_the_lens_of_most_frames(scene_dir, tmp_path):
+    """As `nerftune prepare` writes several lenses: intrinsics per frame; here the first 3 of 24 frames are wider."""
+    import shutil
+
+    from nerftune.camera_paths import make_paths
+    from nerftune.data.dataset import INTRINSIC_KEYS, load_dataset
+
+    data = tmp_path / "lenses"
+    shutil.copytree(scene_dir, data)
+    transforms = json.loads((data / "transforms.json").read_text())
+    shared = {k: transforms.pop(k) for k in INTRINSIC_KEYS if k in transforms}
+    frames = sorted(transforms["frames"], key=lambda f: f["file_path"])
+    for k, frame in enumerate(frames):
+        frame.update(shared, **({"fl_x": shared["fl_x"] / 2, "fl_y": shared["fl_y"] / 2} if k < 3 else {}))
+    (data / "transforms.json").write_text(json.dumps(transforms))
+    dataset = load_dataset(data)
+    assert dataset.main_camera == shared and dataset.image_size == (shared["w"], shared["h"])
+    content = make_paths(dataset, [0.2], [1.0], 4)
+    main_fov = math.degrees(2 * math.atan(shared["h"] / (2 * shared["fl_y"])))
+    assert [view["fov"] for view in content["camera_path"]] == pytest.approx([main_fov] * 8), "not the first frame's"

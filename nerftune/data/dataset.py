@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import socket
+from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -69,10 +70,17 @@ class Dataset:
         return combined(self.frame_digests)
 
     @property
+    def main_camera(self) -> dict[str, Any]:
+        """The intrinsics of the lens most frames were taken with: what novel views are rendered with. Shared ones
+        win over a frame's own, as nerfstudio reads them; a capture of several lenses has only per-frame ones."""
+        cameras = [{k: v for k, v in {**f, **self.transforms}.items() if k in INTRINSIC_KEYS} for f in self.frames]
+        counts = Counter(json.dumps(camera, sort_keys=True) for camera in cameras)
+        return json.loads(counts.most_common(1)[0][0])
+
+    @property
     def image_size(self) -> tuple[int, int]:
-        """(width, height) of the first frame (frames may override the global `w` and `h`)."""
-        first = self.frames[0]
-        return int(first.get("w", self.transforms.get("w", 0))), int(first.get("h", self.transforms.get("h", 0)))
+        """(width, height) of the main camera's images."""
+        return int(self.main_camera.get("w", 0)), int(self.main_camera.get("h", 0))
 
     def train_indices(self, frames: int | float) -> list[int]:
         """The training frames of a trial with this `frames` value: evenly spaced, first and last of the pool."""
