@@ -43,7 +43,7 @@ def resume_decision(prepared: Prepared, restart: bool, force: bool, dry_run: boo
             "rerun with --force to resume anyway, or --restart to start over",
         )
     for name, scene in prepared.scenes.items():
-        changed = _data_changes(state["scenes"].get(name, {}), scene)
+        changed = _data_changes(state.get("scenes", {}).get(name, {}), scene)
         if changed and not force:
             raise InputError(
                 scene.data_dir / "transforms.json",
