@@ -55,6 +55,7 @@ class Prepared:
     warnings: list[str] = field(default_factory=list)
     packing: Packing | None = None  # `resources.gpu: auto`: the measured packing (None until measured)
     init_sources: dict[str, str] = field(default_factory=dict)  # each `init_from` value: its checkpoint file
+    forced: list[str] = field(default_factory=list)  # what `--force` resumes over: a changed spec or data
 
     @property
     def largest_scene(self) -> Scene:

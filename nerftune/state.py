@@ -34,14 +34,16 @@ def resume_decision(prepared: Prepared, restart: bool, force: bool, dry_run: boo
     state = read_state(folder)
     if state is None:
         return False
-    if state.get("spec_hash") != spec_hash(prepared.spec_path) and not force:
-        raise InputError(
-            prepared.spec_path,
-            "",
-            f"changed since sweep {prepared.name} started "
-            f"({_first_change(state.get('spec_text', ''), prepared.spec_path)})",
-            "rerun with --force to resume anyway, or --restart to start over",
-        )
+    if state.get("spec_hash") != spec_hash(prepared.spec_path):
+        first = _first_change(state.get("spec_text", ""), prepared.spec_path)
+        if not force:
+            raise InputError(
+                prepared.spec_path,
+                "",
+                f"changed since sweep {prepared.name} started ({first})",
+                "rerun with --force to resume anyway, or --restart to start over",
+            )
+        _forced(prepared, f"its spec {prepared.spec_path.name} changed ({first})")
     for name, scene in prepared.scenes.items():
         changed = _data_changes(state.get("scenes", {}).get(name, {}), scene)
         if changed and not force:
@@ -52,8 +54,21 @@ def resume_decision(prepared: Prepared, restart: bool, force: bool, dry_run: boo
                 "restore the data, rerun with --force to resume on it anyway, or --restart to start over",
             )
         if changed:
-            prepared.warnings.append(f"--force: resuming on data changed since the sweep started ({changed})")
+            _forced(prepared, f"the data of {scene.data_dir} changed: {changed}")
     return True
+
+
+def _forced(prepared: Prepared, what: str) -> None:
+    """A resume over a change, with --force: said now, and recorded in the state file (`record_forced`)."""
+    prepared.warnings.append(f"--force: resuming sweep {prepared.name} although {what}")
+    prepared.forced.append(what)
+
+
+def record_forced(state: dict[str, Any], prepared: Prepared) -> None:
+    """Keep what a forced resume went over in the state file, for the report: its trials may mix two setups."""
+    if prepared.forced:
+        at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        state.setdefault("forced_resumes", []).extend({"at": at, "over": what} for what in prepared.forced)
 
 
 def read_state(folder: Path) -> dict[str, Any] | None:

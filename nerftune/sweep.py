@@ -26,7 +26,7 @@ from nerftune.plan import describe_plan, source_name
 from nerftune.preflight import Prepared, prepare
 from nerftune.results import RESULTS_FILE, best_row
 from nerftune.spec import SCENE, SOURCE
-from nerftune.state import new_state, read_state, resume_decision, write_state
+from nerftune.state import new_state, read_state, record_forced, resume_decision, write_state
 from nerftune.tracking import SWEEP_TAG, TrackingTarget, target_for
 from nerftune.tracking_check import check_tracking_store
 
@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--storage", default="sweeps", help="folder of sweep outputs (default: sweeps)")
     parser.add_argument("--name", help="sweep name (default: the spec's name)")
     parser.add_argument("--restart", action="store_true", help="start over; the old sweep folder is moved aside")
-    parser.add_argument("--force", action="store_true", help="resume even though the spec file changed")
+    parser.add_argument("--force", action="store_true", help="resume even though the spec or the data changed")
     parser.add_argument("--retry-errored", action="store_true", help="on resume, retry trials that errored")
     parser.add_argument("--tracking-uri", help="MLflow tracking server (default: sweeps/mlflow.db, or the spec's)")
     parser.add_argument("--verbose", action="store_true", help="show Ray's and nerfstudio's own output too")
@@ -85,9 +85,13 @@ def train_source(prepared: Prepared, args: argparse.Namespace) -> dict[str, str]
     returns the `init_sources` entry that starts every `init_from: source` trial from its last checkpoint."""
     from nerftune.trials import locate, trial_folders
 
-    source = replace(prepared, spec=prepared.spec.source_spec(), name=source_name(prepared), init_sources={})
+    source = replace(
+        prepared, spec=prepared.spec.source_spec(), name=source_name(prepared), init_sources={}, warnings=[], forced=[]
+    )
     print(f"warm start: training the source model first, as sweep {source.name}", flush=True)
     resume = resume_decision(source, args.restart, args.force, dry_run=False)
+    for warning in source.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     table = run(source, args.address, resume, args.retry_errored, args.tracking_uri, args.verbose)
     if (table.stop_reason != "completed").any():
         reason = table.stop_reason.iloc[0]
@@ -114,6 +118,7 @@ def run(
     spec, folder = prepared.spec, prepared.experiment_dir
     state = (read_state(folder) if resume else None) or new_state(prepared)
     state.setdefault("provenance", provenance(prepared))
+    record_forced(state, prepared)
     state["gpu_per_trial"] = prepared.gpu_per_trial  # what `gpu: auto` chose, for the report's costs
     dimensions = list(spec.searched)
     with console.quiet_output(folder / console.LOG_FILE, verbose) as terminal:

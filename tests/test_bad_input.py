@@ -14,7 +14,7 @@ import pytest
 from nerftune import sweep
 from nerftune.machine import visible_gpus
 from nerftune.preflight import prepare
-from nerftune.state import resume_decision
+from nerftune.state import record_forced, resume_decision
 
 from conftest import ROOT
 
@@ -191,4 +191,12 @@ def test_data_changed_under_a_sweep_is_refused_on_resume(scene_dir, tmp_path, ca
     assert sorted(p.name for p in prepared.experiment_dir.iterdir()) == before, "nothing touched"
 
     assert sweep.main([str(spec), "--storage", str(storage), "--force", "--dry-run"]) == 0
-    assert "warning: --force: resuming on data changed since the sweep started" in capsys.readouterr().err
+    warning = capsys.readouterr().err
+    assert f"warning: --force: resuming sweep bad although the data of {data} changed: 1 frame(s)" in warning
+    forced = prepare(spec, storage)
+    assert resume_decision(forced, restart=False, force=True, dry_run=False) is True
+    [what] = forced.forced
+    assert what.startswith(f"the data of {data} changed: 1 frame(s) with another image or camera ({test_frame})")
+    state = {}
+    record_forced(state, forced)
+    assert [entry["over"] for entry in state["forced_resumes"]] == [what], "kept in the state file for the report"

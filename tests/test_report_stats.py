@@ -130,3 +130,22 @@ def test_importance_of_a_sweep_where_no_trial_completed_says_why_rather_than_fai
     spec = parse_spec("name: t\ndata: synthetic:id-card\nspace: {frames: [4, 8], steps: 10}\n")
     table, why = importance_table(pd.DataFrame(), spec, noise_floor=0.1)
     assert table.empty and "needs at least 3 configurations that completed" in why
+
+
+def test_a_forced_resume_is_said_first_and_kept_in_the_provenance(tmp_path):
+    from nerftune.report import _summary
+    from nerftune.report.sections import provenance_section
+
+    spec = parse_spec("name: s\ndata: synthetic:id-card\nspace: {steps: 10, seed: {values: [0, 1]}}\n")
+    trials = pd.DataFrame({"trial_id": ["t1"], "stop_reason": ["completed"]})
+    over = "the data of /data/card changed: 1 frame(s) with another image or camera (images/frame_00003.png)"
+    state = {"provenance": {"data_hash": "abc"}, "forced_resumes": [{"at": "2026-12-03T05:00:00+0000", "over": over}]}
+    sweep = SweepData(tmp_path, spec, state, trials, pd.DataFrame(), pd.DataFrame())
+    assert f"Warning: resumed with --force although {over} (see Provenance)" in _summary(sweep, trials)
+    section = provenance_section(sweep, tmp_path)
+    rows = pd.read_csv(tmp_path / "provenance.csv").set_index("what").value
+    assert rows["resumed with --force, 2026-12-03T05:00:00+0000"] == over and rows["data_hash"] == "abc"
+    assert "may not be comparable" in section.notes[0]
+
+    plain = SweepData(tmp_path, spec, {"provenance": {}}, trials, pd.DataFrame(), pd.DataFrame())
+    assert "--force" not in _summary(plain, trials) and not provenance_section(plain, tmp_path).notes

@@ -253,6 +253,8 @@ def test_a_camera_file_gives_its_shared_focal_length_or_its_one_lens_per_frame(t
     assert from_arguments(None, None, shared).pixels(1000, 750) == pytest.approx(500), "the shared one, as nerfstudio"
     one_lens = camera_file("one.json", {"w": 2000, "frames": [{"fl_x": 1000.0}, {"fl_x": 1000.0}]})
     assert from_arguments(None, None, one_lens).pixels(1000, 750) == pytest.approx(500)
+    shared_width = camera_file("width.json", {"w": 2000, "frames": [{"fl_x": 1000.0, "w": 4000}, {"fl_x": 1000.0}]})
+    assert from_arguments(None, None, shared_width).pixels(1000, 750) == pytest.approx(500), "shared, key by key"
     two_lenses = camera_file("two.json", {"w": 2000, "frames": [{"fl_x": 1000.0}, {"fl_x": 560.0}]})
     with pytest.raises(InputError) as refused:
         from_arguments(None, None, two_lenses)

@@ -144,9 +144,17 @@ def test_killed_sweep_resumes_from_checkpoints(scene_dir, write_spec, tmp_path):
     assert refused.returncode == 2 and "changed since sweep resume started" in refused.stderr
     assert "steps: 160" in refused.stderr
 
-    second = run_cli(str(spec), "--storage", str(storage))
+    with spec.open("a") as file:
+        file.write("# a comment changes the spec file: the resume needs --force, and the report says so\n")
+    second = run_cli(str(spec), "--storage", str(storage), "--force")
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resuming sweep resume" in second.stdout
+    assert "warning: --force: resuming sweep resume although its spec" in second.stderr
+    provenance = pd.read_csv(storage / "resume" / "report" / "provenance.csv").set_index("what").value
+    [forced] = [value for what, value in provenance.items() if what.startswith("resumed with --force, ")]
+    assert forced.startswith(f"its spec {spec.name} changed (+# a comment"), forced
+    page = (storage / "resume" / "report" / "index.html").read_text()
+    assert "Warning: resumed with --force although its spec" in page
     assert f"trial {named.trial_id}: its checkpoint {Path(named.checkpoint.path).name} is gone" in second.stderr
     table = pd.read_csv(storage / "resume" / "results.csv")
     assert len(table) == 4 and table.trial_id.is_unique

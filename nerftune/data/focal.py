@@ -104,10 +104,9 @@ def _read_camera_file(path: Path) -> FocalPrior:
 
 
 def _cameras_of(transforms: dict) -> list[dict]:
-    """A camera file's intrinsics: the shared ones, else each frame's (nerfstudio's way of giving several)."""
-    if "fl_x" in transforms or not transforms.get("frames"):
-        return [transforms]
-    return [{**transforms, **frame} for frame in transforms["frames"]]
+    """A camera file's intrinsics, per frame where it lists frames (nerfstudio's way of giving several lenses); a
+    shared field wins over a frame's, key by key, as nerfstudio reads them (and `Dataset.main_camera`)."""
+    return [{**frame, **transforms} for frame in transforms.get("frames") or [{}]]
 
 
 def possible(prior: FocalPrior) -> FocalPrior | None:

@@ -80,8 +80,16 @@ def _summary(sweep: SweepData, final: pd.DataFrame) -> str:
         f"{len(trials)} trials of {spec.trial_count} planned "
         f"({', '.join(f'{n} {reason}' for reason, n in sorted(counts.items()))}); {replicates}{strata}; "
         f"{len(final)} trials trained all their steps and scored the whole test set: the statistics rest on them. "
-        f"Written {time.strftime('%Y-%m-%d %H:%M')}."
+        f"{_forced_warning(sweep.state)}Written {time.strftime('%Y-%m-%d %H:%M')}."
     )
+
+
+def _forced_warning(state: dict) -> str:
+    """A resume over a changed spec or data puts two setups in one table: said first, detailed in Provenance."""
+    forced = state.get("forced_resumes", [])
+    if not forced:
+        return ""
+    return f"Warning: resumed with --force although {'; '.join(entry['over'] for entry in forced)} (see Provenance). "
 
 
 def main(argv: Sequence[str] | None = None) -> int:

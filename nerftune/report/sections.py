@@ -215,8 +215,16 @@ def provenance_section(sweep: SweepData, out: Path) -> Section:
         "finished": state.get("finished", "(not yet)"),
         **state.get("provenance", {}),
     }
+    forced = state.get("forced_resumes", [])
+    values.update({f"resumed with --force, {entry['at']}": entry["over"] for entry in forced})
     table = pd.DataFrame({"what": list(values), "value": [str(v) for v in values.values()]})
-    return Section("Provenance", tables=[csv_table(table, "provenance.csv", out)])
+    section = Section("Provenance", tables=[csv_table(table, "provenance.csv", out)])
+    if forced:
+        section.notes.append(
+            "Resumed with --force over a changed spec or changed data: the trials that ran before and after "
+            "may not be comparable. The hashes above are those the sweep started with."
+        )
+    return section
 
 
 def _share(part: float, whole: float) -> str:
