@@ -21,6 +21,7 @@ from nerftune.preflight import Prepared, Scene
 from nerftune.spec import spec_hash
 
 STATE_FILE = "nerftune-sweep.json"
+FORCED_TAG = "nerftune.forced_resumes"
 
 
 def resume_decision(prepared: Prepared, restart: bool, force: bool, dry_run: bool) -> bool:
@@ -69,6 +70,12 @@ def record_forced(state: dict[str, Any], prepared: Prepared) -> None:
     if prepared.forced:
         at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         state.setdefault("forced_resumes", []).extend({"at": at, "over": what} for what in prepared.forced)
+
+
+def forced_tags(state: dict[str, Any]) -> dict[str, str]:
+    """The MLflow tag of the sweep's run that says its resumes forced over changes, where any did."""
+    forced = state.get("forced_resumes", [])
+    return {FORCED_TAG: "; ".join(f"{entry['at']}: {entry['over']}" for entry in forced)} if forced else {}
 
 
 def read_state(folder: Path) -> dict[str, Any] | None:

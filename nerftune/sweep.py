@@ -26,7 +26,7 @@ from nerftune.plan import describe_plan, source_name
 from nerftune.preflight import Prepared, prepare
 from nerftune.results import RESULTS_FILE, best_row
 from nerftune.spec import SCENE, SOURCE
-from nerftune.state import new_state, read_state, record_forced, resume_decision, write_state
+from nerftune.state import forced_tags, new_state, read_state, record_forced, resume_decision, write_state
 from nerftune.tracking import SWEEP_TAG, TrackingTarget, target_for
 from nerftune.tracking_check import check_tracking_store
 
@@ -209,7 +209,7 @@ def _open_tracking(prepared: Prepared, state: dict, tracking_uri: str | None, te
         replace(target, parent_run_id=state.get("mlflow_run_id")),
         prepared.spec_path,
         state["provenance"],
-        {SWEEP_TAG: prepared.name},
+        {SWEEP_TAG: prepared.name, **forced_tags(state)},
         (list(prepared.spec.searched), prepared.spec.metric.name, prepared.spec.metric.mode),
     )
     state["mlflow_run_id"] = target.parent_run_id

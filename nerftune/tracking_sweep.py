@@ -79,6 +79,8 @@ def start_sweep(
     run_id = target.parent_run_id
     if run_id:
         recorder.call("reopen sweep run", recorder.client.update_run, run_id, status="RUNNING")
+        for key, value in tags.items():  # a resume may add some (a forced resume says so)
+            recorder.call("tag sweep run", recorder.client.set_tag, run_id, key, value)
     else:
         run = recorder.call(
             "create sweep run", recorder.client.create_run, experiment_id, run_name=target.experiment, tags=dict(tags)

@@ -173,6 +173,8 @@ def test_killed_sweep_resumes_from_checkpoints(scene_dir, write_spec, tmp_path):
     runs = client.search_runs([client.get_experiment_by_name("resume").experiment_id])
     trial_runs = [run for run in runs if "mlflow.parentRunId" in run.data.tags]
     assert len(runs) == 5 and len(trial_runs) == 4
+    [sweep_run] = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    assert f"its spec {spec.name} changed" in sweep_run.data.tags["nerftune.forced_resumes"]
     assert sorted(run.data.tags["nerftune.trial_id"] for run in trial_runs) == sorted(table.trial_id)
     resumed_at = dict(zip(table.trial_id, table.resumed_from_step))
     for run in trial_runs:
