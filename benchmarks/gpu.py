@@ -252,16 +252,14 @@ def print_summary(results: dict[str, Any]) -> None:
             f"  Ray sweep, {SWEEP_TRIALS} trials at once   {aggregate:6.2f} steps/s in all  {ratio}  "
             f"(their steps over {sweep['training_span_s']:.0f} s from the first one's start to the last one's end)"
         )
-        for trial in sweep["trials"]:
-            print(f"    trial {trial}")
+        print_trials(sweep["trials"])
     auto = results.get("auto") or {}
     for key, chosen in (auto.get("packing") or {}).items():
         print(
             f"  gpu: auto sweep ({key}): {chosen['trials_per_gpu']} trial(s) per GPU chosen, "
             f"{auto['aggregate_steps_per_s']:.1f} steps/s in all"
         )
-        for trial in auto["trials"]:
-            print(f"    trial {trial}")
+        print_trials(auto["trials"])
     for profile in ("tiny", "small"):
         for row in results.get(f"packing_{profile}") or []:
             print(f"  packing {profile} x{row['copies']}: {row['aggregate']:.1f} steps/s in all, {row}")
@@ -271,6 +269,13 @@ def print_summary(results: dict[str, Any]) -> None:
     )
     if fastest:
         print(f"  search_spaces/frames.yaml in full at {fastest:.1f} steps/s: {projected_hours(fastest):.1f} h")
+
+
+def print_trials(trials: list[dict[str, Any]]) -> None:
+    """Each trial of a sweep: its speed, memory, and the device Ray gave it."""
+    columns = ["trial_id", "steps_per_s", "peak_gpu_mb", "device", "cuda_visible_devices", "gpu_name", "compile_s"]
+    table = pd.DataFrame(trials).reindex(columns=[*columns, "implementation", "psnr"])
+    print(textwrap.indent(table.to_string(index=False, float_format="{:.2f}".format), "    "))
 
 
 if __name__ == "__main__":
