@@ -66,10 +66,13 @@ def _forced(prepared: Prepared, what: str) -> None:
 
 
 def record_forced(state: dict[str, Any], prepared: Prepared) -> None:
-    """Keep what a forced resume went over in the state file, for the report: its trials may mix two setups."""
+    """Keep what a forced resume went over in the state file, for the report (its trials may mix two setups), and
+    take the spec and data it resumed on as the sweep's own: later resumes compare with those."""
     if prepared.forced:
         at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         state.setdefault("forced_resumes", []).extend({"at": at, "over": what} for what in prepared.forced)
+        now = new_state(prepared)
+        state.update({key: now[key] for key in ("spec_path", "spec_hash", "spec_text", "scenes")})
 
 
 def forced_tags(state: dict[str, Any]) -> dict[str, str]:

@@ -169,7 +169,7 @@ def test_restart_moves_the_old_sweep_aside(scene_dir, tmp_path):
 
 def test_data_changed_under_a_sweep_is_refused_on_resume(scene_dir, tmp_path, capsys):
     """Another `nerftune prepare` into the data folder names its frames as before: the frames' content tells."""
-    from nerftune.state import new_state, write_state
+    from nerftune.state import new_state, read_state, write_state
 
     data = tmp_path / "data"
     shutil.copytree(scene_dir, data)
@@ -197,6 +197,10 @@ def test_data_changed_under_a_sweep_is_refused_on_resume(scene_dir, tmp_path, ca
     assert resume_decision(forced, restart=False, force=True, dry_run=False) is True
     [what] = forced.forced
     assert what.startswith(f"the data of {data} changed: 1 frame(s) with another image or camera ({test_frame})")
-    state = {}
+    state = read_state(forced.experiment_dir)
     record_forced(state, forced)
     assert [entry["over"] for entry in state["forced_resumes"]] == [what], "kept in the state file for the report"
+    write_state(forced.experiment_dir, state)
+    again = prepare(spec, storage)
+    assert resume_decision(again, restart=False, force=False, dry_run=False), "the data it resumed on is its own now"
+    assert again.forced == [] and read_state(forced.experiment_dir)["forced_resumes"][0]["over"] == what

@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from ray import tune
 
 from conftest import LR, ROOT, nerftune_command, run_cli
+from nerftune.spec import spec_hash
 from nerftune.trials import MILESTONE_FILE, milestones
 from nerftune.tuner import FRESH_WORKERS
 
@@ -155,6 +156,8 @@ def test_killed_sweep_resumes_from_checkpoints(scene_dir, write_spec, tmp_path):
     assert forced.startswith(f"its spec {spec.name} changed (+# a comment"), forced
     page = (storage / "resume" / "report" / "index.html").read_text()
     assert "Warning: resumed with --force although its spec" in page
+    state = json.loads((storage / "resume" / "nerftune-sweep.json").read_text())
+    assert state["spec_hash"] == spec_hash(spec), "later resumes compare with the spec it resumed on"
     assert f"trial {named.trial_id}: its checkpoint {Path(named.checkpoint.path).name} is gone" in second.stderr
     table = pd.read_csv(storage / "resume" / "results.csv")
     assert len(table) == 4 and table.trial_id.is_unique

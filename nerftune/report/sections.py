@@ -222,7 +222,7 @@ def provenance_section(sweep: SweepData, out: Path) -> Section:
     if forced:
         section.notes.append(
             "Resumed with --force over a changed spec or changed data: the trials that ran before and after "
-            "may not be comparable. The hashes above are those the sweep started with."
+            "may not be comparable. The spec, test and data hashes above are those the sweep started with."
         )
     return section
 
