@@ -1,4 +1,5 @@
-"""The `nerftune` command: `nerftune {sweep,prepare,paths,render,eval,report,replay,export} ...` (`nerftune COMMAND --help` for each)."""
+"""The `nerftune` command: `nerftune COMMAND ...`, each command's own `--help` for its options, `nerftune --help`
+for the list. A command's module is imported only once it is chosen, so the list and bad input answer at once."""
 
 from __future__ import annotations
 
@@ -6,24 +7,30 @@ import importlib
 import sys
 from typing import Sequence
 
-COMMANDS = {
-    "sweep": "nerftune.sweep:main",
-    "prepare": "nerftune.data.prepare:main",
-    "paths": "nerftune.camera_paths:paths_main",
-    "render": "nerftune.novel_views:render_main",
-    "eval": "nerftune.evaluate:main",
-    "report": "nerftune.report:main",
-    "replay": "nerftune.replay:main",
-    "export": "nerftune.export:main",
+COMMANDS = {  # name: (where its main is, what it does)
+    "sweep": ("nerftune.sweep:main", "run or resume a sweep from its spec (--dry-run: check it, print the plan)"),
+    "prepare": ("nerftune.data.prepare:main", "a phone video or folder of frames into a dataset, with pycolmap"),
+    "paths": ("nerftune.camera_paths:paths_main", "camera paths around the document, for novel views"),
+    "render": ("nerftune.novel_views:render_main", "render a trained trial along camera paths; each view's novelty"),
+    "eval": ("nerftune.evaluate:main", "one CSV row per trial and evaluated step of a sweep"),
+    "report": ("nerftune.report:main", "a sweep's report: its findings with their seed noise"),
+    "replay": ("nerftune.replay:main", "replay a scheduler on the learning curves a sweep recorded"),
+    "export": ("nerftune.export:main", "a trial for nerfstudio's own tools, or as a point cloud or mesh"),
 }
+USAGE = f"usage: nerftune {{{','.join(COMMANDS)}}} ...  (nerftune COMMAND --help)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        width = max(map(len, COMMANDS))
+        print("\n".join([USAGE, "", "commands:", *(f"  {n:{width}}  {what}" for n, (_, what) in COMMANDS.items())]))
+        return 0
     if not argv or argv[0] not in COMMANDS:
-        print(f"usage: nerftune {{{','.join(COMMANDS)}}} ...  (nerftune COMMAND --help)", file=sys.stderr)
+        unknown = f"error: unknown command {argv[0]!r}; " if argv else ""
+        print(f"{unknown}{USAGE}", file=sys.stderr)
         return 2
-    module, function = COMMANDS[argv[0]].split(":")
+    module, function = COMMANDS[argv[0]][0].split(":")
     return getattr(importlib.import_module(module), function)(argv[1:])
 
 

@@ -204,3 +204,14 @@ def test_data_changed_under_a_sweep_is_refused_on_resume(scene_dir, tmp_path, ca
     again = prepare(spec, storage)
     assert resume_decision(again, restart=False, force=False, dry_run=False), "the data it resumed on is its own now"
     assert again.forced == [] and read_state(forced.experiment_dir)["forced_resumes"][0]["over"] == what
+
+
+def test_the_command_lists_its_commands_and_refuses_unknown_ones(capsys):
+    from nerftune.cli import COMMANDS, main
+
+    assert main(["--help"]) == 0
+    listed = capsys.readouterr().out
+    assert all(f"  {name} " in listed for name in COMMANDS) and "run or resume a sweep" in listed
+    assert main(["sweeps/demo"]) == 2
+    assert capsys.readouterr().err.startswith("error: unknown command 'sweeps/demo'; usage: nerftune {sweep,")
+    assert main([]) == 2 and capsys.readouterr().err.startswith("usage: nerftune")
