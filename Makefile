@@ -17,10 +17,11 @@ demo: install
 test-fast: install
 	$(PY) -m pytest -m "not slow"
 
-# the fast tier first, so that a broken house fails in minutes; then the real sweeps and training
+# the fast tier first, so that a broken house fails in minutes; then the real sweeps and training, with the
+# slowest tests and fixtures listed at the end (where the suite's time goes)
 test: install
 	$(PY) -m pytest -m "not slow"
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -m slow --durations=30
 
 # the docker/ files, which no Docker engine here can build: every Dockerfile by hadolint (no findings at all), every
 # compose file against the Compose specification's JSON schema (vendored by check-jsonschema, offline)
