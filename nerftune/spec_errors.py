@@ -44,7 +44,7 @@ def to_input_error(error: ValidationError, source: str | Path, raw: dict, root: 
             hint += "; a fixed mapping is written {value: {...}}"
         return InputError(source, field, "unknown key", hint)
     if first["type"] == "missing":
-        return InputError(source, field, "required field is missing", "add it (see search_spaces/demo.yaml)")
+        return InputError(source, field, "required field is missing", "add it, as search_spaces/demo.yaml does")
     message = first["msg"].removeprefix("Value error, ")
     return InputError(source, field, f"{message} (got {first.get('input')!r})", "")
 
