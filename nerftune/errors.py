@@ -16,3 +16,9 @@ class InputError(Exception):
     def line(self) -> str:
         where = f"{self.source}: {self.field}" if self.field else self.source
         return f"{where}: {self.problem}" + (f" ({self.hint})" if self.hint else "")
+
+
+def some_of(names: list[str], shown: int = 3) -> str:
+    """The first `shown` names and how many more: a message names a few of a long list."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nerftune.data.fingerprint import changes
-from nerftune.errors import InputError
+from nerftune.errors import InputError, some_of
 from nerftune.preflight import Prepared, Scene
 from nerftune.spec import spec_hash
 
@@ -121,17 +121,12 @@ def _data_changes(recorded: dict[str, Any], scene: Scene) -> str:
         return ""  # a sweep started before nerftune recorded frame digests
     found = changes(recorded["frames"], scene.dataset.frame_digests)
     words = {"changed": "with another image or camera", "added": "added", "removed": "removed"}
-    parts = [f"{len(names)} frame(s) {words[kind]} ({_some(names)})" for kind, names in found.items() if names]
+    parts = [f"{len(names)} frame(s) {words[kind]} ({some_of(names)})" for kind, names in found.items() if names]
     if recorded.get("test_files") != scene.dataset.test_names:
         parts.append("the test set is other frames")
     elif found["changed"] and set(found["changed"]) & set(scene.dataset.test_names):
         parts.append("test frames among them")
     return "; ".join(parts)
-
-
-def _some(names: list[str], shown: int = 3) -> str:
-    more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return ", ".join(names[:shown]) + more
 
 
 def _first_change(old_text: str, spec_path: Path) -> str:

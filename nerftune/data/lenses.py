@@ -14,6 +14,7 @@ from pathlib import Path
 from nerftune.data import sfm
 from nerftune.data.focal import FocalPrior, possible, video_35mm
 from nerftune.data.photos import read_header  # which also lets PIL open HEIC photos
+from nerftune.errors import some_of
 
 EXIF_FOCAL_35MM = 0xA405
 EXIF_LENS_MODEL = 0xA434  # "iPhone 13 Pro back triple camera 1.57mm f/1.8": the phone and which of its lenses
@@ -61,8 +62,7 @@ def capture_lenses(source: Path, photos: list[Path]) -> list[Lens]:
 
 
 def _prior(focal: float, photos: list[Path]) -> FocalPrior | None:
-    where = f"EXIF of {photos[0].name}" + (f" and {len(photos) - 1} more" if len(photos) > 1 else "")
-    return possible(FocalPrior("35mm", focal, where))
+    return possible(FocalPrior("35mm", focal, f"EXIF of {some_of([photo.name for photo in photos], 1)}"))
 
 
 def _exif_lens(path: Path) -> tuple[str, float | None]:
