@@ -19,6 +19,12 @@ METRIC_MODES = {
     "doc_cer": "min",
 }
 METRICS = tuple(METRIC_MODES)
+# the values each metric can take (PSNR of images in [0, 1], SSIM's definition, distances and error rates): a mean's
+# confidence interval is cut to them, which can only add to its coverage, as the true mean lies within them too
+METRIC_RANGES = {
+    **dict.fromkeys(("psnr", "doc_psnr", "lpips", "doc_lpips", "doc_cer"), (0.0, float("inf"))),
+    **dict.fromkeys(("ssim", "doc_ssim"), (-1.0, 1.0)),
+}
 
 # per-trial timings and speeds, reported at every milestone and kept in results.csv
 TIMINGS = ("train_s", "eval_s", "setup_s", "compile_s", "wall_s", "steps_per_s", "rays_per_s")

@@ -77,6 +77,22 @@ def test_each_completed_trial_renders_its_views_with_novelty(swept):
         assert (out / "path.mp4").stat().st_size > 1000
 
 
+def test_the_report_shows_the_rendered_trials_novel_views_best_first(swept):
+    report = swept.folder / "report"
+    done = swept.table[swept.table.stop_reason == "completed"].sort_values("psnr", ascending=False)
+    table = pd.read_csv(report / "novel_views.csv")
+    assert table.trial_id.tolist() == done.trial_id.tolist(), "a row per rendered trial, best first"
+    assert (table.views == 8).all() and (table[["on", "inside", "outside"]].sum(axis=1) == 8).all()
+    assert table.novelty_mean.between(0, 1).all() and (table.novelty_max >= table.novelty_mean).all()
+    for row in table.itertuples():
+        views = pd.read_csv(swept.folder / row.folder / "views.csv")
+        assert row.novelty_mean == pytest.approx(views.novelty.mean())
+    sheet = Image.open(report / "novel_views_circles.png")
+    assert sheet.width > sheet.height and np.asarray(sheet.convert("L")).std() > 10
+    page = (report / "index.html").read_text()
+    assert "<h2>Novel views</h2>" in page and "novel_views_circles.png" in page
+
+
 def test_renders_are_mlflow_artifacts_of_their_trial(swept):
     client = mlflow.MlflowClient(swept.tracking_uri)
     experiment = client.get_experiment_by_name("shared")

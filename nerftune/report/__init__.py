@@ -2,9 +2,9 @@
 
 nerftune report sweeps/frames        # also written at the end of every sweep; works on a running sweep too
 
-Reads the sweep's folder only (`data`); each section (`sections`, `scenes`) computes with `stats` and `importance`
-and draws with `plots`; `page` writes the page. Metrics are compared only where they are comparable: on trials that trained all their steps and
-scored the whole test set at the end.
+Reads the sweep's folder only (`data`); each section (`sections`, `scenes`, `novel`) computes with `stats` and
+`importance` and draws with `plots`; `page` writes the page. Metrics are compared only where they are comparable: on
+trials that trained all their steps and scored the whole test set at the end.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from nerftune.errors import InputError
 from nerftune.outcomes import StopReason, is_error
 from nerftune.report import sections, stats
 from nerftune.report.data import SweepData, load_sweep
+from nerftune.report.novel import novel_views_section
 from nerftune.report.page import render_page
 from nerftune.report.scenes import scenes_section
 
@@ -43,6 +44,7 @@ def build_report(folder: Path) -> Path:
     parts = [
         *sections.dimension_sections(sweep, final, out),
         scenes_section(sweep, final, gpu_share, out),
+        novel_views_section(sweep, out),
         sections.curves_section(sweep, out),
         sections.seed_section(sweep, seeds, noise, out),
         sections.time_section(sweep, final, out),
@@ -54,7 +56,7 @@ def build_report(folder: Path) -> Path:
     ]
     trials.to_csv(out / "trials.csv", index=False)
     page = out / "index.html"
-    shown = [part for part in parts if part is not None]  # the scenes section is for studies of several
+    shown = [part for part in parts if part is not None]  # scenes: studies of several; novel views: once rendered
     page.write_text(render_page(f"nerftune report: sweep {spec.name}", _summary(sweep, final), shown))
     return page
 

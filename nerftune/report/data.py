@@ -18,6 +18,7 @@ from nerftune.state import STATE_FILE, read_state
 from nerftune.trials import RECIPE_FILE
 
 CURVE_COLUMNS = ("step", *METRICS, "test_images", "full_test", "train_s", "wall_s")
+RENDER_COLUMNS = ("trial_id", "path", "folder", "views", "fps")  # path: the paths' name; folder: renders/<path>
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class SweepData:
     state: dict[str, Any]
     trials: pd.DataFrame  # one row per trial, as results.csv
     curves: pd.DataFrame  # one row per trial and milestone: trial_id, configuration, the CURVE_COLUMNS
-    renders: pd.DataFrame  # one row per rendered path of a trial: trial_id, views, fps
+    renders: pd.DataFrame  # one row per rendered path of a trial: RENDER_COLUMNS
 
     @property
     def dimensions(self) -> list[str]:
@@ -79,7 +80,15 @@ def _curve(trial_id: str, history: pd.DataFrame) -> pd.DataFrame:
 def _renders(trial_dirs: dict[str, Path]) -> pd.DataFrame:
     rows = []
     for trial_id, trial_dir in trial_dirs.items():
-        for summary in trial_dir.glob("renders/*/render.json"):
+        for summary in sorted(trial_dir.glob("renders/*/render.json")):
             values = json.loads(summary.read_text())
-            rows.append({"trial_id": trial_id, "views": values.get("views"), "fps": values.get("fps")})
-    return pd.DataFrame(rows, columns=["trial_id", "views", "fps"])
+            folder = summary.parent
+            rows.append(
+                {
+                    "trial_id": trial_id,
+                    "path": folder.name,
+                    "folder": folder,
+                    **{k: values.get(k) for k in ("views", "fps")},
+                }
+            )
+    return pd.DataFrame(rows, columns=list(RENDER_COLUMNS))

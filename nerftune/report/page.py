@@ -14,7 +14,7 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: right; } th { background: #f4f4f4; }
 .note { color: #555; font-size: 0.9em; } img { max-width: 100%; border: 1px solid #eee; margin: 4px 0; }
-.figures { display: flex; flex-wrap: wrap; gap: 8px; } .figures img { width: 540px; }
+.figures { display: flex; flex-wrap: wrap; gap: 8px; } .figures img { width: 540px; } .figures.wide img { width: 100%; }
 """
 
 
@@ -24,6 +24,7 @@ class Section:
     notes: list[str] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)  # PNG file names beside index.html
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)  # (CSV file name, table)
+    wide: bool = False  # figures at the page's width (image sheets), not two abreast
 
 
 def csv_table(table: pd.DataFrame, name: str, out: Path) -> tuple[str, pd.DataFrame]:
@@ -42,7 +43,7 @@ def render_page(title: str, summary: str, sections: list[Section]) -> str:
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
         parts.extend(f"<p class='note'>{html.escape(note)}</p>" for note in section.notes)
         if section.figures:
-            parts.append("<div class='figures'>")
+            parts.append(f"<div class='figures{' wide' if section.wide else ''}'>")
             parts.extend(f"<img src='{html.escape(name)}' alt='{html.escape(name)}'>" for name in section.figures)
             parts.append("</div>")
         for csv_name, table in section.tables:

@@ -112,6 +112,24 @@ def plot_pareto(points: pd.DataFrame, quality: str, cost: str, metric: str, out:
     _save(fig, out)
 
 
+def plot_view_sheet(cells: list[list[tuple]], row_labels: list[str], column_labels: list[str], out: Path) -> None:
+    """A grid of images: `cells[row][column]` is (image array or None, caption under it)."""
+    rows, columns = len(cells), len(column_labels)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.9 * columns + 1.6, 1.75 * rows + 0.3), squeeze=False)
+    for r, row in enumerate(cells):
+        for c, (image, caption) in enumerate(row):
+            ax = axes[r][c]
+            if image is not None:
+                ax.imshow(image)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel(caption, fontsize=7)
+            if r == 0:
+                ax.set_title(column_labels[c], fontsize=8)
+        axes[r][0].set_ylabel(row_labels[r], fontsize=7, rotation=0, ha="right", va="center")
+    _save(fig, out)
+
+
 def _save(fig, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=DPI)

@@ -49,7 +49,7 @@ def pooled(final: pd.DataFrame, others: list[str], metric: str) -> pd.DataFrame:
     for _, group in keys.groupby(others, sort=True) if others else [(None, keys)]:
         trials = final.loc[group.index]
         values = trials[metric].dropna().to_numpy(dtype=float)
-        mean, low, high = stats.interval(values)
+        mean, low, high = stats.interval(values, metric)
         scene_means = trials.groupby(SCENE)[metric].mean()
         rows.append(
             {

@@ -16,12 +16,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from nerftune.outcomes import METRIC_RANGES
+
 CONFIDENCE = 0.95
 BOOTSTRAP_SAMPLES = 2000
 
 
-def interval(values: Sequence[float]) -> tuple[float, float, float]:
-    """Mean and the two-sided 95 % Student-t confidence interval of the mean (NaN bounds for fewer than 2 values)."""
+def interval(values: Sequence[float], metric: str = "") -> tuple[float, float, float]:
+    """Mean and the two-sided 95 % Student-t confidence interval of the mean (NaN bounds for fewer than 2 values),
+    cut to the values `metric` can take (an SSIM band never reaches above 1)."""
     values = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     if len(values) == 0:
         return math.nan, math.nan, math.nan
@@ -29,7 +32,8 @@ def interval(values: Sequence[float]) -> tuple[float, float, float]:
     if len(values) < 2:
         return mean, math.nan, math.nan
     half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
-    return mean, mean - half, mean + half
+    lowest, highest = METRIC_RANGES.get(metric, (-math.inf, math.inf))
+    return mean, max(mean - half, lowest), min(mean + half, highest)
 
 
 def seed_table(final: pd.DataFrame, dimensions: Sequence[str], metric: str) -> pd.DataFrame:
@@ -37,7 +41,7 @@ def seed_table(final: pd.DataFrame, dimensions: Sequence[str], metric: str) -> p
     rows = []
     for configuration, replicates in final.groupby("configuration", sort=True):
         values = replicates[metric].dropna().to_numpy(dtype=float)
-        mean, low, high = interval(values)
+        mean, low, high = interval(values, metric)
         rows.append(
             {
                 "configuration": configuration,
@@ -66,7 +70,7 @@ def by_dimension(final: pd.DataFrame, dimension: str, others: Sequence[str], met
     rows = []
     for keys, group in final.groupby([*others, dimension], sort=True, dropna=False):
         keys = keys if isinstance(keys, tuple) else (keys,)
-        mean, low, high = interval(group[metric])
+        mean, low, high = interval(group[metric], metric)
         rows.append(
             {
                 **dict(zip([*others, dimension], keys)),
