@@ -158,3 +158,51 @@ def test_a_forced_resume_is_said_first_and_kept_in_the_provenance(tmp_path):
 
     plain = SweepData(tmp_path, spec, {"provenance": {}}, trials, pd.DataFrame(), pd.DataFrame())
     assert "--force" not in _summary(plain, trials) and not provenance_section(plain, tmp_path).notes
+
+
+def test_each_level_of_an_unordered_dimension_against_the_best_one():
+    final = pd.DataFrame(
+        {
+            "configuration": [0, 0, 1, 1, 2, 2],
+            "method": ["nerfacto", "nerfacto", "instant-ngp", "instant-ngp", "vanilla", "vanilla"],
+            "psnr": [24.0, 26.0, 21.0, 23.0, 14.0, 16.0],
+        }
+    )
+    compared = stats.against_best_level(final, "method", [], "psnr", "max").set_index("from")
+    assert set(compared.index) == {"instant-ngp", "vanilla"} and set(compared.to) == {"nerfacto"}
+    assert compared.loc["instant-ngp", "difference"] == 3.0 and compared.loc["vanilla", "difference"] == 10.0
+    assert compared.loc["vanilla", "p_better"] == 1.0
+    expected = scipy_stats.ttest_ind([21.0, 23.0], [24.0, 26.0], equal_var=False).pvalue
+    assert compared.loc["instant-ngp", "welch_p"] == pytest.approx(expected)
+    lower = stats.against_best_level(final, "method", [], "psnr", "min")  # lower is better: vanilla is the best
+    assert set(lower.to) == {"vanilla"} and (lower.difference < 0).all()
+
+
+def test_an_unordered_dimension_gets_its_own_section_with_levels_side_by_side(tmp_path):
+    from nerftune.report.sections import dimension_sections
+
+    spec = parse_spec(
+        "name: s\ndata: synthetic:id-card\nspace: {frames: [6, 12], poses: [global, per_subset], seed: [0, 1], "
+        "steps: 10}\nreplicates: seed\n"
+    )
+    final = pd.DataFrame(
+        {
+            "configuration": [0, 0, 1, 1, 2, 2, 3, 3],
+            "frames": [6, 6, 6, 6, 12, 12, 12, 12],
+            "poses": ["global", "global", "per_subset", "per_subset"] * 2,
+            "seed": [0, 1] * 4,
+            "psnr": [20.0, 21.0, 16.0, 17.0, 24.0, 25.0, 23.0, 24.0],
+        }
+    )
+    sweep = SweepData(tmp_path, spec, {}, final.assign(trial_id=list("abcdefgh")), pd.DataFrame(), pd.DataFrame())
+    sections = {section.title: section for section in dimension_sections(sweep, final, tmp_path)}
+    assert set(sections) == {"Quality against frames", "Quality against poses"}
+    poses = sections["Quality against poses"]
+    assert poses.figures == ["psnr_by_poses.png"] and (tmp_path / "psnr_by_poses.png").stat().st_size > 5000
+    compared = pd.read_csv(tmp_path / "compare_poses.csv")
+    per_frames = compared[compared.frames.astype(str) != "(best per level)"].set_index("frames")
+    assert per_frames.loc["6", "from"] == "per_subset" and per_frames.loc["6", "to"] == "global"
+    assert per_frames.loc["6", "difference"] == 4.0 and per_frames.loc["12", "difference"] == 1.0
+    assert "against the best one" in " ".join(poses.notes)
+    by_poses = pd.read_csv(tmp_path / "by_poses.csv")
+    assert sorted(by_poses.poses.unique()) == ["global", "per_subset"] and (by_poses.n == 2).all()

@@ -111,9 +111,7 @@ def _summary_row(trial: dict, views: pd.DataFrame, sweep: SweepData) -> dict:
 
 
 def _settings(trial: dict, sweep: SweepData) -> str:
-    return ", ".join(
-        f"{name.rsplit('.', 1)[-1]}={value_text(trial[name])}" for name in _named(sweep) if name in trial
-    )
+    return ", ".join(f"{name.rsplit('.', 1)[-1]}={value_text(trial[name])}" for name in _named(sweep) if name in trial)
 
 
 def _named(sweep: SweepData) -> list[str]:

@@ -30,30 +30,49 @@ def plot_by_dimension(
     out: Path,
     log_x: bool = False,
     best: pd.DataFrame | None = None,
+    ordered: bool = True,
 ) -> None:
     """Replicate mean and 95 % band per value of `dimension`, one line per value of the other dimensions, and every
-    replicate as a point; `best` (each level's best configuration) as a black line."""
+    replicate as a point; `best` (each level's best configuration) as a black line. An unordered dimension (a
+    method, a pose source) has its levels side by side, each mean with its band as an error bar, and no lines."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    groups = summary.groupby(list(others), sort=True, dropna=False) if others else [((), summary)]
+    levels = sorted(set(summary[dimension].dropna()) | set(final[dimension].dropna()))
+    groups = list(summary.groupby(list(others), sort=True, dropna=False)) if others else [((), summary)]
+    slots = len(groups) + (best is not None)  # unordered: each group's points beside the others' at a level
+    spread = 0.6 / slots
+
+    def at(values: pd.Series, slot: int) -> pd.Series:
+        return values if ordered else values.map(levels.index) + (slot - (slots - 1) / 2) * spread
+
+    def draw(x: pd.Series, rows: pd.DataFrame, colour: str, style: str, label: str, band: float, **line) -> None:
+        ax.plot(x, rows["mean"], style if ordered else style.lstrip("-"), color=colour, label=label, **line)
+        if not rows["ci_low"].notna().any():
+            return
+        if ordered:
+            ax.fill_between(x, rows["ci_low"], rows["ci_high"], color=colour, alpha=band, lw=0)
+        else:
+            below, above = (rows["mean"] - rows["ci_low"]).clip(lower=0), (rows["ci_high"] - rows["mean"]).clip(lower=0)
+            ax.errorbar(x, rows["mean"], yerr=[below.fillna(0), above.fillna(0)], fmt="none", ecolor=colour, capsize=3)
+
     for index, (keys, group) in enumerate(groups):
         keys = keys if isinstance(keys, tuple) else (keys,)
         colour = f"C{index % 10}"
         group = group.sort_values(dimension)
-        ax.plot(group[dimension], group["mean"], "-o", color=colour, label=_label(others, keys), markersize=4)
-        if group["ci_low"].notna().any():
-            ax.fill_between(group[dimension], group["ci_low"], group["ci_high"], color=colour, alpha=0.18, lw=0)
+        draw(at(group[dimension], index), group, colour, "-o", _label(others, keys), 0.18, markersize=4)
         mask = np.ones(len(final), dtype=bool)
         for name, value in zip(others, keys):
             mask &= (final[name] == value).to_numpy()
         points = final[mask]
-        ax.scatter(points[dimension], points[metric], color=colour, s=12, alpha=0.7, marker="x")
+        ax.scatter(at(points[dimension], index), points[metric], color=colour, s=12, alpha=0.7, marker="x")
     if best is not None:
         best = best.sort_values(dimension)
-        ax.plot(best[dimension], best["mean"], "-s", color="black", lw=2, markersize=5, label="best per level")
-        if best["ci_low"].notna().any():
-            ax.fill_between(best[dimension], best["ci_low"], best["ci_high"], color="black", alpha=0.08, lw=0)
+        x = at(best[dimension], slots - 1)
+        draw(x, best, "black", "-s", "best per level", 0.08, lw=2, markersize=5)
     ax.set_xlabel(dimension)
-    if log_x:
+    if not ordered:
+        ax.set_xticks(range(len(levels)), [value_text(level) for level in levels], fontsize=8)
+        ax.set_xlim(-0.5, len(levels) - 0.5)
+    elif log_x:
         ax.set_xscale("log")
     ax.set_ylabel(f"test {metric}")
     ax.set_title(f"{metric} against {dimension.rsplit('.', 1)[-1]} (mean, 95 % band, replicates x)", fontsize=10)

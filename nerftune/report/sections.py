@@ -14,6 +14,7 @@ from nerftune.report.data import SweepData
 from nerftune.report.importance import importance_table
 from nerftune.report.page import Section, csv_table
 from nerftune.report.plots import plot_by_dimension, plot_learning_curves, plot_pareto
+from nerftune.spec import SCENE
 
 
 def _measured(final: pd.DataFrame) -> list[str]:
@@ -35,7 +36,9 @@ def dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list
             "no tests (add `replicates: seed` to the spec)."
         ]
     )
-    for dimension in _numeric(sweep):
+    numeric = _numeric(sweep)
+    for dimension in [name for name in sweep.dimensions if name != SCENE]:  # scenes have a section of their own
+        ordered = dimension in numeric
         others = [d for d in sweep.dimensions if d != dimension]
         section = Section(f"Quality against {dimension}", notes=list(no_bands))
         sections.append(section)
@@ -43,7 +46,9 @@ def dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list
             section.notes = [f"Fewer than two values of {dimension} have completed trials yet: nothing to compare."]
             continue
         dim = sweep.spec.space[dimension]
-        log_x = dim.log or (dim.values is not None and min(dim.values) > 0 and max(dim.values) / min(dim.values) > 100)
+        log_x = ordered and (
+            dim.log or (dim.values is not None and min(dim.values) > 0 and max(dim.values) / min(dim.values) > 100)
+        )
         tables = []
         # stratified by this dimension with other settings searched: each level's best configuration is the curve
         stratified = dimension in sweep.spec.stratify and bool(others)
@@ -57,21 +62,24 @@ def dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list
                 best = stats.by_dimension(best_rows, dimension, [], metric)
                 tables.append(best.assign(metric=metric, **{name: "(best per level)" for name in others}))
             figure = f"{metric}_by_{_slug(dimension)}.png"
-            plot_by_dimension(summary, final, dimension, others, metric, out / figure, log_x, best)
+            plot_by_dimension(summary, final, dimension, others, metric, out / figure, log_x, best, ordered)
             section.figures.append(figure)
         if tables:
             section.tables.append(csv_table(pd.concat(tables, ignore_index=True), f"by_{_slug(dimension)}.csv", out))
             metric, mode = sweep.spec.metric.name, sweep.spec.metric.mode
-            compared = stats.neighbour_levels(final, dimension, others, metric, mode)
+            compare = stats.neighbour_levels if ordered else stats.against_best_level
+            compared = compare(final, dimension, others, metric, mode)
             if others:  # and each level's best configuration against the next's, whatever its other settings
-                best = stats.neighbour_levels(
-                    stats.best_per_level(final, dimension, metric, mode), dimension, [], metric, mode
-                )
+                best = compare(stats.best_per_level(final, dimension, metric, mode), dimension, [], metric, mode)
                 compared = pd.concat([compared, best.assign(**{name: "(best per level)" for name in others})])
             if len(compared):
                 section.notes.append(
                     f"Each level against the next ({metric}): difference of means, Welch's t-test p-value, and the "
                     "bootstrap probability that the higher level is better (0.5: no idea; near 1 or 0: a difference)."
+                    if ordered
+                    else f"Each level against the best one ({metric}, `to`): difference of means (the best's minus "
+                    "the level's), Welch's t-test p-value, and the bootstrap probability that the best is better "
+                    "(0.5: no idea; near 1: a difference)."
                 )
                 section.tables.append(csv_table(compared, f"compare_{_slug(dimension)}.csv", out))
     return sections

@@ -10,7 +10,7 @@ one `configuration` number.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -88,12 +88,43 @@ def neighbour_levels(
 ) -> pd.DataFrame:
     """Each level of `dimension` against the next (per value of the other dimensions): the difference of means,
     Welch's t-test p-value and the bootstrap probability that the higher level is better."""
+
+    def pairs(group: pd.DataFrame) -> list[tuple]:
+        levels = sorted(group[dimension].dropna().unique())
+        return list(zip(levels, levels[1:]))
+
+    return _compare(final, dimension, others, metric, mode, pairs, seed)
+
+
+def against_best_level(
+    final: pd.DataFrame, dimension: str, others: Sequence[str], metric: str, mode: str, seed: int = 0
+) -> pd.DataFrame:
+    """Each level of an unordered `dimension` (a method, a pose source) against the level with the best mean (per
+    value of the other dimensions): `to` is the best level, and `p_better` the probability that it is better."""
+
+    def pairs(group: pd.DataFrame) -> list[tuple]:
+        means = group.groupby(dimension)[metric].mean().dropna().sort_values(ascending=mode == "min")
+        return [(level, means.index[0]) for level in means.index[1:]]
+
+    return _compare(final, dimension, others, metric, mode, pairs, seed)
+
+
+def _compare(
+    final: pd.DataFrame,
+    dimension: str,
+    others: Sequence[str],
+    metric: str,
+    mode: str,
+    pairs: Callable[[pd.DataFrame], list[tuple]],
+    seed: int,
+) -> pd.DataFrame:
+    """Per value of the other dimensions, each (from, to) pair of levels that `pairs` picks: the difference of
+    means (to - from), Welch's t-test p-value and the bootstrap probability that `to` is better."""
     rows, generator = [], np.random.default_rng(seed)
     groups = final.groupby(list(others), sort=True, dropna=False) if others else [((), final)]
     for keys, group in groups:
         keys = keys if isinstance(keys, tuple) else (keys,)
-        levels = sorted(group[dimension].dropna().unique())
-        for low, high in zip(levels, levels[1:]):
+        for low, high in pairs(group):
             a = group.loc[group[dimension] == low, metric].dropna().to_numpy(float)
             b = group.loc[group[dimension] == high, metric].dropna().to_numpy(float)
             rows.append(
