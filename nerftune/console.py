@@ -23,6 +23,7 @@ from tqdm import tqdm
 from nerftune.dimensions import total_steps
 from nerftune.outcomes import LPIPS_MISSING
 from nerftune.results import RESULTS_FILE, best_row
+from nerftune.spec import SweepSpec
 
 LOG_FILE = "sweep.log"
 
@@ -183,8 +184,9 @@ class LiveView(Callback):
         self.bar.refresh()
 
 
-def summary_lines(table: pd.DataFrame, dimensions: list[str], metric: str, folder: Path) -> list[str]:
-    """The final table, the best trial and where the results are."""
+def summary_lines(table: pd.DataFrame, spec: SweepSpec, folder: Path) -> list[str]:
+    """The final table, the best trial, the best configuration over its replicates and where the results are."""
+    dimensions, metric = list(spec.searched), spec.metric.name
     columns = ["trial_id", *dimensions, f"best_{metric}", "steps_done", "stop_reason", "steps_per_s"]
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
         lines = table[[c for c in columns if c in table]].to_string(index=False).splitlines()
@@ -193,7 +195,27 @@ def summary_lines(table: pd.DataFrame, dimensions: list[str], metric: str, folde
         values = ", ".join(f"{k}={best[k]}" for k in dimensions)
         searched = f" ({values})" if values else ""  # nothing searched: no empty brackets
         lines.append(f"best trial {best['trial_id']}: {metric} {best[f'best_{metric}']:.3f}{searched}")
-    return lines + [f"results: {folder / RESULTS_FILE}"]
+    return lines + best_configuration_lines(table, spec) + [f"results: {folder / RESULTS_FILE}"]
+
+
+def best_configuration_lines(table: pd.DataFrame, spec: SweepSpec) -> list[str]:
+    """With replicates, the answer a study gives: the configuration with the best mean over its replicates, with
+    their spread and the mean's 95 % interval (one seed's luck is not a finding)."""
+    from nerftune.report import stats  # scipy: only where a sweep ends
+
+    if not spec.replicates:
+        return []
+    metric, dimensions = spec.metric.name, list(spec.configuration_space)
+    seeds = stats.seed_table(stats.final_trials(table), dimensions, metric) if len(table) else pd.DataFrame()
+    seeds = seeds[seeds.n > 1] if len(seeds) else seeds
+    if not len(seeds):
+        return [f"no configuration has 2 {spec.replicates} replicates that completed: no best configuration yet"]
+    best = seeds.sort_values("mean", ascending=spec.metric.mode == "min").to_dict("records")[0]
+    values = ", ".join(f"{name}={best[name]}" for name in dimensions)
+    return [
+        f"best configuration ({values}): {metric} {best['mean']:.3f} over {best['n']} {spec.replicates} replicates "
+        f"({best['min']:.3f} to {best['max']:.3f}; 95 % interval {best['ci_low']:.2f} to {best['ci_high']:.2f})"
+    ]
 
 
 def _is_terminal(stream: IO[str]) -> bool:

@@ -143,7 +143,7 @@ def run(
         if target:
             _publish_report(target, report, table, terminal)
             _close_tracking(prepared, target, table, terminal)
-        for line in console.summary_lines(table, dimensions, spec.metric.name, folder):
+        for line in console.summary_lines(table, spec, folder):
             terminal.say(line)
         terminal.say(f"report: {report}  (nerftune report {folder} writes it again)")
         if not verbose:

@@ -7,6 +7,7 @@ import sys
 import pandas as pd
 
 from nerftune.console import quiet_output, summary_lines, terminal
+from nerftune.spec import parse_spec
 
 
 def test_quiet_output_sends_all_other_output_to_the_log(tmp_path, capfd):
@@ -48,8 +49,38 @@ def test_summary_is_the_table_the_best_trial_and_the_results_file(tmp_path):
             "steps_per_s": [10.0, 9.0],
         }
     )
-    lines = summary_lines(table, ["frames"], "psnr", tmp_path)
+    lines = summary_lines(table, spec("frames: [12, 3]"), tmp_path)
     assert lines[0].split() == ["trial_id", "frames", "best_psnr", "steps_done", "stop_reason", "steps_per_s"]
     assert lines[-2] == "best trial a: psnr 21.500 (frames=12)"
     assert lines[-1] == f"results: {tmp_path / 'results.csv'}"
-    assert summary_lines(table, [], "psnr", tmp_path)[-2] == "best trial a: psnr 21.500", "nothing searched"
+    assert summary_lines(table, spec("frames: 12"), tmp_path)[-2] == "best trial a: psnr 21.500", "nothing searched"
+
+
+def spec(space: str, replicates: str = ""):
+    return parse_spec(f"name: s\ndata: synthetic:id-card\nspace: {{{space}, steps: 10}}\n{replicates}")
+
+
+def test_a_study_names_its_best_configuration_by_the_mean_of_its_replicates(tmp_path):
+    # frames=12 has the luckiest seed (24.0) but frames=6 the better mean: the study's answer is frames=6
+    table = pd.DataFrame(
+        {
+            "trial_id": list("abcde"),
+            "configuration": [0, 0, 1, 1, 2],
+            "frames": [6, 6, 12, 12, 24],
+            "seed": [0, 1, 0, 1, 0],
+            "psnr": [22.0, 23.0, 24.0, 18.0, 30.0],
+            "best_psnr": [22.0, 23.0, 24.0, 18.0, None],  # empty for a stopped trial, as in results.csv
+            "stop_reason": ["completed"] * 4 + ["asha_pruned"],
+        }
+    )
+    study = spec("frames: [6, 12, 24], seed: [0, 1]", "replicates: seed\n")
+    lines = summary_lines(table.sort_values("best_psnr", ascending=False), study, tmp_path)
+    assert lines[-3].startswith("best trial c: psnr 24.000")
+    assert lines[-2] == (
+        "best configuration (frames=6): psnr 22.500 over 2 seed replicates (22.000 to 23.000; 95 % interval 16.15 "
+        "to 28.85)"
+    ), lines[-2]
+    assert "frames=24" not in lines[-2], "a stopped configuration is no answer"
+    none_done = table.assign(stop_reason="asha_pruned")
+    assert "no best configuration yet" in summary_lines(none_done, study, tmp_path)[-2]
+    assert len(summary_lines(table, spec("frames: [6, 12, 24], seed: [0, 1]"), tmp_path)) == len(table) + 3

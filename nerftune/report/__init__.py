@@ -20,7 +20,7 @@ from typing import Sequence
 import pandas as pd
 
 from nerftune.errors import InputError
-from nerftune.outcomes import StopReason, is_error
+from nerftune.outcomes import is_error
 from nerftune.report import sections, stats
 from nerftune.report.data import SweepData, load_sweep
 from nerftune.report.novel import novel_views_section
@@ -37,7 +37,7 @@ def build_report(folder: Path) -> Path:
     shutil.rmtree(out, ignore_errors=True)  # the report's own folder: no figure of an earlier run stays behind
     out.mkdir()
     trials, spec, metric = sweep.trials, sweep.spec, sweep.spec.metric.name
-    final = _final(trials)
+    final = stats.final_trials(trials)
     seeds = stats.seed_table(final, sweep.dimensions, metric) if len(final) else pd.DataFrame()
     noise = stats.pooled_std(seeds) if len(seeds) else math.nan
     gpu_share = sections.gpu_per_trial(sweep)
@@ -59,13 +59,6 @@ def build_report(folder: Path) -> Path:
     shown = [part for part in parts if part is not None]  # scenes: studies of several; novel views: once rendered
     page.write_text(render_page(f"nerftune report: sweep {spec.name}", _summary(sweep, final), shown))
     return page
-
-
-def _final(trials: pd.DataFrame) -> pd.DataFrame:
-    if not len(trials):
-        return trials
-    whole = trials.full_test.fillna(True).astype(bool) if "full_test" in trials else True
-    return trials[(trials.stop_reason == StopReason.COMPLETED.value) & whole]
 
 
 def _summary(sweep: SweepData, final: pd.DataFrame) -> str:

@@ -16,10 +16,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from nerftune.outcomes import METRIC_RANGES
+from nerftune.outcomes import METRIC_RANGES, StopReason
 
 CONFIDENCE = 0.95
 BOOTSTRAP_SAMPLES = 2000
+
+
+def final_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials whose metric is comparable: those that trained all their steps and scored the whole test set."""
+    if not len(trials):
+        return trials
+    whole = trials.full_test.fillna(True).astype(bool) if "full_test" in trials else True
+    return trials[(trials.stop_reason == StopReason.COMPLETED.value) & whole]
 
 
 def interval(values: Sequence[float], metric: str = "") -> tuple[float, float, float]:
