@@ -122,3 +122,5 @@ def test_a_study_over_two_scenes_keeps_each_scene_apart_and_pools_them(write_spe
     cost = pd.read_csv(report / "scenes_cost.csv").set_index("scene")
     assert cost.novel_views.to_dict() == rendered and (cost.device_s_per_novel_view > 0).all()
     assert cost.prepare_s.isna().all(), "synthetic scenes: nothing prepared"
+    # each scene's views on a sheet of its own: the same path name, but other viewpoints
+    assert (report / "novel_views_circles_narrow.png").is_file() and (report / "novel_views_circles_wide.png").is_file()
