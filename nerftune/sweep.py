@@ -141,7 +141,7 @@ def run(
                 terminal.say(line)
         report = build_report(folder)
         if target:
-            _publish_report(target, report, table, terminal)
+            _publish_report(target, report, table, spec, terminal)
             _close_tracking(prepared, target, table, terminal)
         for line in console.summary_lines(table, spec, folder):
             terminal.say(line)
@@ -219,13 +219,15 @@ def _open_tracking(prepared: Prepared, state: dict, tracking_uri: str | None, te
     return target
 
 
-def _publish_report(target: TrackingTarget, report: Path, table: Any, terminal) -> None:
+def _publish_report(target: TrackingTarget, report: Path, table: Any, spec, terminal) -> None:
+    from nerftune.console import best_configuration_lines
     from nerftune.tracking_sweep import publish_report
 
     shown = [c for c in ("trial_id", "configuration", *table.columns[2:8], "steps_done", "stop_reason") if c in table]
+    best = "".join(f"{line}.\n\n" for line in best_configuration_lines(table, spec))
     description = (
         f"nerftune sweep: {len(table)} trials. Report: `{report}` (and this experiment's sweep run, "
-        f"artifact report/index.html).\n\n" + _markdown(table[list(dict.fromkeys(shown))].head(20))
+        f"artifact report/index.html).\n\n{best}" + _markdown(table[list(dict.fromkeys(shown))].head(20))
     )
     failures = publish_report(target, report.parent, description)
     if failures:

@@ -102,6 +102,8 @@ def test_mlflow_keeps_the_report_and_describes_the_experiment(study_sweep):
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development", "opens on the runs, not GenAI"
     description = experiment.tags["mlflow.note.content"]
     assert str(study_sweep.folder / "report" / "index.html") in description and "| trial_id |" in description
+    best = next(line for line in study_sweep.result.stdout.splitlines() if line.startswith("best configuration ("))
+    assert f"{best}." in description and "over 2 seed replicates" in best, "the study's answer, as the console says"
     [parent] = [r for r in client.search_runs([experiment.experiment_id]) if "mlflow.parentRunId" not in r.data.tags]
     logged = {f.path for f in client.list_artifacts(parent.info.run_id, "report")}
     assert {"report/index.html", "report/seeds.csv", "report/learning_curves.png"} <= logged
