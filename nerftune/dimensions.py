@@ -91,6 +91,25 @@ def check_replicates_and_strata(replicates: str | None, stratify: list[str], sea
             )
 
 
+def check_render_per(per: list[str], replicates: str | None, searched: dict) -> None:
+    """`render.per` names searched dimensions with listed values, not the replicate one."""
+    listed = [n for n, d in searched.items() if d.values is not None and n != replicates]
+    for name in per:
+        dim = searched.get(name)
+        if dim is None or dim.values is None:
+            raise FieldProblem(
+                "render.per",
+                f"{name!r} is not a searched dimension with listed values",
+                f"name one of {', '.join(listed)}" if listed else "list a dimension's values under space first",
+            )
+        if name == replicates:
+            raise FieldProblem(
+                "render.per",
+                f"{name!r} is the replicate dimension: its values are the same settings",
+                "name a dimension whose values you compare, e.g. frames",
+            )
+
+
 def check_source_values(values: dict[str, Any], space: dict) -> None:
     """`warm_start`: the source model's own values, of dimensions of the space; the space's ranges need one."""
     for name, value in values.items():

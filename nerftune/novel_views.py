@@ -87,9 +87,9 @@ def render_best_trials(prepared, table, target) -> Iterator[str]:
     best_column = f"best_{spec.metric.name}"
     done = table[(table.stop_reason == StopReason.COMPLETED.value) & table[best_column].notna()]
     ranked = done.sort_values(best_column, ascending=spec.metric.mode == "min")
-    # the best K of each scene of a study, along that scene's own camera paths
-    grouped = ranked.groupby(SCENE, sort=False) if SCENE in ranked else None
-    best = grouped.head(spec.render.best_k) if grouped is not None else ranked.head(spec.render.best_k)
+    # the best K of each scene of a study (along that scene's own camera paths), and of each value of `render.per`
+    groups = render_groups(spec)
+    best = ranked.groupby(groups, sort=False).head(spec.render.best_k) if groups else ranked.head(spec.render.best_k)
     folders = {read_recipe(folder).trial_id: folder for folder in trial_folders(prepared.experiment_dir)}
     for row in best.to_dict("records"):
         trial_id = row["trial_id"]
@@ -101,6 +101,11 @@ def render_best_trials(prepared, table, target) -> Iterator[str]:
         yield f"rendered trial {trial_id}: {summary['views']} views at {summary['fps']:.2f} fps -> {out}" + (
             " (and MLflow)" if logged else ""
         )
+
+
+def render_groups(spec) -> list[str]:
+    """What `render: {trials: best}` picks the best K of each of: scenes, and the values of `render.per`."""
+    return ([SCENE] if SCENE in spec.searched else []) + list(spec.render.per)
 
 
 def render_views(trainer, view_dir: Path, camera_paths: dict, out: Path, video: bool, use_crop: bool) -> dict[str, Any]:

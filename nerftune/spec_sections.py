@@ -183,13 +183,25 @@ class RenderSpec(_Strict):
     circles: CirclesSpec | None = None
     trials: Literal["each", "best"] = Field("best", description="every trial that completes, or the best K")
     best_k: int = Field(3, ge=1)
+    per: list[str] = Field(
+        default_factory=list,
+        description="with `best`: the best K of each value of these listed dimensions (e.g. frames), whose novel "
+        "views the report then shows side by side",
+    )
     video: bool = False
     crop: bool = Field(True, description="cut off what lies in front of the document, where the data has a crop")
+
+    @field_validator("per", mode="before")
+    @classmethod
+    def _per_shorthand(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _one_source(self) -> "RenderSpec":
         if (self.paths is None) == (self.circles is None):
             raise ValueError("give either `paths` (a file from `nerftune paths`) or `circles`")
+        if self.per and self.trials != "best":
+            raise FieldProblem("render.per", "applies to `trials: best`", "drop `per`, or render `trials: best`")
         return self
 
 

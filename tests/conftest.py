@@ -148,8 +148,9 @@ def shared_sweep(scene_dir, tmp_path_factory) -> Swept:
 
 def study_spec_text(scene_dir: Path) -> str:
     """A study: two frame counts as strata, two learning rates (one that learns, one frozen) as configurations,
-    two seeds as replicates of each. Grid seed 10 proposes the learning configurations first, so the frozen ones
-    meet an earlier mean at every rung of their stratum and stop there, both replicates together."""
+    two seeds as replicates of each; the best trial of each frame count renders novel views. Grid seed 10 proposes
+    the learning configurations first, so the frozen ones meet an earlier mean at every rung of their stratum and
+    stop there, both replicates together."""
     return f"""\
 name: study
 data: {scene_dir}
@@ -168,6 +169,7 @@ resources: {{cpu: 1, gpu: 0}}
 eval: {{max_images: 1, train_log_every: 10}}
 checkpoints: {{keep: 2}}
 tracking: {{preview_images: 0}}
+render: {{circles: {{radii: [0.3], distances: [1.0], views: 2}}, best_k: 1, per: frames}}
 """
 
 

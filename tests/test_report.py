@@ -1,6 +1,7 @@
 """`nerftune report` on real sweeps: the files, numbers that match results.csv, the page in a real browser, MLflow,
 partial sweeps, sweeps without replicates, and bad input."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -66,6 +67,16 @@ def test_the_report_tables_hold_what_results_csv_says(study_sweep):
     assert sorted(trials.trial_id) == sorted(table.trial_id)
     page = (report / "index.html").read_text()
     assert "Noise floor" in page and "Welch" in page
+
+
+def test_the_best_trial_of_each_frame_count_is_rendered_and_shown_in_frame_order(study_sweep):
+    done = study_sweep.table[study_sweep.table.stop_reason == "completed"]
+    best = done.sort_values("best_psnr", ascending=False).groupby("frames").head(1).sort_values("frames")
+    rendered = [json.loads(p.read_text())["trial_id"] for p in study_sweep.folder.glob("*/renders/circles/render.json")]
+    assert sorted(rendered) == sorted(best.trial_id) and len(rendered) == 2, "one per frame count: render.per"
+    assert "rendering 4 novel views of each of the 1 best trials per frames" in study_sweep.result.stdout
+    novel = pd.read_csv(study_sweep.folder / "report" / "novel_views.csv")
+    assert novel.trial_id.tolist() == best.trial_id.tolist() and novel.frames.tolist() == [3, 12]
 
 
 def test_the_page_opens_offline_in_a_real_browser(study_sweep, tmp_path):

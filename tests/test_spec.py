@@ -45,6 +45,7 @@ def test_defaults_and_shorthands(write_spec):
         "one spec's shrunk grace period does not leak into the next"
     )
     assert load_spec(write_spec(GOOD + "metric: lpips\n")).metric.mode == "min"
+    assert load_spec(write_spec(GOOD + "render: {circles: {views: 2}, per: frames}\n")).render.per == ["frames"]
 
 
 def test_list_and_mapping_values_fixed_and_searched(write_spec):
@@ -108,6 +109,21 @@ BAD = {
         "more than the longest trial (100 steps)",
     ),
     "render without paths": (GOOD + "render: {trials: each}\n", "render", "either `paths`"),
+    "render per a fixed dimension": (
+        GOOD + "render: {circles: {views: 2}, per: steps}\n",
+        "render.per",
+        "'steps' is not a searched dimension with listed values (name one of frames)",
+    ),
+    "render per the replicates": (
+        GOOD + "  seed: {values: [0, 1]}\nreplicates: seed\nrender: {circles: {views: 2}, per: seed}\n",
+        "render.per",
+        "'seed' is the replicate dimension",
+    ),
+    "render per with every trial": (
+        GOOD + "render: {circles: {views: 2}, trials: each, per: frames}\n",
+        "render.per",
+        "applies to `trials: best`",
+    ),
     "unknown scene": (GOOD.replace("synthetic:id-card", "synthetic:passport"), "data.path", "available: id-card"),
     "a value YAML reads as a date": (
         GOOD + "  pipeline.model.note: 2026-11-27\n",

@@ -1,6 +1,7 @@
 """The report's novel views: what the rendered trials show along each camera path, side by side.
 
-One sheet per path (and scene): a row per rendered trial, best first, and a column per viewpoint, the same one in
+One sheet per path (and scene): a row per rendered trial, best first (by the values of `render.per` first, where
+the spec renders the best of each), and a column per viewpoint, the same one in
 every row, from the least to the most novel for the top row's trial. Novelty depends on each trial's own training
 frames, so every image carries its own score. There is no ground truth at a novel viewpoint: these views are shown
 and placed against the training trajectory, not scored. A table per trial and path: the views, their novelty and
@@ -21,7 +22,7 @@ from nerftune.report.page import Section, csv_table
 from nerftune.report.plots import plot_view_sheet
 from nerftune.spec import SCENE, value_text
 
-MAX_ROWS = 6  # rendered trials shown per sheet; the table lists them all
+MAX_ROWS = 8  # rendered trials shown per sheet; the table lists them all
 MAX_COLUMNS = 8  # viewpoints shown per sheet, spread from the least to the most novel
 THUMBNAIL_WIDTH = 240  # pixels: the sheet is a preview; the full renders stay in the trials' folders
 LABELS = ("on", "inside", "outside")
@@ -34,8 +35,9 @@ def novel_views_section(sweep: SweepData, out: Path) -> Section | None:
     metric = sweep.spec.metric.name
     section = Section("Novel views", wide=True)
     section.notes.append(
-        "Each sheet: a row per rendered trial (best first), a column per viewpoint of the path, the same in every "
-        "row, from the least to the most novel for the top row's trial. Under each image: its novelty for that "
+        "Each sheet: a row per rendered trial (best first, or in the order of the values of `render.per`), a "
+        "column per viewpoint of the path, the same in every row, from the least to the most novel for the top "
+        "row's trial. Under each image: its novelty for that "
         "trial (0: a training camera's view, towards 1: far from all of them) and where it lies against the "
         "training trajectory (on, inside, outside). Novel viewpoints have no ground truth: these views are not "
         "scored; the test-set metrics are above."
@@ -44,7 +46,10 @@ def novel_views_section(sweep: SweepData, out: Path) -> Section | None:
     keys = ["path", SCENE] if SCENE in renders else ["path"]
     for key, group in renders.groupby(keys, sort=True):
         key = key if isinstance(key, tuple) else (key,)
-        group = group.sort_values(metric, ascending=sweep.spec.metric.mode == "min", na_position="last")
+        per = [name for name in (sweep.spec.render.per if sweep.spec.render else []) if name in group]
+        group = group.sort_values(
+            [*per, metric], ascending=[*(True for _ in per), sweep.spec.metric.mode == "min"], na_position="last"
+        )
         trials = group.to_dict("records")
         views = {trial["trial_id"]: pd.read_csv(Path(trial["folder"]) / "views.csv") for trial in trials}
         name = "novel_views_" + "_".join(_file_part(k) for k in key) + ".png"
