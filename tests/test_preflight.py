@@ -46,7 +46,20 @@ def test_dry_run_prints_the_plan_and_starts_nothing(scene_dir, write_spec, tmp_p
     assert "rungs at steps 10, 20, 40" in out
     assert "frames: 2, 8" in out and "resources per trial: 1 cpu" in out
     assert "num_proposal_samples_per_ray: [64, 32]  (fixed)" in out
+    assert "novel views" not in out, "no render section, no renders"
     assert not (tmp_path / "sweeps" / "t").exists(), "a dry run starts no sweep"
+
+
+def test_the_plan_says_which_trials_render_novel_views(scene_dir, write_spec, tmp_path, capsys):
+    circles = "circles: {radii: [0.3], distances: [1.0], views: 3}"
+    for render, said in (
+        (f"{{{circles}, best_k: 2, per: frames}}", "of the best 2 trial(s) per frames after the sweep, with the data's"),
+        (f"{{{circles}, trials: each, crop: false, video: true}}", "of every trial as it completes, with an mp4 each"),
+    ):
+        spec = write_spec(spec_text(scene_dir, extra=f"render: {render}\n"))
+        assert sweep.main([str(spec), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
+        line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("novel views:"))
+        assert line.startswith("novel views: 6 (circles) ") and said in line, line  # 3 around, 3 on the trajectory
 
 
 def test_the_plan_of_a_study_over_two_scenes_lists_each_test_set(scene_dir, write_spec, tmp_path, capsys):
