@@ -1,9 +1,9 @@
 """The report's novel views: what the rendered trials show along each camera path, side by side.
 
-One sheet per path (and scene): a row per rendered trial, best first (by the values of `render.per` first, where
-the spec renders the best of each), and a column per viewpoint, the same one in
-every row, from the least to the most novel for the top row's trial. Novelty depends on each trial's own training
-frames, so every image carries its own score. There is no ground truth at a novel viewpoint: these views are shown
+One sheet per path (and scene): a row per rendered trial, best first (in the order of the values of `render.per`
+first, where the spec renders the best of each), and a column per viewpoint, the same one in every row, from the
+least to the most novel for the top row's trial. Novelty depends on each trial's own training frames, so every
+image carries its own score. There is no ground truth at a novel viewpoint: these views are shown
 and placed against the training trajectory, not scored. A table per trial and path: the views, their novelty and
 where they lie (on, inside or outside the training trajectory).
 """
@@ -37,10 +37,9 @@ def novel_views_section(sweep: SweepData, out: Path) -> Section | None:
     section.notes.append(
         "Each sheet: a row per rendered trial (best first, or in the order of the values of `render.per`), a "
         "column per viewpoint of the path, the same in every row, from the least to the most novel for the top "
-        "row's trial. Under each image: its novelty for that "
-        "trial (0: a training camera's view, towards 1: far from all of them) and where it lies against the "
-        "training trajectory (on, inside, outside). Novel viewpoints have no ground truth: these views are not "
-        "scored; the test-set metrics are above."
+        "row's trial. Under each image: its novelty for that trial (0: a training camera's view, towards 1: far "
+        "from all of them) and where it lies against the training trajectory (on, inside, outside). Novel "
+        "viewpoints have no ground truth: these views are not scored; the test-set metrics are above."
     )
     rows = []
     keys = ["path", SCENE] if SCENE in renders else ["path"]
