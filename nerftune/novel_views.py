@@ -108,6 +108,16 @@ def render_groups(spec) -> list[str]:
     return ([SCENE] if SCENE in spec.searched else []) + list(spec.render.per)
 
 
+def rendered_trials_text(spec) -> str:
+    """Which trials render, in words: "the best trial per frames", "each of the 3 best trials", "every trial..."."""
+    render = spec.render
+    if render.trials == "each":
+        return "every trial as it completes"
+    groups = render_groups(spec)
+    per = f" per {' x '.join(groups)}" if groups else ""
+    return f"the best trial{per}" if render.best_k == 1 else f"each of the {render.best_k} best trials{per}"
+
+
 def render_views(trainer, view_dir: Path, camera_paths: dict, out: Path, video: bool, use_crop: bool) -> dict[str, Any]:
     """Render a loaded trial's model along `camera_paths` into `out`; returns the summary (render.json)."""
     from nerftune.nerf.render import crop_box, dataset_to_model, poses_to_model, render_path

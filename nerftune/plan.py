@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 
-from nerftune.novel_views import render_groups
+from nerftune.novel_views import rendered_trials_text
 from nerftune.preflight import Prepared
 from nerftune.schedule import rungs
 from nerftune.spec import FINETUNE_STEPS, INIT_FROM, SOURCE, value_text
@@ -90,14 +90,12 @@ def describe_plan(prepared: Prepared, on_cluster: bool, target: TrackingTarget |
 def _render_line(prepared: Prepared) -> str:
     render = prepared.spec.render
     views = len(prepared.largest_scene.camera_paths["camera_path"])
-    if render.trials == "each":
-        whom = "of every trial as it completes"
-    else:
-        groups = render_groups(prepared.spec)
-        per = f" per {' x '.join(groups)}" if groups else ""
-        whom = f"of the best {render.best_k} trial(s){per} after the sweep"
+    when = "" if render.trials == "each" else " after the sweep"
     extras = " and ".join(what for what, on in (("the data's crop", render.crop), ("an mp4 each", render.video)) if on)
-    return f"novel views: {views} ({prepared.camera_paths_name}) {whom}" + (f", with {extras}" if extras else "")
+    return (
+        f"novel views: {views} ({prepared.camera_paths_name}) of {rendered_trials_text(prepared.spec)}{when}"
+        + (f", with {extras}" if extras else "")
+    )
 
 
 def _data_lines(prepared: Prepared) -> list[str]:

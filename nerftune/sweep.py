@@ -110,7 +110,7 @@ def run(
 ) -> Any:
     """Run or resume the sweep; returns the results table (also written to results.csv)."""
     from nerftune import console, tuner
-    from nerftune.novel_views import render_best_trials, render_groups
+    from nerftune.novel_views import render_best_trials, rendered_trials_text
     from nerftune.provenance import provenance
     from nerftune.report import build_report
     from nerftune.results import results_table
@@ -135,9 +135,7 @@ def run(
         write_state(folder, state)
         if spec.render and spec.render.trials == "best":
             views = len(prepared.largest_scene.camera_paths["camera_path"])
-            groups = render_groups(spec)
-            each = f" per {' x '.join(groups)}" if groups else ""
-            terminal.say(f"rendering {views} novel views of each of the {spec.render.best_k} best trials{each}")
+            terminal.say(f"rendering {views} novel views of {rendered_trials_text(spec)}")
             for line in render_best_trials(prepared, table, target):
                 terminal.say(line)
         report = build_report(folder)

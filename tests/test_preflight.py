@@ -53,7 +53,8 @@ def test_dry_run_prints_the_plan_and_starts_nothing(scene_dir, write_spec, tmp_p
 def test_the_plan_says_which_trials_render_novel_views(scene_dir, write_spec, tmp_path, capsys):
     circles = "circles: {radii: [0.3], distances: [1.0], views: 3}"
     for render, said in (
-        (f"{{{circles}, best_k: 2, per: frames}}", "of the best 2 trial(s) per frames after the sweep, with the data's"),
+        (f"{{{circles}, best_k: 2, per: frames}}", "of each of the 2 best trials per frames after the sweep, with the"),
+        (f"{{{circles}, best_k: 1}}", "of the best trial after the sweep, with the data's crop"),
         (f"{{{circles}, trials: each, crop: false, video: true}}", "of every trial as it completes, with an mp4 each"),
     ):
         spec = write_spec(spec_text(scene_dir, extra=f"render: {render}\n"))

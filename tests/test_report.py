@@ -74,7 +74,7 @@ def test_the_best_trial_of_each_frame_count_is_rendered_and_shown_in_frame_order
     best = done.sort_values("best_psnr", ascending=False).groupby("frames").head(1).sort_values("frames")
     rendered = [json.loads(p.read_text())["trial_id"] for p in study_sweep.folder.glob("*/renders/circles/render.json")]
     assert sorted(rendered) == sorted(best.trial_id) and len(rendered) == 2, "one per frame count: render.per"
-    assert "rendering 4 novel views of each of the 1 best trials per frames" in study_sweep.result.stdout
+    assert "rendering 4 novel views of the best trial per frames" in study_sweep.result.stdout
     novel = pd.read_csv(study_sweep.folder / "report" / "novel_views.csv")
     assert novel.trial_id.tolist() == best.trial_id.tolist() and novel.frames.tolist() == [3, 12]
 
