@@ -195,27 +195,9 @@ def summary_lines(table: pd.DataFrame, spec: SweepSpec, folder: Path) -> list[st
         values = ", ".join(f"{k}={best[k]}" for k in dimensions)
         searched = f" ({values})" if values else ""  # nothing searched: no empty brackets
         lines.append(f"best trial {best['trial_id']}: {metric} {best[f'best_{metric}']:.3f}{searched}")
+    from nerftune.report.stats import best_configuration_lines  # scipy: only where a sweep ends
+
     return lines + best_configuration_lines(table, spec) + [f"results: {folder / RESULTS_FILE}"]
-
-
-def best_configuration_lines(table: pd.DataFrame, spec: SweepSpec) -> list[str]:
-    """With replicates, the answer a study gives: the configuration with the best mean over its replicates, with
-    their spread and the mean's 95 % interval (one seed's luck is not a finding)."""
-    from nerftune.report import stats  # scipy: only where a sweep ends
-
-    if not spec.replicates:
-        return []
-    metric, dimensions = spec.metric.name, list(spec.configuration_space)
-    seeds = stats.seed_table(stats.final_trials(table), dimensions, metric) if len(table) else pd.DataFrame()
-    seeds = seeds[seeds.n > 1] if len(seeds) else seeds
-    if not len(seeds):
-        return [f"no configuration has 2 {spec.replicates} replicates that completed: no best configuration yet"]
-    best = seeds.sort_values("mean", ascending=spec.metric.mode == "min").to_dict("records")[0]
-    values = ", ".join(f"{name}={best[name]}" for name in dimensions)
-    return [
-        f"best configuration ({values}): {metric} {best['mean']:.3f} over {best['n']} {spec.replicates} replicates "
-        f"({best['min']:.3f} to {best['max']:.3f}; 95 % interval {best['ci_low']:.2f} to {best['ci_high']:.2f})"
-    ]
 
 
 def _is_terminal(stream: IO[str]) -> bool:

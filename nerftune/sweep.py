@@ -219,7 +219,7 @@ def _open_tracking(prepared: Prepared, state: dict, tracking_uri: str | None, te
 
 
 def _publish_report(target: TrackingTarget, report: Path, table: Any, spec, terminal) -> None:
-    from nerftune.console import best_configuration_lines
+    from nerftune.report.stats import best_configuration_lines
     from nerftune.tracking_sweep import publish_report
 
     shown = [c for c in ("trial_id", "configuration", *table.columns[2:8], "steps_done", "stop_reason") if c in table]

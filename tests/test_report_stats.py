@@ -206,3 +206,16 @@ def test_an_unordered_dimension_gets_its_own_section_with_levels_side_by_side(tm
     assert "against the best one" in " ".join(poses.notes)
     by_poses = pd.read_csv(tmp_path / "by_poses.csv")
     assert sorted(by_poses.poses.unique()) == ["global", "per_subset"] and (by_poses.n == 2).all()
+
+
+def test_the_summary_of_a_study_names_its_best_configuration_with_its_noise(tmp_path):
+    from nerftune.report import _summary
+
+    spec = parse_spec(
+        "name: s\ndata: synthetic:id-card\nspace: {frames: [6, 12], seed: [0, 1], steps: 10}\nreplicates: seed\n"
+    )
+    trials = final_table().iloc[:6].assign(seed=[0, 1, 2] * 2, stop_reason="completed")
+    sweep = SweepData(tmp_path, spec, {}, trials, pd.DataFrame(), pd.DataFrame())
+    assert "Best configuration (frames=12): psnr 25.000 over 3 seed replicates (23.000 to 27.000; 95 % interval" in (
+        _summary(sweep, trials)
+    )

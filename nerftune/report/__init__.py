@@ -71,11 +71,12 @@ def _summary(sweep: SweepData, final: pd.DataFrame) -> str:
         else "no replicates"
     )
     strata = f", strata: {' x '.join(spec.stratify)}" if spec.stratify else ""
+    best = "".join(f"{line[0].upper()}{line[1:]}. " for line in stats.best_configuration_lines(trials, spec))
     return (
         f"{len(trials)} trials of {spec.trial_count} planned "
         f"({', '.join(f'{n} {reason}' for reason, n in sorted(counts.items()))}); {replicates}{strata}; "
         f"{len(final)} trials trained all their steps and scored the whole test set: the statistics rest on them. "
-        f"{_forced_warning(sweep.state)}Written {time.strftime('%Y-%m-%d %H:%M')}."
+        f"{best}{_forced_warning(sweep.state)}Written {time.strftime('%Y-%m-%d %H:%M')}."
     )
 
 

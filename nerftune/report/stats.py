@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from nerftune.outcomes import METRIC_RANGES, StopReason
+from nerftune.spec import SweepSpec
 
 CONFIDENCE = 0.95
 BOOTSTRAP_SAMPLES = 2000
@@ -235,3 +236,21 @@ def effect_sizes(seeds: pd.DataFrame, dimensions: Sequence[str]) -> dict[str, fl
         means = seeds.groupby(column, observed=True)["mean"].mean()
         effects[name] = float(means.max() - means.min()) if len(means) > 1 else math.nan
     return effects
+
+
+def best_configuration_lines(table: pd.DataFrame, spec: SweepSpec) -> list[str]:
+    """With replicates, the answer a study gives: the configuration with the best mean over its replicates, with
+    their spread and the mean's 95 % interval (one seed's luck is not a finding)."""
+    if not spec.replicates:
+        return []
+    metric, dimensions = spec.metric.name, list(spec.configuration_space)
+    seeds = seed_table(final_trials(table), dimensions, metric) if len(table) else pd.DataFrame()
+    seeds = seeds[seeds.n > 1] if len(seeds) else seeds
+    if not len(seeds):
+        return [f"no configuration has 2 {spec.replicates} replicates that completed: no best configuration yet"]
+    best = seeds.sort_values("mean", ascending=spec.metric.mode == "min").to_dict("records")[0]
+    values = ", ".join(f"{name}={best[name]}" for name in dimensions)
+    return [
+        f"best configuration ({values}): {metric} {best['mean']:.3f} over {best['n']} {spec.replicates} replicates "
+        f"({best['min']:.3f} to {best['max']:.3f}; 95 % interval {best['ci_low']:.2f} to {best['ci_high']:.2f})"
+    ]
