@@ -36,7 +36,7 @@ def plot_by_dimension(
     replicate as a point; `best` (each level's best configuration) as a black line. An unordered dimension (a
     method, a pose source) has its levels side by side, each mean with its band as an error bar, and no lines."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    levels = sorted(set(summary[dimension].dropna()) | set(final[dimension].dropna()))
+    levels = sorted(set(summary[dimension].dropna()) | set(final[dimension].dropna()), key=None if ordered else str)
     groups = list(summary.groupby(list(others), sort=True, dropna=False)) if others else [((), summary)]
     slots = len(groups) + (best is not None)  # unordered: each group's points beside the others' at a level
     spread = 0.6 / slots
