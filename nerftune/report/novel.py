@@ -19,8 +19,8 @@ from PIL import Image
 
 from nerftune.report.data import SweepData
 from nerftune.report.page import Section, csv_table
-from nerftune.report.plots import plot_view_sheet
-from nerftune.spec import SCENE, value_text
+from nerftune.report.plots import plot_view_sheet, settings_text
+from nerftune.spec import SCENE
 
 MAX_ROWS = 8  # rendered trials shown per sheet; the table lists them all
 MAX_COLUMNS = 8  # viewpoints shown per sheet, spread from the least to the most novel
@@ -115,7 +115,8 @@ def _summary_row(trial: dict, views: pd.DataFrame, sweep: SweepData) -> dict:
 
 
 def _settings(trial: dict, sweep: SweepData) -> str:
-    return ", ".join(f"{name.rsplit('.', 1)[-1]}={value_text(trial[name])}" for name in _named(sweep) if name in trial)
+    names = [name for name in _named(sweep) if name in trial]
+    return settings_text(names, [trial[name] for name in names])
 
 
 def _named(sweep: SweepData) -> list[str]:

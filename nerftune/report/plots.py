@@ -17,8 +17,13 @@ from nerftune.spec import value_text  # noqa: E402
 DPI = 110
 
 
+def settings_text(names: Sequence[str], values: Sequence) -> str:
+    """Settings as a figure labels them: `hidden_dim=32, frames=42` (the last part of a dotted name)."""
+    return ", ".join(f"{name.rsplit('.', 1)[-1]}={value_text(value)}" for name, value in zip(names, values))
+
+
 def _label(others: Sequence[str], keys: tuple) -> str:
-    return ", ".join(f"{name.rsplit('.', 1)[-1]}={value_text(value)}" for name, value in zip(others, keys)) or "all"
+    return settings_text(others, keys) or "all"
 
 
 def plot_by_dimension(
