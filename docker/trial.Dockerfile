@@ -30,7 +30,9 @@ RUN pip install --no-cache-dir --no-build-isolation \
 COPY pyproject.toml README.md /src/
 COPY nerftune /src/nerftune
 COPY search_spaces /src/search_spaces
-RUN pip install --no-cache-dir "/src[server]"
+# without jsonschema's IRI checker, which every Ray process would compile on import (see the Makefile)
+RUN pip install --no-cache-dir "/src[server]" \
+    && pip uninstall -y rfc3987-syntax
 
 FROM nvidia/cuda:${CUDA_VERSION}-runtime-ubuntu${UBUNTU_VERSION}
 ARG USER_UID=1000
