@@ -77,36 +77,28 @@ def check_replicates_and_strata(replicates: str | None, stratify: list[str], sea
             )
         if dim.values is None:
             raise FieldProblem("replicates", "replicates need listed values", "e.g. `seed: {values: [0, 1, 2]}`")
-    for name in stratify:
-        dim = searched.get(name)
-        if dim is None:
-            raise FieldProblem("stratify", f"{name!r} is not a searched dimension", "stratify by one that varies")
-        if name == replicates:
-            raise FieldProblem("stratify", f"{name!r} is the replicate dimension", "stratify by another one")
-        if dim.values is None:
-            raise FieldProblem(
-                "stratify",
-                f"{name!r} is a continuous distribution: strata need listed values",
-                f"give `{name}` as `values: [...]`",
-            )
+    check_grouping("stratify", stratify, replicates, searched)
 
 
-def check_render_per(per: list[str], replicates: str | None, searched: dict) -> None:
-    """`render.per` names searched dimensions with listed values, not the replicate one."""
+def check_grouping(field: str, names: list[str], replicates: str | None, searched: dict) -> None:
+    """`stratify` and `render.per` group trials by the values of searched dimensions: each must list its values, and
+    none may be the replicate dimension (its values are the same settings)."""
     listed = [n for n, d in searched.items() if d.values is not None and n != replicates]
-    for name in per:
+    for name in names:
         dim = searched.get(name)
-        if dim is None or dim.values is None:
-            raise FieldProblem(
-                "render.per",
-                f"{name!r} is not a searched dimension with listed values",
-                f"name one of {', '.join(listed)}" if listed else "list a dimension's values under space first",
-            )
         if name == replicates:
             raise FieldProblem(
-                "render.per",
+                field,
                 f"{name!r} is the replicate dimension: its values are the same settings",
                 "name a dimension whose values you compare, e.g. frames",
+            )
+        if dim is None or dim.values is None:
+            problem = "is not a searched dimension with listed values" if dim is None else "is a continuous distribution"
+            raise FieldProblem(
+                field,
+                f"{name!r} {problem}",
+                (f"give `{name}` as `values: [...]`, or " if dim is not None else "")
+                + (f"name one of {', '.join(listed)}" if listed else "list a dimension's values under space first"),
             )
 
 

@@ -53,7 +53,7 @@ from nerftune.dimensions import (  # noqa: F401 (the dimension names are the spe
     INIT_FROM,
     SOURCE,
     FieldProblem,
-    check_render_per,
+    check_grouping,
     check_replicates_and_strata,
     check_source_values,
     check_standard_dimension,
@@ -172,7 +172,7 @@ class SweepSpec(_Strict):
             check_standard_dimension(name, dim)
         check_replicates_and_strata(self.replicates, self.stratify, self.searched)
         if self.render is not None:
-            check_render_per(self.render.per, self.replicates, self.searched)
+            check_grouping("render.per", self.render.per, self.replicates, self.searched)
         if self.warm_start is not None:
             check_source_values(self.warm_start, self.space)
         if self.search.algorithm == "grid":

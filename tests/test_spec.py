@@ -156,7 +156,8 @@ BAD = {
         GOOD + "  optimizers.fields.optimizer.lr: {type: float, min: 1.0e-3, max: 1.0e-2}\n"
         "stratify: [frames, optimizers.fields.optimizer.lr]\n",
         "stratify",
-        "continuous distribution: strata need listed values",
+        "'optimizers.fields.optimizer.lr' is a continuous distribution (give `optimizers.fields.optimizer.lr` as "
+        "`values: [...]`, or name one of frames)",
     ),
     "two scenes of one name": (
         GOOD.replace("data: synthetic:id-card", "data: [../a/card, ../b/card]"),
