@@ -68,7 +68,9 @@ def main() -> None:
             storage = folder / f"sweeps-{kind}-{len(first_start[kind])}"
             command = [sys.executable, "-m", "nerftune.sweep", str(spec), "--storage", str(storage)]
             start = time.perf_counter()
-            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            )
             started = None
             for line in process.stdout:
                 if started is None and " started: " in line:
@@ -80,8 +82,8 @@ def main() -> None:
 
         figures = interleaved({"checker": lambda: sweep("checker"), "hidden": lambda: sweep("hidden")}, args.pairs)
     print(f"\n2 trials of {args.steps} steps, 2 at a time, wall seconds of the whole command:")
-    print(f"  IRI checker importable: {summary(figures['checker'], 1)}; first trial started after {summary(first_start['checker'], 1)}")
-    print(f"  IRI checker hidden:     {summary(figures['hidden'], 1)}; first trial started after {summary(first_start['hidden'], 1)}")
+    for kind, label in (("checker", "IRI checker importable"), ("hidden", "IRI checker hidden:    ")):
+        print(f"  {label}: {summary(figures[kind], 1)}; first trial started after {summary(first_start[kind], 1)}")
     print(f"  hidden / importable: {summary(ratios(figures['hidden'], figures['checker']))}")
 
 

@@ -93,7 +93,9 @@ def check_grouping(field: str, names: list[str], replicates: str | None, searche
                 "name a dimension whose values you compare, e.g. frames",
             )
         if dim is None or dim.values is None:
-            problem = "is not a searched dimension with listed values" if dim is None else "is a continuous distribution"
+            problem = (
+                "is not a searched dimension with listed values" if dim is None else "is a continuous distribution"
+            )
             raise FieldProblem(
                 field,
                 f"{name!r} {problem}",

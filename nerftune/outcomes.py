@@ -57,7 +57,7 @@ class StopReason(str, Enum):
     COMPLETED = "completed"  # trained all its steps
     PRUNED = "asha_pruned"  # stopped early by the scheduler at a rung
     ERROR = "error"
-    UNFINISHED = "unfinished"  # still training or waiting (in a report on a sweep that has not ended)
+    UNFINISHED = "unfinished"  # still training or waiting, or left to the resume of an interrupted run
 
     def __str__(self) -> str:
         return self.value

@@ -34,6 +34,7 @@ class TrialRecord:
     history: pd.DataFrame  # one row per report (milestone)
     error: str | None
     checkpoint: str | None
+    unfinished: bool = False  # neither ended nor failed: the run was interrupted (Ctrl-C) and resumes it
 
 
 def record_of(result: Any) -> TrialRecord:
@@ -66,7 +67,10 @@ def record_from_folder(trial_dir: Path) -> TrialRecord:
 
 
 def stop_reason(record: TrialRecord, target_steps: int) -> str:
-    """`completed`, `error: ...`, or the scheduler's stop (`asha_pruned`) for a trial that ended early."""
+    """`completed`, `error: ...`, the scheduler's stop (`asha_pruned`) for a trial that ended early, or `unfinished`
+    for one that an interrupted run left to its resume."""
+    if record.unfinished:
+        return StopReason.UNFINISHED.value
     if record.error:
         return error_reason(record.error)
     steps_done = int(record.history["step"].max()) if len(record.history) else 0

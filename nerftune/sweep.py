@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from nerftune.cluster_check import check_cluster
 from nerftune.errors import InputError
+from nerftune.outcomes import StopReason
 from nerftune.plan import describe_plan, source_name
 from nerftune.preflight import Prepared, prepare
 from nerftune.results import RESULTS_FILE, best_row
@@ -64,16 +65,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(describe_plan(prepared, bool(args.address), target), flush=True)
     if args.dry_run:
         return 0
-    if prepared.gpu_per_trial is None:
-        prepared.packing = measure_packing(prepared, lambda line: print(line, flush=True))
-    if prepared.spec.warm_start is not None:
-        try:
+    try:
+        if prepared.gpu_per_trial is None:
+            prepared.packing = measure_packing(prepared, lambda line: print(line, flush=True))
+        if prepared.spec.warm_start is not None:
             prepared.init_sources = {**prepared.init_sources, **train_source(prepared, args)}
-        except SourceFailed as failure:
-            print(f"error: {failure}", file=sys.stderr)
-            return 1
-    run(prepared, args.address, resume, args.retry_errored, args.tracking_uri, args.verbose)
+        run(prepared, args.address, resume, args.retry_errored, args.tracking_uri, args.verbose)
+    except SourceFailed as failure:
+        print(f"error: {failure}", file=sys.stderr)
+        return 1
+    except Interrupted:
+        return INTERRUPTED_STATUS
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before Ray Tune's own handler took over
+        print(
+            f"\ninterrupted: the same command resumes the sweep from what Ray last saved in {prepared.experiment_dir}",
+            file=sys.stderr,
+        )
+        return INTERRUPTED_STATUS
     return 0
+
+
+INTERRUPTED_STATUS = 130  # as a shell reports a command stopped by Ctrl-C (128 + SIGINT)
+
+
+class Interrupted(Exception):
+    """The sweep was stopped (Ctrl-C) before its trials ended; Ray saved its state, and the same command resumes it."""
 
 
 class SourceFailed(RuntimeError):
@@ -131,6 +147,9 @@ def run(
         records = tuner.fit(prepared, plan, address, resume, retry_errored, [view], verbose)
         table = results_table(records, list(spec.space), spec.metric.name, spec.metric.mode)
         table.to_csv(folder / RESULTS_FILE, index=False)
+        if any(record.unfinished for record in records):
+            _wind_down(prepared, table, target, terminal)
+            raise Interrupted()
         state["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         write_state(folder, state)
         if spec.render and spec.render.trials == "best":
@@ -197,6 +216,23 @@ def _measured(measurement: Any) -> str:
     )
 
 
+def _wind_down(prepared: Prepared, table: Any, target: TrackingTarget | None, terminal) -> None:
+    """After an interruption: say where the sweep stands and how to go on; the unfinished trials' MLflow runs and the
+    sweep's are marked KILLED (a resume reopens them). No renders and no report: `nerftune report` makes one."""
+    finished = int((table.stop_reason != StopReason.UNFINISHED.value).sum())
+    terminal.say(
+        f"interrupted: {finished} of {prepared.spec.trial_count} trials ended, "
+        f"{len(table) - finished} unfinished, {prepared.spec.trial_count - len(table)} not started"
+    )
+    if target:
+        _close_tracking(prepared, target, table, terminal, status="KILLED")
+    terminal.say(f"results so far: {prepared.experiment_dir / RESULTS_FILE}")
+    terminal.say(
+        f"Ray saved the sweep's state: the same command resumes it from the trials' last checkpoints "
+        f"(nerftune report {prepared.experiment_dir} reports what is done)"
+    )
+
+
 def _open_tracking(prepared: Prepared, state: dict, tracking_uri: str | None, terminal) -> TrackingTarget | None:
     """The sweep's MLflow run (reopened on resume: its id is in the state file), with the sweep's provenance."""
     from nerftune.tracking_sweep import start_sweep
@@ -239,13 +275,14 @@ def _markdown(table: Any) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
 
 
-def _close_tracking(prepared: Prepared, target: TrackingTarget, table: Any, terminal) -> None:
+def _close_tracking(prepared: Prepared, target: TrackingTarget, table: Any, terminal, status: str = "FINISHED") -> None:
     from nerftune.tracking_sweep import finish_sweep, trial_summaries, ui_link
 
     metric = prepared.spec.metric.name
     best = best_row(table, metric)
     summary = {f"best_{metric}": best[f"best_{metric}"]} if best else {}
-    failures = finish_sweep(target, trial_summaries(table, metric), summary, prepared.experiment_dir / RESULTS_FILE)
+    results = prepared.experiment_dir / RESULTS_FILE
+    failures = finish_sweep(target, trial_summaries(table, metric), summary, results, status)
     failed_trials = int((table.get("tracking_failures", 0) > 0).sum()) if len(table) else 0
     if failures or failed_trials:
         terminal.warn(

@@ -34,7 +34,8 @@ SWEEP_TAG = "nerftune.sweep"
 PARENT_TAG = "mlflow.parentRunId"
 RETRY_DELAYS_S = (0.5, 1.0, 2.0)
 PENDING_FILE = "mlflow-pending.json"  # in a trial's folder: its metrics not sent yet
-STATUS_OF_STOP = {StopReason.COMPLETED: "FINISHED", StopReason.PRUNED: "KILLED"}  # any error: FAILED
+# MLflow's run status for each stop reason (any error: FAILED); a resume reopens an unfinished trial's run
+STATUS_OF_STOP = {StopReason.COMPLETED: "FINISHED", StopReason.PRUNED: "KILLED", StopReason.UNFINISHED: "KILLED"}
 
 
 @dataclass(frozen=True)

@@ -131,10 +131,14 @@ def publish_report(target: TrackingTarget, report_dir: Path, description: str) -
 
 
 def finish_sweep(
-    target: TrackingTarget, trials: list[dict[str, Any]], summary: Mapping[str, float], results: Path
+    target: TrackingTarget,
+    trials: list[dict[str, Any]],
+    summary: Mapping[str, float],
+    results: Path,
+    status: str = "FINISHED",
 ) -> list[str]:
     """Send what trials could not (their pending metrics), close every trial's run with its stop reason, final
-    metrics and status, then the parent run."""
+    metrics and status, then the parent run with `status` (KILLED: the sweep was interrupted)."""
     from mlflow.entities import Metric, RunTag
 
     recorder = Recorder(target.uri)
@@ -164,7 +168,7 @@ def finish_sweep(
         metrics=[Metric(k, v, now, 0) for k, v in summary.items()],
     )
     recorder.call("log results", recorder.client.log_artifact, parent, str(results))
-    recorder.call("close sweep run", recorder.client.set_terminated, parent, "FINISHED")
+    recorder.call("close sweep run", recorder.client.set_terminated, parent, status)
     return recorder.failures
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,16 +74,17 @@ def fit(
     )
     folder = str(prepared.experiment_dir)
     ray.init(address=address, include_dashboard=False, configure_logging=False, log_to_driver=True)
+    # Tune's default loggers include TensorBoardX, which imports torch into this process (about 4 s on 2 cores) and
+    # writes event files; nerftune keeps its curves in MLflow and reads result.json, so a run names its loggers
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     try:
         if resume and tune.Tuner.can_restore(folder):
-            # with the callbacks pickled with its run; Tune adds the default loggers that are not among them
+            # with the callbacks pickled with its run, its loggers among them
             tuner = tune.Tuner.restore(folder, trainable, resume_unfinished=True, resume_errored=retry_errored)
         else:
-            # Tune's default loggers include TensorBoardX, which imports torch into this process (about 4 s on 2
-            # cores); nerftune keeps its curves in MLflow and reads result.json, so a new run names its loggers
-            os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
             tuner = _new_tuner(prepared, trainable, callbacks, verbose)
         grid = tuner.fit()
+        unfinished = unfinished_trials(folder)
     finally:
         ray.shutdown()
     moved = set_aside_unrecorded(prepared.experiment_dir, {Path(result.path).name for result in grid})
@@ -91,7 +93,23 @@ def fit(
             f"{len(moved)} trial folder(s) that the interrupted run had started before Ray saved its state (their "
             f"configurations ran again as new trials): moved to {prepared.experiment_dir / INTERRUPTED_FOLDER}"
         )
-    return [record_of(result) for result in grid]
+    records = [record_of(result) for result in grid]
+    return [
+        replace(record, trial_id=unfinished[Path(result.path).name], unfinished=True)
+        if Path(result.path).name in unfinished
+        else record
+        for record, result in zip(records, grid)
+    ]
+
+
+def unfinished_trials(folder: str) -> dict[str, str]:
+    """The trials that the run's saved state leaves to a resume (neither ended nor failed), by folder name, with
+    their ids: Tune ends a run so when it is interrupted (Ctrl-C), after saving its state one last time. The grid it
+    returns cannot tell: its trials are all stopped by then."""
+    from ray.tune import ExperimentAnalysis
+
+    ended = ("TERMINATED", "ERROR")
+    return {Path(t.path).name: t.trial_id for t in ExperimentAnalysis(folder).trials if t.status not in ended}
 
 
 def _new_tuner(prepared: Prepared, trainable: Any, callbacks: list[tune.Callback], verbose: bool) -> tune.Tuner:

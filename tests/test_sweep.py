@@ -116,6 +116,50 @@ checkpoints: {{keep: 2}}
 """
 
 
+def test_ctrl_c_stops_a_sweep_that_the_same_command_resumes(scene_dir, write_spec, tmp_path):
+    storage = tmp_path / "sweeps"
+    text = resume_spec(scene_dir, 90) + "render: {circles: {radii: [0.3], distances: [1.0], views: 2}, trials: best}\n"
+    spec = write_spec(text)
+    command = [sys.executable, "-m", "nerftune.sweep", str(spec), "--storage", str(storage)]
+    # in a session of its own, signalled as a terminal's Ctrl-C signals its foreground group: Ray's processes too
+    first = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, text=True)
+    try:
+        seen = ""
+        for line in first.stdout:
+            seen += line
+            if " step 30: " in line:
+                break
+        time.sleep(3)  # a milestone's checkpoint is registered a moment after its line
+        os.killpg(first.pid, signal.SIGINT)
+        seen += first.stdout.read()
+        assert first.wait(timeout=120) == 130, seen
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    table = pd.read_csv(storage / "resume" / "results.csv")
+    unfinished = table[table.stop_reason == "unfinished"]
+    assert len(unfinished) >= 1 and set(table.stop_reason) <= {"unfinished", "completed"}, "none said pruned"
+    ended = len(table) - len(unfinished)
+    assert f"interrupted: {ended} of 4 trials ended, {len(unfinished)} unfinished, {4 - len(table)} not started" in seen
+    assert "the same command resumes it" in seen and "rendering" not in seen and "\nbest trial " not in seen
+    assert "finished" not in json.loads((storage / "resume" / "nerftune-sweep.json").read_text())
+    client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("resume").experiment_id
+    status = {run.data.tags.get("nerftune.trial_id"): run.info.status for run in client.search_runs([experiment])}
+    assert status.pop(None) == "KILLED", "the sweep's run"
+    assert {status[trial] for trial in unfinished.trial_id} == {"KILLED"}
+
+    second = run_cli(str(spec), "--storage", str(storage))
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "continues from step 30" in second.stdout and "rendered trial" in second.stdout
+    table = pd.read_csv(storage / "resume" / "results.csv")
+    assert len(table) == 4 and (table.stop_reason == "completed").all(), table.to_string()
+    assert (table.resumed_from_step == 30).sum() >= 1
+    assert {run.info.status for run in client.search_runs([experiment])} == {"FINISHED"}
+    assert "finished" in json.loads((storage / "resume" / "nerftune-sweep.json").read_text())
+    assert not list((storage / "resume").rglob("events.out.tfevents*")), "a resumed run names its loggers too"
+
+
 def test_killed_sweep_resumes_from_checkpoints(scene_dir, write_spec, tmp_path):
     storage = tmp_path / "sweeps"
     spec = write_spec(resume_spec(scene_dir, 150))  # killed at step 60: a trial takes seconds more to finish
