@@ -219,3 +219,29 @@ def test_the_summary_of_a_study_names_its_best_configuration_with_its_noise(tmp_
     assert "Best configuration (frames=12): psnr 25.000 over 3 seed replicates (23.000 to 27.000; 95 % interval" in (
         _summary(sweep, trials)
     )
+
+
+def test_the_schedulers_saving_counts_only_trials_that_ended(tmp_path):
+    from nerftune.report.sections import cost_section
+
+    spec = parse_spec("name: s\ndata: synthetic:id-card\nspace: {steps: 100, seed: {values: [0, 1, 2]}}\n")
+    trials = pd.DataFrame(
+        {
+            "trial_id": ["t1", "t2", "t3"],
+            "configuration": [0, 1, 2],
+            "steps_done": [100, 30, 40],
+            "target_steps": [100, 100, 100],
+            "wall_s": [10.0, 3.0, 4.0],
+            "device": "cpu",
+            "stop_reason": ["completed", "asha_pruned", "completed"],
+        }
+    )
+    renders = pd.DataFrame(columns=["trial_id", "views", "fps"])
+    whole = cost_section(SweepData(tmp_path, spec, {}, trials, pd.DataFrame(), renders), 1.0, tmp_path)
+    assert "170 steps trained of the 300 these trials would have trained" in whole.notes[0]
+    assert "(57%, the scheduler saved 43%)." in whole.notes[0]
+    # interrupted: the third trial may still train its 60 steps left, which the scheduler did not save
+    trials.loc[2, "stop_reason"] = "unfinished"
+    cut = cost_section(SweepData(tmp_path, spec, {}, trials, pd.DataFrame(), renders), 1.0, tmp_path)
+    assert "130 steps trained of the 200 the 2 trials that ended would have trained" in cut.notes[0]
+    assert "(65%, the scheduler saved 35%); 1 unfinished trial (40 steps so far)." in cut.notes[0]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nerftune.outcomes import METRICS, is_error
+from nerftune.outcomes import METRICS, StopReason, is_error
 from nerftune.report import stats
 from nerftune.report.data import SweepData
 from nerftune.report.importance import importance_table
@@ -155,12 +155,22 @@ def cost_section(sweep: SweepData, gpu_share: float, out: Path) -> Section:
     costs = trials[["trial_id", "configuration", "steps_done", "target_steps", "wall_s"]].copy()
     costs["device_s"] = stats.device_seconds(trials, spec.resources.cpu, gpu_share)
     per_configuration = costs.groupby("configuration", as_index=False)[["device_s", "steps_done"]].sum()
-    trained, planned = int(costs.steps_done.sum()), int(costs.target_steps.sum())
+    # what the scheduler saved, over the trials that ended: an unfinished one (an interrupted sweep's) may go on
+    ended = (trials.stop_reason != StopReason.UNFINISHED.value).to_numpy()
+    trained, planned = int(costs.steps_done[ended].sum()), int(costs.target_steps[ended].sum())
+    which = "these trials" if ended.all() else f"the {int(ended.sum())} trials that ended"
+    parts = []
+    if ended.any():
+        saved = _share(trained, planned)
+        parts.append(
+            f"{trained} steps trained of the {planned} {which} would have trained without early stopping ({saved})"
+        )
+    if not ended.all():
+        unfinished = int((~ended).sum())
+        so_far = int(costs.steps_done[~ended].sum())
+        parts.append(f"{unfinished} unfinished trial{'s' if unfinished != 1 else ''} ({so_far} steps so far)")
     unit = "GPU" if trials.get("device", pd.Series(dtype=str)).astype(str).str.startswith("cuda").any() else "CPU-core"
-    section.notes.append(
-        f"Whole sweep: {costs.device_s.sum():.0f} {unit}-seconds; {trained} steps trained of the {planned} these "
-        f"trials would have trained without early stopping ({_share(trained, planned)})."
-    )
+    section.notes.append(f"Whole sweep: {costs.device_s.sum():.0f} {unit}-seconds; {'; '.join(parts)}.")
     renders = sweep.renders.dropna(subset=["fps"])
     if len(renders):
         per_view = 1.0 / renders.fps.clip(lower=1e-9)
