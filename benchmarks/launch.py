@@ -23,26 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from sweep_start import spec_text
 from timing import interleaved, ratios, summary
 
 from nerftune.data.synthetic import SceneOptions, write_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKER = "rfc3987_syntax"
-
-
-def spec_text(data: Path, steps: int) -> str:
-    return f"""\
-name: launch
-data: {data}
-profile: tiny
-space: {{frames: {{values: [6, 12]}}, steps: {steps}}}
-search: {{algorithm: grid, seed: 0}}
-scheduler: {{type: none}}
-max_concurrent_trials: 2
-resources: {{cpu: 1, gpu: 0}}
-eval: {{max_images: 1}}
-"""
 
 
 def main() -> None:
@@ -55,8 +42,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         scene = SceneOptions(frames=18, width=80, height=60)
-        spec = folder / "launch.yaml"
-        spec.write_text(spec_text(write_scene(folder / scene.name(), scene), args.steps))
+        spec = folder / "start.yaml"
+        spec.write_text(spec_text(write_scene(folder / scene.name(), scene), trials=2, steps=args.steps))
         hidden = folder / "hide"
         hidden.mkdir()
         (hidden / f"{CHECKER}.py").write_text('raise ImportError("hidden by benchmarks/launch.py")\n')
