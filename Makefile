@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 
 # the install ends by removing jsonschema's IRI checker, rfc3987-syntax, which nerfstudio's notebook tooling
 # (jupyter-events) brings and pip puts back on each install: it compiles 38 grammars whenever jsonschema is imported,
-# as every Ray process does, and made each sweep's first trial start 11 s later on 2 cores (benchmarks/launch.py).
+# as every Ray process does, and made each sweep's first trial start about 9 s later on 2 cores (benchmarks/launch.py).
 # nerftune validates no IRIs
 install:
 	test -x $(PY) || python3 -m venv $(VENV)

@@ -69,7 +69,7 @@ def main() -> None:
 
         figures = interleaved({"checker": lambda: sweep("checker"), "hidden": lambda: sweep("hidden")}, args.pairs)
     print(f"\n2 trials of {args.steps} steps, 2 at a time, wall seconds of the whole command:")
-    for kind, label in (("checker", "IRI checker importable"), ("hidden", "IRI checker hidden:    ")):
+    for kind, label in (("checker", "IRI checker importable"), ("hidden", "IRI checker hidden    ")):
         print(f"  {label}: {summary(figures[kind], 1)}; first trial started after {summary(first_start[kind], 1)}")
     print(f"  hidden / importable: {summary(ratios(figures['hidden'], figures['checker']))}")
 

@@ -106,7 +106,8 @@ assert not loaded, f"the driver's modules imported {loaded}"
 
 def test_ray_imports_without_jsonschemas_iri_grammars():
     """`make install` removes rfc3987-syntax, which pip installs again each time: with it, each of a sweep's Ray
-    processes compiles 38 grammars as it imports jsonschema, and a sweep starts about 20 s later on 2 cores."""
+    processes compiles 38 grammars as it imports jsonschema, and a sweep's first trial starts about 9 s later on 2
+    cores (benchmarks/launch.py)."""
     probe = "import sys, ray; print('rfc3987_syntax' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "False", result.stderr[-2000:] or "ray imported rfc3987_syntax: run make install"
