@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -72,7 +74,7 @@ def fit(
     trainable = tune.with_resources(
         tune.with_parameters(train_trial, plan=plan), trial_resources(prepared, on_cluster=bool(address))
     )
-    folder = str(prepared.experiment_dir)
+    folder = str(prepared.experiment_dir.resolve())  # Tune's ExperimentAnalysis takes no relative path
     ray.init(address=address, include_dashboard=False, configure_logging=False, log_to_driver=True)
     # Tune's default loggers include TensorBoardX, which imports torch into this process (about 4 s on 2 cores) and
     # writes event files; nerftune keeps its curves in MLflow and reads result.json, so a run names its loggers
@@ -83,8 +85,9 @@ def fit(
             tuner = tune.Tuner.restore(folder, trainable, resume_unfinished=True, resume_errored=retry_errored)
         else:
             tuner = _new_tuner(prepared, trainable, callbacks, verbose)
+        before = signal.getsignal(signal.SIGINT)
         grid = tuner.fit()
-        unfinished = unfinished_trials(folder)
+        unfinished = unfinished_trials(folder) if _interrupted(before) else {}
     finally:
         ray.shutdown()
     moved = set_aside_unrecorded(prepared.experiment_dir, {Path(result.path).name for result in grid})
@@ -102,10 +105,18 @@ def fit(
     ]
 
 
+def _interrupted(before: Any) -> bool:
+    """Whether Ctrl-C (SIGINT) stopped the run: Tune's handler, installed for the run and left in place after it,
+    puts back the one `before` it when a signal stops the run (Tune does not say so otherwise)."""
+    installed = threading.current_thread() is threading.main_thread() and not int(
+        os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0")
+    )
+    return installed and signal.getsignal(signal.SIGINT) is before
+
+
 def unfinished_trials(folder: str) -> dict[str, str]:
-    """The trials that the run's saved state leaves to a resume (neither ended nor failed), by folder name, with
-    their ids: Tune ends a run so when it is interrupted (Ctrl-C), after saving its state one last time. The grid it
-    returns cannot tell: its trials are all stopped by then."""
+    """The trials an interrupted run leaves to its resume (neither ended nor failed), by folder name, with their
+    ids, as Tune saved them when it stopped: the grid it returns has every trial stopped by then."""
     from ray.tune import ExperimentAnalysis
 
     ended = ("TERMINATED", "ERROR")
