@@ -87,6 +87,9 @@ class ConfigurationASHA(FIFOScheduler):
             if verdict == STOP:
                 self._forget(trial)
                 tune_controller.stop_trial(trial)
+                # Tune saves a trial's status in its state only once marked so, and marks only trials with an actor:
+                # unmarked, a paused trial stopped here stays PAUSED in the state, and a resume would train it again
+                tune_controller._mark_trial_to_checkpoint(trial)
             elif verdict == CONTINUE:
                 self._forget(trial)
                 self.ready.append(trial)

@@ -9,6 +9,7 @@ import pickle
 import optuna
 import pandas as pd
 import pytest
+from ray import tune
 
 from conftest import LR, run_cli
 from nerftune.schedule import RUNG_BOOK_FILE
@@ -27,6 +28,9 @@ def test_replicates_of_a_configuration_stop_at_the_same_rung(study_sweep):
         assert replicates[["frames", LR]].drop_duplicates().shape[0] == 1, "replicates differ only in their seed"
     frozen = table[table[LR] < 1e-3]
     assert (frozen.stop_reason == "asha_pruned").all() and (frozen.steps_done == 20).all(), table.to_string()
+    # the replicate that waited at the rung was stopped there too, in the state a resume reads: none trains again
+    saved = tune.ExperimentAnalysis(str(study_sweep.storage.resolve() / "study")).trials
+    assert {trial.status for trial in saved} == {"TERMINATED"}, [(t.trial_id, t.status) for t in saved]
 
 
 def test_every_stratum_keeps_a_configuration_to_the_last_step(study_sweep):
