@@ -219,10 +219,10 @@ def _measured(measurement: Any) -> str:
 def _wind_down(prepared: Prepared, table: Any, target: TrackingTarget | None, terminal) -> None:
     """After an interruption: say where the sweep stands and how to go on; the unfinished trials' MLflow runs and the
     sweep's are marked KILLED (a resume reopens them). No renders and no report: `nerftune report` makes one."""
-    finished = int((table.stop_reason != StopReason.UNFINISHED.value).sum())
+    ended = int((table.stop_reason != StopReason.UNFINISHED.value).sum())
     terminal.say(
-        f"interrupted: {finished} of {prepared.spec.trial_count} trials ended, "
-        f"{len(table) - finished} unfinished, {prepared.spec.trial_count - len(table)} not started"
+        f"interrupted: {ended} of {prepared.spec.trial_count} trials ended, "
+        f"{len(table) - ended} unfinished, {prepared.spec.trial_count - len(table)} not started"
     )
     if target:
         _close_tracking(prepared, target, table, terminal, status="KILLED")
