@@ -135,10 +135,10 @@ def finish_sweep(
     trials: list[dict[str, Any]],
     summary: Mapping[str, float],
     results: Path,
-    status: str = "FINISHED",
+    sweep_status: str = "FINISHED",
 ) -> list[str]:
     """Send what trials could not (their pending metrics), close every trial's run with its stop reason, final
-    metrics and status, then the parent run with `status` (KILLED: the sweep was interrupted)."""
+    metrics and status, then the parent run with `sweep_status` (KILLED: the sweep was interrupted)."""
     from mlflow.entities import Metric, RunTag
 
     recorder = Recorder(target.uri)
@@ -168,7 +168,7 @@ def finish_sweep(
         metrics=[Metric(k, v, now, 0) for k, v in summary.items()],
     )
     recorder.call("log results", recorder.client.log_artifact, parent, str(results))
-    recorder.call("close sweep run", recorder.client.set_terminated, parent, status)
+    recorder.call("close sweep run", recorder.client.set_terminated, parent, sweep_status)
     return recorder.failures
 
 
