@@ -29,12 +29,11 @@ class ConfigurationASHA(FIFOScheduler):
         super().__init__()
         self.book, self.metric_name, self.stratify, self.book_path = book, metric, stratify, book_path
         self.waiting: dict[str, tuple[Any, int]] = {}  # trial id -> (trial, step) paused at a rung
-        self.ready: list[Any] = []  # paused trials whose configuration continues
 
     def __setstate__(self, state: dict) -> None:
         """`Tuner.restore` unpickles the scheduler as it was created: the decisions since are in the book's file.
         Every unfinished trial restarts from its checkpoint, so none is waiting any more."""
-        self.__dict__.update(state, waiting={}, ready=[])
+        self.__dict__.update(state, waiting={})
         WAITING_AT_RUNG.clear()
         if Path(self.book_path).exists():
             self.book = RungBook.load(Path(self.book_path))
@@ -42,8 +41,6 @@ class ConfigurationASHA(FIFOScheduler):
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         if "step" not in result:
             return self.CONTINUE
-        if trial in self.ready:
-            self.ready.remove(trial)  # released earlier, it runs again
         config, step = configuration_of(trial.trial_id, trial.config), int(result["step"])
         self.book.record(
             config, stratum_of(trial.config, self.stratify), trial.trial_id, step, result.get(self.metric_name)
@@ -55,6 +52,14 @@ class ConfigurationASHA(FIFOScheduler):
             WAITING_AT_RUNG.add(trial.trial_id)
             return self.PAUSE
         return self.STOP if verdict == STOP else self.CONTINUE
+
+    def on_trial_add(self, tune_controller, trial) -> None:
+        """A trial comes in: new, or restored by a resume. Tune saves the decisions it holds back while a trial
+        checkpoints with its state (a Ray bug), and a restored PAUSE outranks the trial's next CONTINUE: the replicate
+        would pause at a rung already decided, with nobody left to release it, and the sweep would never end."""
+        controller = _unwrapped(tune_controller)
+        controller._cached_trial_decisions.pop(trial.trial_id, None)
+        controller._queued_trial_decisions.pop(trial.trial_id, None)
 
     def on_trial_error(self, tune_controller, trial) -> None:
         config = configuration_of(trial.trial_id, trial.config)
@@ -68,10 +73,12 @@ class ConfigurationASHA(FIFOScheduler):
         self._forget(trial)
 
     def choose_trial_to_run(self, tune_controller):
-        """A released replicate first (finish what was started), then a new trial; never one still waiting.
-        A released replicate may still be pausing (Ray saves it first): it is chosen once it is PAUSED."""
-        released = next((trial for trial in self.ready if trial.status == Trial.PAUSED), None)
-        return released or next((t for t in tune_controller.get_trials() if t.status == Trial.PENDING), None)
+        """A paused trial that waits for nothing first (finish what was started: a replicate released from its
+        rung, or one Tune paused on its own), then a new trial. A released replicate may still be pausing (Ray saves
+        it first): it is chosen once it is PAUSED."""
+        trials = tune_controller.get_trials()
+        released = (t for t in trials if t.status == Trial.PAUSED and t.trial_id not in self.waiting)
+        return next(released, None) or next((t for t in trials if t.status == Trial.PENDING), None)
 
     def debug_string(self) -> str:
         return f"nerftune ASHA on configurations: {len(self.waiting)} replicate(s) waiting at a rung"
@@ -89,13 +96,15 @@ class ConfigurationASHA(FIFOScheduler):
                 tune_controller.stop_trial(trial)
                 # Tune saves a trial's status in its state only once marked so, and marks only trials with an actor:
                 # unmarked, a paused trial stopped here stays PAUSED in the state, and a resume would train it again
-                tune_controller._mark_trial_to_checkpoint(trial)
+                _unwrapped(tune_controller)._mark_trial_to_checkpoint(trial)
             elif verdict == CONTINUE:
-                self._forget(trial)
-                self.ready.append(trial)
+                self._forget(trial)  # released: chosen to run once paused
 
     def _forget(self, trial) -> None:
         self.waiting.pop(trial.trial_id, None)
         WAITING_AT_RUNG.discard(trial.trial_id)
-        if trial in self.ready:
-            self.ready.remove(trial)
+
+
+def _unwrapped(tune_controller):
+    """The controller behind the wrapper Tune hands its schedulers, which logs a warning on private access."""
+    return getattr(tune_controller, "_tune_controller", tune_controller)

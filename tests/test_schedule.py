@@ -1,6 +1,7 @@
 """ASHA's rungs, computed without Ray, are those of Ray's own ASHA (the reference; pinned: Ray 2.60); what Tune saves of
 a trial stopped by nerftune's scheduler."""
 
+import inspect
 import json
 import math
 
@@ -65,3 +66,47 @@ def test_tunes_saved_state_takes_a_trials_new_status_only_once_the_trial_is_mark
     assert saved_status() == Trial.PAUSED, "unmarked: the old status"
     controller._mark_trial_to_checkpoint(trial)
     assert saved_status() == Trial.TERMINATED
+
+
+def test_a_restored_trial_loses_the_decision_tune_saved_for_it(tmp_path):
+    """Tune saves with its state the decisions it holds back while a trial checkpoints, and on resume a stale PAUSE
+    outranks the trial's next CONTINUE: a replicate paused at a rung decided before the kill then waits for ever.
+    ConfigurationASHA drops them as each trial comes in (real Ray classes; the controller without a cluster)."""
+    from ray.tune.execution.tune_controller import TrialRunnerWrapper, TuneController
+    from ray.tune.experiment import Trial
+
+    from nerftune.configuration_asha import ConfigurationASHA
+    from nerftune.rung_book import RungBook
+
+    controller = TuneController.__new__(TuneController)
+    controller._cached_trial_decisions = {"abc": "PAUSE", "other": "PAUSE"}
+    controller._queued_trial_decisions = {"abc": "PAUSE"}
+    saved_apart = inspect.getsource(TuneController.__getstate__)  # what it leaves out of the saved state
+    assert "_trials" in saved_apart and "_cached_trial_decisions" not in saved_apart, "the decisions are saved"
+
+    scheduler = ConfigurationASHA(RungBook([20], 2, 2.0, "max"), "psnr", [], str(tmp_path / "rungs.json"))
+    wrapped = TrialRunnerWrapper(controller, trial_executor=None)  # as Tune hands it to a scheduler
+    scheduler.on_trial_add(wrapped, Trial("train_trial", stub=True, trial_id="abc"))
+    assert controller._cached_trial_decisions == {"other": "PAUSE"}
+    assert controller._queued_trial_decisions == {}
+
+
+def test_a_paused_trial_runs_again_unless_it_waits_at_a_rung(tmp_path):
+    """Released replicates, and any trial Tune paused on its own, run before new trials; one waiting does not."""
+    from ray.tune.experiment import Trial
+
+    from nerftune.configuration_asha import ConfigurationASHA
+    from nerftune.rung_book import RungBook
+
+    trials = {name: Trial("train_trial", stub=True, trial_id=name) for name in ("new", "waits", "orphan")}
+    trials["waits"].set_status(Trial.PAUSED)
+    scheduler = ConfigurationASHA(RungBook([20], 2, 2.0, "max"), "psnr", [], str(tmp_path / "rungs.json"))
+    scheduler.waiting["waits"] = (trials["waits"], 20)
+
+    class Controller:
+        def get_trials(self):
+            return list(trials.values())
+
+    assert scheduler.choose_trial_to_run(Controller()) is trials["new"]
+    trials["orphan"].set_status(Trial.PAUSED)
+    assert scheduler.choose_trial_to_run(Controller()) is trials["orphan"]
