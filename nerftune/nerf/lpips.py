@@ -5,6 +5,7 @@ unavailable (NaN, reported as an empty value) with one warning saying how to pro
 
 from __future__ import annotations
 
+import socket
 import warnings
 
 import torch
@@ -14,6 +15,9 @@ from nerftune.outcomes import LPIPS_MISSING
 
 _real_lpips = lpip_module.LearnedPerceptualImagePatchSimilarity
 _failure: str | None = None  # why the weights could not be loaded in this process; not retried
+# torch hub downloads with no timeout: behind a firewall that drops packets, or a proxy that never answers, a trial
+# would wait minutes, or for ever, on a metric it can do without
+DOWNLOAD_TIMEOUT_S = 20.0
 
 
 class UnavailableLPIPS(torch.nn.Module):
@@ -31,12 +35,16 @@ def lpips_or_unavailable(*args, **kwargs) -> torch.nn.Module:
     """
     global _failure
     if _failure is None:
+        default_timeout = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
         try:
             with torch.random.fork_rng(devices=[]):
                 return _real_lpips(*args, **kwargs)
-        except OSError as error:  # URLError and friends: no network, no cached weights
+        except OSError as error:  # URLError, timeouts and friends: no network, no cached weights
             _failure = str(error)
             warnings.warn(f"{LPIPS_MISSING} (torch hub: {torch.hub.get_dir()}; {error})", stacklevel=2)
+        finally:
+            socket.setdefaulttimeout(default_timeout)
     return UnavailableLPIPS()
 
 
