@@ -85,9 +85,8 @@ def fit(
             tuner = tune.Tuner.restore(folder, trainable, resume_unfinished=True, resume_errored=retry_errored)
         else:
             tuner = _new_tuner(prepared, trainable, callbacks, verbose)
-        before = signal.getsignal(signal.SIGINT)
-        grid = tuner.fit()
-        unfinished = unfinished_trials(folder) if _interrupted(before) else {}
+        grid, interrupted = fit_noting_interruption(tuner)
+        unfinished = unfinished_trials(folder) if interrupted else {}
     finally:
         ray.shutdown()
     moved = set_aside_unrecorded(prepared.experiment_dir, {Path(result.path).name for result in grid})
@@ -105,13 +104,20 @@ def fit(
     ]
 
 
-def _interrupted(before: Any) -> bool:
-    """Whether Ctrl-C (SIGINT) stopped the run: Tune's handler, installed for the run and left in place after it,
-    puts back the one `before` it when a signal stops the run (Tune does not say so otherwise)."""
-    installed = threading.current_thread() is threading.main_thread() and not int(
-        os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0")
-    )
-    return installed and signal.getsignal(signal.SIGINT) is before
+def fit_noting_interruption(tuner: Any) -> tuple[Any, bool]:
+    """Tune's run, and whether Ctrl-C (SIGINT) stopped it. Tune installs its own handler for the run, and puts back
+    the one before it only when a signal stops the run (Tune does not say so otherwise). After a run that ends, its
+    handler stays, and a Ctrl-C during the renders would only stop that finished run again, silently: the handler
+    from before is put back either way."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        grid = tuner.fit()
+        installed = main_thread and not int(os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0"))
+        return grid, installed and signal.getsignal(signal.SIGINT) is before
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, before)
 
 
 def unfinished_trials(folder: str) -> dict[str, str]:

@@ -84,3 +84,29 @@ def test_a_study_names_its_best_configuration_by_the_mean_of_its_replicates(tmp_
     none_done = table.assign(stop_reason="asha_pruned")
     assert "no best configuration yet" in summary_lines(none_done, study, tmp_path)[-2]
     assert len(summary_lines(table, spec("frames: [6, 12, 24], seed: [0, 1]"), tmp_path)) == len(table) + 3
+
+
+def test_ctrl_c_after_the_trials_is_pythons_again_and_a_stopped_run_says_so():
+    """Tune's own SIGINT handler (the real one) stops a run on Ctrl-C; after the run, whether it ended or was stopped,
+    the handler from before is back, so that a Ctrl-C during the renders stops the command at once."""
+    import signal
+
+    from ray.tune.tune import _setup_signal_catching
+
+    from nerftune.tuner import fit_noting_interruption
+
+    class Run:
+        def __init__(self, ctrl_c: bool):
+            self.ctrl_c = ctrl_c
+
+        def fit(self):
+            _setup_signal_catching()  # as Tune's run does first
+            if self.ctrl_c:
+                signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+            return "grid"
+
+    before = signal.getsignal(signal.SIGINT)
+    assert fit_noting_interruption(Run(ctrl_c=False)) == ("grid", False)
+    assert signal.getsignal(signal.SIGINT) is before
+    assert fit_noting_interruption(Run(ctrl_c=True)) == ("grid", True)
+    assert signal.getsignal(signal.SIGINT) is before
