@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from nerftune.tracking import (
+    PARENT_TAG,
     PENDING_FILE,
     STATUS_OF_STOP,
+    TRIAL_TAG,
     Recorder,
     TrackingTarget,
     _find_trial_run,
@@ -26,6 +28,7 @@ EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_dev
 DESCRIPTION_TAG = "mlflow.note.content"  # the experiment's description in the UI (markdown)
 VIEW_KEY = "nerftune"  # the `viewStateShareKey` of the link a sweep prints
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"  # where the UI's Share button keeps a view: an experiment tag
+SET_ASIDE = "set aside: interrupted before Ray saved it"  # the stop reason of such a trial's run
 
 
 def runs_view(parent_run_id: str, params: Sequence[str], metric: str, mode: str) -> str:
@@ -160,6 +163,7 @@ def finish_sweep(
         )
         status = STATUS_OF_STOP.get(reason, "FAILED")
         recorder.call("set trial status", recorder.client.set_terminated, run_id, status)
+    _close_set_aside(recorder, target, {trial["trial_id"] for trial in trials})
     parent = target.parent_run_id
     recorder.call(
         "log sweep summary",
@@ -170,6 +174,23 @@ def finish_sweep(
     recorder.call("log results", recorder.client.log_artifact, parent, str(results))
     recorder.call("close sweep run", recorder.client.set_terminated, parent, sweep_status)
     return recorder.failures
+
+
+def _close_set_aside(recorder: Recorder, target: TrackingTarget, known: set[str]) -> None:
+    """Close, KILLED, the runs still open of trials that Ray has no record of: a run killed before Ray saved its state
+    leaves them (their folders are set aside in `interrupted/`, and their configurations ran again as new trials)."""
+    open_runs = recorder.call(
+        "find open trial runs",
+        recorder.client.search_runs,
+        [target.experiment_id],
+        filter_string=f"tags.`{PARENT_TAG}` = '{target.parent_run_id}' and attributes.status = 'RUNNING'",
+        max_results=50000,
+    )
+    for run in open_runs or []:
+        if run.data.tags.get(TRIAL_TAG) not in known:
+            run_id = run.info.run_id
+            recorder.call("tag set-aside run", recorder.client.set_tag, run_id, "stop_reason", SET_ASIDE)
+            recorder.call("close set-aside run", recorder.client.set_terminated, run_id, "KILLED")
 
 
 def _pending_files(sweep_dir: Path) -> dict[str, Path]:

@@ -16,3 +16,26 @@ def test_folders_of_trials_ray_never_recorded_are_set_aside_whole(tmp_path):
     assert [folder.name for folder in trial_folders(tmp_path)] == ["train_trial_a", "train_trial_c"]
     assert (tmp_path / "train_trial_d").is_dir()
     assert set_aside_unrecorded(tmp_path, {"train_trial_a", "train_trial_c"}) == [], "nothing else to move"
+
+
+def test_the_mlflow_run_of_a_trial_ray_never_recorded_is_closed_killed(tmp_path):
+    """A trial that started before the kill but not in Ray's saved state leaves an MLflow run open under the sweep's;
+    when the resumed sweep ends, it is closed KILLED and says why (a real MLflow store)."""
+    from mlflow import MlflowClient
+
+    from nerftune.tracking import TrackingTarget, TrialRun
+    from nerftune.tracking_sweep import SET_ASIDE, finish_sweep, start_sweep
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    target, failures = start_sweep(TrackingTarget(uri, "kill"), tmp_path, {"a": 1}, {}, (["a"], "psnr", "max"))
+    assert not failures
+    runs = {trial_id: TrialRun(target, trial_id, f"trial {trial_id}", tmp_path / trial_id) for trial_id in "ab"}
+    results = tmp_path / "results.csv"
+    results.write_text("trial_id\na\n")
+    summary = [{"trial_id": "a", "stop_reason": "completed", "steps_done": 8, "final": {}}]
+    assert not finish_sweep(target, summary, {}, results)
+    client = MlflowClient(uri)
+    recorded, set_aside = (client.get_run(runs[trial_id].run_id) for trial_id in "ab")
+    assert (recorded.info.status, recorded.data.tags["stop_reason"]) == ("FINISHED", "completed")
+    assert (set_aside.info.status, set_aside.data.tags["stop_reason"]) == ("KILLED", SET_ASIDE)
+    assert client.get_run(target.parent_run_id).info.status == "FINISHED"
