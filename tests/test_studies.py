@@ -76,6 +76,23 @@ def test_a_resume_keeps_the_rung_decisions_made_before_the_kill(study_sweep):
     assert study_sweep.table.configuration.value_counts().eq(2).all(), "no configuration run twice"
 
 
+def test_after_the_resume_no_mlflow_run_is_left_open(study_sweep):
+    """Every trial's run is closed, those of trials set aside too (started before the kill, after Ray's last saved
+    state: their configurations ran again as new trials)."""
+    from mlflow import MlflowClient
+
+    from nerftune.tracking_sweep import SET_ASIDE
+    from nerftune.trials import INTERRUPTED_FOLDER
+
+    client = MlflowClient(study_sweep.tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("study").experiment_id])
+    assert len(runs) >= 1 + len(study_sweep.table), "the sweep's run and one per trial"
+    assert [run.info.run_name for run in runs if run.info.status == "RUNNING"] == []
+    set_aside = [run for run in runs if run.data.tags.get("stop_reason") == SET_ASIDE]
+    assert all(run.info.status == "KILLED" for run in set_aside)
+    assert len(set_aside) <= len(list((study_sweep.folder / INTERRUPTED_FOLDER).glob(f"*/{RECIPE_FILE}")))
+
+
 def test_the_console_says_when_a_trial_continues_and_each_milestone_once(study_sweep):
     out = study_sweep.result.stdout
     assert "continues from step 20" in out, out[-3000:]
