@@ -105,14 +105,20 @@ class Recorder:
 
 
 def _find_trial_run(recorder: Recorder, target: TrackingTarget, trial_id: str) -> str | None:
+    runs = _trial_runs(recorder, target, f"tags.`{TRIAL_TAG}` = '{trial_id}'", max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+def _trial_runs(recorder: Recorder, target: TrackingTarget, condition: str, max_results: int) -> list[Any]:
+    """The runs under the sweep's run that meet `condition` (an MLflow search filter); none if MLflow fails."""
     runs = recorder.call(
-        "find trial run",
+        "find trial runs",
         recorder.client.search_runs,
         [target.experiment_id],
-        filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}' and tags.`{PARENT_TAG}` = '{target.parent_run_id}'",
-        max_results=1,
+        filter_string=f"tags.`{PARENT_TAG}` = '{target.parent_run_id}' and {condition}",
+        max_results=max_results,
     )
-    return runs[0].info.run_id if runs else None
+    return runs or []
 
 
 def log_trial_folder(target: TrackingTarget, trial_id: str, folder: Path, artifact_path: str) -> bool:

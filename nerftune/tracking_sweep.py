@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from nerftune.tracking import (
-    PARENT_TAG,
     PENDING_FILE,
     STATUS_OF_STOP,
     TRIAL_TAG,
@@ -18,6 +17,7 @@ from nerftune.tracking import (
     _find_trial_run,
     _now_ms,
     _params,
+    _trial_runs,
     read_pending,
     send_metrics,
     write_pending,
@@ -179,14 +179,7 @@ def finish_sweep(
 def _close_set_aside(recorder: Recorder, target: TrackingTarget, known: set[str]) -> None:
     """Close, KILLED, the runs still open of trials that Ray has no record of: a run killed before Ray saved its state
     leaves them (their folders are set aside in `interrupted/`, and their configurations ran again as new trials)."""
-    open_runs = recorder.call(
-        "find open trial runs",
-        recorder.client.search_runs,
-        [target.experiment_id],
-        filter_string=f"tags.`{PARENT_TAG}` = '{target.parent_run_id}' and attributes.status = 'RUNNING'",
-        max_results=50000,
-    )
-    for run in open_runs or []:
+    for run in _trial_runs(recorder, target, "attributes.status = 'RUNNING'", max_results=50000):
         if run.data.tags.get(TRIAL_TAG) not in known:
             run_id = run.info.run_id
             recorder.call("tag set-aside run", recorder.client.set_tag, run_id, "stop_reason", SET_ASIDE)
