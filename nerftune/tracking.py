@@ -109,14 +109,15 @@ def _find_trial_run(recorder: Recorder, target: TrackingTarget, trial_id: str) -
     return runs[0].info.run_id if runs else None
 
 
-def _trial_runs(recorder: Recorder, target: TrackingTarget, condition: str, max_results: int) -> list[Any]:
-    """The runs under the sweep's run that meet `condition` (an MLflow search filter); none if MLflow fails."""
+def _trial_runs(recorder: Recorder, target: TrackingTarget, condition: str = "", max_results: int = 50000) -> list[Any]:
+    """The runs under the sweep's run (that meet `condition`, an MLflow search filter); none if MLflow fails."""
+    under_sweep = f"tags.`{PARENT_TAG}` = '{target.parent_run_id}'"
     runs = recorder.call(
         "find trial runs",
         recorder.client.search_runs,
         [target.experiment_id],
-        filter_string=f"tags.`{PARENT_TAG}` = '{target.parent_run_id}' and {condition}",
-        max_results=max_results,
+        filter_string=f"{under_sweep} and {condition}" if condition else under_sweep,
+        max_results=max_results,  # 50000: the most one MLflow search returns
     )
     return runs or []
 

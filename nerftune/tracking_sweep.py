@@ -14,7 +14,6 @@ from nerftune.tracking import (
     TRIAL_TAG,
     Recorder,
     TrackingTarget,
-    _find_trial_run,
     _now_ms,
     _params,
     _trial_runs,
@@ -149,10 +148,11 @@ def finish_sweep(
         return ["no sweep run"]
     now = _now_ms()
     pending = _pending_files(results.parent)  # results.csv lies in the sweep's folder
+    runs = {run.data.tags.get(TRIAL_TAG): run for run in _trial_runs(recorder, target)}  # one search for all
     for trial in trials:
-        run_id = _find_trial_run(recorder, target, trial["trial_id"])
-        if run_id is None:
+        if trial["trial_id"] not in runs:
             continue
+        run_id = runs.pop(trial["trial_id"]).info.run_id
         if trial["trial_id"] in pending:  # kept for the next run of the sweep's command if still unsent
             path = pending[trial["trial_id"]]
             write_pending(path, send_metrics(recorder, run_id, read_pending(path)))
@@ -163,7 +163,7 @@ def finish_sweep(
         )
         status = STATUS_OF_STOP.get(reason, "FAILED")
         recorder.call("set trial status", recorder.client.set_terminated, run_id, status)
-    _close_set_aside(recorder, target, {trial["trial_id"] for trial in trials})
+    _close_set_aside(recorder, [run for run in runs.values() if run.info.status == "RUNNING"])
     parent = target.parent_run_id
     recorder.call(
         "log sweep summary",
@@ -176,14 +176,13 @@ def finish_sweep(
     return recorder.failures
 
 
-def _close_set_aside(recorder: Recorder, target: TrackingTarget, known: set[str]) -> None:
-    """Close, KILLED, the runs still open of trials that Ray has no record of: a run killed before Ray saved its state
+def _close_set_aside(recorder: Recorder, open_runs: list[Any]) -> None:
+    """Close, KILLED, the open runs of trials that Ray has no record of: a run killed before Ray saved its state
     leaves them (their folders are set aside in `interrupted/`, and their configurations ran again as new trials)."""
-    for run in _trial_runs(recorder, target, "attributes.status = 'RUNNING'", max_results=50000):
-        if run.data.tags.get(TRIAL_TAG) not in known:
-            run_id = run.info.run_id
-            recorder.call("tag set-aside run", recorder.client.set_tag, run_id, "stop_reason", SET_ASIDE)
-            recorder.call("close set-aside run", recorder.client.set_terminated, run_id, "KILLED")
+    for run in open_runs:
+        run_id = run.info.run_id
+        recorder.call("tag set-aside run", recorder.client.set_tag, run_id, "stop_reason", SET_ASIDE)
+        recorder.call("close set-aside run", recorder.client.set_terminated, run_id, "KILLED")
 
 
 def _pending_files(sweep_dir: Path) -> dict[str, Path]:
