@@ -26,8 +26,10 @@ def test_the_mlflow_run_of_a_trial_ray_never_recorded_is_closed_killed(tmp_path)
     from nerftune.tracking import TrackingTarget, TrialRun
     from nerftune.tracking_sweep import SET_ASIDE, finish_sweep, start_sweep
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    target, failures = start_sweep(TrackingTarget(uri, "kill"), tmp_path, {"a": 1}, {}, (["a"], "psnr", "max"))
+    uri, spec = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "spec.yaml"
+    spec.write_text("name: kill\n")
+    local = TrackingTarget(uri, "kill", artifact_root=(tmp_path / "mlartifacts").as_uri())  # as a sweep's own store
+    target, failures = start_sweep(local, spec, {"a": 1}, {}, (["a"], "psnr", "max"))
     assert not failures
     runs = {trial_id: TrialRun(target, trial_id, f"trial {trial_id}", tmp_path / trial_id) for trial_id in "ab"}
     results = tmp_path / "results.csv"
