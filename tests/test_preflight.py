@@ -113,6 +113,30 @@ def test_ray_imports_without_jsonschemas_iri_grammars():
     assert result.stdout.strip() == "False", result.stderr[-2000:] or "ray imported rfc3987_syntax: run make install"
 
 
+
+def test_the_registry_loads_without_searching_the_stack_and_leaves_nerfstudios_check_in_place():
+    """nerfstudio's stand-ins for the methods it does not ship each call `inspect.stack()` as its registry is
+    imported (about 3 s per process): through nerftune they are not asked, the registry still lists them, and the
+    check is theirs again afterwards. The first line fails if nerfstudio stops calling it (the work-around is then
+    dead code)."""
+    probe = """
+import inspect
+outer, calls = inspect.getouterframes, []  # what inspect.stack() calls: the frames it sees are the same
+inspect.getouterframes = lambda *args, **kwargs: calls.append(1) or outer(*args, **kwargs)
+from nerfstudio.configs.external_methods import ExternalMethodDummyTrainerConfig, get_external_methods
+check = ExternalMethodDummyTrainerConfig.__post_init__
+external, _ = get_external_methods()
+assert len(calls) == len(external) > 0, "nerfstudio's stand-ins no longer search the stack"
+calls.clear()
+from nerftune.nerf.methods import registry
+methods = registry()
+assert not calls, f"inspect.stack was called {len(calls)} times"
+assert set(external) <= set(methods) and "nerfacto" in methods
+assert ExternalMethodDummyTrainerConfig.__post_init__ is check
+"""
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
 OVERRIDES = [
     ("pipeline.model.hidden_dim", 64),
     ("pipeline.model.hidden_dim", 8.5),

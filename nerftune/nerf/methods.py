@@ -26,11 +26,27 @@ PLUGIN_GROUP = "nerfstudio.method_configs"
 
 def method_config(method: str):
     """A private copy of the method's default `TrainerConfig` (the registry's own objects must never be mutated)."""
-    from nerfstudio.configs.method_configs import all_methods
-
+    all_methods = registry()
     if method not in all_methods:
         raise KeyError(method)
     return copy.deepcopy(all_methods[method])
+
+
+def registry() -> dict[str, Any]:
+    """nerfstudio's methods by name. Importing its registry makes a stand-in for each method it lists but does not
+    ship (26 of them), and each stand-in calls `inspect.stack()` to learn whether the import made it (then it does
+    nothing) or the command line picked it (then it offers to install the method). That search for the source of
+    every frame costs about 3 s per process: the command and every trial's worker. The import made them, so they
+    are told so here, and the check is put back for anyone else."""
+    from nerfstudio.configs.external_methods import ExternalMethodDummyTrainerConfig as StandIn
+
+    check = StandIn.__post_init__
+    StandIn.__post_init__ = lambda self: None
+    try:
+        from nerfstudio.configs.method_configs import all_methods
+    finally:
+        StandIn.__post_init__ = check
+    return all_methods
 
 
 def available_methods() -> tuple[str, ...]:
@@ -96,7 +112,6 @@ def registry_key() -> str:
 
 
 def _build_facts() -> dict[str, dict[str, Any]]:
-    from nerfstudio.configs.method_configs import all_methods
     from nerfstudio.models.instant_ngp import InstantNGPModelConfig
     from nerfstudio.models.nerfacto import NerfactoModel
     from nerfstudio.models.splatfacto import SplatfactoModelConfig
@@ -109,7 +124,7 @@ def _build_facts() -> dict[str, dict[str, Any]]:
             "colour_only": _model_is(config, NerfactoModel),  # finetune.py knows its parts
             "schema": _trial_schema(name),
         }
-        for name, config in all_methods.items()
+        for name, config in registry().items()
     }
 
 
