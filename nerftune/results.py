@@ -34,7 +34,7 @@ class TrialRecord:
     history: pd.DataFrame  # one row per report (milestone)
     error: str | None
     checkpoint: str | None
-    unfinished: bool = False  # neither ended nor failed: the run was interrupted (Ctrl-C) and resumes it
+    unfinished: bool = False  # neither ended nor failed: the run was interrupted (Ctrl-C, SIGUSR1) and resumes it
 
 
 def record_of(result: Any) -> TrialRecord:

@@ -89,7 +89,8 @@ INTERRUPTED_STATUS = 130  # as a shell reports a command stopped by Ctrl-C (128 
 
 
 class Interrupted(Exception):
-    """The sweep was stopped (Ctrl-C) before its trials ended; Ray saved its state, and the same command resumes it."""
+    """The sweep was stopped (Ctrl-C or SIGUSR1) before its trials ended; Ray saved its state, and the same command
+    resumes it."""
 
 
 class SourceFailed(RuntimeError):

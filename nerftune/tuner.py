@@ -104,20 +104,26 @@ def fit(
     ]
 
 
+# what Ray Tune stops a run on, saving its state (SIGUSR1 is missing on Windows)
+STOP_SIGNALS = (signal.SIGINT, *([signal.SIGUSR1] if hasattr(signal, "SIGUSR1") else []))
+
+
 def fit_noting_interruption(tuner: Any) -> tuple[Any, bool]:
-    """Tune's run, and whether Ctrl-C (SIGINT) stopped it. Tune installs its own handler for the run, and puts back
-    the one before it only when a signal stops the run (Tune does not say so otherwise). After a run that ends, its
-    handler stays, and a Ctrl-C during the renders would only stop that finished run again, silently: the handler
-    from before is put back either way."""
+    """Tune's run, and whether a stop signal ended it: Ctrl-C (SIGINT) or SIGUSR1, which Tune handles alike (a
+    batch system can send the second to the command alone, minutes before its time is up). Tune installs its
+    handlers for the run, and puts back the SIGINT one from before only when a signal stops the run (Tune does not
+    say so otherwise). After a run that ends, its handlers stay, and a signal during the renders would only stop
+    that finished run again, silently: the handlers from before are put back either way."""
     main_thread = threading.current_thread() is threading.main_thread()
-    before = signal.getsignal(signal.SIGINT)
+    before = {number: signal.getsignal(number) for number in STOP_SIGNALS}
     try:
         grid = tuner.fit()
         installed = main_thread and not int(os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0"))
-        return grid, installed and signal.getsignal(signal.SIGINT) is before
+        return grid, installed and signal.getsignal(signal.SIGINT) is before[signal.SIGINT]
     finally:
         if main_thread:
-            signal.signal(signal.SIGINT, before)
+            for number, handler in before.items():
+                signal.signal(number, handler)
 
 
 def unfinished_trials(folder: str) -> dict[str, str]:

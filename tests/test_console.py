@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from nerftune.console import quiet_output, summary_lines, terminal
 from nerftune.spec import parse_spec
@@ -86,27 +87,30 @@ def test_a_study_names_its_best_configuration_by_the_mean_of_its_replicates(tmp_
     assert len(summary_lines(table, spec("frames: [6, 12, 24], seed: [0, 1]"), tmp_path)) == len(table) + 3
 
 
-def test_ctrl_c_after_the_trials_is_pythons_again_and_a_stopped_run_says_so():
-    """Tune's own SIGINT handler (the real one) stops a run on Ctrl-C; after the run, whether it ended or was stopped,
-    the handler from before is back, so that a Ctrl-C during the renders stops the command at once."""
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGUSR1"])
+def test_a_stop_signal_after_the_trials_is_pythons_again_and_a_stopped_run_says_so(stop):
+    """Tune's own handlers (the real ones) stop a run on Ctrl-C or SIGUSR1; after the run, whether it ended or was
+    stopped, the handlers from before are back, so that a signal during the renders stops the command at once."""
     import signal
 
     from ray.tune.tune import _setup_signal_catching
 
     from nerftune.tuner import fit_noting_interruption
 
+    number = getattr(signal, stop)
+
     class Run:
-        def __init__(self, ctrl_c: bool):
-            self.ctrl_c = ctrl_c
+        def __init__(self, signalled: bool):
+            self.signalled = signalled
 
         def fit(self):
             _setup_signal_catching()  # as Tune's run does first
-            if self.ctrl_c:
-                signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+            if self.signalled:
+                signal.getsignal(number)(number, None)
             return "grid"
 
-    before = signal.getsignal(signal.SIGINT)
-    assert fit_noting_interruption(Run(ctrl_c=False)) == ("grid", False)
-    assert signal.getsignal(signal.SIGINT) is before
-    assert fit_noting_interruption(Run(ctrl_c=True)) == ("grid", True)
-    assert signal.getsignal(signal.SIGINT) is before
+    before = {n: signal.getsignal(n) for n in (signal.SIGINT, signal.SIGUSR1)}
+    assert fit_noting_interruption(Run(signalled=False)) == ("grid", False)
+    assert {n: signal.getsignal(n) for n in before} == before
+    assert fit_noting_interruption(Run(signalled=True)) == ("grid", True)
+    assert {n: signal.getsignal(n) for n in before} == before

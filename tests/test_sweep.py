@@ -116,12 +116,20 @@ checkpoints: {{keep: 2}}
 """
 
 
-def test_ctrl_c_stops_a_sweep_that_the_same_command_resumes(scene_dir, write_spec, tmp_path):
+def ctrl_c(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal signals its foreground group: Ray's processes too
+
+
+def batch_stop(process: subprocess.Popen) -> None:
+    os.kill(process.pid, signal.SIGUSR1)  # as a batch system signals the job's command before its time is up
+
+
+@pytest.mark.parametrize("stop", [ctrl_c, batch_stop])
+def test_a_stop_signal_stops_a_sweep_that_the_same_command_resumes(stop, scene_dir, write_spec, tmp_path):
     storage = tmp_path / "sweeps"
     text = resume_spec(scene_dir, 90) + "render: {circles: {radii: [0.3], distances: [1.0], views: 2}, trials: best}\n"
     spec = write_spec(text)
     command = [sys.executable, "-m", "nerftune.sweep", str(spec), "--storage", str(storage)]
-    # in a session of its own, signalled as a terminal's Ctrl-C signals its foreground group: Ray's processes too
     first = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, text=True)
     try:
         seen = ""
@@ -130,7 +138,7 @@ def test_ctrl_c_stops_a_sweep_that_the_same_command_resumes(scene_dir, write_spe
             if " step 30: " in line:
                 break
         time.sleep(3)  # a milestone's checkpoint is registered a moment after its line
-        os.killpg(first.pid, signal.SIGINT)
+        stop(first)
         seen += first.stdout.read()
         assert first.wait(timeout=120) == 130, seen
     finally:
