@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nerftune sweep", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="nerftune sweep", description=__doc__.splitlines()[0], epilog=STOPPING)
     parser.add_argument("spec", help="the sweep spec (YAML)")
     parser.add_argument("--dry-run", action="store_true", help="validate and print the plan; start nothing")
     parser.add_argument("--address", help="join a running Ray cluster (e.g. auto or ray://host:10001)")
@@ -86,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 INTERRUPTED_STATUS = 130  # as a shell reports a command stopped by Ctrl-C (128 + SIGINT)
+STOPPING = "Ctrl-C, or SIGUSR1 to this command alone (a batch job near its limit), saves and stops; rerun to resume"
 
 
 class Interrupted(Exception):
