@@ -113,7 +113,6 @@ def test_ray_imports_without_jsonschemas_iri_grammars():
     assert result.stdout.strip() == "False", result.stderr[-2000:] or "ray imported rfc3987_syntax: run make install"
 
 
-
 def test_the_registry_loads_without_searching_the_stack_and_leaves_nerfstudios_check_in_place():
     """nerfstudio's stand-ins for the methods it does not ship each call `inspect.stack()` as its registry is
     imported (about 3 s per process): through nerftune they are not asked, the registry still lists them, and the
@@ -136,6 +135,7 @@ assert ExternalMethodDummyTrainerConfig.__post_init__ is check
 """
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
 
 OVERRIDES = [
     ("pipeline.model.hidden_dim", 64),
