@@ -150,9 +150,10 @@ def finish_sweep(
     pending = _pending_files(results.parent)  # results.csv lies in the sweep's folder
     runs = {run.data.tags.get(TRIAL_TAG): run for run in _trial_runs(recorder, target)}  # one search for all
     for trial in trials:
-        if trial["trial_id"] not in runs:
+        run = runs.pop(trial["trial_id"], None)
+        if run is None:
             continue
-        run_id = runs.pop(trial["trial_id"]).info.run_id
+        run_id = run.info.run_id
         if trial["trial_id"] in pending:  # kept for the next run of the sweep's command if still unsent
             path = pending[trial["trial_id"]]
             write_pending(path, send_metrics(recorder, run_id, read_pending(path)))
