@@ -103,7 +103,9 @@ def plot_learning_curves(
         colour = f"C{index % 10}"
         values = trials[trials.configuration == configuration][list(dimensions)].iloc[0]
         label = f"{configuration}: {_label(dimensions, tuple(values))}"
-        ax.plot(by_step.step, by_step["mean"], "-", color=colour, lw=1.2, label=label)
+        # a configuration scored at one step only (its trials' one milestone) is a point, not an invisible line
+        marker = "o" if len(by_step) == 1 else None
+        ax.plot(by_step.step, by_step["mean"], "-", marker=marker, color=colour, lw=1.2, markersize=5, label=label)
         ax.fill_between(by_step.step, by_step["min"], by_step["max"], color=colour, alpha=0.15, lw=0)
         if configuration in stopped:
             ax.plot(by_step.step.iloc[-1], by_step["mean"].iloc[-1], "x", color=colour, markersize=8, mew=2)

@@ -94,7 +94,7 @@ def curves_section(sweep: SweepData, out: Path) -> Section:
     plot_learning_curves(curves, sweep.trials, sweep.dimensions, metric, out / "learning_curves.png")
     section.figures.append("learning_curves.png")
     thinned = sweep.spec.eval.max_images
-    if thinned:
+    if thinned and (~curves.full_test.fillna(True).astype(bool)).any():  # the plot's dots stand apart from lines
         section.notes.append(
             f"Intermediate milestones (lines) score {thinned} of the test images; each trial's last one (dots) all."
         )

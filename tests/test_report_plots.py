@@ -1,0 +1,39 @@
+"""The report's figures show every configuration they are given, however few milestones it has."""
+
+import pandas as pd
+import pytest
+
+from nerftune.report import plots
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the plot functions would save, kept open for inspection."""
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, out: figures.append(fig))
+    yield figures
+    for fig in figures:
+        plots.plt.close(fig)
+
+
+def _visible(line) -> bool:
+    """A line draws something: a segment between two points, or a marker."""
+    return len(line.get_xdata()) >= 2 or line.get_marker() not in (None, "None", "", " ")
+
+
+@pytest.mark.parametrize("steps", [[30], [10, 20, 30]], ids=["one milestone", "three milestones"])
+def test_every_configuration_of_the_learning_curves_is_drawn(steps, drawn, tmp_path):
+    trials = pd.DataFrame({"configuration": [0, 1], "frames": [3, 12], "stop_reason": ["completed"] * 2})
+    # every milestone on the whole test set (no `eval.max_images`): the curve is the milestones themselves
+    curves = pd.DataFrame(
+        [
+            {"configuration": c, "step": s, "psnr": 15.0 + c + s / 100, "full_test": True}
+            for c in (0, 1)
+            for s in steps
+        ]
+    )
+    plots.plot_learning_curves(curves, trials, ["frames"], "psnr", tmp_path / "curves.png")
+    (fig,) = drawn
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")}
+    assert sorted(lines) == ["0: frames=3", "1: frames=12"]
+    assert all(_visible(line) for line in lines.values()), {k: line.get_xdata() for k, line in lines.items()}
