@@ -245,3 +245,62 @@ def test_the_schedulers_saving_counts_only_trials_that_ended(tmp_path):
     cut = cost_section(SweepData(tmp_path, spec, {}, trials, pd.DataFrame(), renders), 1.0, tmp_path)
     assert "130 steps trained of the 200 the 2 trials that ended would have trained" in cut.notes[0]
     assert "(65%, the scheduler saved 35%); 1 unfinished trial (40 steps so far)." in cut.notes[0]
+
+
+STUDY = (
+    "name: s\ndata: synthetic:id-card\nspace: {frames: [6, 12], poses: [global, per_subset], masks: [true, false], "
+    "seed: [0, 1], steps: 10}\nreplicates: seed\nstratify: frames\n"
+)
+
+
+def _sections(final: pd.DataFrame, tmp_path) -> dict:
+    from nerftune.report.sections import dimension_sections
+
+    trials = final.assign(trial_id=[f"t{i}" for i in range(len(final))])
+    sweep = SweepData(tmp_path, parse_spec(STUDY), {}, trials, pd.DataFrame(), pd.DataFrame())
+    return {section.title: section for section in dimension_sections(sweep, final, tmp_path)}
+
+
+def _study(rows: list[tuple]) -> pd.DataFrame:
+    """Two seeds of each (frames, poses, masks, psnr of seed 0) configuration; seed 1 scores 1 dB more."""
+    return pd.DataFrame(
+        [
+            {"configuration": c, "frames": f, "poses": p, "masks": m, "seed": s, "psnr": psnr + s}
+            for c, (f, p, m, psnr) in enumerate(rows)
+            for s in (0, 1)
+        ]
+    )
+
+
+def test_a_levels_best_configuration_is_taken_within_each_stratum_never_across(tmp_path):
+    # per frame count, the best masks setting of each pose source; across frame counts, per_subset at 12 frames
+    # (26) would beat global at 6 (22) by 4 dB, which is what the frames did
+    final = _study(
+        [
+            (6, "global", True, 22.0),
+            (6, "global", False, 20.0),
+            (6, "per_subset", True, 19.0),
+            (6, "per_subset", False, 21.0),
+            (12, "global", True, 27.0),
+            (12, "per_subset", False, 26.0),
+        ]
+    )
+    sections = _sections(final, tmp_path)
+    compared = pd.read_csv(tmp_path / "compare_poses.csv")
+    best = compared[compared.masks.astype(str) == "(best per level)"].set_index("frames")
+    assert sorted(best.index) == [6, 12] and (best.to == "global").all()
+    assert best.loc[6, "difference"] == 1.0 and best.loc[12, "difference"] == 1.0
+    by_frames = pd.read_csv(tmp_path / "compare_frames.csv")  # the stratum itself: its best per level, as before
+    assert (by_frames[by_frames.poses == "(best per level)"].difference == 5.0).all()
+    assert sections["Quality against frames"].figures
+
+
+def test_levels_that_completed_only_in_different_strata_are_not_compared(tmp_path):
+    # the scheduler kept global at 6 frames and per_subset at 12: any difference between them is the frames'
+    final = _study([(6, "global", True, 22.0), (12, "per_subset", True, 26.0)])
+    sections = _sections(final, tmp_path)
+    assert not (tmp_path / "compare_poses.csv").exists()
+    assert "No two levels of poses completed with the same frames (the study's strata)" in " ".join(
+        sections["Quality against poses"].notes
+    )
+    assert pd.read_csv(tmp_path / "compare_frames.csv").difference.tolist() == [4.0]

@@ -50,28 +50,36 @@ def dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list
             dim.log or (dim.values is not None and min(dim.values) > 0 and max(dim.values) / min(dim.values) > 100)
         )
         tables = []
+        # a level's best configuration is taken over the searched settings, never across the study's other strata
+        within = [d for d in sweep.spec.stratify if d in others]
+        searched = [d for d in others if d not in within]
         # stratified by this dimension with other settings searched: each level's best configuration is the curve
-        stratified = dimension in sweep.spec.stratify and bool(others)
+        stratified = dimension in sweep.spec.stratify and bool(searched)
         for metric in _measured(final):
             summary = stats.by_dimension(final, dimension, others, metric)
             summary.insert(0, "metric", metric)
             tables.append(summary)
             best = None
             if stratified:
-                best_rows = stats.best_per_level(final, dimension, sweep.spec.metric.name, sweep.spec.metric.mode)
-                best = stats.by_dimension(best_rows, dimension, [], metric)
-                tables.append(best.assign(metric=metric, **{name: "(best per level)" for name in others}))
+                best_rows = stats.best_per_level(
+                    final, dimension, sweep.spec.metric.name, sweep.spec.metric.mode, within
+                )
+                best = stats.by_dimension(best_rows, dimension, within, metric)
+                tables.append(best.assign(metric=metric, **{name: "(best per level)" for name in searched}))
             figure = f"{metric}_by_{_slug(dimension)}.png"
-            plot_by_dimension(summary, final, dimension, others, metric, out / figure, log_x, best, ordered)
+            # one black line for the best per level: where other strata split it, their rows are in the table only
+            line = best if not within else None
+            plot_by_dimension(summary, final, dimension, others, metric, out / figure, log_x, line, ordered)
             section.figures.append(figure)
         if tables:
             section.tables.append(csv_table(pd.concat(tables, ignore_index=True), f"by_{_slug(dimension)}.csv", out))
             metric, mode = sweep.spec.metric.name, sweep.spec.metric.mode
             compare = stats.neighbour_levels if ordered else stats.against_best_level
             compared = compare(final, dimension, others, metric, mode)
-            if others:  # and each level's best configuration against the next's, whatever its other settings
-                best = compare(stats.best_per_level(final, dimension, metric, mode), dimension, [], metric, mode)
-                compared = pd.concat([compared, best.assign(**{name: "(best per level)" for name in others})])
+            if searched:  # and each level's best configuration against the next's, whatever its searched settings
+                best_rows = stats.best_per_level(final, dimension, metric, mode, within)
+                best = compare(best_rows, dimension, within, metric, mode)
+                compared = pd.concat([compared, best.assign(**{name: "(best per level)" for name in searched})])
             if len(compared):
                 section.notes.append(
                     f"Each level against the next ({metric}): difference of means, Welch's t-test p-value, and the "
@@ -82,6 +90,12 @@ def dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list
                     "(0.5: no idea; near 1: a difference)."
                 )
                 section.tables.append(csv_table(compared, f"compare_{_slug(dimension)}.csv", out))
+            else:  # levels completed only in different strata
+                held = " and ".join(within)
+                section.notes.append(
+                    f"No two levels of {dimension} completed with the same {held} (the study's strata): comparing "
+                    f"levels across them would credit {dimension} with what {held} did, so there is no comparison."
+                )
     return sections
 
 

@@ -151,13 +151,18 @@ def _compare(
     return pd.DataFrame(rows)
 
 
-def best_per_level(final: pd.DataFrame, dimension: str, metric: str, mode: str) -> pd.DataFrame:
+def best_per_level(
+    final: pd.DataFrame, dimension: str, metric: str, mode: str, within: Sequence[str] = ()
+) -> pd.DataFrame:
     """The replicates of each level's best configuration (by mean): what a study stratified by `dimension` keeps
-    to the end, and the fair answer to "is this level better than that one?"."""
+    to the end, and the fair answer to "is this level better than that one?". `within`: dimensions held fixed (a
+    study's other strata), the best of each level in each of their values: a level's best at 42 frames against
+    another's at 18 would credit the level with what the frames did."""
+    keys = [*within, dimension]
     means = final.groupby("configuration")[metric].mean()
-    levels = final.drop_duplicates("configuration").set_index("configuration")[dimension]
+    levels = final.drop_duplicates("configuration").set_index("configuration")[keys].reindex(means.index)
     ranked = means.sort_values(ascending=mode == "min")
-    best = ranked.groupby(levels.reindex(ranked.index)).head(1).index
+    best = ranked.groupby([levels.loc[ranked.index, key] for key in keys], dropna=False).head(1).index
     return final[final.configuration.isin(best)]
 
 
