@@ -304,3 +304,22 @@ def test_levels_that_completed_only_in_different_strata_are_not_compared(tmp_pat
         sections["Quality against poses"].notes
     )
     assert pd.read_csv(tmp_path / "compare_frames.csv").difference.tolist() == [4.0]
+
+
+def test_importance_says_it_ranks_only_what_the_scheduler_let_finish(tmp_path):
+    from nerftune.report.sections import importance_section
+
+    spec = parse_spec(
+        "name: s\ndata: synthetic:id-card\nspace: {frames: [6, 12, 24], poses: [global, per_subset], seed: [0, 1], "
+        "steps: 10}\nreplicates: seed\n"
+    )
+    finished = _study([(6, "global", True, 20.0), (12, "global", True, 23.0), (24, "per_subset", True, 24.0)])
+    seeds = stats.seed_table(finished, ["frames", "poses"], "psnr")
+    for pruned, said in ((0, False), (1, True)):
+        trials = finished.assign(stop_reason="completed")
+        if pruned:
+            trials = pd.concat([trials, pd.DataFrame([{"configuration": 3, "stop_reason": "asha_pruned"}])])
+        sweep = SweepData(tmp_path, spec, {}, trials, pd.DataFrame(), pd.DataFrame())
+        notes = " ".join(importance_section(sweep, seeds, 1.0, tmp_path).notes)
+        assert "fANOVA (Optuna) over 3 configuration means" in notes
+        assert ("The scheduler stopped 1 configuration(s) early" in notes) == said, notes

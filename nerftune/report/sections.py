@@ -217,6 +217,13 @@ def importance_section(sweep: SweepData, seeds: pd.DataFrame, noise: float, out:
     section = Section("Parameter importance")
     table, how = importance_table(seeds, sweep.spec, noise)
     section.notes.append(how)
+    trials = sweep.trials
+    stopped = trials[trials.stop_reason == StopReason.PRUNED.value].configuration.nunique() if len(trials) else 0
+    if len(table) and stopped:
+        section.notes.append(
+            f"The scheduler stopped {stopped} configuration(s) early, so these shares rank only those it let finish: "
+            "a parameter whose weak values it stopped can look less important here than it is."
+        )
     if len(table):
         below = table[table.above_noise == False].parameter.tolist()  # noqa: E712 (None: unknown)
         if below:
