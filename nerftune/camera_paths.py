@@ -18,13 +18,14 @@ from typing import Sequence
 import numpy as np
 
 from nerftune import paths
+from nerftune.cli import described
 from nerftune.data.dataset import Dataset, load_dataset
 from nerftune.data.poi import recorded_or_look_at
 from nerftune.errors import InputError
 
 
 def paths_main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nerftune paths", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="nerftune paths", description=described(__doc__))
     parser.add_argument("data", type=Path, help="a dataset folder (transforms.json)")
     parser.add_argument("--radii", default="0.2,0.4", help="circle radii, relative to the cameras' distance")
     parser.add_argument("--distances", default="1.0,1.6", help="heights above the document, relative likewise")

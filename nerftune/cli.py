@@ -20,6 +20,11 @@ COMMANDS = {  # name: (where its main is, what it does)
 USAGE = f"usage: nerftune {{{','.join(COMMANDS)}}} ...  (nerftune COMMAND --help)"
 
 
+def described(doc: str) -> str:
+    """A command module's docstring's first paragraph, for its `--help` (argparse wraps it again)."""
+    return " ".join(doc.split("\n\n")[0].split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] in (["-h"], ["--help"]):

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from nerftune.cli import described
 from nerftune.errors import InputError
 from nerftune.outcomes import LPIPS_MISSING, METRICS
 from nerftune.trials import RECIPE_FILE, STANDARD_DIMENSIONS, milestones, read_recipe, trial_folders
@@ -49,7 +50,7 @@ FIXED_COLUMNS = [
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nerftune eval", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="nerftune eval", description=described(__doc__))
     parser.add_argument("sweep", type=Path, help="the sweep's folder, e.g. sweeps/frames")
     parser.add_argument("--out", type=Path, help="the CSV to write (default: SWEEP_DIR/evaluation.csv)")
     parser.add_argument("--reevaluate", action="store_true", help="re-render the test set from saved checkpoints")

@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from nerftune.cli import described
 from nerftune.errors import InputError
 from nerftune.trials import TrialRecipe, locate, milestones, read_recipe
 
@@ -33,7 +34,7 @@ MESH_METHODS = ("poisson", "tsdf", "marching-cubes")  # ns-export's; `nerf/expor
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nerftune export", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="nerftune export", description=described(__doc__))
     parser.add_argument("trial", type=Path, help="a trial folder (its latest checkpoint), a checkpoint folder or file")
     kind = parser.add_mutually_exclusive_group(required=True)
     kind.add_argument("--nerfstudio", action="store_true", help="write a nerfstudio output folder")

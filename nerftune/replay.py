@@ -20,6 +20,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from nerftune.cli import described
 from nerftune.errors import InputError
 from nerftune.outcomes import StopReason
 from nerftune.report.data import SweepData, load_sweep
@@ -90,7 +91,7 @@ def _kept(kept: bool) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nerftune replay", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="nerftune replay", description=described(__doc__))
     parser.add_argument("sweep_dir", type=Path, help="a finished sweep's folder, e.g. sweeps/frames")
     parser.add_argument("--scheduler", choices=["asha"], default="asha")
     parser.add_argument("--grace-period", type=int, required=True, help="steps before the first decision")

@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from nerftune.cli import described
 from nerftune.cluster_check import check_cluster
 from nerftune.errors import InputError
 from nerftune.outcomes import StopReason
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nerftune sweep", description=__doc__.splitlines()[0], epilog=STOPPING)
+    parser = argparse.ArgumentParser(prog="nerftune sweep", description=described(__doc__), epilog=STOPPING)
     parser.add_argument("spec", help="the sweep spec (YAML)")
     parser.add_argument("--dry-run", action="store_true", help="validate and print the plan; start nothing")
     parser.add_argument("--address", help="join a running Ray cluster (e.g. auto or ray://host:10001)")

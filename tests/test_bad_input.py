@@ -3,6 +3,7 @@ nerfstudio fields, storage. Each once: one line naming file and field, exit stat
 In-process (the command's `main`); one case runs the real command in its own process."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -215,3 +216,19 @@ def test_the_command_lists_its_commands_and_refuses_unknown_ones(capsys):
     assert main(["sweeps/demo"]) == 2
     assert capsys.readouterr().err.startswith("error: unknown command 'sweeps/demo'; usage: nerftune {sweep,")
     assert main([]) == 2 and capsys.readouterr().err.startswith("usage: nerftune")
+
+
+@pytest.mark.parametrize("command", ["sweep", "prepare", "paths", "eval", "report", "replay", "export"])
+def test_each_commands_help_says_its_whole_summary(command, capsys):
+    """`nerftune COMMAND --help` gives the summary its module's docstring starts with, never cut off mid-sentence."""
+    import importlib
+
+    from nerftune.cli import COMMANDS, main
+
+    doc = importlib.import_module(COMMANDS[command][0].split(":")[0]).__doc__
+    summary = " ".join(doc.split("\n\n")[0].split())
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    shown = " ".join(re.sub(r"-\n\s*", "-", capsys.readouterr().out).split())  # argparse wraps after hyphens
+    assert summary.endswith((".", ")")) and summary in shown, shown

@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from nerftune.cli import described
 from nerftune.data.capture import Selection, read_frames
 from nerftune.data.dataset import PREPARE_REPORT as REPORT_FILE
 from nerftune.data.focal import from_arguments
@@ -59,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="nerftune prepare", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="nerftune prepare", description=described(__doc__))
     parser.add_argument(
         "input",
         type=Path,

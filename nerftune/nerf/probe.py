@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from nerftune.cli import described
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.nerf import device as nerf_device
 from nerftune.nerf.config import build_config
@@ -34,7 +35,7 @@ BARRIER_TIMEOUT_S = 600
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=described(__doc__))
     parser.add_argument("job")
     parser.add_argument("--copies", type=int, default=1)
     parser.add_argument("--barrier", required=True)

@@ -19,6 +19,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from nerftune.cli import described
 from nerftune.errors import InputError
 from nerftune.outcomes import is_error
 from nerftune.report import sections, stats
@@ -89,7 +90,7 @@ def _forced_warning(state: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nerftune report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="nerftune report", description=described(__doc__))
     parser.add_argument("sweep_dir", type=Path, help="a sweep's folder, e.g. sweeps/demo")
     args = parser.parse_args(argv)
     try:
