@@ -90,7 +90,7 @@ def dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list
                     "(0.5: no idea; near 1: a difference)."
                 )
                 section.tables.append(csv_table(compared, f"compare_{_slug(dimension)}.csv", out))
-            else:  # levels completed only in different strata
+            elif within:  # its levels completed only in different strata
                 held = " and ".join(within)
                 section.notes.append(
                     f"No two levels of {dimension} completed with the same {held} (the study's strata): comparing "
