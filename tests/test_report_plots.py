@@ -37,3 +37,26 @@ def test_every_configuration_of_the_learning_curves_is_drawn(steps, drawn, tmp_p
     lines = {line.get_label(): line for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")}
     assert sorted(lines) == ["0: frames=3", "1: frames=12"]
     assert all(_visible(line) for line in lines.values()), {k: line.get_xdata() for k, line in lines.items()}
+
+
+def test_each_stratum_gets_its_own_best_per_level_line(drawn, tmp_path):
+    # frames is the stratified dimension; two scenes are the other strata: one black line per scene, never one that
+    # joins a level's best on one scene to the next level's best on the other
+    final = pd.DataFrame(
+        {
+            "scene": ["a", "a", "b", "b"] * 2,
+            "frames": [6, 12, 6, 12] * 2,
+            "lr": [0.01] * 4 + [0.001] * 4,
+            "psnr": [20.0, 22.0, 25.0, 27.0, 19.0, 21.0, 24.0, 26.0],
+        }
+    )
+    summary = final.assign(mean=final.psnr, ci_low=final.psnr - 1, ci_high=final.psnr + 1, n=1)
+    best = summary[summary.lr == 0.01]
+    plots.plot_by_dimension(
+        summary, final, "frames", ["scene", "lr"], "psnr", tmp_path / "f.png", best=best, within=["scene"]
+    )
+    (fig,) = drawn
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    assert {"best per level (scene=a)", "best per level (scene=b)"} <= set(lines)
+    assert list(lines["best per level (scene=a)"].get_ydata()) == [20.0, 22.0]
+    assert list(lines["best per level (scene=b)"].get_ydata()) == [25.0, 27.0]

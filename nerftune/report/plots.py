@@ -36,10 +36,12 @@ def plot_by_dimension(
     log_x: bool = False,
     best: pd.DataFrame | None = None,
     ordered: bool = True,
+    within: Sequence[str] = (),
 ) -> None:
     """Replicate mean and 95 % band per value of `dimension`, one line per value of the other dimensions, and every
-    replicate as a point; `best` (each level's best configuration) as a black line. An unordered dimension (a
-    method, a pose source) has its levels side by side, each mean with its band as an error bar, and no lines."""
+    replicate as a point; `best` (each level's best configuration) as a black line, one per value of `within` (the
+    study's other strata, each its own marker). An unordered dimension (a method, a pose source) has its levels side
+    by side, each mean with its band as an error bar, and no lines."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     levels = sorted(set(summary[dimension].dropna()) | set(final[dimension].dropna()), key=None if ordered else str)
     groups = list(summary.groupby(list(others), sort=True, dropna=False)) if others else [((), summary)]
@@ -70,9 +72,13 @@ def plot_by_dimension(
         points = final[mask]
         ax.scatter(at(points[dimension], index), points[metric], color=colour, s=12, alpha=0.7, marker="x")
     if best is not None:
-        best = best.sort_values(dimension)
-        x = at(best[dimension], slots - 1)
-        draw(x, best, "black", "-s", "best per level", 0.08, lw=2, markersize=5)
+        strata = list(best.groupby(list(within), sort=True, dropna=False)) if within else [((), best)]
+        for number, (keys, rows) in enumerate(strata):
+            keys = keys if isinstance(keys, tuple) else (keys,)
+            rows = rows.sort_values(dimension)
+            label = f"best per level ({_label(within, keys)})" if within else "best per level"
+            marker = "sD^vo"[number % 5]
+            draw(at(rows[dimension], slots - 1), rows, "black", f"-{marker}", label, 0.08, lw=2, markersize=5)
     ax.set_xlabel(dimension)
     if not ordered:
         ax.set_xticks(range(len(levels)), [value_text(level) for level in levels], fontsize=8)

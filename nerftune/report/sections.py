@@ -67,9 +67,7 @@ def dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list
                 best = stats.by_dimension(best_rows, dimension, within, metric)
                 tables.append(best.assign(metric=metric, **{name: "(best per level)" for name in searched}))
             figure = f"{metric}_by_{_slug(dimension)}.png"
-            # one black line for the best per level: where other strata split it, their rows are in the table only
-            line = best if not within else None
-            plot_by_dimension(summary, final, dimension, others, metric, out / figure, log_x, line, ordered)
+            plot_by_dimension(summary, final, dimension, others, metric, out / figure, log_x, best, ordered, within)
             section.figures.append(figure)
         if tables:
             section.tables.append(csv_table(pd.concat(tables, ignore_index=True), f"by_{_slug(dimension)}.csv", out))
