@@ -69,6 +69,19 @@ def replay(sweep: SweepData, grace_period: int, reduction_factor: float, stratif
     return pd.DataFrame(rows)
 
 
+def left_out(trials: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """The line that says how many configurations the replay could not use, if any: the figures below are of the
+    others only."""
+    missing = trials.configuration.nunique() - len(table)
+    if not missing:
+        return []
+    return [
+        f"left out: {missing} configuration(s) whose replicates did not all train to the end (stopped by the sweep's "
+        "scheduler, failed or unfinished); the figures below are of the other "
+        f"{len(table)}: for a full replay, run the grid with `scheduler: {{type: none}}`"
+    ]
+
+
 def summary_lines(table: pd.DataFrame, mode: str, stratify: Sequence[str]) -> list[str]:
     trained = int((table.replay_steps * table.replicates).sum())
     full = int((table.target_steps * table.replicates).sum())
@@ -80,9 +93,8 @@ def summary_lines(table: pd.DataFrame, mode: str, stratify: Sequence[str]) -> li
         for stratum, group in table.groupby("stratum", sort=True):
             top = group.loc[group.final_mean.idxmax() if mode == "max" else group.final_mean.idxmin()]
             shown = ", ".join(f"{n}={v}" for n, v in zip(stratify, json.loads(stratum)))
-            lines.append(
-                f"best of {shown} ({top.configuration}, {top.final_mean:.4g}): {_kept(top.replay_steps == top.target_steps)}"
-            )
+            kept = _kept(top.replay_steps == top.target_steps)
+            lines.append(f"best of {shown} ({top.configuration}, {top.final_mean:.4g}): {kept}")
     return lines
 
 
@@ -112,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     print(table.drop(columns="stratum").to_string(index=False))
-    for line in summary_lines(table, sweep.spec.metric.mode, args.stratify):
+    for line in [*left_out(sweep.trials, table), *summary_lines(table, sweep.spec.metric.mode, args.stratify)]:
         print(line)
     return 0
 
