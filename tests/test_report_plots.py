@@ -1,4 +1,5 @@
-"""The report's figures show every configuration they are given, however few milestones it has."""
+"""The report's figures show every configuration they are given, however few milestones it has, and give each
+stratum of a study its own best-per-level line."""
 
 import pandas as pd
 import pytest

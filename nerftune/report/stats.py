@@ -160,7 +160,7 @@ def best_per_level(
     another's at 18 would credit the level with what the frames did."""
     keys = [*within, dimension]
     means = final.groupby("configuration")[metric].mean()
-    levels = final.drop_duplicates("configuration").set_index("configuration")[keys].reindex(means.index)
+    levels = final.drop_duplicates("configuration").set_index("configuration")[keys]
     ranked = means.sort_values(ascending=mode == "min")
     best = ranked.groupby([levels.loc[ranked.index, key] for key in keys], dropna=False).head(1).index
     return final[final.configuration.isin(best)]
