@@ -53,29 +53,26 @@ def dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list
         # a level's best configuration is taken over the searched settings, never across the study's other strata
         within = [d for d in sweep.spec.stratify if d in others]
         searched = [d for d in others if d not in within]
+        metric, mode = sweep.spec.metric.name, sweep.spec.metric.mode
+        best_rows = stats.best_per_level(final, dimension, metric, mode, within) if searched else None
         # stratified by this dimension with other settings searched: each level's best configuration is the curve
         stratified = dimension in sweep.spec.stratify and bool(searched)
-        for metric in _measured(final):
-            summary = stats.by_dimension(final, dimension, others, metric)
-            summary.insert(0, "metric", metric)
+        for measured in _measured(final):
+            summary = stats.by_dimension(final, dimension, others, measured)
+            summary.insert(0, "metric", measured)
             tables.append(summary)
             best = None
             if stratified:
-                best_rows = stats.best_per_level(
-                    final, dimension, sweep.spec.metric.name, sweep.spec.metric.mode, within
-                )
-                best = stats.by_dimension(best_rows, dimension, within, metric)
-                tables.append(best.assign(metric=metric, **{name: "(best per level)" for name in searched}))
-            figure = f"{metric}_by_{_slug(dimension)}.png"
-            plot_by_dimension(summary, final, dimension, others, metric, out / figure, log_x, best, ordered, within)
+                best = stats.by_dimension(best_rows, dimension, within, measured)
+                tables.append(best.assign(metric=measured, **{name: "(best per level)" for name in searched}))
+            figure = f"{measured}_by_{_slug(dimension)}.png"
+            plot_by_dimension(summary, final, dimension, others, measured, out / figure, log_x, best, ordered, within)
             section.figures.append(figure)
         if tables:
             section.tables.append(csv_table(pd.concat(tables, ignore_index=True), f"by_{_slug(dimension)}.csv", out))
-            metric, mode = sweep.spec.metric.name, sweep.spec.metric.mode
             compare = stats.neighbour_levels if ordered else stats.against_best_level
             compared = compare(final, dimension, others, metric, mode)
             if searched:  # and each level's best configuration against the next's, whatever its searched settings
-                best_rows = stats.best_per_level(final, dimension, metric, mode, within)
                 best = compare(best_rows, dimension, within, metric, mode)
                 compared = pd.concat([compared, best.assign(**{name: "(best per level)" for name in searched})])
             if len(compared):
