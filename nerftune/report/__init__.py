@@ -38,6 +38,10 @@ def build_report(folder: Path) -> Path:
     shutil.rmtree(out, ignore_errors=True)  # the report's own folder: no figure of an earlier run stays behind
     out.mkdir()
     trials, spec, metric = sweep.trials, sweep.spec, sweep.spec.metric.name
+    page, title = out / "index.html", f"nerftune report: sweep {spec.name}"
+    if not len(trials):  # a sweep just started, or whose every trial failed before it could write its folder
+        page.write_text(render_page(title, _nothing_yet(sweep), [sections.provenance_section(sweep, out)]))
+        return page
     final = stats.final_trials(trials)
     seeds = stats.seed_table(final, sweep.dimensions, metric) if len(final) else pd.DataFrame()
     noise = stats.pooled_std(seeds) if len(seeds) else math.nan
@@ -56,9 +60,8 @@ def build_report(folder: Path) -> Path:
         sections.provenance_section(sweep, out),
     ]
     trials.to_csv(out / "trials.csv", index=False)
-    page = out / "index.html"
     shown = [part for part in parts if part is not None]  # scenes: studies of several; novel views: once rendered
-    page.write_text(render_page(f"nerftune report: sweep {spec.name}", _summary(sweep, final), shown))
+    page.write_text(render_page(title, _summary(sweep, final), shown))
     return page
 
 
@@ -78,6 +81,16 @@ def _summary(sweep: SweepData, final: pd.DataFrame) -> str:
         f"({', '.join(f'{n} {reason}' for reason, n in sorted(counts.items()))}); {replicates}{strata}; "
         f"{len(final)} trials trained all their steps and scored the whole test set: the statistics rest on them. "
         f"{best}{_forced_warning(sweep.state)}Written {time.strftime('%Y-%m-%d %H:%M')}."
+    )
+
+
+def _nothing_yet(sweep: SweepData) -> str:
+    from nerftune.console import LOG_FILE  # imports Ray's Tune: only on this rare page
+
+    return (
+        f"No trial of the {sweep.spec.trial_count} planned has recorded anything yet: a trial writes its folder "
+        f"when it starts, so one that failed before (a worker that cannot import nerftune, say) is only in "
+        f"{sweep.folder / LOG_FILE}. Written {time.strftime('%Y-%m-%d %H:%M')}."
     )
 
 
