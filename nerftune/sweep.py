@@ -14,6 +14,7 @@ imported only once a sweep really starts, so that bad input and --dry-run answer
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import replace
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nerftune sweep", description=described(__doc__), epilog=STOPPING)
     parser.add_argument("spec", help="the sweep spec (YAML)")
     parser.add_argument("--dry-run", action="store_true", help="validate and print the plan; start nothing")
-    parser.add_argument("--address", help="join a running Ray cluster (e.g. auto or ray://host:10001)")
+    parser.add_argument("--address", help="join a running Ray cluster (auto, ray://host:10001; default: $RAY_ADDRESS)")
     parser.add_argument("--storage", default="sweeps", help="folder of sweep outputs (default: sweeps)")
     parser.add_argument("--name", help="sweep name (default: the spec's name)")
     parser.add_argument("--restart", action="store_true", help="start over; the old sweep folder is moved aside")
@@ -49,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tracking-uri", help="MLflow tracking server (default: sweeps/mlflow.db, or the spec's)")
     parser.add_argument("--verbose", action="store_true", help="show Ray's and nerfstudio's own output too")
     args = parser.parse_args(argv)
+    args.address = args.address or os.environ.get("RAY_ADDRESS") or None  # as Ray's own tools, e.g. in a Ray job
     try:
         prepared = prepare(args.spec, args.storage, args.name, on_cluster=bool(args.address))
         resume = resume_decision(prepared, args.restart, args.force, args.dry_run)

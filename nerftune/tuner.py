@@ -75,7 +75,9 @@ def fit(
         tune.with_parameters(train_trial, plan=plan), trial_resources(prepared, on_cluster=bool(address))
     )
     folder = str(prepared.experiment_dir.resolve())  # Tune's ExperimentAnalysis takes no relative path
-    ray.init(address=address, include_dashboard=False, configure_logging=False, log_to_driver=True)
+    # without an address a Ray of its own ("local"): Ray would join the cluster that `ray start` last started on this
+    # machine, unchecked, or wait for ever on one that has died since
+    ray.init(address=address or "local", include_dashboard=False, configure_logging=False, log_to_driver=True)
     # Tune's default loggers include TensorBoardX, which imports torch into this process (about 4 s on 2 cores) and
     # writes event files; nerftune keeps its curves in MLflow and reads result.json, so a run names its loggers
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import textwrap
 from dataclasses import dataclass
@@ -221,7 +223,10 @@ def one_trial(scene_dir, tmp_path_factory) -> Swept:
     tests hand to nerfstudio's tools and exporters (its exports log to its MLflow run) and the warm-start tests
     start from. Its proposal annealing saturates by step 20:
     nerfstudio's tools evaluate with it saturated (they run no training callbacks), nerftune with the value at the
-    trial's last step, and the two agree once it has saturated."""
+    trial's last step, and the two agree once it has saturated.
+
+    Its Ray finds the address file of a cluster that `ray start` started and that has died since: the sweep starts a
+    Ray of its own all the same (Ray alone would try to join it)."""
     folder = tmp_path_factory.mktemp("one")
     spec = folder / "one.yaml"
     spec.write_text(
@@ -239,7 +244,15 @@ tracking: {{checkpoints: none, images: none}}
 """
     )
     storage = folder / "sweeps"
-    result = run_cli(str(spec), "--storage", str(storage))
+    from servers import free_port
+
+    ray_temp = Path(tempfile.mkdtemp(prefix="ntray-", dir="/tmp"))  # short: Ray's socket paths must fit in 107 bytes
+    (ray_temp / "ray").mkdir()
+    (ray_temp / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{free_port()}")
+    try:
+        result = run_cli(str(spec), "--storage", str(storage), env={"RAY_TMPDIR": str(ray_temp)})
+    finally:
+        shutil.rmtree(ray_temp, ignore_errors=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return Swept(spec, storage, "one", pd.read_csv(storage / "one" / "results.csv"), result)
 

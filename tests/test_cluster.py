@@ -160,3 +160,11 @@ def test_an_address_no_cluster_answers_at_is_one_line(scene_dir, write_spec, tmp
     start = time.time()
     line = refused_sweep(spec, tmp_path / "sweeps", "nowhere", "--address", f"127.0.0.1:{free_port()}")
     assert "--address: no Ray cluster answers at 127.0.0.1:" in line and time.time() - start < 60, line
+
+
+def test_ray_address_in_the_environment_is_the_cluster_to_join_as_for_rays_own_tools(scene_dir, write_spec, tmp_path):
+    """`ray job submit` runs its command with RAY_ADDRESS set: the sweep joins that cluster, checked as --address."""
+    spec = write_spec(cluster_spec(scene_dir, "nowhere"))
+    address = f"127.0.0.1:{free_port()}"
+    line = refused_sweep(spec, tmp_path / "sweeps", "nowhere", env={"RAY_ADDRESS": address})
+    assert f"--address: no Ray cluster answers at {address}" in line, line
