@@ -1,6 +1,6 @@
 """Before a sweep on a Ray cluster (`--address`) starts: the cluster answers, some node has everything a trial asks
-for, and every such node sees the datasets and the storage folder at the same paths (a small Ray task on each node
-looks). Each problem is one `InputError` line, and nothing has started.
+for, and every such node runs nerftune and sees the datasets and the storage folder at the same paths (a small Ray
+task of nerftune's on each node looks). Each problem is one `InputError` line, and nothing has started.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from nerftune.preflight import Prepared
 
 CONNECT_TIMEOUT_S = 5
 RAY_NAMES = {"cpu": "CPU", "gpu": "GPU"}  # how Ray's nodes name what a trial's resources call cpu and gpu
+NERFTUNE_ON_EVERY_NODE = "install this machine's nerftune on every node (see the README's Teams and clusters)"
 SHARED_PATH_HINT = "put it on a file system every node mounts at the same path (see the README's Teams and clusters)"
 
 
@@ -73,29 +74,33 @@ def _check_paths_seen(prepared: Prepared, nodes: list[dict]) -> None:
     readable += list(prepared.init_sources.values())
     storage = str(prepared.storage)
     look = ray.remote(num_cpus=0)(_unseen)
-    answers = ray.get(
-        [
-            look.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote(
-                readable, storage
-            )
-            for node in nodes
-        ],
-        timeout=120,
-    )
-    for node, (host, unseen) in zip(nodes, answers):
+    asked = [
+        look.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote(
+            readable, storage
+        )
+        for node in nodes
+    ]
+    for node, answer in zip(nodes, asked):
+        where = f"node {node['NodeManagerHostname']} ({node['NodeID'][:8]}) of the cluster"
+        try:
+            unseen = ray.get(answer, timeout=120)
+        except ray.exceptions.RayTaskError as error:  # the look is nerftune's own function: the node cannot import it
+            cause = str(error).strip().splitlines()[-1]
+            raise InputError(
+                "command line", "--address", f"{where} cannot run nerftune ({cause})", NERFTUNE_ON_EVERY_NODE
+            ) from None
         if unseen:
-            where = f"node {host} ({node['NodeID'][:8]}) of the cluster"
             if unseen[0] == storage:
                 raise InputError("command line", "--storage", f"{where} cannot write {storage}", SHARED_PATH_HINT)
             raise InputError(prepared.spec_path, "data", f"{where} cannot see {unseen[0]}", SHARED_PATH_HINT)
 
 
-def _unseen(readable: list[str], storage: str) -> tuple[str, list[str]]:
+def _unseen(readable: list[str], storage: str) -> list[str]:
     """On a node: the paths it cannot see, and the storage folder if it cannot write there."""
     missing = [path for path in readable if not os.path.exists(path)]
     if not os.access(storage, os.W_OK):
         missing.insert(0, storage)
-    return socket.gethostname(), missing
+    return missing
 
 
 def _resources_text(resources: dict[str, float]) -> str:

@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+import nerftune
+
 from conftest import grid_spec_text, ROOT, refused_sweep
 from servers import RAY_ENV, free_port, kill_raylet, start_mlflow, start_ray_node, stop_mlflow, stop_ray_node
 
@@ -153,6 +155,17 @@ def test_a_resource_no_node_has_and_data_a_node_cannot_see_are_one_line_each(clu
         assert ": data: node " in line and f"cannot see {scene_dir / 'transforms.json'}" in line, line
     finally:
         stop_ray_node(blind)
+
+    # a node without nerftune (its package folder hidden as the data was): refused before any trial, not a traceback
+    bare = start_ray_node([f"--address={address}", *WORKER], hidden=Path(nerftune.__file__).parent)
+    try:
+        wait_for_nodes(address, 3)
+        spec = write_spec(cluster_spec(scene_dir, "bare"))
+        line = refused_sweep(spec, tmp_path / "sweeps", "bare", "--address", address, env=RAY_ENV)
+        assert "--address: node " in line and "cannot run nerftune (ModuleNotFoundError: " in line, line
+        assert "install this machine's nerftune on every node" in line, line
+    finally:
+        stop_ray_node(bare)
 
 
 def test_an_address_no_cluster_answers_at_is_one_line(scene_dir, write_spec, tmp_path):
