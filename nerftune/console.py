@@ -21,7 +21,7 @@ from ray.tune import Callback
 from tqdm import tqdm
 
 from nerftune.dimensions import total_steps
-from nerftune.outcomes import LPIPS_MISSING
+from nerftune.outcomes import LPIPS_MISSING, error_summary
 from nerftune.results import RESULTS_FILE, best_row
 from nerftune.spec import SweepSpec
 
@@ -143,7 +143,7 @@ class LiveView(Callback):
             self._say(f"trial {trial.trial_id} finished at step {step}: {self._score(result)}", trials)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._warn(f"trial {trial.trial_id} failed: {_last_line(trial.get_error())}")
+        self._warn(f"trial {trial.trial_id} failed: {error_summary(_error_text(trial))}")
         self._update(trials)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -207,6 +207,11 @@ def _is_terminal(stream: IO[str]) -> bool:
         return False
 
 
-def _last_line(error: Any) -> str:
-    lines = [line for line in str(error or "unknown error").strip().splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "unknown error"
+def _error_text(trial: Any) -> str | None:
+    """The trial's error as Tune wrote it for this failure: in the driver's copy of the trial folder, which
+    `get_error` reads only once it has reached the storage folder (later, for a trial whose process died)."""
+    local = trial.error_file
+    if local and os.path.isfile(local):
+        return open(local).read()
+    error = trial.get_error()
+    return str(error) if error else None

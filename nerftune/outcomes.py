@@ -63,9 +63,23 @@ class StopReason(str, Enum):
         return self.value
 
 
+# what a trial whose process ended without an exception (SIGKILL, a crash in native code) died of, most often
+PROCESS_DIED = "its process died (killed from outside: most often by the system's out-of-memory killer; see dmesg)"
+
+
+def error_summary(message: str | None) -> str:
+    """Why a trial failed, in one line: the last line of its error, or that its process died (Ray's own words for
+    that are a paragraph of possible causes)."""
+    message = str(message or "").rsplit("Failure # ", 1)[-1]  # Tune's error.txt appends each retry's failure
+    if "worker process has died" in message:
+        return PROCESS_DIED
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "unknown error"
+
+
 def error_reason(message: str) -> str:
-    """The stop reason of a trial that raised: `error: ` and the last line of its message."""
-    return f"{StopReason.ERROR.value}: " + message.strip().splitlines()[-1][:200]
+    """The stop reason of a trial that failed: `error: ` and its `error_summary`."""
+    return f"{StopReason.ERROR.value}: {error_summary(message)}"
 
 
 def is_error(reason: str) -> bool:

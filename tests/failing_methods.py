@@ -1,9 +1,12 @@
 """Test-only nerfstudio methods, registered through NERFSTUDIO_METHOD_CONFIGS as a plugin would be.
 
-They are nerfacto for `fail_after` steps of each attempt, then fail the way real trials do: `nerftune-test-oom` raises the error
-a GPU out of memory raises (which cannot be caused on a CPU machine), `nerftune-test-nan` turns its loss into NaN.
+They are nerfacto for `fail_after` steps of each attempt, then fail the way real trials do: `nerftune-test-oom`
+raises the error a GPU out of memory raises (which cannot be caused on a CPU machine), `nerftune-test-nan` turns its
+loss into NaN, and `nerftune-test-killed` has its process killed (SIGKILL), as the system's out-of-memory killer does.
 """
 
+import os
+import signal
 from dataclasses import dataclass, field
 from typing import Literal, Type
 
@@ -19,7 +22,7 @@ from nerfstudio.plugins.types import MethodSpecification
 @dataclass
 class FailingNerfactoConfig(NerfactoModelConfig):
     _target: Type = field(default_factory=lambda: FailingNerfacto)
-    failure: Literal["oom", "nan"] = "oom"
+    failure: Literal["oom", "nan", "killed"] = "oom"
     fail_after: int = 30
 
 
@@ -33,6 +36,8 @@ class FailingNerfacto(NerfactoModel):
         self.this_attempt = getattr(self, "this_attempt", {"losses": 0})
         self.this_attempt["losses"] += 1
         if self.this_attempt["losses"] > self.config.fail_after:
+            if self.config.failure == "killed":
+                os.kill(os.getpid(), signal.SIGKILL)
             if self.config.failure == "oom":
                 raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (raised by a test method)")
             losses["rgb_loss"] = losses["rgb_loss"] * float("nan")
@@ -54,4 +59,5 @@ def _method(failure: str) -> MethodSpecification:
 
 oom_method = _method("oom")
 nan_method = _method("nan")
-ENVIRONMENT = "nerftune-test-oom=failing_methods:oom_method,nerftune-test-nan=failing_methods:nan_method"
+killed_method = _method("killed")
+ENVIRONMENT = ",".join(f"nerftune-test-{f}=failing_methods:{f}_method" for f in ("oom", "nan", "killed"))

@@ -26,7 +26,7 @@ def test_errored_and_diverged_trials_do_not_stop_the_sweep(scene_dir, write_spec
         profile: tiny
         space:
           frames: 6
-          method: {{values: [nerfacto, nerftune-test-oom, nerftune-test-nan]}}
+          method: {{values: [nerfacto, nerftune-test-oom, nerftune-test-nan, nerftune-test-killed]}}
           steps: 60
         search: {{algorithm: grid}}
         scheduler: {{type: none}}
@@ -53,7 +53,13 @@ def test_errored_and_diverged_trials_do_not_stop_the_sweep(scene_dir, write_spec
     # the console says each failure, once per failed attempt, on stderr; the retry too
     oom_id = table.loc["nerftune-test-oom", "trial_id"]
     assert f"warning: trial {oom_id} failed after step 20; retrying from its last checkpoint" in result.stderr
-    assert f"warning: trial {oom_id} failed: " in result.stderr and "CUDA out of memory" in result.stderr
+    assert f"warning: trial {oom_id} failed: RuntimeError: CUDA out of memory" in result.stderr, result.stderr[-3000:]
+    # a trial whose process was killed (as by the out-of-memory killer) says so, not Ray's paragraph of causes
+    killed = table.loc["nerftune-test-killed"]
+    assert killed.stop_reason.startswith("error: its process died (killed from outside: most often by the system's "
+                                         "out-of-memory killer"), killed.stop_reason
+    assert killed.steps_done == 40 and killed.resumed_from_step == 20, "retried once from its checkpoint, as the oom"
+    assert f"warning: trial {killed.trial_id} failed: its process died" in result.stderr
     # the best trial (the one that completed) was rendered after the sweep, and only it
     rendered = [p.parent.parent.parent for p in (storage / "failures").glob("*/renders/circles/views.csv")]
     assert len(rendered) == 1
@@ -62,16 +68,18 @@ def test_errored_and_diverged_trials_do_not_stop_the_sweep(scene_dir, write_spec
     # the report lists the errored trials and leaves them out of its statistics
     report = storage / "failures" / "report"
     errors = pd.read_csv(report / "errors.csv")
-    assert sorted(errors.trial_id) == sorted(table.loc[["nerftune-test-oom", "nerftune-test-nan"], "trial_id"])
-    assert pd.read_csv(report / "cost_per_trial.csv").trial_id.nunique() == 3, "their cost counts"
+    failed = ["nerftune-test-oom", "nerftune-test-nan", "nerftune-test-killed"]
+    assert sorted(errors.trial_id) == sorted(table.loc[failed, "trial_id"])
+    assert errors.set_index("trial_id").stop_reason[killed.trial_id] == killed.stop_reason, "read from its folder"
+    assert pd.read_csv(report / "cost_per_trial.csv").trial_id.nunique() == 4, "their cost counts"
     assert "Errored trials" in (report / "index.html").read_text()
 
     # --retry-errored on the next run continues the errored trials from their last checkpoint (step 40); the test
-    # methods count their steps afresh in a new process, so this time both reach step 60
+    # methods count their steps afresh in a new process, so this time all three reach step 60
     retried = run_cli(str(spec), "--storage", str(storage), "--retry-errored")
     assert retried.returncode == 0, retried.stderr[-3000:]
     table = pd.read_csv(storage / "failures" / "results.csv").set_index("method")
-    for method in ("nerftune-test-oom", "nerftune-test-nan"):
+    for method in failed:
         assert table.loc[method, "stop_reason"] == "completed" and table.loc[method, "steps_done"] == 60
         assert table.loc[method, "resumed_from_step"] == 40
     assert table.loc["nerfacto", "resumed_from_step"] == 0, "a finished trial is not run again"
