@@ -212,6 +212,6 @@ def _error_text(trial: Any) -> str | None:
     `get_error` reads only once it has reached the storage folder (later, for a trial whose process died)."""
     local = trial.error_file
     if local and os.path.isfile(local):
-        return open(local).read()
+        return Path(local).read_text()
     error = trial.get_error()
     return str(error) if error else None
