@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import ray
 import torch
 from ray import cloudpickle, tune
 
@@ -47,7 +48,15 @@ def report(step: int, **metrics) -> None:
         tune.report({"step": step, **metrics}, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
-def test_a_restored_trial_continues_from_its_newest_intact_checkpoint(tmp_path, capfd):
+@pytest.fixture
+def own_ray():
+    """A Ray of this test's own, as a sweep starts one: Tune alone joins the cluster `ray start` last left here."""
+    ray.init(address="local", include_dashboard=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def test_a_restored_trial_continues_from_its_newest_intact_checkpoint(own_ray, tmp_path, capfd):
     cases = ["whole", "gone", "damaged", "none left"]
     space = {"case": tune.grid_search(cases), "markers": str(tmp_path)}
     tuner = tune.Tuner(
