@@ -261,23 +261,17 @@ def _open_tracking(prepared: Prepared, state: dict, tracking_uri: str | None, te
 
 def _publish_report(target: TrackingTarget, report: Path, table: Any, spec, terminal) -> None:
     from nerftune.report.stats import best_configuration_lines
-    from nerftune.tracking_sweep import publish_report
+    from nerftune.tracking_sweep import markdown_table, publish_report
 
     shown = [c for c in ("trial_id", "configuration", *table.columns[2:8], "steps_done", "stop_reason") if c in table]
     best = "".join(f"{line}.\n\n" for line in best_configuration_lines(table, spec))
     description = (
         f"nerftune sweep: {len(table)} trials. Report: `{report}` (and this experiment's sweep run, "
-        f"artifact report/index.html).\n\n{best}" + _markdown(table[list(dict.fromkeys(shown))].head(20))
+        f"artifact report/index.html).\n\n{best}" + markdown_table(table[list(dict.fromkeys(shown))].head(20))
     )
     failures = publish_report(target, report.parent, description)
     if failures:
         terminal.warn(f"MLflow at {target.uri}: the report could not be logged ({failures[-1]})")
-
-
-def _markdown(table: Any) -> str:
-    cells = [[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row] for row in table.itertuples(index=False)]
-    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + " --- |" * len(table.columns)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
 
 
 def _close_tracking(prepared: Prepared, target: TrackingTarget, table: Any, terminal, status: str = "FINISHED") -> None:

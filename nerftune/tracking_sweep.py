@@ -203,3 +203,10 @@ def trial_summaries(table: Any, metric: str) -> list[dict[str, Any]]:
         }
         for row in table.to_dict("records")
     ]
+
+
+def markdown_table(table: Any) -> str:
+    """A table as Markdown, for the experiment's description in the MLflow UI."""
+    cells = [[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row] for row in table.itertuples(index=False)]
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + " --- |" * len(table.columns)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
