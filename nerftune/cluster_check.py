@@ -1,6 +1,8 @@
-"""Before a sweep on a Ray cluster (`--address`) starts: the cluster answers, some node has everything a trial asks
-for, and every such node runs nerftune and sees the datasets and the storage folder at the same paths (a small Ray
-task of nerftune's on each node looks). Each problem is one `InputError` line, and nothing has started.
+"""Before a sweep starts, the Ray it will run on can run its trials (Ray would wait for ever on a trial that no node
+can hold). On this machine alone: it has the CPUs and GPUs a trial asks for, and no custom resource is asked. On a
+Ray cluster (`--address`): the cluster answers, some node has everything a trial asks for, and every such node runs
+nerftune and sees the datasets and the storage folder at the same paths (a small Ray task of nerftune's on each node
+looks). Each problem is one `InputError` line, and nothing has started.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import os
 import socket
 
 from nerftune.errors import InputError
+from nerftune.machine import cpu_count
 from nerftune.plan import trial_resources
 from nerftune.preflight import Prepared
 
@@ -16,6 +19,34 @@ CONNECT_TIMEOUT_S = 5
 RAY_NAMES = {"cpu": "CPU", "gpu": "GPU"}  # how Ray's nodes name what a trial's resources call cpu and gpu
 NERFTUNE_ON_EVERY_NODE = "install this machine's nerftune on every node (see the README's Teams and clusters)"
 SHARED_PATH_HINT = "put it on a file system every node mounts at the same path (see the README's Teams and clusters)"
+
+
+def check_machine(prepared: Prepared) -> None:
+    """A sweep on a Ray of its own: one trial's resources fit in this machine."""
+    spec_path, wanted = prepared.spec_path, trial_resources(prepared, on_cluster=False)
+    if prepared.spec.resources.custom:
+        raise InputError(
+            spec_path,
+            "resources.custom",
+            f"{', '.join(prepared.spec.resources.custom)}: only the nodes of a Ray cluster started with them have "
+            "custom resources, and this sweep runs on this machine alone",
+            "remove resources.custom, or give --address of the cluster that has them",
+        )
+    cpus, gpus = cpu_count(), len(prepared.gpus)
+    if wanted["cpu"] > cpus:
+        raise InputError(
+            spec_path,
+            "resources.cpu",
+            f"each trial asks for {wanted['cpu']:g} CPUs, and this machine has {cpus}",
+            f"ask for at most {cpus}, or give --address of a Ray cluster with bigger nodes",
+        )
+    if wanted.get("gpu", 0) > gpus:
+        raise InputError(
+            spec_path,
+            "resources.gpu",
+            f"each trial asks for {wanted['gpu']:g} GPUs, and this machine has {gpus}",
+            f"ask for at most {gpus}; a share such as 0.5 puts two trials on each GPU",
+        )
 
 
 def check_cluster(prepared: Prepared, address: str) -> None:

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,29 @@ def _gpu(line: str) -> Gpu:
         return Gpu(name.strip(), float(memory))
     except ValueError:  # "[N/A]" (a MIG slice): unknown, which `gpu: auto` treats as no room to pack
         return Gpu(name.strip(), 0.0)
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (`taskset`, a batch job's allocation), within a container's CPU quota: what
+    a Ray of the sweep's own is given, so that the plan, the check of a trial's resources and Ray agree."""
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = _cpu_quota()
+    return max(1, min(allowed, int(quota))) if quota else allowed
+
+
+def _cpu_quota() -> float | None:
+    """A container's CPU quota in CPUs (cgroup v2's cpu.max, else v1's CFS files), as Ray reads it; None: no quota."""
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
 
 
 def tcnn_installed() -> bool:

@@ -4,8 +4,8 @@ resources, devices and tracking. Pure: it imports none of torch, Ray, nerfstudio
 from __future__ import annotations
 
 import math
-import os
 
+from nerftune.machine import cpu_count
 from nerftune.novel_views import rendered_trials_text
 from nerftune.preflight import Prepared
 from nerftune.schedule import rungs
@@ -129,7 +129,7 @@ def _devices_text(prepared: Prepared, on_cluster: bool) -> str:
         return f"a Ray cluster; concurrent trials: {limit or 'as its resources allow'}"
     names = ", ".join(sorted({gpu.name for gpu in prepared.gpus}))
     gpus = f"{len(prepared.gpus)} GPU(s) ({names})" if prepared.gpus else "CPU only"
-    cpus = os.cpu_count() or 1
+    cpus = cpu_count()
     if prepared.gpus and prepared.gpu_per_trial is None:
         return f"{gpus}, {cpus} CPUs; concurrent trials: as the measured packing allows"
     return f"{gpus}, {cpus} CPUs; concurrent trials: {concurrency(prepared, cpus)}" + (

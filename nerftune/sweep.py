@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from nerftune.cli import described
-from nerftune.cluster_check import check_cluster
+from nerftune.cluster_check import check_cluster, check_machine
 from nerftune.errors import InputError
 from nerftune.outcomes import StopReason
 from nerftune.plan import describe_plan, source_name
@@ -60,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_tracking_store(target.uri, *where)
         if args.address:
             check_cluster(prepared, args.address)
+        else:
+            check_machine(prepared)
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2

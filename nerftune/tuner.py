@@ -15,6 +15,7 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from nerftune.checkpoint_repair import CheckpointRepair
 from nerftune.console import terminal
+from nerftune.machine import cpu_count
 from nerftune.plan import trial_resources
 from nerftune.preflight import Prepared
 from nerftune.results import TrialRecord, record_of
@@ -76,8 +77,9 @@ def fit(
     )
     folder = str(prepared.experiment_dir.resolve())  # Tune's ExperimentAnalysis takes no relative path
     # without an address a Ray of its own ("local"): Ray would join the cluster that `ray start` last started on this
-    # machine, unchecked, or wait for ever on one that has died since
-    ray.init(address=address or "local", include_dashboard=False, configure_logging=False, log_to_driver=True)
+    # machine, unchecked, or wait for ever on one that has died since; given the CPUs the plan counted and checked
+    own = {} if address else {"num_cpus": cpu_count()}
+    ray.init(address=address or "local", include_dashboard=False, configure_logging=False, log_to_driver=True, **own)
     # Tune's default loggers include TensorBoardX, which imports torch into this process (about 4 s on 2 cores) and
     # writes event files; nerftune keeps its curves in MLflow and reads result.json, so a run names its loggers
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"

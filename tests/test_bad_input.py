@@ -1,8 +1,9 @@
 """Bad input of `nerftune sweep` beyond the spec file itself (tests/test_spec.py has those): the data, the methods and
 nerfstudio fields, storage. Each once: one line naming file and field, exit status 2, nothing under sweeps/ touched.
-In-process (the command's `main`); one case runs the real command in its own process."""
+In-process (the command's `main`); two cases run the real command in its own process."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -58,6 +59,19 @@ CASES = {
         "no GPU is visible here",
     ),
     "negative gpu": (lambda t: t.replace("gpu: 0", "gpu: -1"), None, "resources.gpu", "a share of a GPU"),
+    # Ray would wait for ever for a trial that no node can hold
+    "more CPUs than this machine has": (
+        lambda t: t.replace("gpu: 0", "gpu: 0, cpu: 100000"),
+        None,
+        "resources.cpu",
+        "each trial asks for 100000 CPUs, and this machine has",
+    ),
+    "a cluster's custom resource on this machine": (
+        lambda t: t.replace("gpu: 0", "gpu: 0, custom: {a100: 1}"),
+        None,
+        "resources.custom",
+        "a100: only the nodes of a Ray cluster started with them have custom resources",
+    ),
     "fast path without a hash grid": (
         lambda t: t + "  method: vanilla-nerf\nfast_path: true\n",
         None,
@@ -232,3 +246,21 @@ def test_each_commands_help_says_its_whole_summary(command, capsys):
     assert exited.value.code == 0
     shown = " ".join(re.sub(r"-\n\s*", "-", capsys.readouterr().out).split())  # argparse wraps after hyphens
     assert summary.endswith((".", ")")) and summary in shown, shown
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux's")
+def test_a_trial_may_ask_only_for_the_cpus_the_command_may_run_on(scene_dir, tmp_path):
+    """Run on one CPU (as `taskset -c 0` or a batch job's allocation does), a trial of 2 CPUs could never start."""
+    spec, storage = bad_setup("unknown method", scene_dir, tmp_path)
+    spec.write_text(good_spec(tmp_path / "data").replace("gpu: 0", "gpu: 0, cpu: 2"))
+    result = subprocess.run(
+        [sys.executable, "-m", "nerftune.sweep", str(spec), "--storage", str(storage)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"error: {spec}: resources.cpu: each trial asks for 2 CPUs, and this machine has 1 " \
+        "(ask for at most 1, or give --address of a Ray cluster with bigger nodes)\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nerftune import sweep
-from nerftune.machine import Gpu, visible_gpus
+from nerftune.machine import Gpu, cpu_count, visible_gpus
 from nerftune.packing import (
     Measurement,
     Packing,
@@ -162,6 +162,19 @@ def test_gpu_auto_says_it_will_measure_before_launch(four_gpus, scene_dir, tmp_p
     assert "concurrent trials: as the measured packing allows" in captured.out
     assert "tiny-cuda-nn is not installed" in captured.err  # once, before the sweep, not once per module per trial
     assert len(four_gpus.read_text().splitlines()) == 1  # the GPUs are listed once, however many read them
+
+
+def test_a_trial_may_ask_for_several_gpus_up_to_what_the_machine_has(four_gpus, scene_dir, tmp_path, capsys):
+    storage = str(tmp_path / "sweeps")
+    assert sweep.main([str(gpu_spec(tmp_path, scene_dir, "{cpu: 1, gpu: 2}")), "--storage", storage, "--dry-run"]) == 0
+    plan = f"4 GPU(s) (NVIDIA H100 80GB HBM3), {cpu_count()} CPUs; concurrent trials: {min(2, cpu_count())}"
+    assert plan in capsys.readouterr().out, "2 GPUs a trial: 2 trials on 4 GPUs"
+    spec = gpu_spec(tmp_path, scene_dir, "{cpu: 1, gpu: 8}")
+    assert sweep.main([str(spec), "--storage", storage]) == 2, "refused: Ray would wait for ever for 8 GPUs"
+    assert capsys.readouterr().err == (
+        f"error: {spec}: resources.gpu: each trial asks for 8 GPUs, and this machine has 4 "
+        "(ask for at most 4; a share such as 0.5 puts two trials on each GPU)\n"
+    )
 
 
 def test_cuda_visible_devices_picks_the_gpus_listed(four_gpus, monkeypatch):
