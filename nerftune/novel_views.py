@@ -115,7 +115,8 @@ def rendered_trials_text(spec) -> str:
         return "every trial as it completes"
     groups = render_groups(spec)
     per = f" per {' x '.join(groups)}" if groups else ""
-    return f"the best trial{per}" if render.best_k == 1 else f"each of the {render.best_k} best trials{per}"
+    best_k = render.best_k if groups else min(render.best_k, spec.trial_count)  # a sweep of 2 trials renders 2
+    return f"the best trial{per}" if best_k == 1 else f"each of the {best_k} best trials{per}"
 
 
 def render_views(trainer, view_dir: Path, camera_paths: dict, out: Path, video: bool, use_crop: bool) -> dict[str, Any]:

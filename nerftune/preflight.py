@@ -7,6 +7,7 @@ method registry is cached, see `nerf/methods.py`), so a check answers in about a
 
 from __future__ import annotations
 
+import shlex
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,7 +173,7 @@ def _camera_paths(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> dict | 
                 spec_path,
                 "render.paths",
                 f"{path} was made for {made_for}, not for this sweep's data {dataset.root}",
-                f"run `nerftune paths {dataset.root}` and use its file",
+                f"run `nerftune paths {shlex.quote(str(dataset.root))}` and use its file",
             )
         return camera_paths
     circles = render.circles

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from dataclasses import replace
@@ -170,7 +171,7 @@ def run(
             _close_tracking(prepared, target, table, terminal)
         for line in console.summary_lines(table, spec, folder):
             terminal.say(line)
-        terminal.say(f"report: {report}  (nerftune report {folder} writes it again)")
+        terminal.say(f"report: {report}  (nerftune report {shlex.quote(str(folder))} writes it again)")
         if not verbose:
             terminal.say(f"everything else Ray and nerfstudio said: {folder / console.LOG_FILE}")
     return table
@@ -236,7 +237,7 @@ def _wind_down(prepared: Prepared, table: Any, target: TrackingTarget | None, te
     terminal.say(f"results so far: {prepared.experiment_dir / RESULTS_FILE}")
     terminal.say(
         f"Ray saved the sweep's state: the same command resumes it from the trials' last checkpoints "
-        f"(nerftune report {prepared.experiment_dir} reports what is done)"
+        f"(nerftune report {shlex.quote(str(prepared.experiment_dir))} reports what is done)"
     )
 
 

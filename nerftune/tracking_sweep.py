@@ -4,6 +4,7 @@ closed with every trial's stop reason and final values. Trial runs and the retry
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -116,7 +117,7 @@ def ui_link(target: TrackingTarget) -> str:
     page = f"#/experiments/{target.experiment_id}/runs?viewStateShareKey={VIEW_KEY}&workflowType=machine_learning"
     if target.uri.startswith(("http://", "https://")):
         return f"{target.uri.rstrip('/')}/{page}"
-    return f"http://127.0.0.1:5000/{page} (after `mlflow ui --backend-store-uri {target.uri} --port 5000`)"
+    return f"http://127.0.0.1:5000/{page} (after `mlflow ui --backend-store-uri {shlex.quote(target.uri)} --port 5000`)"
 
 
 def publish_report(target: TrackingTarget, report_dir: Path, description: str) -> list[str]:

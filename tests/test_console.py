@@ -114,3 +114,16 @@ def test_a_stop_signal_after_the_trials_is_pythons_again_and_a_stopped_run_says_
     assert {n: signal.getsignal(n) for n in before} == before
     assert fit_noting_interruption(Run(signalled=True)) == ("grid", True)
     assert {n: signal.getsignal(n) for n in before} == before
+
+
+def test_commands_the_console_suggests_survive_a_path_with_spaces(tmp_path):
+    """A researcher's folders have spaces ("ID card/"): the printed `mlflow ui` command is pasted into a shell."""
+    import shlex
+
+    from nerftune.tracking import local_target
+    from nerftune.tracking_sweep import ui_link
+
+    storage = tmp_path / "ID card" / "sweeps"
+    target = local_target(storage, "demo")
+    command = ui_link(target).split("(after `", 1)[1].rstrip("`)")
+    assert shlex.split(command) == ["mlflow", "ui", "--backend-store-uri", target.uri, "--port", "5000"]

@@ -55,6 +55,8 @@ def test_the_plan_says_which_trials_render_novel_views(scene_dir, write_spec, tm
     for render, said in (
         (f"{{{circles}, best_k: 2, per: frames}}", "of each of the 2 best trials per frames after the sweep, with the"),
         (f"{{{circles}, best_k: 1}}", "of the best trial after the sweep, with the data's crop"),
+        # best_k is 3 by default, and a grid over 2 frame counts has 2 trials
+        (f"{{{circles}}}\nsearch: {{algorithm: grid}}", "of each of the 2 best trials after the sweep"),
         (f"{{{circles}, trials: each, crop: false, video: true}}", "of every trial as it completes, with an mp4 each"),
     ):
         spec = write_spec(spec_text(scene_dir, extra=f"render: {render}\n"))
