@@ -123,7 +123,7 @@ class LiveView(Callback):
             self._say(f"trial {trial.trial_id} continues from step {step}", trials)
             return
         values = " ".join(f"{name.rsplit('.', 1)[-1]}={trial.config.get(name)}" for name in self.dimensions)
-        self._say(f"trial {trial.trial_id} started: {values}".rstrip(), trials)
+        self._say(f"trial {trial.trial_id} started" + (f": {values}" if values else ""), trials)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if result.get("lpips") is None and "lpips" not in self.warned:

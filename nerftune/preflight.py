@@ -16,6 +16,7 @@ from typing import Any
 from nerftune.data.dataset import Dataset, load_dataset
 from nerftune.data.frames import resolve_frame_count
 from nerftune.errors import InputError
+from nerftune.evaluation_cost import cpu_evaluation_warning
 from nerftune.machine import Gpu, tcnn_installed, visible_gpus
 from nerftune.nerf.methods import available_methods, check_override, has_hash_grid, needs_cuda
 from nerftune.nerf.overrides import OverrideError
@@ -108,6 +109,8 @@ def prepare(spec_path: str | Path, storage: str | Path, name: str | None = None,
                 "set gpu: 0 to train on the CPU (or a number, on a cluster), or run where there is a GPU",
             )
         warnings.append(f"no GPU found: trials run on the CPU ({spec.resources.cpu:g} CPU per trial)")
+    if (not gpus or spec.resources.gpu == 0) and not on_cluster:  # trials on the CPU
+        warnings += filter(None, [cpu_evaluation_warning(scene.dataset for scene in scenes.values())])
     if gpus and not tcnn_installed() and any(map(has_hash_grid, spec.space["method"].choices)):
         warnings.append(TCNN_MISSING)
     if any(has_document_text(scene.dataset) for scene in scenes.values()) and not ocr_available():

@@ -1,10 +1,13 @@
 """Pre-flight and the plan: a good spec prepares, --dry-run prints the plan, and none of it loads the heavy stack."""
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from nerftune import sweep
 from nerftune.nerf import methods
@@ -63,6 +66,37 @@ def test_the_plan_says_which_trials_render_novel_views(scene_dir, write_spec, tm
         assert sweep.main([str(spec), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
         line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("novel views:"))
         assert line.startswith("novel views: 6 (circles) ") and said in line, line  # 3 around, 3 on the trajectory
+
+
+def upscaled_copy(scene_dir: Path, out: Path, factor: int) -> Path:
+    """The scene as a capture of `factor` times its size (its images resized, its intrinsics scaled)."""
+    shutil.copytree(scene_dir, out)
+    transforms = json.loads((out / "transforms.json").read_text())
+    for key in ("w", "h", "fl_x", "fl_y", "cx", "cy"):
+        transforms[key] *= factor
+    (out / "transforms.json").write_text(json.dumps(transforms))
+    for image in (out / "images").iterdir():
+        with Image.open(image) as small:
+            large = small.resize((small.width * factor, small.height * factor))
+        large.save(image)
+    return out
+
+
+def test_the_plan_says_when_scoring_the_test_set_on_the_cpu_takes_minutes(scene_dir, write_spec, tmp_path, capsys):
+    """A real capture at 1600 px on the CPU: each completed trial renders its 3 test images whole, 5.8 million rays."""
+    large = upscaled_copy(scene_dir, tmp_path / "large", 20)  # 80x60 -> 1600x1200
+    spec = write_spec(f"name: cost\ndata: {large}\nspace: {{steps: 10}}\nresources: {{gpu: 0}}\n")
+    assert sweep.main([str(spec), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "test images at full size" in line]
+    # 2 million rays is 1600 x sqrt(2 / 5.76) = 943 px on the longest side, 928 in steps of 16
+    assert warned == [
+        "warning: each trial that completes renders its 3 test images at full size for its last evaluation: "
+        "5.8 million rays, 11 minutes or more on the CPU at the tiny profile's 9 thousand rays a second; for a "
+        "study on the CPU, prepare the capture smaller (`nerftune prepare INPUT --out DIR --max-size 928`)"
+    ]
+    small = write_spec(f"name: cost\ndata: {scene_dir}\nspace: {{steps: 10}}\nresources: {{gpu: 0}}\n")
+    assert sweep.main([str(small), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
+    assert "test images at full size" not in capsys.readouterr().err, "3 images of 80x60: seconds"
 
 
 def test_the_plan_of_a_study_over_two_scenes_lists_each_test_set(scene_dir, write_spec, tmp_path, capsys):

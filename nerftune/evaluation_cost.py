@@ -1,0 +1,44 @@
+"""What scoring the whole test set costs, said before launch where it is slow: trials on the CPU.
+
+Training costs the same at any image size (a fixed number of rays per step), but each trial that completes renders
+every test image at its full size for its last evaluation. On a CPU that is what a study of a real capture spends
+most of its time on: a phone capture prepared at 960 px with 15 test frames is 7.8 million rays a trial, about 14
+minutes at the tiny profile's rate, where its 450 training steps take half a minute.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+from nerftune.data.dataset import Dataset
+
+# one trial of the tiny profile scoring its test images on one core of this 2-core machine (2026-12-04): 9.6 thousand
+# rays a second at 480x360 beside another trial, 8.6 thousand at 1600x1200 alone; the default profile renders far fewer
+CPU_RAYS_PER_S = 9_000
+SLOW_EVALUATION_RAYS = 2_000_000  # above this (about 4 minutes a trial at that rate) the plan says so
+
+
+def test_rays(dataset: Dataset) -> int:
+    """The rays one evaluation of the whole test set renders: its images' pixels."""
+    frames = ({**dataset.transforms, **dataset.frames[index]} for index in dataset.test_indices)
+    return sum(int(frame.get("w", 0)) * int(frame.get("h", 0)) for frame in frames)
+
+
+def cpu_evaluation_warning(datasets: Iterable[Dataset]) -> str | None:
+    """A warning where the last evaluation of a trial on the CPU takes minutes, with the size to prepare the
+    capture at instead (None where it does not)."""
+    datasets = list(datasets)
+    rays = sum(map(test_rays, datasets))
+    if rays <= SLOW_EVALUATION_RAYS:
+        return None
+    images = sum(len(dataset.test_indices) for dataset in datasets)
+    longest = max(max(dataset.image_size) for dataset in datasets)
+    smaller = max(16, int(longest * math.sqrt(SLOW_EVALUATION_RAYS / rays)) // 16 * 16)
+    minutes = rays / CPU_RAYS_PER_S / 60
+    return (
+        f"each trial that completes renders its {images} test images at full size for its last evaluation: "
+        f"{rays / 1e6:.1f} million rays, {minutes:.0f} minutes or more on the CPU at the tiny profile's "
+        f"{CPU_RAYS_PER_S // 1000} thousand rays a second; for a study on the CPU, prepare the capture smaller "
+        f"(`nerftune prepare INPUT --out DIR --max-size {smaller}`)"
+    )
