@@ -25,20 +25,20 @@ def test_rays(dataset: Dataset) -> int:
     return sum(int(frame.get("w", 0)) * int(frame.get("h", 0)) for frame in frames)
 
 
-def cpu_evaluation_warning(datasets: Iterable[Dataset]) -> str | None:
-    """A warning where the last evaluation of a trial on the CPU takes minutes, with the size to prepare the
-    capture at instead (None where it does not)."""
+def cpu_evaluation_warning(datasets: Iterable[Dataset], downscale: int = 1) -> str | None:
+    """A warning where the last evaluation of a trial on the CPU takes minutes (`datasets` as trials use them, at
+    1/`downscale` of their size already), with the `data.downscale` that brings it under `SLOW_EVALUATION_RAYS`;
+    None where it does not."""
     datasets = list(datasets)
     rays = sum(map(test_rays, datasets))
     if rays <= SLOW_EVALUATION_RAYS:
         return None
     images = sum(len(dataset.test_indices) for dataset in datasets)
-    longest = max(max(dataset.image_size) for dataset in datasets)
-    smaller = max(16, int(longest * math.sqrt(SLOW_EVALUATION_RAYS / rays)) // 16 * 16)
+    factor = math.ceil(downscale * math.sqrt(rays / SLOW_EVALUATION_RAYS))
     minutes = rays / CPU_RAYS_PER_S / 60
     return (
-        f"each trial that completes renders its {images} test images at full size for its last evaluation: "
+        f"each trial that completes renders its {images} test images whole for its last evaluation: "
         f"{rays / 1e6:.1f} million rays, {minutes:.0f} minutes or more on the CPU at the tiny profile's "
-        f"{CPU_RAYS_PER_S // 1000} thousand rays a second; for a study on the CPU, prepare the capture smaller "
-        f"(`nerftune prepare INPUT --out DIR --max-size {smaller}`)"
+        f"{CPU_RAYS_PER_S // 1000} thousand rays a second; for a study on the CPU, train and score on smaller "
+        f"images: `data: {{path: ..., downscale: {factor}}}`"
     )

@@ -103,8 +103,10 @@ def _data_lines(prepared: Prepared) -> list[str]:
     lines = [f"data: {len(prepared.scenes)} scenes, each with its own test set:"] if several else []
     for scene in prepared.scenes.values():
         dataset = scene.dataset
+        downscaled = f", downscaled from {scene.downscaled_from}" if scene.downscaled_from else ""
         lines.append(
-            f"{f'  {scene.name}: ' if several else 'data: '}{scene.data_dir} ({len(dataset.frames)} frames: "
+            f"{f'  {scene.name}: ' if several else 'data: '}{scene.data_dir} ({len(dataset.frames)} frames of "
+            f"{'x'.join(map(str, dataset.image_size))}{downscaled}: "
             f"{len(dataset.pool)} in the training pool, {len(dataset.test_indices)} test frames, "
             f"test hash {dataset.test_hash})"
         )

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from nerftune.data.dataset import Dataset, load_dataset
+from nerftune.data.downscale import downscaled
+from nerftune.dimensions import POSES
 from nerftune.data.frames import resolve_frame_count
 from nerftune.errors import InputError
 from nerftune.evaluation_cost import cpu_evaluation_warning
@@ -42,6 +44,7 @@ class Scene:
     dataset: Dataset
     test_every: int
     camera_paths: dict | None = None  # what `render` renders, in the dataset's frame
+    downscaled_from: Path | None = None  # the data's own folder, where trials use a smaller copy (`data.downscale`)
 
 
 @dataclass
@@ -110,7 +113,8 @@ def prepare(spec_path: str | Path, storage: str | Path, name: str | None = None,
             )
         warnings.append(f"no GPU found: trials run on the CPU ({spec.resources.cpu:g} CPU per trial)")
     if (not gpus or spec.resources.gpu == 0) and not on_cluster:  # trials on the CPU
-        warnings += filter(None, [cpu_evaluation_warning(scene.dataset for scene in scenes.values())])
+        downscale = max(entry.downscale for entry in spec.data)
+        warnings += filter(None, [cpu_evaluation_warning((scene.dataset for scene in scenes.values()), downscale)])
     if gpus and not tcnn_installed() and any(map(has_hash_grid, spec.space["method"].choices)):
         warnings.append(TCNN_MISSING)
     if any(has_document_text(scene.dataset) for scene in scenes.values()) and not ocr_available():
@@ -142,14 +146,17 @@ def _check_gpu_share(prepared: Prepared) -> None:
 
 
 def _scene(spec: SweepSpec, entry: DataSpec, spec_path: Path, storage: Path) -> Scene:
-    data_dir = _resolve_data(entry, spec_path, storage)
+    data_dir = source_dir = _resolve_data(entry, spec_path, storage)
+    if entry.downscale > 1:
+        data_dir = _downscaled(spec, entry, spec_path, source_dir, storage)
     dataset = load_dataset(data_dir, entry.test_every)
     _check_frames(spec, spec_path, dataset)
     if spec.warm_start is not None:
         _check_frames(spec.source_spec(), spec_path, dataset, "warm_start.frames")
     check_study_data(spec, spec_path, dataset)
     camera_paths = _camera_paths(spec, spec_path, dataset)
-    return Scene(entry.scene_name, data_dir, dataset, entry.test_every, camera_paths)
+    downscaled_from = source_dir if data_dir != source_dir else None
+    return Scene(entry.scene_name, data_dir, dataset, entry.test_every, camera_paths, downscaled_from)
 
 
 def _camera_paths(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> dict | None:
@@ -205,6 +212,18 @@ def _resolve_data(entry: DataSpec, spec_path: Path, storage: Path) -> Path:
         raise InputError(spec_path, "data.scene", "only a synthetic scene takes scene options", "remove it")
     path = Path(entry.path).expanduser()
     return (path if path.is_absolute() else spec_path.parent / path).resolve()
+
+
+def _downscaled(spec: SweepSpec, entry: DataSpec, spec_path: Path, data_dir: Path, storage: Path) -> Path:
+    """The data at 1/`downscale` of its size: a copy in the storage folder (`data/downscale.py`)."""
+    if POSES in spec.space and "per_subset" in spec.space[POSES].choices:
+        raise InputError(
+            spec_path,
+            "data.downscale",
+            "poses: per_subset runs SfM again on the capture's frames at their own size, not on a downscaled copy",
+            "leave downscale out of a per_subset study",
+        )
+    return downscaled(load_dataset(data_dir, entry.test_every), entry.downscale, storage / DATASETS_FOLDER)
 
 
 def _check_frames(spec: SweepSpec, spec_path: Path, dataset: Dataset, field: str = "space.frames") -> None:

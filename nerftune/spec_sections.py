@@ -87,6 +87,9 @@ class DataSpec(_Strict):
     )
     test_every: int = Field(8, ge=2, description="every N-th frame is a test frame unless split_indices.json exists")
     scene: dict[str, Any] = Field(default_factory=dict, description="options of a synthetic scene (frames, width...)")
+    downscale: int = Field(
+        1, ge=1, description="train and score on the images at 1/N of their size, as nerfstudio's downscale_factor"
+    )
 
     @property
     def synthetic_scene(self) -> str | None:

@@ -88,6 +88,13 @@ CASES = {
         "render.paths",
         "a paths file fits one dataset, and this study has 2",
     ),
+    "downscaled data for per-subset poses": (
+        lambda t: t.replace("data: ", "data: {path: ").replace("\nresources", ", downscale: 2}\nresources")
+        + "  poses: {values: [global, per_subset]}\n",
+        None,
+        "data.downscale",
+        "poses: per_subset runs SfM again on the capture's frames at their own size",
+    ),
     "frames beyond the pool": (lambda t: t.replace("[2, 8]", "[2, 40]"), None, "space.frames", "40 frames asked"),
     "missing dataset": (lambda t: t.replace("data: ", "data: /nonexistent"), None, "data", "does not exist"),
     "no frames": (None, edit_transforms(lambda d, t: t.update(frames=[])), "frames", "no frames listed"),

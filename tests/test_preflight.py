@@ -83,20 +83,20 @@ def upscaled_copy(scene_dir: Path, out: Path, factor: int) -> Path:
 
 
 def test_the_plan_says_when_scoring_the_test_set_on_the_cpu_takes_minutes(scene_dir, write_spec, tmp_path, capsys):
-    """A real capture at 1600 px on the CPU: each completed trial renders its 3 test images whole, 5.8 million rays."""
+    """A real capture at 1600 px on the CPU: each completed trial renders its 3 test images whole, 5.8 million rays;
+    at half the size, 1.4 million."""
     large = upscaled_copy(scene_dir, tmp_path / "large", 20)  # 80x60 -> 1600x1200
-    spec = write_spec(f"name: cost\ndata: {large}\nspace: {{steps: 10}}\nresources: {{gpu: 0}}\n")
-    assert sweep.main([str(spec), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
-    warned = [line for line in capsys.readouterr().err.splitlines() if "test images at full size" in line]
-    # 2 million rays is 1600 x sqrt(2 / 5.76) = 943 px on the longest side, 928 in steps of 16
-    assert warned == [
-        "warning: each trial that completes renders its 3 test images at full size for its last evaluation: "
-        "5.8 million rays, 11 minutes or more on the CPU at the tiny profile's 9 thousand rays a second; for a "
-        "study on the CPU, prepare the capture smaller (`nerftune prepare INPUT --out DIR --max-size 928`)"
-    ]
-    small = write_spec(f"name: cost\ndata: {scene_dir}\nspace: {{steps: 10}}\nresources: {{gpu: 0}}\n")
-    assert sweep.main([str(small), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
-    assert "test images at full size" not in capsys.readouterr().err, "3 images of 80x60: seconds"
+    for data, warned in (
+        (large, "5.8 million rays, 11 minutes or more on the CPU at the tiny profile's 9 thousand rays a second; for "
+         "a study on the CPU, train and score on smaller images: `data: {path: ..., downscale: 2}`"),
+        (f"{{path: {large}, downscale: 2}}", None),
+        (scene_dir, None),  # 3 images of 80x60: seconds
+    ):
+        spec = write_spec(f"name: cost\ndata: {data}\nspace: {{steps: 10}}\nresources: {{gpu: 0}}\n")
+        assert sweep.main([str(spec), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
+        said = [line for line in capsys.readouterr().err.splitlines() if "test images whole" in line]
+        expected = "warning: each trial that completes renders its 3 test images whole for its last evaluation: "
+        assert said == ([expected + warned] if warned else []), data
 
 
 def test_the_plan_of_a_study_over_two_scenes_lists_each_test_set(scene_dir, write_spec, tmp_path, capsys):
@@ -104,8 +104,8 @@ def test_the_plan_of_a_study_over_two_scenes_lists_each_test_set(scene_dir, writ
     assert sweep.main([str(write_spec(text)), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
     out = capsys.readouterr().out
     assert "data: 2 scenes, each with its own test set:" in out
-    assert f"  {scene_dir.name}: {scene_dir} (24 frames: 21 in the training pool, 3 test frames" in out
-    assert f"  sparse: {scene_dir} (24 frames: 18 in the training pool, 6 test frames" in out
+    assert f"  {scene_dir.name}: {scene_dir} (24 frames of 80x60: 21 in the training pool, 3 test frames" in out
+    assert f"  sparse: {scene_dir} (24 frames of 80x60: 18 in the training pool, 6 test frames" in out
     assert f"scene: {scene_dir.name}, sparse" in out
 
 
