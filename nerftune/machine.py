@@ -79,6 +79,20 @@ def _cpu_quota() -> float | None:
         return None
 
 
+def memory_gb() -> float | None:
+    """This machine's memory in GB, within a container's limit (cgroup v2's memory.max, else v1's); None: unknown."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            total = min(total, int(Path(limit_file).read_text()))  # "max" (no limit) is no number
+        except (OSError, ValueError):
+            continue
+    return total / 1e9
+
+
 def tcnn_installed() -> bool:
     """Whether tiny-cuda-nn's Python module is installed (found without importing it)."""
     return importlib.util.find_spec("tinycudann") is not None

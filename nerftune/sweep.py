@@ -33,6 +33,7 @@ from nerftune.spec import SCENE, SOURCE
 from nerftune.state import forced_tags, new_state, read_state, record_forced, resume_decision, write_state
 from nerftune.tracking import SWEEP_TAG, TrackingTarget, target_for
 from nerftune.tracking_check import check_tracking_store
+from nerftune.trial_memory import memory_warnings
 
 if TYPE_CHECKING:
     from nerftune.packing import Packing
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2
-    for warning in prepared.warnings:
+    for warning in [*prepared.warnings, *memory_warnings(prepared, bool(args.address))]:
         print(f"warning: {warning}", file=sys.stderr)
     print(describe_plan(prepared, bool(args.address), target), flush=True)
     if args.dry_run:

@@ -99,6 +99,30 @@ def test_the_plan_says_when_scoring_the_test_set_on_the_cpu_takes_minutes(scene_
         assert said == ([expected + warned] if warned else []), data
 
 
+def test_the_plan_says_when_trials_at_once_would_not_fit_memory(scene_dir, write_spec, tmp_path, monkeypatch, capsys):
+    """21 training images of 1600x1200 are about 1 GB a trial as float32 (two copies at the peak), 2.2 GB with the
+    process: two at once do not fit in 4 GB, one does; at half the size both fit."""
+    from nerftune import trial_memory
+    from nerftune.machine import memory_gb
+
+    assert memory_gb() > 1, "this machine's own memory is known"
+    large = upscaled_copy(scene_dir, tmp_path / "large", 20)
+    monkeypatch.setattr(trial_memory, "memory_gb", lambda: 4.0)
+    for data, warned in (
+        (large, "2 trial(s) at once take about 4 GB of memory (2.2 GB each, most of it their training images as "
+         "float32), and this machine has 4 GB: the system would kill trials; set max_concurrent_trials: 1 or "
+         "`data: {path: ..., downscale: 2}` (smaller training images)"),
+        (f"{{path: {large}, downscale: 2}}", None),
+    ):
+        spec = write_spec(
+            f"name: memory\ndata: {data}\nspace: {{steps: 10, frames: 21}}\nresources: {{gpu: 0, cpu: 0.5}}\n"
+            "max_concurrent_trials: 2\n"
+        )
+        assert sweep.main([str(spec), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
+        said = [line for line in capsys.readouterr().err.splitlines() if "GB of memory" in line]
+        assert said == ([f"warning: {warned}"] if warned else []), data
+
+
 def test_the_plan_of_a_study_over_two_scenes_lists_each_test_set(scene_dir, write_spec, tmp_path, capsys):
     text = f"name: two\ndata: [{scene_dir}, {{path: {scene_dir}, name: sparse, test_every: 4}}]\nspace: {{steps: 10}}\n"
     assert sweep.main([str(write_spec(text)), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
