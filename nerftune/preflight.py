@@ -154,13 +154,14 @@ def _scene(spec: SweepSpec, entry: DataSpec, spec_path: Path, storage: Path) -> 
     if spec.warm_start is not None:
         _check_frames(spec.source_spec(), spec_path, dataset, "warm_start.frames")
     check_study_data(spec, spec_path, dataset)
-    camera_paths = _camera_paths(spec, spec_path, dataset)
+    camera_paths = _camera_paths(spec, spec_path, dataset, source_dir, entry.downscale)
     downscaled_from = source_dir if data_dir != source_dir else None
     return Scene(entry.scene_name, data_dir, dataset, entry.test_every, camera_paths, downscaled_from)
 
 
-def _camera_paths(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> dict | None:
-    """The render paths: read from the spec's file, or made from the data like `nerftune paths` makes them."""
+def _camera_paths(spec: SweepSpec, spec_path: Path, dataset: Dataset, source: Path, downscale: int) -> dict | None:
+    """The render paths: read from the spec's file, or made from the data like `nerftune paths` makes them. A file
+    made for the data's own folder (`source`) serves its downscaled copy, at the copy's size."""
     from nerftune.camera_paths import make_paths, read_paths
 
     render = spec.render
@@ -177,14 +178,17 @@ def _camera_paths(spec: SweepSpec, spec_path: Path, dataset: Dataset) -> dict | 
         path = Path(render.paths).expanduser()
         path = path if path.is_absolute() else spec_path.parent / path
         camera_paths = read_paths(path, "render.paths")
-        made_for = Path(camera_paths["nerftune"].get("data", ""))
-        if made_for.resolve() != dataset.root.resolve():
+        made_for = Path(camera_paths["nerftune"].get("data", "")).resolve()
+        if made_for not in (dataset.root.resolve(), source.resolve()):
             raise InputError(
                 spec_path,
                 "render.paths",
-                f"{path} was made for {made_for}, not for this sweep's data {dataset.root}",
-                f"run `nerftune paths {shlex.quote(str(dataset.root))}` and use its file",
+                f"{path} was made for {made_for}, not for this sweep's data {source}",
+                f"run `nerftune paths {shlex.quote(str(source))}` and use its file",
             )
+        if made_for != dataset.root.resolve():  # the same views, as many pixels as the copy's images have
+            for key in ("render_width", "render_height"):
+                camera_paths[key] = max(1, round(camera_paths[key] / downscale))
         return camera_paths
     circles = render.circles
     return make_paths(dataset, circles.radii, circles.distances, circles.views)

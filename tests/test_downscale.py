@@ -68,6 +68,18 @@ def test_a_spec_trains_on_the_copy_and_its_plan_says_so(scene_dir, write_spec, t
     assert f"downscaled from {data}: 12 in the training pool, 3 test frames" in line
 
 
+def test_a_paths_file_made_for_the_data_renders_its_copy_at_the_copys_size(scene_dir, write_spec, tmp_path):
+    from nerftune.cli import main
+    from nerftune.preflight import prepare
+
+    data = source_copy(scene_dir, tmp_path)
+    assert main(["paths", str(data), "--views", "2", "--out", str(tmp_path / "card_paths.json")]) == 0
+    spec = write_spec(f"name: p\ndata: {{path: {data}, downscale: 2}}\nspace: {{steps: 10}}\nrender: {{paths: "
+                      f"{tmp_path / 'card_paths.json'}}}\n")
+    views = prepare(spec, tmp_path / "sweeps").largest_scene.camera_paths
+    assert (views["render_width"], views["render_height"]) == (40, 30), "the paths file says 80x60"
+
+
 @pytest.mark.slow
 def test_nerfacto_trains_and_scores_on_a_downscaled_copy(scene_dir, tmp_path):
     from nerftune.nerf.config import build_config
