@@ -151,17 +151,17 @@ def test_bad_input_exits_2_with_one_line(case, scene_dir, tmp_path, capsys):
     assert_one_line_and_untouched(captured.err, case, storage)
 
 
+def sweep_command(spec: Path, storage: Path, **options) -> subprocess.CompletedProcess:
+    """The real command in its own process (`options`: more of subprocess.run's)."""
+    command = [sys.executable, "-m", "nerftune.sweep", str(spec), "--storage", str(storage)]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, **options)
+
+
 def test_the_command_answers_bad_input_at_once_in_its_own_process(scene_dir, tmp_path):
     """The process boundary: the real command, its exit status and stderr, in well under 3 seconds."""
     spec, storage = bad_setup("unknown method", scene_dir, tmp_path)
     start = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "nerftune.sweep", str(spec), "--storage", str(storage)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = sweep_command(spec, storage)
     seconds = time.perf_counter() - start
     assert result.returncode == 2, result.stderr
     assert_one_line_and_untouched(result.stderr, "unknown method", storage)
@@ -260,14 +260,7 @@ def test_a_trial_may_ask_only_for_the_cpus_the_command_may_run_on(scene_dir, tmp
     """Run on one CPU (as `taskset -c 0` or a batch job's allocation does), a trial of 2 CPUs could never start."""
     spec, storage = bad_setup("unknown method", scene_dir, tmp_path)
     spec.write_text(good_spec(tmp_path / "data").replace("gpu: 0", "gpu: 0, cpu: 2"))
-    result = subprocess.run(
-        [sys.executable, "-m", "nerftune.sweep", str(spec), "--storage", str(storage)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
-    )
+    result = sweep_command(spec, storage, preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))
     assert result.returncode == 2, result.stderr
     assert result.stderr == f"error: {spec}: resources.cpu: each trial asks for 2 CPUs, and this machine has 1 " \
         "(ask for at most 1, or give --address of a Ray cluster with bigger nodes)\n"
