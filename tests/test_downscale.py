@@ -59,6 +59,27 @@ def test_the_copy_is_reused_until_a_source_file_changes(scene_dir, tmp_path):
     assert downscaled(load_dataset(data), 4, tmp_path / "datasets") != first, "each factor a copy of its own"
 
 
+def test_a_copy_another_sweep_made_meanwhile_is_kept_as_it_is(scene_dir, tmp_path, monkeypatch):
+    """Two sweeps starting at once on new data both make the copy; the second leaves the first's in place, which the
+    first may be reading."""
+    from nerftune.data import downscale
+
+    data = load_dataset(source_copy(scene_dir, tmp_path))
+    made = downscaled(data, 2, tmp_path / "datasets")  # by the other sweep, while this one was making its own
+    stamp = (made / "images" / "frame_00004.png").stat().st_mtime_ns
+    real, looks = downscale._is_current, []
+
+    def is_current(copy: Path, made_from: dict) -> bool:  # the first look came before the other's copy was complete
+        looks.append(copy)
+        return len(looks) > 1 and real(copy, made_from)
+
+    monkeypatch.setattr(downscale, "_is_current", is_current)
+    assert downscaled(data, 2, tmp_path / "datasets") == made
+    assert len(looks) == 2, "it made its own copy, then looked again"
+    assert (made / "images" / "frame_00004.png").stat().st_mtime_ns == stamp, "not replaced"
+    assert [p.name for p in (tmp_path / "datasets").iterdir()] == [made.name], "its own copy removed"
+
+
 def test_a_spec_trains_on_the_copy_and_its_plan_says_so(scene_dir, write_spec, tmp_path, capsys):
     data = source_copy(scene_dir, tmp_path)
     spec = write_spec(f"name: small\ndata: {{path: {data}, downscale: 2}}\nspace: {{steps: 10}}\n")

@@ -30,7 +30,7 @@ def downscaled(source: Dataset, factor: int, folder: Path) -> Path:
     """The copy of `source` at 1/`factor` of its size in `folder` (made, or made again, where needed)."""
     out = folder / f"{source.root.name}-{_digest(str(source.root.resolve()))[:8]}-x{factor}"
     made_from = {"source": str(source.root.resolve()), "factor": factor, "files": _file_stamps(source)}
-    if (out / SOURCE_FILE).is_file() and json.loads((out / SOURCE_FILE).read_text()) == made_from:
+    if _is_current(out, made_from):
         return out
     building = out.with_name(f"{out.name}.building-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
@@ -50,9 +50,19 @@ def downscaled(source: Dataset, factor: int, folder: Path) -> Path:
         if (source.root / name).is_file():
             shutil.copy2(source.root / name, building / name)
     (building / SOURCE_FILE).write_text(json.dumps(made_from))
+    if _is_current(out, made_from):  # another sweep made it meanwhile, and may be reading it
+        shutil.rmtree(building)
+        return out
     shutil.rmtree(out, ignore_errors=True)
     building.rename(out)
     return out
+
+
+def _is_current(copy: Path, made_from: dict) -> bool:
+    try:
+        return json.loads((copy / SOURCE_FILE).read_text()) == made_from
+    except (OSError, ValueError):
+        return False
 
 
 def _scale_camera(camera: dict, size: dict, factor: int) -> None:
