@@ -113,10 +113,12 @@ def test_the_plan_says_when_trials_at_once_would_not_fit_memory(scene_dir, write
          "float32), and this machine has 4 GB: the system would kill trials; set max_concurrent_trials: 1 or "
          "`data: {path: ..., downscale: 2}` (smaller training images)"),
         (f"{{path: {large}, downscale: 2}}", None),
+        (large, None),  # a sweep of one trial: one at once
     ):
+        seeds = "1" if data == large and warned is None else "{values: [0, 1]}"
         spec = write_spec(
-            f"name: memory\ndata: {data}\nspace: {{steps: 10, frames: 21}}\nresources: {{gpu: 0, cpu: 0.5}}\n"
-            "max_concurrent_trials: 2\n"
+            f"name: memory\ndata: {data}\nspace: {{steps: 10, frames: 21, seed: {seeds}}}\n"
+            "resources: {gpu: 0, cpu: 0.5}\nmax_concurrent_trials: 2\nsearch: {algorithm: grid}\n"
         )
         assert sweep.main([str(spec), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
         said = [line for line in capsys.readouterr().err.splitlines() if "GB of memory" in line]
