@@ -23,9 +23,10 @@ def trial_resources(prepared: Prepared, on_cluster: bool) -> dict[str, float]:
 
 
 def concurrency(prepared: Prepared, cpus: int) -> int:
-    """How many trials run at once on this machine: what its GPUs and `cpus` CPUs hold, and the spec's limit."""
+    """How many trials run at once on this machine: what its GPUs and `cpus` CPUs hold, the spec's limit, and no
+    more than the sweep has."""
     resources = trial_resources(prepared, on_cluster=False)
-    held = [math.floor(cpus / resources["cpu"] + 1e-9)]
+    held = [math.floor(cpus / resources["cpu"] + 1e-9), prepared.spec.trial_count]
     if "gpu" in resources:
         held.append(math.floor(len(prepared.gpus) / resources["gpu"] + 1e-9))
     if prepared.spec.max_concurrent_trials:

@@ -59,5 +59,5 @@ def memory_warnings(prepared: Prepared, on_cluster: bool) -> list[str]:
     share still to be measured, are not known here)."""
     if on_cluster or (prepared.gpus and prepared.gpu_per_trial is None):
         return []
-    warning = memory_warning(prepared, min(concurrency(prepared, cpu_count()), prepared.spec.trial_count))
+    warning = memory_warning(prepared, concurrency(prepared, cpu_count()))
     return [warning] if warning else []

@@ -136,10 +136,10 @@ def four_gpus(tmp_path, monkeypatch) -> Path:
     return calls
 
 
-def gpu_spec(tmp_path: Path, scene_dir: Path, resources: str) -> Path:
+def gpu_spec(tmp_path: Path, scene_dir: Path, resources: str, seeds: int = 4) -> Path:
     spec = tmp_path / "gpus.yaml"
     spec.write_text(
-        f"name: gpus\ndata: {scene_dir}\nprofile: tiny\nspace: {{steps: 100, seed: {{values: [0, 1, 2, 3]}}}}\n"
+        f"name: gpus\ndata: {scene_dir}\nprofile: tiny\nspace: {{steps: 100, seed: {{values: {list(range(seeds))}}}}}\n"
         f"resources: {resources}\n"
     )
     return spec
@@ -196,7 +196,7 @@ def test_a_gpu_whose_memory_nvidia_smi_cannot_tell_is_never_packed(tmp_path, mon
 
 
 def test_the_plan_shows_the_kept_choice_and_fills_every_gpu(four_gpus, scene_dir, tmp_path, capsys):
-    spec = gpu_spec(tmp_path, scene_dir, "{cpu: 0.25, gpu: auto}")
+    spec = gpu_spec(tmp_path, scene_dir, "{cpu: 0.25, gpu: auto}", seeds=8)  # 8 trials, to fill 4 GPUs x 2
     keep_measurement(spec, tmp_path / "sweeps", 400, trials_per_gpu=2)
     assert sweep.main([str(spec), "--storage", str(tmp_path / "sweeps"), "--dry-run"]) == 0
     out = capsys.readouterr().out

@@ -53,6 +53,12 @@ def test_dry_run_prints_the_plan_and_starts_nothing(scene_dir, write_spec, tmp_p
     assert not (tmp_path / "sweeps" / "t").exists(), "a dry run starts no sweep"
 
 
+def test_the_plan_runs_no_more_trials_at_once_than_the_sweep_has(scene_dir, write_spec, tmp_path, capsys):
+    spec = write_spec(f"name: one\ndata: {scene_dir}\nspace: {{steps: 10}}\nresources: {{cpu: 0.25, gpu: 0}}\n")
+    assert sweep.main([str(spec), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
+    assert "concurrent trials: 1\n" in capsys.readouterr().out, "one trial, however many CPUs hold more"
+
+
 def test_the_plan_says_which_trials_render_novel_views(scene_dir, write_spec, tmp_path, capsys):
     circles = "circles: {radii: [0.3], distances: [1.0], views: 3}"
     for render, said in (
