@@ -8,10 +8,10 @@ minutes at the tiny profile's rate, where its 450 training steps take half a min
 
 from __future__ import annotations
 
-import math
 from typing import Iterable
 
 from nerftune.data.dataset import Dataset
+from nerftune.data.downscale import factor_to_fit
 
 # one trial of the tiny profile scoring its test images on one core of this 2-core machine (2026-12-04): 9.6 thousand
 # rays a second at 480x360 beside another trial, 8.6 thousand at 1600x1200 alone; the default profile renders far fewer
@@ -34,7 +34,7 @@ def cpu_evaluation_warning(datasets: Iterable[Dataset], downscale: int = 1) -> s
     if rays <= SLOW_EVALUATION_RAYS:
         return None
     images = sum(len(dataset.test_indices) for dataset in datasets)
-    factor = math.ceil(downscale * math.sqrt(rays / SLOW_EVALUATION_RAYS))
+    factor = factor_to_fit(downscale, rays, SLOW_EVALUATION_RAYS)
     minutes = rays / CPU_RAYS_PER_S / 60
     return (
         f"each trial that completes renders its {images} test images whole for its last evaluation: "

@@ -9,8 +9,7 @@ do not fit a 16 GB laptop; `data.downscale` divides the images' part by its squa
 
 from __future__ import annotations
 
-import math
-
+from nerftune.data.downscale import factor_to_fit
 from nerftune.data.frames import resolve_frame_count
 from nerftune.machine import cpu_count, memory_gb
 from nerftune.plan import concurrency
@@ -42,7 +41,7 @@ def memory_warning(prepared: Prepared, concurrent: int) -> str | None:
         return None
     room = FITS * have / concurrent - PROCESS_GB  # for each trial's images, at this concurrency
     downscale = max(entry.downscale for entry in prepared.spec.data)
-    smaller = math.ceil(downscale * math.sqrt(images / room)) if room > 0 else None
+    smaller = factor_to_fit(downscale, images, room) if room > 0 else None
     fewer = int(FITS * have / each)  # trials at once that fit at this size
     remedies = [f"max_concurrent_trials: {fewer}"] if 0 < fewer < concurrent else []
     remedies += [f"`data: {{path: ..., downscale: {smaller}}}` (smaller training images)"] if smaller else []

@@ -114,14 +114,14 @@ def test_the_plan_says_when_trials_at_once_would_not_fit_memory(scene_dir, write
     assert memory_gb() > 1, "this machine's own memory is known"
     large = upscaled_copy(scene_dir, tmp_path / "large", 20)
     monkeypatch.setattr(trial_memory, "memory_gb", lambda: 4.0)
-    for data, warned in (
-        (large, "2 trial(s) at once take about 4 GB of memory (2.2 GB each, most of it their training images as "
-         "float32), and this machine has 4 GB: the system would kill trials; set max_concurrent_trials: 1 or "
-         "`data: {path: ..., downscale: 2}` (smaller training images)"),
-        (f"{{path: {large}, downscale: 2}}", None),
-        (large, None),  # a sweep of one trial: one at once
+    two_seeds = "{values: [0, 1]}"
+    for data, seeds, warned in (
+        (large, two_seeds, "2 trial(s) at once take about 4 GB of memory (2.2 GB each, most of it their training "
+         "images as float32), and this machine has 4 GB: the system would kill trials; set max_concurrent_trials: 1 "
+         "or `data: {path: ..., downscale: 2}` (smaller training images)"),
+        (f"{{path: {large}, downscale: 2}}", two_seeds, None),
+        (large, "1", None),  # a sweep of one trial: one at once
     ):
-        seeds = "1" if data == large and warned is None else "{values: [0, 1]}"
         spec = write_spec(
             f"name: memory\ndata: {data}\nspace: {{steps: 10, frames: 21, seed: {seeds}}}\n"
             "resources: {gpu: 0, cpu: 0.5}\nmax_concurrent_trials: 2\nsearch: {algorithm: grid}\n"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -63,6 +64,12 @@ def _is_current(copy: Path, made_from: dict) -> bool:
         return json.loads((copy / SOURCE_FILE).read_text()) == made_from
     except (OSError, ValueError):
         return False
+
+
+def factor_to_fit(current: int, amount: float, limit: float) -> int:
+    """The `downscale` that brings `amount`, which grows with the pixels and is that much at `current`, within
+    `limit` (test rays to render, memory for training images)."""
+    return math.ceil(current * math.sqrt(amount / limit))
 
 
 def _scale_camera(camera: dict, size: dict, factor: int) -> None:
