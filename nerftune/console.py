@@ -23,9 +23,11 @@ from tqdm import tqdm
 from nerftune.dimensions import total_steps
 from nerftune.outcomes import LPIPS_MISSING, error_summary
 from nerftune.results import RESULTS_FILE, best_row
+from nerftune.scoring_progress import ScoringNotices
 from nerftune.spec import SweepSpec
 
 LOG_FILE = "sweep.log"
+LOOK_EVERY_S = 5.0  # how often the console reads how far running trials are in scoring their test sets
 
 
 @dataclass
@@ -110,12 +112,23 @@ class LiveView(Callback):
         self.start = time.monotonic()
         self.warned: set[str] = set()
         self.last_step: dict[str, Any] = {}  # per trial: the step it last reported
+        self.scoring, self.looked_at = ScoringNotices(), 0.0
         total = self.trials * self.max_steps
         out = self.terminal.out
         self.bar = tqdm(total=total, unit="step", desc="steps", file=out, disable=not _is_terminal(out))
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k in ("trials", "max_steps", "metric", "dimensions")}
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        """Called by Ray Tune many times a second: every few seconds, say which trials are long in scoring."""
+        now = time.time()
+        if now - self.looked_at < LOOK_EVERY_S:
+            return
+        self.looked_at = now
+        running = {trial.trial_id: Path(trial.path) for trial in trials if trial.status == "RUNNING" and trial.path}
+        for line in self.scoring.lines(running, now):
+            self._say(line, trials)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         step = (trial.last_result or {}).get("step")

@@ -30,6 +30,7 @@ from nerftune.novel_views import render_views
 from nerftune.outcomes import FINETUNE, MASK_ERROR_COLUMNS, METRICS, MILESTONE_METRICS, RGB, STAGE_COLUMNS, better
 from nerftune.dimensions import FINETUNE_STEPS, INIT_FROM, MASK_ERROR, total_steps
 from nerftune.finetune import by_segmentation_image, segmentation_view, stage_metrics
+from nerftune.scoring_progress import ScoringProgress, clear_scoring
 from nerftune.trial_plan import RenderPlan, TrialPlan
 from nerftune.trial_view import trial_view
 from nerftune.tracking import PENDING_FILE, TrialRun
@@ -52,6 +53,7 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         context.get_trial_id(), config, plan.profile, data_dir, test_every, str(view), dataset.data_hash
     )
     write_recipe(trial_dir, recipe)
+    clear_scoring(trial_dir)  # an earlier attempt killed while scoring
     device = nerf_device.for_trial(plan.cpus_per_trial)
 
     def nerf_config_for(view_dir: Path):
@@ -115,7 +117,13 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         last = milestone == milestones[-1]
         # the last milestone scores every test image: rankings and reports rest on the whole test set
         full = last or milestone in stage_ends
-        evaluation = trainer.evaluate(None if full else eval_indices, previews=_previews_wanted(plan, last))
+        progress = ScoringProgress(trial_dir, trainer.step)
+        try:
+            evaluation = trainer.evaluate(
+                None if full else eval_indices, previews=_previews_wanted(plan, last), on_image=progress
+            )
+        finally:
+            progress.close()
         timings = trainer.timings
         value = evaluation.metrics.get(plan.metric)
         improved = value is not None and better(value, best, plan.mode)

@@ -73,6 +73,7 @@ def test_a_worker_takes_several_trials_and_each_keeps_its_files_in_its_own_folde
         assert (folder / "dataset" / "transforms.json").is_file()
         if report["step"] == 90:  # completed: rendered its novel views into its own folder
             assert list((folder / "renders").rglob("*.png")), folder.name
+    assert not list(shared_sweep.folder.glob("*/scoring.json")), "how far its scoring was: gone once scored"
     # Tune's default TensorBoard logger is off (it would import torch into the driver); result.json stays
     assert not list(shared_sweep.folder.rglob("events.out.tfevents*"))
 

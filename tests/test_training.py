@@ -31,7 +31,9 @@ def test_tiny_nerfacto_learns(view, tmp_path):
     early = run.evaluate([0, 2]).metrics["psnr"]
     chunks = []
     run.train(400, check_every=40, on_chunk=chunks.append)
-    late = run.evaluate([0, 2], previews=1)
+    scored = []
+    late = run.evaluate([0, 2], previews=1, on_image=lambda done, total: scored.append((done, total)))
+    assert scored == [(0, 2), (1, 2), (2, 2)], "how far it is, for the console"
     assert late.metrics["psnr"] > early + 2.0, (early, late.metrics)
     assert [c.first_step for c in chunks] == list(range(40, 400, 40))
     assert all(len(c.losses) == len(c.train_psnr) == 40 for c in chunks)

@@ -193,8 +193,14 @@ class NerfTrainer:
         return TrainChunk(first, self.step, losses, train_psnr)
 
     @torch.no_grad()
-    def evaluate(self, image_indices: Sequence[int] | None = None, previews: int = 0) -> Evaluation:
-        """Render the fixed test images (all, or those indices of the eval split) and average their metrics."""
+    def evaluate(
+        self,
+        image_indices: Sequence[int] | None = None,
+        previews: int = 0,
+        on_image: Callable[[int, int], None] | None = None,
+    ) -> Evaluation:
+        """Render the fixed test images (all, or those indices of the eval split) and average their metrics;
+        `on_image(done, total)` is called before the first image and after each."""
         start = time.perf_counter()
         loader = self.pipeline.datamanager.fixed_indices_eval_dataloader
         loader.image_indices = list(image_indices) if image_indices else list(range(len(loader.input_dataset)))
@@ -203,6 +209,8 @@ class NerfTrainer:
         filenames = loader.input_dataset.image_filenames
         scores, images, rays, render_s = [], [], 0, 0.0
         per_view: dict[str, dict[str, float | None]] = {}
+        progress = on_image or (lambda done, total: None)
+        progress(0, len(loader.image_indices))
         for camera, batch in loader:
             render_start = time.perf_counter()
             outputs = model.get_outputs_for_camera(camera=camera)
@@ -224,6 +232,7 @@ class NerfTrainer:
             per_view[image_path] = {key: _mean_metric([score], key) for key in METRICS}
             if len(images) < previews:
                 images.append(side_by_side(batch["image"], rendered))
+            progress(len(scores), len(loader.image_indices))
         self.pipeline.train()
         seconds = time.perf_counter() - start
         self.timings.eval_s += seconds
