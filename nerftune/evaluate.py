@@ -135,10 +135,12 @@ def _set_documents(recipe, trainer) -> None:
 
 def _reevaluate(recipe, checkpoint: Path) -> dict[str, Any]:
     """The full fixed test set rendered from the checkpoint, with the trial's own model and dataset view."""
+    from nerftune.evaluation_cost import test_rays
     from nerftune.nerf.render import load_trained
 
     with tempfile.TemporaryDirectory() as work:
-        trainer = load_trained(recipe, checkpoint, Path(work))
+        rays = test_rays(_dataset(recipe.data_dir, recipe.test_every))
+        trainer = load_trained(recipe, checkpoint, Path(work), rays=rays)
         _set_documents(recipe, trainer)
         evaluation = trainer.evaluate()
     metrics = {k: (v if v is not None and math.isfinite(v) else None) for k, v in evaluation.metrics.items()}

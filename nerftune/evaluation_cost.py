@@ -3,20 +3,27 @@
 Training costs the same at any image size (a fixed number of rays per step), but each trial that completes renders
 every test image at its full size for its last evaluation. On a CPU that is what a study of a real capture spends
 most of its time on: a phone capture prepared at 960 px with 15 test frames is 7.8 million rays a trial, about 14
-minutes at the tiny profile's rate, where its 450 training steps take half a minute.
+minutes at the tiny profile's eager rate (5 compiled), where its 450 training steps take half a minute.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from nerftune.data.dataset import Dataset
 from nerftune.data.downscale import factor_to_fit
+from nerftune.nerf.methods import has_hash_grid
 
-# one trial of the tiny profile scoring its test images on one core of this 2-core machine (2026-12-04): 9.6 thousand
-# rays a second at 480x360 beside another trial, 8.6 thousand at 1600x1200 alone; the default profile renders far fewer
+# one trial of the tiny profile scoring its whole test set (rendering and metrics) on one core of this 2-core machine:
+# eager, 9.6 thousand rays a second at 480x360 beside another trial, 8.6 thousand at 1600x1200 alone (2026-12-04);
+# its hash grid compiled for scoring (`fast_path.py`), 24 thousand at 1600x1200 (2026-12-05). The default profile
+# renders far fewer.
 CPU_RAYS_PER_S = 9_000
-SLOW_EVALUATION_RAYS = 2_000_000  # above this (about 4 minutes a trial at that rate) the plan says so
+CPU_COMPILED_RAYS_PER_S = 24_000
+# compiling costs about 15 s on a machine's first trial and 2.5 s on later ones (torch keeps its kernels on disk),
+# so on the CPU the hash grid is compiled for scoring where eager code would take half a minute or more
+SCORING_COMPILE_RAYS = 250_000
+SLOW_EVALUATION_S = 240  # above this, a trial's last evaluation is said in the plan
 
 
 def test_rays(dataset: Dataset) -> int:
@@ -25,20 +32,29 @@ def test_rays(dataset: Dataset) -> int:
     return sum(int(frame.get("w", 0)) * int(frame.get("h", 0)) for frame in frames)
 
 
-def cpu_evaluation_warning(datasets: Iterable[Dataset], downscale: int = 1) -> str | None:
+def cpu_scoring_compiled(fast_path: bool | str, methods: Sequence[str], datasets: Iterable[Dataset]) -> bool:
+    """Whether trials on the CPU score their test sets with a compiled hash grid: `fast_path: true`, or auto
+    where the test set is large enough to pay for compiling (`fast_path.compiles_scoring` decides in the trial)."""
+    if fast_path is False or not all(map(has_hash_grid, methods)):
+        return False
+    return fast_path is True or max(map(test_rays, datasets)) >= SCORING_COMPILE_RAYS
+
+
+def cpu_evaluation_warning(datasets: Iterable[Dataset], downscale: int = 1, compiled: bool = False) -> str | None:
     """A warning where the last evaluation of a trial on the CPU takes minutes (`datasets` as trials use them, at
-    1/`downscale` of their size already), with the `data.downscale` that brings it under `SLOW_EVALUATION_RAYS`;
-    None where it does not."""
+    1/`downscale` of their size already; `compiled`: scored with a compiled hash grid), with the `data.downscale`
+    that brings it under `SLOW_EVALUATION_S`; None where it does not."""
     datasets = list(datasets)
     rays = sum(map(test_rays, datasets))
-    if rays <= SLOW_EVALUATION_RAYS:
+    rate = CPU_COMPILED_RAYS_PER_S if compiled else CPU_RAYS_PER_S
+    if rays <= rate * SLOW_EVALUATION_S:
         return None
     images = sum(len(dataset.test_indices) for dataset in datasets)
-    factor = factor_to_fit(downscale, rays, SLOW_EVALUATION_RAYS)
-    minutes = rays / CPU_RAYS_PER_S / 60
+    factor = factor_to_fit(downscale, rays, rate * SLOW_EVALUATION_S)
+    minutes = rays / rate / 60
     return (
         f"each trial that completes renders its {images} test images whole for its last evaluation: "
         f"{rays / 1e6:.1f} million rays, {minutes:.0f} minutes or more on the CPU at the tiny profile's "
-        f"{CPU_RAYS_PER_S // 1000} thousand rays a second; for a study on the CPU, train and score on smaller "
-        f"images: `data: {{path: ..., downscale: {factor}}}`"
+        f"{rate // 1000} thousand rays a second{' (compiled)' if compiled else ''}; for a study on the CPU, train "
+        f"and score on smaller images: `data: {{path: ..., downscale: {factor}}}`"
     )

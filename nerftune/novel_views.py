@@ -70,7 +70,8 @@ def render_trial(trial_dir: Path, checkpoint: Path, camera_paths: dict, out: Pat
 
     recipe = read_recipe(trial_dir)
     with tempfile.TemporaryDirectory() as work:
-        trainer = load_trained(recipe, checkpoint, Path(work))
+        views, size = len(camera_paths["camera_path"]), camera_paths["render_width"] * camera_paths["render_height"]
+        trainer = load_trained(recipe, checkpoint, Path(work), rays=views * size)
         summary = render_views(trainer, Path(recipe.view_dir), camera_paths, out, video, crop)
     summary.update(trial_id=recipe.trial_id, checkpoint=str(checkpoint))
     (out / "render.json").write_text(json.dumps(summary, indent=2))  # with where it came from

@@ -23,7 +23,8 @@ from nerftune.data.dataset import load_dataset, require_content
 from nerftune.data.document_region import view_regions, view_text_checks
 from nerftune.nerf import device as nerf_device
 from nerftune.nerf.config import build_config, config_yaml, key_values
-from nerftune.nerf.fast_path import implementation, wanted
+from nerftune.evaluation_cost import test_rays
+from nerftune.nerf.fast_path import compiles_scoring, implementation, wanted
 from nerftune.nerf.loop import Evaluation, NerfTrainer, TrainChunk
 from nerftune.mask_error import split_metrics
 from nerftune.novel_views import render_views
@@ -64,13 +65,16 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
 
     nerf_config = nerf_config_for(view)
     fast = wanted(plan.fast_path, nerf_config, device)
+    compiled_scoring = not fast and compiles_scoring(plan.fast_path, nerf_config, device, test_rays(dataset))
     regions, text = view_regions(dataset), view_text_checks(dataset)
-    trainer = NerfTrainer(nerf_config, fast=fast, document_regions=regions, text_checks=text)
+    trainer = NerfTrainer(
+        nerf_config, fast=fast, compiled_scoring=compiled_scoring, document_regions=regions, text_checks=text
+    )
     # where this attempt runs and what computes its hash grid (a retried trial may run on another node)
     placement = {
         "device": device,
         **nerf_device.describe(device),
-        "implementation": implementation(nerf_config, fast),
+        "implementation": implementation(nerf_config, fast, trainer.compiled_scoring),
         "host": socket.gethostname(),
         "node_id": ray.get_runtime_context().get_node_id(),  # the Ray node: which machine of a cluster
     }
@@ -184,7 +188,14 @@ def start_fine_tuning(rgb: NerfTrainer, nerf_config, dataset, segmented: Path, r
     resumed within fine-tuning, the optimizers its checkpoint holds)."""
     regions = by_segmentation_image(dataset, segmented, rgb.document_regions)
     text = by_segmentation_image(dataset, segmented, rgb.text_checks)
-    finetuned = NerfTrainer(nerf_config, fast=rgb.fast, document_regions=regions, text_checks=text, colour_only=True)
+    finetuned = NerfTrainer(
+        nerf_config,
+        fast=rgb.fast,
+        compiled_scoring=rgb.compiled_scoring,
+        document_regions=regions,
+        text_checks=text,
+        colour_only=True,
+    )
     with tempfile.TemporaryDirectory() as handover:
         rgb.save(Path(handover) / CHECKPOINT_FILE)
         finetuned.load(Path(handover) / CHECKPOINT_FILE, optimizers=resumed)

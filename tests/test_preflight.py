@@ -89,20 +89,28 @@ def upscaled_copy(scene_dir: Path, out: Path, factor: int) -> Path:
 
 
 def test_the_plan_says_when_scoring_the_test_set_on_the_cpu_takes_minutes(scene_dir, write_spec, tmp_path, capsys):
-    """A real capture at 1600 px on the CPU: each completed trial renders its 3 test images whole, 5.8 million rays;
-    at half the size, 1.4 million."""
-    large = upscaled_copy(scene_dir, tmp_path / "large", 20)  # 80x60 -> 1600x1200
-    for data, warned in (
-        (large, "5.8 million rays, 11 minutes or more on the CPU at the tiny profile's 9 thousand rays a second; for "
-         "a study on the CPU, train and score on smaller images: `data: {path: ..., downscale: 2}`"),
-        (f"{{path: {large}, downscale: 2}}", None),
-        (scene_dir, None),  # 3 images of 80x60: seconds
+    """A real capture at 2000 px on the CPU: each completed trial renders its 3 test images whole, 9 million rays;
+    at half the size, 2.2 million (4 minutes eager). nerfacto scores them compiled (`fast_path: auto`), unless the
+    spec says not to."""
+    large = upscaled_copy(scene_dir, tmp_path / "large", 25)  # 80x60 -> 2000x1500
+    fix = "for a study on the CPU, train and score on smaller images: `data: {path: ..., downscale: %d}`"
+    for data, fast_path, warned, compiled in (
+        (large, "auto", f"9.0 million rays, 6 minutes or more on the CPU at the tiny profile's 24 thousand rays a "
+         f"second (compiled); {fix % 2}", True),
+        (large, "false", f"9.0 million rays, 17 minutes or more on the CPU at the tiny profile's 9 thousand rays a "
+         f"second; {fix % 3}", False),
+        (f"{{path: {large}, downscale: 2}}", "auto", None, True),
+        (scene_dir, "auto", None, False),  # 3 images of 80x60: seconds, not worth compiling
     ):
-        spec = write_spec(f"name: cost\ndata: {data}\nspace: {{steps: 10}}\nresources: {{gpu: 0}}\n")
+        spec = write_spec(
+            f"name: cost\ndata: {data}\nspace: {{steps: 10}}\nresources: {{gpu: 0}}\nfast_path: {fast_path}\n"
+        )
         assert sweep.main([str(spec), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
-        said = [line for line in capsys.readouterr().err.splitlines() if "test images whole" in line]
+        out, err = capsys.readouterr()
+        said = [line for line in err.splitlines() if "test images whole" in line]
         expected = "warning: each trial that completes renders its 3 test images whole for its last evaluation: "
         assert said == ([expected + warned] if warned else []), data
+        assert (f"fast path: {fast_path} (on the CPU: scoring compiled);" in out) == compiled, out
 
 
 def test_the_plan_says_when_trials_at_once_would_not_fit_memory(scene_dir, write_spec, tmp_path, monkeypatch, capsys):

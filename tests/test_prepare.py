@@ -190,6 +190,9 @@ def test_a_sweep_trial_trains_on_the_prepared_folder_with_its_split(prepared, wr
     assert scene["test_files"] == [f"images/frame_{i:05d}.png" for i in test], "split_indices.json sets the split"
     row = pd.read_csv(sweep / "results.csv").iloc[0]
     assert row.steps_done == 40 and 5 < row.best_psnr < 60 and row.frames_used == 6
+    # 2 test images of 480x360 on the CPU: worth compiling the hash grid for (training stays eager)
+    assert "fast path: auto (on the CPU: scoring compiled)" in result.stdout
+    assert row.implementation == "torch+compiled-scoring" and row.compile_s > 0
 
 
 def capture_subset(capture: Path, folder: Path, count: int, step: int = 1) -> Path:

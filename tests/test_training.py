@@ -1,6 +1,7 @@
 """Real nerfstudio training on the CPU with the tiny profile: it learns, repeats with a seed, resumes exactly."""
 
 import math
+import os
 import subprocess
 import sys
 
@@ -71,6 +72,69 @@ def test_the_fast_path_compiles_apart_from_training_and_learns_as_eager_does(vie
     again = trainer(view, tmp_path / "again", fast=True)
     assert again.train(3, check_every=1) == pytest.approx(first[True], rel=1e-6)
     assert again.timings.compile_s < compiled.compile_s / 3, (again.timings.compile_s, compiled.compile_s)
+
+
+def test_compiled_scoring_leaves_training_as_it_was_and_scores_as_eager_code_does(view, tmp_path):
+    """On the CPU, `fast_path: auto` compiles the hash grids for scoring only, where the test set is large."""
+    from nerftune.nerf.fast_path import compiles_scoring, implementation, uncompile_hash_grids
+
+    import torch
+
+    losses, runs, threads = {}, {}, torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a one-CPU trial: multi-threaded reductions round differently run to run
+    try:
+        for compiled in (False, True):  # one after the other: each seeds the global generators training draws from
+            config = build_config("nerfacto", view, tmp_path / str(compiled), 400, 0, "cpu", "tiny")
+            runs[compiled] = run = NerfTrainer(config, compiled_scoring=compiled)
+            chunks = []
+            run.train(60, check_every=20, on_chunk=chunks.append)
+            run.evaluate([0])  # scoring between milestones leaves training as it would have been
+            run.train(100, check_every=20, on_chunk=chunks.append)
+            losses[compiled] = [loss for chunk in chunks for loss in chunk.losses]
+    finally:
+        torch.set_num_threads(threads)
+    assert losses[True] == losses[False], "its training is eager code's, bit for bit"
+    scoring = runs[True]
+    assert scoring.compiled_scoring and scoring.timings.compile_s > 0 and runs[False].timings.compile_s == 0
+    assert implementation(scoring.config, False, scoring.compiled_scoring) == "torch+compiled-scoring"
+    compiled_psnr = scoring.evaluate().metrics["psnr"]
+    uncompile_hash_grids(scoring.pipeline.model)
+    assert scoring.evaluate().metrics["psnr"] == pytest.approx(compiled_psnr, abs=1e-3), "the same score"
+
+    # what a trial chooses: auto on the CPU, a grid of nerfstudio's torch code, and a test set worth compiling for
+    nerfacto, vanilla = scoring.config, build_config("vanilla-nerf", view, tmp_path / "v", 10, 0, "cpu", "tiny")
+    assert compiles_scoring("auto", nerfacto, "cpu", 1_000_000)
+    assert not compiles_scoring("auto", nerfacto, "cpu", 14_400), "3 images of 80x60: seconds, eager"
+    assert not compiles_scoring("auto", nerfacto, "cuda", 1_000_000), "on CUDA the fast path compiles everything"
+    assert not any(compiles_scoring(setting, nerfacto, "cpu", 1_000_000) for setting in (True, False))
+    assert not compiles_scoring("auto", vanilla, "cpu", 1_000_000), "no hash grid"
+
+
+NO_COMPILER_SCRIPT = """
+import sys, warnings
+from pathlib import Path
+from nerftune.nerf.config import build_config
+from nerftune.nerf.loop import NerfTrainer
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    run = NerfTrainer(build_config("nerfacto", Path(sys.argv[1]), Path(sys.argv[2]), 10, 0, "cpu", "tiny"),
+                      compiled_scoring=True)
+print([str(warning.message) for warning in caught if "uncompiled" in str(warning.message)])
+print(run.compiled_scoring, run.evaluate([0]).metrics["psnr"] > 0)
+"""
+
+
+def test_without_a_cpp_compiler_scoring_runs_uncompiled(view, tmp_path):
+    """torch's inductor needs a C++ compiler on the CPU; a machine without one scores with eager code."""
+    env = {**os.environ, "CXX": str(tmp_path / "no-compiler"), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-c", NO_COMPILER_SCRIPT, str(view), str(tmp_path / "out")],
+        capture_output=True, text=True, env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    said, outcome = done.stdout.splitlines()[-2:]
+    assert "scoring uncompiled: torch.compile failed" in said and "C++ compiler" in said, said
+    assert outcome == "False True"
 
 
 def test_kept_graphs_compute_each_grids_own_values():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -26,7 +27,7 @@ from nerftune.finetune import freeze_geometry
 from nerftune.legibility import TextCheck
 from nerftune.nerf import lpips
 from nerftune.nerf.region_metrics import region_metrics
-from nerftune.nerf.fast_path import compile_hash_grids, set_tf32
+from nerftune.nerf.fast_path import compile_hash_grids, set_tf32, uncompile_hash_grids, warm_up
 from nerftune.nerf.run_state import module_scalars, reset_nerfstudio_globals, restore_module_scalars, seed_everything
 from nerftune.outcomes import METRICS
 
@@ -68,10 +69,12 @@ class TrainChunk:
 @dataclass
 class NerfTrainer:
     """A nerfstudio pipeline with its optimizers and callbacks, trained step by step; `fast` compiles its hash
-    grids and allows TF32 on CUDA (`fast_path.py`)."""
+    grids and allows TF32 on CUDA, `compiled_scoring` compiles them for evaluation and rendering only
+    (`fast_path.py`)."""
 
     config: TrainerConfig
     fast: bool = False
+    compiled_scoring: bool = False  # false again if compiling fails (no C++ compiler): it scores eagerly
     step: int = 0  # the next step to train = steps done so far
     timings: Timings = field(default_factory=Timings)
     # each test view's document region (by its image's resolved path): adds doc_psnr, doc_ssim and doc_lpips
@@ -108,7 +111,16 @@ class NerfTrainer:
         device = self.config.machine.device_type
         set_tf32(self.fast and device == "cuda")
         if self.fast and compile_hash_grids(self.pipeline.model):
-            self.timings.compile_s += self._warm_up()
+            self.timings.compile_s += warm_up(self)
+        elif self.compiled_scoring and compile_hash_grids(self.pipeline.model, scoring_only=True):
+            try:
+                self.timings.compile_s += warm_up(self, train_pass=False)
+            except Exception as error:  # noqa: BLE001 (torch's compile errors have no common base)
+                # inductor needs a C++ compiler on the CPU: without one, score with eager code and say why
+                uncompile_hash_grids(self.pipeline.model)
+                self.compiled_scoring = False
+                first_line = (str(error).strip().splitlines() or [""])[0][:300]
+                warnings.warn(f"scoring uncompiled: torch.compile failed ({type(error).__name__}: {first_line})")
 
     @property
     def pipeline(self):
@@ -117,33 +129,6 @@ class NerfTrainer:
     @property
     def rays_per_batch(self) -> int:
         return int(self.pipeline.datamanager.get_train_rays_per_batch())
-
-    def _warm_up(self) -> float:
-        """One training pass (forward and backward, no optimizer step) and one evaluation pass, so that compiling
-        happens here, timed apart; returns its seconds. It leaves no trace: the random generators, the modules'
-        counters and the gradients are as they were, so training goes on as it would have without it."""
-        start = time.perf_counter()
-        scalars = module_scalars(self.pipeline)
-        python_state, numpy_state = random.getstate(), np.random.get_state()
-        device = self.config.machine.device_type
-        with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device == "cuda" else []):
-            self.pipeline.train()
-            with torch.autocast(device_type=device, enabled=self.trainer.mixed_precision):
-                ray_bundle, batch = self.pipeline.datamanager.next_train(self.step)
-                outputs = self.pipeline.model(ray_bundle)
-                losses = self.pipeline.model.get_loss_dict(
-                    outputs, batch, self.pipeline.model.get_metrics_dict(outputs, batch)
-                )
-                torch.stack([loss.float() for loss in losses.values()]).sum().backward()
-                self.pipeline.eval()
-                with torch.no_grad():
-                    self.pipeline.model(ray_bundle)
-            self.pipeline.train()
-        self.trainer.optimizers.zero_grad_all()
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
-        restore_module_scalars(self.pipeline, scalars)
-        return time.perf_counter() - start
 
     def train(self, until: int, check_every: int = 50, on_chunk: Callable[[TrainChunk], None] | None = None) -> float:
         """Train steps [self.step, until); returns the mean loss. Raises `DivergedError` on a NaN/inf loss.

@@ -21,6 +21,7 @@ from nerfstudio.model_components import renderers
 from nerftune.data.poi import Crop
 from nerftune.nerf.config import build_config
 from nerftune.nerf.device import gpu_count
+from nerftune.nerf.fast_path import compiles_scoring
 from nerftune.nerf.loop import NerfTrainer
 from nerftune.dimensions import total_steps
 from nerftune.finetune import SEGMENTATION_VIEW
@@ -30,10 +31,12 @@ from nerftune.trials import TrialRecipe, checkpoint_stage
 CROP_BOX_SIZE = 100.0  # the crop is a half-space; as nerfstudio's oriented box, a box this large (model units)
 
 
-def load_trained(recipe: TrialRecipe, checkpoint: Path, work_dir: Path) -> NerfTrainer:
-    """The trial's model with its checkpoint's weights, built from the trial's own recipe and dataset view."""
+def load_trained(recipe: TrialRecipe, checkpoint: Path, work_dir: Path, rays: int = 0) -> NerfTrainer:
+    """The trial's model with its checkpoint's weights, built from the trial's own recipe and dataset view; `rays`:
+    how many it is loaded to render (on the CPU, enough of them are worth compiling its hash grid for)."""
     nerf_config, finetuned = trained_config(recipe, checkpoint, work_dir)
-    trainer = NerfTrainer(nerf_config, colour_only=finetuned)
+    compiled = compiles_scoring("auto", nerf_config, nerf_config.machine.device_type, rays)
+    trainer = NerfTrainer(nerf_config, compiled_scoring=compiled, colour_only=finetuned)
     trainer.load(checkpoint)
     return trainer
 
