@@ -114,9 +114,9 @@ def prepare(spec_path: str | Path, storage: str | Path, name: str | None = None,
             )
         warnings.append(f"no GPU found: trials run on the CPU ({spec.resources.cpu:g} CPU per trial)")
     if (not gpus or spec.resources.gpu == 0) and not on_cluster:  # trials on the CPU
-        downscale, datasets = max(entry.downscale for entry in spec.data), [s.dataset for s in scenes.values()]
+        datasets = [scene.dataset for scene in scenes.values()]
         compiled = cpu_scoring_compiled(spec.fast_path, spec.space["method"].choices, datasets)
-        warnings += filter(None, [cpu_evaluation_warning(datasets, downscale, compiled)])
+        warnings += filter(None, [cpu_evaluation_warning(datasets, spec.max_downscale, compiled)])
     if gpus and not tcnn_installed() and any(map(has_hash_grid, spec.space["method"].choices)):
         warnings.append(TCNN_MISSING)
     if any(has_document_text(scene.dataset) for scene in scenes.values()) and not ocr_available():

@@ -243,6 +243,11 @@ class SweepSpec(_Strict):
         return wanted
 
     @property
+    def max_downscale(self) -> int:
+        """The largest `data.downscale`: what a suggested downscale starts from."""
+        return max(entry.downscale for entry in self.data)
+
+    @property
     def trial_count(self) -> int:
         return self.configuration_count * len(self.replicate_values)
 

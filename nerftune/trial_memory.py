@@ -40,8 +40,7 @@ def memory_warning(prepared: Prepared, concurrent: int) -> str | None:
     if have is None or concurrent * each <= FITS * have:
         return None
     room = FITS * have / concurrent - PROCESS_GB  # for each trial's images, at this concurrency
-    downscale = max(entry.downscale for entry in prepared.spec.data)
-    smaller = factor_to_fit(downscale, images, room) if room > 0 else None
+    smaller = factor_to_fit(prepared.spec.max_downscale, images, room) if room > 0 else None
     fewer = int(FITS * have / each)  # trials at once that fit at this size
     remedies = [f"max_concurrent_trials: {fewer}"] if 0 < fewer < concurrent else []
     remedies += [f"`data: {{path: ..., downscale: {smaller}}}` (smaller training images)"] if smaller else []
