@@ -83,7 +83,8 @@ def describe_plan(prepared: Prepared, on_cluster: bool, target: TrackingTarget |
     lines.append(f"devices: {_devices_text(prepared, on_cluster)}")
     if spec.render:
         lines.append(_render_line(prepared))
-    fast = f"{spec.fast_path} (on the CPU: scoring compiled)" if prepared.cpu_scoring_compiled else spec.fast_path
+    scoring_only = prepared.cpu_scoring_compiled and spec.fast_path == "auto"  # `true` compiles training too
+    fast = f"{spec.fast_path} (on the CPU: scoring compiled)" if scoring_only else spec.fast_path
     lines.append(f"profile: {spec.profile}; fast path: {fast}; output: {prepared.experiment_dir}")
     lines.append(f"tracking: MLflow experiment {target.experiment} at {target.uri}" if target else "tracking: off")
     return "\n".join(lines)

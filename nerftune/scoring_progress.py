@@ -83,7 +83,7 @@ class ScoringNotices:
     """The console's side: which running trials have been scoring long enough to say so, and when they last were."""
 
     def __init__(self) -> None:
-        self.said: dict[str, tuple[float, int]] = {}  # trial id: (when, images done) at its last line
+        self.said: dict[str, tuple[float, int, int]] = {}  # trial id: (when, step, images done) at its last line
 
     def lines(self, running: dict[str, Path], now: float) -> list[str]:
         """`running`: each running trial's id and folder; `now`: seconds since the epoch."""
@@ -92,8 +92,8 @@ class ScoringNotices:
             scoring = read_scoring(folder)
             if scoring is None or now - scoring.started < FIRST_NOTICE_S:
                 continue
-            when, done = self.said.get(trial_id, (-NOTICE_EVERY_S, -1))
-            if now - when >= NOTICE_EVERY_S and scoring.done != done:
-                self.said[trial_id] = (now, scoring.done)
+            when, *last = self.said.get(trial_id, (-NOTICE_EVERY_S, -1, -1))
+            if now - when >= NOTICE_EVERY_S and [scoring.step, scoring.done] != last:
+                self.said[trial_id] = (now, scoring.step, scoring.done)
                 lines.append(scoring.line(trial_id, now))
         return lines

@@ -47,6 +47,8 @@ def test_notices_start_after_half_a_minute_then_come_each_minute_with_news(tmp_p
     (line,) = notices.lines({"a": folder}, now + 70)
     assert line == "trial a scoring its test set at step 40: 2 of 8 images in 2 min, about 6 min left"
     assert notices.lines({"a": folder}, now + 200) == [], "nothing new: no line"
+    write_progress(folder, started=now + 150, done=2, total=8, done_after_s=120, step=80)
+    assert len(notices.lines({"a": folder}, now + 200)) == 1, "the next milestone's scoring, at the same count"
     assert notices.lines({"b": tmp_path / "trial_b"}, now) == [], "a trial that is not scoring"
 
 
