@@ -142,6 +142,12 @@ class LiveView(Callback):
         if result.get("lpips") is None and "lpips" not in self.warned:
             self.warned.add("lpips")
             self._warn(LPIPS_MISSING)
+        if result.get("compile_error") and "compile" not in self.warned:
+            self.warned.add("compile")
+            self._warn(
+                f"trial {trial.trial_id} scores its test set with eager code, about 3.5x slower on the CPU: "
+                f"torch.compile failed ({result['compile_error']}); install a C++ compiler (g++, or set $CXX)"
+            )
         if self.last_step.get(trial.trial_id) == result.get("step"):
             return  # a continuing trial reports the milestone it restored again: said already
         self.last_step[trial.trial_id] = result.get("step")

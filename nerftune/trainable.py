@@ -75,6 +75,7 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         "device": device,
         **nerf_device.describe(device),
         "implementation": implementation(nerf_config, fast, trainer.compiled_scoring),
+        "compile_error": trainer.compile_error,  # compiling for scoring failed: the console says so
         "host": socket.gethostname(),
         "node_id": ray.get_runtime_context().get_node_id(),  # the Ray node: which machine of a cluster
     }

@@ -127,3 +127,26 @@ def test_commands_the_console_suggests_survive_a_path_with_spaces(tmp_path):
     target = local_target(storage, "demo")
     command = ui_link(target).split("(after `", 1)[1].rstrip("`)")
     assert shlex.split(command) == ["mlflow", "ui", "--backend-store-uri", target.uri, "--port", "5000"]
+
+
+def test_a_trial_that_could_not_compile_its_scoring_is_said_once(tmp_path):
+    import io
+    from types import SimpleNamespace
+
+    from nerftune.console import LiveView, Terminal
+
+    view = LiveView(trials=2, max_steps=100, metric="psnr", dimensions=[])
+    view.setup()
+    err = io.StringIO()
+    view.terminal = Terminal(io.StringIO(), err)
+    trials = [SimpleNamespace(trial_id=name, status="RUNNING", last_result={}, config={}) for name in "ab"]
+    result = {"step": 50, "psnr": 20.0, "lpips": 0.1}
+    view.on_trial_result(1, trials, trials[0], result)
+    assert err.getvalue() == "", "compiled, or eager where it did not pay: nothing to say"
+    failed = {**result, "compile_error": "InductorError: InvalidCxxCompiler: No working C++ compiler found"}
+    for trial in trials:
+        view.on_trial_result(2, trials, trial, {**failed, "step": 100})
+    assert err.getvalue().count("warning: ") == 1, err.getvalue()
+    assert ("warning: trial a scores its test set with eager code, about 3.5x slower on the CPU: torch.compile failed "
+            "(InductorError: InvalidCxxCompiler: No working C++ compiler found); install a C++ compiler (g++, or set "
+            "$CXX)") in err.getvalue()

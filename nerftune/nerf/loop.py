@@ -75,6 +75,7 @@ class NerfTrainer:
     config: TrainerConfig
     fast: bool = False
     compiled_scoring: bool = False  # false again if compiling fails (no C++ compiler): it scores eagerly
+    compile_error: str | None = None  # why compiling for scoring failed
     step: int = 0  # the next step to train = steps done so far
     timings: Timings = field(default_factory=Timings)
     # each test view's document region (by its image's resolved path): adds doc_psnr, doc_ssim and doc_lpips
@@ -120,7 +121,8 @@ class NerfTrainer:
                 uncompile_hash_grids(self.pipeline.model)
                 self.compiled_scoring = False
                 first_line = (str(error).strip().splitlines() or [""])[0][:300]
-                warnings.warn(f"scoring uncompiled: torch.compile failed ({type(error).__name__}: {first_line})")
+                self.compile_error = f"{type(error).__name__}: {first_line}"
+                warnings.warn(f"scoring uncompiled: torch.compile failed ({self.compile_error})")
 
     @property
     def pipeline(self):
