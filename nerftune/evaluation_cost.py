@@ -8,11 +8,10 @@ minutes at the tiny profile's eager rate (5 compiled), where its 450 training st
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable
 
 from nerftune.data.dataset import Dataset
 from nerftune.data.downscale import factor_to_fit
-from nerftune.nerf.methods import has_hash_grid
 
 # one trial of the tiny profile scoring its whole test set (rendering and metrics) on one core of this 2-core machine:
 # eager, 9.6 thousand rays a second at 480x360 beside another trial, 8.6 thousand at 1600x1200 alone (2026-12-04);
@@ -20,9 +19,6 @@ from nerftune.nerf.methods import has_hash_grid
 # renders far fewer.
 CPU_RAYS_PER_S = 9_000
 CPU_COMPILED_RAYS_PER_S = 24_000
-# compiling costs about 15 s on a machine's first trial and 2.5 s on later ones (torch keeps its kernels on disk),
-# so on the CPU the hash grid is compiled for scoring where eager code would take half a minute or more
-SCORING_COMPILE_RAYS = 250_000
 SLOW_EVALUATION_S = 240  # above this, a trial's last evaluation is said in the plan
 
 
@@ -30,14 +26,6 @@ def test_rays(dataset: Dataset) -> int:
     """The rays one evaluation of the whole test set renders: its images' pixels."""
     frames = ({**dataset.transforms, **dataset.frames[index]} for index in dataset.test_indices)
     return sum(int(frame.get("w", 0)) * int(frame.get("h", 0)) for frame in frames)
-
-
-def cpu_scoring_compiled(fast_path: bool | str, methods: Sequence[str], datasets: Iterable[Dataset]) -> bool:
-    """Whether trials on the CPU score their test sets with a compiled hash grid: `fast_path: true`, or auto
-    where the test set is large enough to pay for compiling (`fast_path.compiles_scoring` decides in the trial)."""
-    if fast_path is False or not all(map(has_hash_grid, methods)):
-        return False
-    return fast_path is True or max(map(test_rays, datasets)) >= SCORING_COMPILE_RAYS
 
 
 def cpu_evaluation_warning(datasets: Iterable[Dataset], downscale: int = 1, compiled: bool = False) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from nerftune.cpu_compile import plan_text
 from nerftune.machine import cpu_count
 from nerftune.novel_views import rendered_trials_text
 from nerftune.preflight import Prepared
@@ -83,8 +84,7 @@ def describe_plan(prepared: Prepared, on_cluster: bool, target: TrackingTarget |
     lines.append(f"devices: {_devices_text(prepared, on_cluster)}")
     if spec.render:
         lines.append(_render_line(prepared))
-    scoring_only = prepared.cpu_scoring_compiled and spec.fast_path == "auto"  # `true` compiles training too
-    fast = f"{spec.fast_path} (on the CPU: scoring compiled)" if scoring_only else spec.fast_path
+    fast = plan_text(spec.fast_path, *prepared.cpu_compiling)
     lines.append(f"profile: {spec.profile}; fast path: {fast}; output: {prepared.experiment_dir}")
     lines.append(f"tracking: MLflow experiment {target.experiment} at {target.uri}" if target else "tracking: off")
     return "\n".join(lines)

@@ -18,7 +18,8 @@ from nerftune.data.downscale import downscaled
 from nerftune.dimensions import POSES
 from nerftune.data.frames import resolve_frame_count
 from nerftune.errors import InputError
-from nerftune.evaluation_cost import cpu_evaluation_warning, cpu_scoring_compiled
+from nerftune.cpu_compile import cpu_compiling
+from nerftune.evaluation_cost import cpu_evaluation_warning
 from nerftune.machine import Gpu, tcnn_installed, visible_gpus
 from nerftune.nerf.methods import available_methods, check_override, has_hash_grid, needs_cuda
 from nerftune.nerf.overrides import OverrideError
@@ -58,7 +59,8 @@ class Prepared:
     scenes: dict[str, Scene]  # one, or a study's several (the dimension `scene`), in the spec's order
     gpus: list[Gpu]  # listed once (nvidia-smi takes tens of ms); read by the plan, packing and provenance
     warnings: list[str] = field(default_factory=list)
-    cpu_scoring_compiled: bool = False  # trials on the CPU score with a compiled hash grid (`evaluation_cost.py`)
+    # trials on the CPU with a compiled hash grid, for (training, scoring): all, some or none (`cpu_compile.py`)
+    cpu_compiling: tuple[str, str] = ("none", "none")
     packing: Packing | None = None  # `resources.gpu: auto`: the measured packing (None until measured)
     init_sources: dict[str, str] = field(default_factory=dict)  # each `init_from` value: its checkpoint file
     forced: list[str] = field(default_factory=list)  # what `--force` resumes over: a changed spec or data
@@ -103,7 +105,7 @@ def prepare(spec_path: str | Path, storage: str | Path, name: str | None = None,
     _check_methods(spec, spec_path, len(gpus), on_cluster)
     _check_overrides(spec, spec_path)
     scenes = {entry.scene_name: _scene(spec, entry, spec_path, storage) for entry in spec.data}  # slow: last
-    warnings, compiled = [], False
+    warnings, compiling = [], ("none", "none")
     if spec.resources.gpu != 0 and not gpus and not on_cluster:
         if spec.resources.gpu == "auto":
             raise InputError(
@@ -115,13 +117,16 @@ def prepare(spec_path: str | Path, storage: str | Path, name: str | None = None,
         warnings.append(f"no GPU found: trials run on the CPU ({spec.resources.cpu:g} CPU per trial)")
     if (not gpus or spec.resources.gpu == 0) and not on_cluster:  # trials on the CPU
         datasets = [scene.dataset for scene in scenes.values()]
-        compiled = cpu_scoring_compiled(spec.fast_path, spec.space["method"].choices, datasets)
+        steps = spec.space["steps"]  # a trial's training steps (fine-tuning apart): what it decides on
+        counts = [int(count) for count in (steps.choices if steps.values is not None else (steps.min, steps.max))]
+        compiling = cpu_compiling(spec.fast_path, spec.space["method"].choices, (min(counts), max(counts)), datasets)
+        compiled = compiling[1] != "none"
         warnings += filter(None, [cpu_evaluation_warning(datasets, spec.max_downscale, compiled)])
     if gpus and not tcnn_installed() and any(map(has_hash_grid, spec.space["method"].choices)):
         warnings.append(TCNN_MISSING)
     if any(has_document_text(scene.dataset) for scene in scenes.values()) and not ocr_available():
         warnings.append(OCR_MISSING)
-    prepared = Prepared(spec_path, spec, name or spec.name, storage, scenes, gpus, warnings, compiled)
+    prepared = Prepared(spec_path, spec, name or spec.name, storage, scenes, gpus, warnings, compiling)
     prepared.init_sources = warm_start_sources(spec, spec_path, storage, scenes)
     if gpus:
         prepared.packing = read_packing(prepared.experiment_dir, prepared.packing_key)

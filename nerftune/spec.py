@@ -20,7 +20,7 @@
     num_samples: 8
     max_concurrent_trials: 2
     resources: {cpu: 1, gpu: 1}        # gpu: 0.25 = 4 trials per GPU, auto = measured; custom: {a100: 1}: Ray's own
-    fast_path: auto                    # compiled hash grid: CUDA, and CPU scoring; true: all; false: never
+    fast_path: auto                    # compiled hash grid: CUDA; CPU where it pays; true: all; false: never
     tracking: {checkpoints: best}      # MLflow; {uri: http://host:5000} for a server, {enabled: false} for none
     render: {circles: {radii: [0.2, 0.4], distances: [1.0, 1.6], views: 9}, trials: best, best_k: 3}
     finetune: {target: segmentation, train: color, steps: [150, 450]}   # then colour only, on segmentation images
@@ -97,8 +97,8 @@ class SweepSpec(_Strict):
     profile: Literal["tiny", "small", "default"] = "default"
     fast_path: bool | Literal["auto"] = Field(
         "auto",
-        description="compiled hash grid and TF32: auto = on CUDA for methods with nerfstudio's "
-        "hash grid, and on the CPU for scoring a large test set; true = everywhere; false = never",
+        description="compiled hash grid and TF32: auto = on CUDA for methods with nerfstudio's hash grid, and on "
+        "the CPU for trials of 1000 steps or more and for scoring a large test set; true = everywhere; false = never",
     )
     space: dict[str, Dimension]
     search: SearchSpec = SearchSpec()

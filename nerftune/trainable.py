@@ -24,7 +24,7 @@ from nerftune.data.document_region import view_regions, view_text_checks
 from nerftune.nerf import device as nerf_device
 from nerftune.nerf.config import build_config, config_yaml, key_values
 from nerftune.evaluation_cost import test_rays
-from nerftune.nerf.fast_path import compiles_scoring, implementation, wanted
+from nerftune.nerf.fast_path import choose, implementation
 from nerftune.nerf.loop import Evaluation, NerfTrainer, TrainChunk
 from nerftune.mask_error import split_metrics
 from nerftune.novel_views import render_views
@@ -64,8 +64,7 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         )
 
     nerf_config = nerf_config_for(view)
-    fast = wanted(plan.fast_path, nerf_config, device)
-    compiled_scoring = not fast and compiles_scoring(plan.fast_path, nerf_config, device, test_rays(dataset))
+    fast, compiled_scoring = choose(plan.fast_path, nerf_config, device, steps, test_rays(dataset))
     regions, text = view_regions(dataset), view_text_checks(dataset)
     trainer = NerfTrainer(
         nerf_config, fast=fast, compiled_scoring=compiled_scoring, document_regions=regions, text_checks=text
@@ -74,8 +73,8 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     placement = {
         "device": device,
         **nerf_device.describe(device),
-        "implementation": implementation(nerf_config, fast, trainer.compiled_scoring),
-        "compile_error": trainer.compile_error,  # compiling for scoring failed: the console says so
+        "implementation": implementation(nerf_config, trainer.fast, trainer.compiled_scoring),
+        "compile_error": trainer.compile_error,  # compiling failed: the console says so
         "host": socket.gethostname(),
         "node_id": ray.get_runtime_context().get_node_id(),  # the Ray node: which machine of a cluster
     }

@@ -113,6 +113,35 @@ def test_the_plan_says_when_scoring_the_test_set_on_the_cpu_takes_minutes(scene_
         assert (f"fast path: {fast_path} (on the CPU: scoring compiled);" in out) == compiled, out
 
 
+def test_the_plan_says_which_cpu_trials_compile_their_training(scene_dir, write_spec, tmp_path, capsys):
+    """`fast_path: auto` on the CPU compiles training for trials of 1000 steps or more (they score compiled too);
+    the demo's 450-step trials and the tests' stay eager code's."""
+    from nerftune.cpu_compile import TRAINING_COMPILE_STEPS, compiles_scoring, compiles_training
+
+    assert TRAINING_COMPILE_STEPS == 1000
+    assert compiles_training("auto", 1000) and not compiles_training("auto", 999)
+    assert compiles_training(True, 10) and not compiles_training(False, 30000)
+    assert compiles_scoring("auto", 2000, 100) and compiles_scoring("auto", 10, 250_000)
+    assert not compiles_scoring("auto", 10, 249_999) and not compiles_scoring(False, 30000, 10**7)
+    for steps, fast_path, said in (
+        ("2000", "auto", "auto (on the CPU: training and scoring compiled)"),
+        ("{values: [450, 3000]}", "auto", "auto (on the CPU: training compiled for trials of 1000 steps or more, "
+         "and their scoring)"),
+        ("{type: int, min: 200, max: 5000}", "auto", "auto (on the CPU: training compiled for trials of 1000 steps "
+         "or more, and their scoring)"),
+        ("450", "auto", "auto"),  # 3 test images of 80x60: nothing pays
+        ("30", "true", "true (on the CPU: training and scoring compiled)"),
+        ("30000", "false", "false"),
+    ):
+        spec = write_spec(
+            f"name: cost\ndata: {scene_dir}\nspace: {{steps: {steps}}}\nresources: {{gpu: 0}}\nfast_path: {fast_path}\n"
+            "scheduler: {type: none}\n"
+        )
+        assert sweep.main([str(spec), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
+        out = capsys.readouterr().out
+        assert f"fast path: {said}; output:" in out, (steps, out)
+
+
 def test_the_plan_says_when_trials_at_once_would_not_fit_memory(scene_dir, write_spec, tmp_path, monkeypatch, capsys):
     """21 training images of 1600x1200 are about 1 GB a trial as float32 (two copies at the peak), 2.2 GB with the
     process: two at once do not fit in 4 GB, one does; at half the size both fit."""

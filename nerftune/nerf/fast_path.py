@@ -5,9 +5,9 @@ Without tiny-cuda-nn, nerfacto's hash grid is nerfstudio's `HashEncoding.pytorch
 element-wise kernels per level, which compilation fuses (1.41x steps/s and 30 % less memory on an H200). Compiling
 takes a while, so the trainer runs a warm-up pass before training and keeps its time apart (`compile_s`).
 
-On the CPU, `fast_path: auto` compiles the hash grid for scoring only, where the test set is large enough to pay
-for it: rendering the test images is most of a CPU trial's time, and compiled it runs at about 3.5x the rays a
-second, with the same PSNR; training stays nerfstudio's eager code, bit for bit.
+On the CPU, `fast_path: auto` compiles the hash grid where it pays (`cpu_compile.py`): for training and scoring in
+trials of a thousand steps or more (about 1.8x the steps a second), else for scoring only where the test set is
+large (about 3.5x the rays a second, the same PSNR; training stays nerfstudio's eager code, bit for bit).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from nerfstudio.field_components.encodings import HashEncoding
 
-from nerftune.evaluation_cost import SCORING_COMPILE_RAYS
+from nerftune import cpu_compile
 from nerftune.machine import tcnn_installed
 from nerftune.nerf.overrides import get_path, has_path
 from nerftune.nerf.run_state import module_scalars, restore_module_scalars
@@ -76,22 +76,22 @@ def compile_hash_grids(model: torch.nn.Module, scoring_only: bool = False) -> in
     limit = "recompile_limit" if hasattr(dynamo, "recompile_limit") else "cache_size_limit"  # its name before 2.7
     setattr(dynamo, limit, max(getattr(dynamo, limit), 8 * len(grids) * TRIALS_PER_RESET))
     for grid in grids:
-        # dynamic shapes: one graph serves every batch and evaluation chunk size
-        compiled = torch.compile(grid.pytorch_fwd, dynamic=True)
-        grid.pytorch_fwd = _in_eval_mode(grid, grid.pytorch_fwd, compiled) if scoring_only else compiled
+        grid.pytorch_fwd = _compiled(grid, grid.pytorch_fwd, scoring_only)
     return len(grids)
 
 
-def _in_eval_mode(grid: HashEncoding, eager: Any, compiled: Any) -> Any:
+def _compiled(grid: HashEncoding, eager: Any, scoring_only: bool) -> Any:
+    compiled = torch.compile(eager, dynamic=True)  # dynamic shapes: one graph for every batch and chunk size
+
     def forward(inputs: torch.Tensor) -> torch.Tensor:
-        return eager(inputs) if grid.training else compiled(inputs)
+        return eager(inputs) if scoring_only and grid.training else compiled(inputs)
 
     forward.eager = eager  # for `uncompile_hash_grids`
     return forward
 
 
 def uncompile_hash_grids(model: torch.nn.Module) -> None:
-    """Give every hash grid wrapped by `compile_hash_grids(..., scoring_only=True)` its eager code back."""
+    """Give every hash grid wrapped by `compile_hash_grids` its eager code back."""
     for grid in model.modules():
         if isinstance(grid, HashEncoding) and hasattr(grid.pytorch_fwd, "eager"):
             grid.pytorch_fwd = grid.pytorch_fwd.eager
@@ -106,22 +106,25 @@ def warm_up(trainer: Any, train_pass: bool = True) -> float:
     pipeline, device = trainer.pipeline, trainer.config.machine.device_type
     scalars = module_scalars(pipeline)
     python_state, numpy_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device == "cuda" else []):
+    try:  # (compiling may fail: no trace then either)
+        with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device == "cuda" else []):
+            pipeline.train()
+            with torch.autocast(device_type=device, enabled=trainer.trainer.mixed_precision):
+                ray_bundle, batch = pipeline.datamanager.next_train(trainer.step)
+                if train_pass:
+                    outputs = pipeline.model(ray_bundle)
+                    metrics = pipeline.model.get_metrics_dict(outputs, batch)
+                    losses = pipeline.model.get_loss_dict(outputs, batch, metrics)
+                    torch.stack([loss.float() for loss in losses.values()]).sum().backward()
+                pipeline.eval()
+                with torch.no_grad():
+                    pipeline.model(ray_bundle)
+    finally:
         pipeline.train()
-        with torch.autocast(device_type=device, enabled=trainer.trainer.mixed_precision):
-            ray_bundle, batch = pipeline.datamanager.next_train(trainer.step)
-            if train_pass:
-                outputs = pipeline.model(ray_bundle)
-                losses = pipeline.model.get_loss_dict(outputs, batch, pipeline.model.get_metrics_dict(outputs, batch))
-                torch.stack([loss.float() for loss in losses.values()]).sum().backward()
-            pipeline.eval()
-            with torch.no_grad():
-                pipeline.model(ray_bundle)
-        pipeline.train()
-    trainer.trainer.optimizers.zero_grad_all()
-    random.setstate(python_state)
-    np.random.set_state(numpy_state)
-    restore_module_scalars(pipeline, scalars)
+        trainer.trainer.optimizers.zero_grad_all()
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        restore_module_scalars(pipeline, scalars)
     return time.perf_counter() - start
 
 
@@ -130,15 +133,23 @@ def has_torch_hash_grid(config: Any) -> bool:
     return has_path(config, IMPLEMENTATION_FIELD) and get_path(config, IMPLEMENTATION_FIELD) == "torch"
 
 
+def wanted(setting: bool | str, config: Any, device: str, steps: int = 0) -> bool:
+    """Whether a trial of `steps` training steps takes the fast path (training and scoring compiled), for a model
+    it speeds up: spec `fast_path` true, or auto on CUDA, and on the CPU where it pays (`cpu_compile.py`)."""
+    if setting is False or not has_torch_hash_grid(config):
+        return False
+    return setting is True or device == "cuda" or cpu_compile.compiles_training(setting, steps)
+
+
 def compiles_scoring(setting: bool | str, config: Any, device: str, test_rays: int) -> bool:
     """Whether a trial off the fast path compiles its hash grids for scoring only: `fast_path: auto` on the CPU,
     for a model with nerfstudio's pure-torch grid, and a test set of `test_rays` rays large enough to pay."""
-    auto = setting not in (True, False)
-    return auto and device != "cuda" and has_torch_hash_grid(config) and test_rays >= SCORING_COMPILE_RAYS
+    on_cpu = setting == "auto" and device != "cuda" and has_torch_hash_grid(config)
+    return on_cpu and cpu_compile.compiles_scoring(setting, 0, test_rays)
 
 
-def wanted(setting: bool | str, config: Any, device: str) -> bool:
-    """Whether a trial takes the fast path: spec `fast_path` true, or auto on CUDA, for a model it speeds up."""
-    if setting is False or not has_torch_hash_grid(config):
-        return False
-    return setting is True or device == "cuda"
+def choose(setting: bool | str, config: Any, device: str, steps: int, test_rays: int) -> tuple[bool, bool]:
+    """A trial's (fast, compiled_scoring) for `NerfTrainer`: what it compiles, from its spec's `fast_path`, its
+    device, its training steps and its test set's rays."""
+    fast = wanted(setting, config, device, steps)
+    return fast, not fast and compiles_scoring(setting, config, device, test_rays)

@@ -73,9 +73,9 @@ class NerfTrainer:
     (`fast_path.py`)."""
 
     config: TrainerConfig
-    fast: bool = False
-    compiled_scoring: bool = False  # false again if compiling fails (no C++ compiler): it scores eagerly
-    compile_error: str | None = None  # why compiling for scoring failed
+    fast: bool = False  # (both false again if compiling fails, say without a C++ compiler: eager code runs)
+    compiled_scoring: bool = False
+    compile_error: str | None = None  # why compiling failed
     step: int = 0  # the next step to train = steps done so far
     timings: Timings = field(default_factory=Timings)
     # each test view's document region (by its image's resolved path): adds doc_psnr, doc_ssim and doc_lpips
@@ -110,19 +110,17 @@ class NerfTrainer:
             self.trainer.callbacks = self.pipeline.get_training_callbacks(attributes)
         self.timings.setup_s += time.perf_counter() - start
         device = self.config.machine.device_type
-        set_tf32(self.fast and device == "cuda")
-        if self.fast and compile_hash_grids(self.pipeline.model):
-            self.timings.compile_s += warm_up(self)
-        elif self.compiled_scoring and compile_hash_grids(self.pipeline.model, scoring_only=True):
+        if (self.fast or self.compiled_scoring) and compile_hash_grids(self.pipeline.model, not self.fast):
             try:
-                self.timings.compile_s += warm_up(self, train_pass=False)
+                self.timings.compile_s += warm_up(self, train_pass=self.fast)
             except Exception as error:  # noqa: BLE001 (torch's compile errors have no common base)
-                # inductor needs a C++ compiler on the CPU: without one, score with eager code and say why
+                # inductor needs a C++ compiler on the CPU: without one, run eager code and say why
                 uncompile_hash_grids(self.pipeline.model)
-                self.compiled_scoring = False
+                self.fast = self.compiled_scoring = False
                 first_line = (str(error).strip().splitlines() or [""])[0][:300]
                 self.compile_error = f"{type(error).__name__}: {first_line}"
-                warnings.warn(f"scoring uncompiled: torch.compile failed ({self.compile_error})")
+                warnings.warn(f"hash grid uncompiled: torch.compile failed ({self.compile_error})")
+        set_tf32(self.fast and device == "cuda")
 
     @property
     def pipeline(self):

@@ -1,0 +1,64 @@
+"""When `fast_path: auto` compiles nerfacto's hash grid for trials on the CPU: decided the same way by the plan
+before launch and by each trial (no torch imported here).
+
+Compiling costs a machine's first trial 15 s for scoring alone, 20 to 30 s with training (torch keeps the kernels on
+disk: 2.5 to 3 s for a new worker after that, nothing for a worker's next trial of the same model), and it pays
+where it saves more:
+- scoring: a compiled grid renders about 3.5x the rays a second, so it is compiled for scoring wherever the test
+  set is large enough that eager code would take half a minute or more;
+- training: the tiny profile trains at about 1.8x the steps a second compiled (36 against 20 on one core,
+  2026-12-05), 0.022 s saved a step, so trials of `TRAINING_COMPILE_STEPS` or more compile it for training too.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from nerftune.data.dataset import Dataset
+from nerftune.evaluation_cost import test_rays
+from nerftune.nerf.methods import has_hash_grid
+
+SCORING_COMPILE_RAYS = 250_000
+TRAINING_COMPILE_STEPS = 1_000
+
+
+def compiles_training(fast_path: bool | str, steps: int) -> bool:
+    """Whether a CPU trial of `steps` training steps (of a model with nerfstudio's torch hash grid) trains with
+    its grid compiled: `fast_path: true`, or auto for a trial long enough to pay."""
+    return fast_path is True or (fast_path == "auto" and steps >= TRAINING_COMPILE_STEPS)
+
+
+def compiles_scoring(fast_path: bool | str, steps: int, rays: int) -> bool:
+    """Whether a CPU trial scores a test set of `rays` rays with its grid compiled (it does wherever it trains so)."""
+    return compiles_training(fast_path, steps) or (fast_path == "auto" and rays >= SCORING_COMPILE_RAYS)
+
+
+def cpu_compiling(
+    fast_path: bool | str, methods: Sequence[str], steps: tuple[int, int], datasets: Iterable[Dataset]
+) -> tuple[str, str]:
+    """What the trials of a sweep on the CPU compile, as (training, scoring), each "all", "some" or "none":
+    `steps` is the shortest and the longest trial's training steps."""
+    if not all(map(has_hash_grid, methods)):
+        return "none", "none"
+    rays = [test_rays(dataset) for dataset in datasets]
+    training = _share([compiles_training(fast_path, count) for count in steps])
+    scoring = _share([compiles_scoring(fast_path, count, size) for count in steps for size in rays])
+    return training, scoring
+
+
+def _share(decisions: list[bool]) -> str:
+    return "all" if all(decisions) else "some" if any(decisions) else "none"
+
+
+def plan_text(fast_path: bool | str, training: str, scoring: str) -> str:
+    """The plan's `fast path:` value: the setting (as a spec writes it) and, on the CPU, what it compiles."""
+    fast_path = str(fast_path).lower()
+    if training == scoring == "none":
+        return fast_path
+    if training == "all":
+        return f"{fast_path} (on the CPU: training and scoring compiled)"
+    if training == "some":
+        scored = "scoring compiled" if scoring == "all" else "and their scoring"
+        trials = f"trials of {TRAINING_COMPILE_STEPS} steps or more"
+        return f"{fast_path} (on the CPU: training compiled for {trials}, {scored})"
+    return f"{fast_path} (on the CPU: scoring compiled{' for the larger test sets' if scoring == 'some' else ''})"
