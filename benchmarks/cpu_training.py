@@ -1,0 +1,75 @@
+"""Training on the CPU: nerfstudio's eager hash grid against the compiled one (what `fast_path: auto` does on the
+CPU in trials of 1000 steps or more), as ratios measured in one run.
+
+Builds two tiny nerfacto trainers of the same seed on one thread (a one-CPU trial), the second compiling its hash
+grids (its compile time printed apart), then trains them alternately, `--chunk` steps at a time, for `--pairs`
+pairs. Prints each pair's steps/s and ratio compiled / eager, their median and range, the steps after which
+compiling has paid for itself, and both models' test PSNR at the end (one seed each: they differ within seed
+noise, as compiled code rounds otherwise). For a machine's first compile, run it with an empty kernel cache:
+`TORCHINDUCTOR_CACHE_DIR=$(mktemp -d)`. Usage:
+
+    python benchmarks/cpu_training.py [--pairs 5] [--chunk 100] [--width 320] [--height 240]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from timing import interleaved, ratios, summary
+
+from nerftune.cpu_compile import TRAINING_COMPILE_STEPS
+from nerftune.data.dataset import load_dataset, write_view
+from nerftune.data.synthetic import SceneOptions, write_scene
+from nerftune.nerf.config import build_config
+from nerftune.nerf.loop import NerfTrainer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--chunk", type=int, default=100, help="steps each trainer trains per turn")
+    parser.add_argument("--width", type=int, default=320)
+    parser.add_argument("--height", type=int, default=240)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    warm_up_steps = 20  # untimed: the first steps allocate
+    total = warm_up_steps + args.pairs * args.chunk
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        dataset = load_dataset(write_scene(work / "scene", SceneOptions(frames=24, width=args.width, height=args.height)))
+        view = write_view(dataset, dataset.train_indices(12), work / "view")
+        trainers = {}
+        for fast in (False, True):  # one after the other: each seeds the global generators
+            config = build_config("nerfacto", view, work / str(fast), total, 0, "cpu", "tiny")
+            trainers[fast] = NerfTrainer(config, fast=fast)
+            trainers[fast].train(warm_up_steps)
+
+        def steps_per_s(fast: bool) -> float:
+            trainer = trainers[fast]
+            start = time.perf_counter()
+            trainer.train(trainer.step + args.chunk)
+            return args.chunk / (time.perf_counter() - start)
+
+        figures = interleaved({"eager": lambda: steps_per_s(False), "compiled": lambda: steps_per_s(True)}, args.pairs)
+        psnr = {fast: trainer.evaluate().metrics["psnr"] for fast, trainer in trainers.items()}
+    compile_s = trainers[True].timings.compile_s
+    speedups = ratios(figures["compiled"], figures["eager"])
+    eager, compiled = statistics.median(figures["eager"]), statistics.median(figures["compiled"])
+    print(f"\ntiny nerfacto, one thread, {args.width}x{args.height}, {args.pairs} pairs of {args.chunk} steps")
+    print(f"compiling before training: {compile_s:.1f} s (with torch's kernel cache as it was)")
+    for index, (slow, fast, ratio) in enumerate(zip(figures["eager"], figures["compiled"], speedups), 1):
+        print(f"pair {index}: eager {slow:5.1f} steps/s, compiled {fast:5.1f} steps/s, ratio {ratio:.2f}")
+    print(f"speed-up compiled / eager: median {summary(speedups, 2)}")
+    saved = 1 / eager - 1 / compiled
+    print(f"saved {saved * 1000:.1f} ms a step: compiling pays after {compile_s / saved:.0f} steps "
+          f"(auto compiles trials of {TRAINING_COMPILE_STEPS} steps or more)")
+    print(f"test PSNR after {total} steps: eager {psnr[False]:.3f}, compiled {psnr[True]:.3f} (one seed each)")
+
+
+if __name__ == "__main__":
+    main()
