@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 
 import torch
+from synthetic_view import synthetic_view
 from timing import interleaved, ratios, summary
 
-from nerftune.data.dataset import load_dataset, write_view
-from nerftune.data.synthetic import SceneOptions, write_scene
 from nerftune.nerf.config import build_config
 from nerftune.nerf.loop import NerfTrainer
 
@@ -35,9 +34,7 @@ def main() -> None:
     torch.set_num_threads(1)  # a one-CPU trial
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        scene = SceneOptions(frames=24, width=args.width, height=args.height)
-        dataset = load_dataset(write_scene(work / "scene", scene))
-        view = write_view(dataset, dataset.train_indices(12), work / "view")
+        view = synthetic_view(work, args.width, args.height)
         trainers = {}
         for compiled in (False, True):  # one after the other: each seeds the global generators
             config = build_config("nerfacto", view, work / str(compiled), args.steps, 0, "cpu", "tiny")

@@ -23,11 +23,10 @@ import time
 from pathlib import Path
 
 import torch
+from synthetic_view import synthetic_view
 from timing import interleaved, ratios, summary
 
 from nerftune.cpu_compile import TRAINING_COMPILE_STEPS
-from nerftune.data.dataset import load_dataset, write_view
-from nerftune.data.synthetic import SceneOptions, write_scene
 from nerftune.nerf.config import build_config
 from nerftune.nerf.loop import NerfTrainer
 
@@ -46,9 +45,7 @@ def main() -> None:
     total = warm_up_steps + args.pairs * args.chunk
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        scene = SceneOptions(frames=24, width=args.width, height=args.height)
-        dataset = load_dataset(write_scene(work / "scene", scene))
-        view = write_view(dataset, dataset.train_indices(12), work / "view")
+        view = synthetic_view(work, args.width, args.height)
         trainers = {}
         for fast in (False, True):  # one after the other: each seeds the global generators
             trainers[fast] = trained(view, work / str(fast), total, 0, fast, warm_up_steps)
