@@ -6,7 +6,7 @@ element-wise kernels per level, which compilation fuses (1.41x steps/s and 30 % 
 takes a while, so the trainer runs a warm-up pass before training and keeps its time apart (`compile_s`).
 
 On the CPU, `fast_path: auto` compiles the hash grid where it pays (`cpu_compile.py`): for training and scoring in
-trials of a thousand steps or more (about 1.8x the steps a second), else for scoring only where the test set is
+trials of a thousand steps or more (1.66x the steps a second), else for scoring only where the test set is
 large (about 3.5x the rays a second, the same PSNR; training stays nerfstudio's eager code, bit for bit).
 """
 
