@@ -110,7 +110,7 @@ class NerfTrainer:
             self.trainer.callbacks = self.pipeline.get_training_callbacks(attributes)
         self.timings.setup_s += time.perf_counter() - start
         device = self.config.machine.device_type
-        if (self.fast or self.compiled_scoring) and compile_hash_grids(self.pipeline.model, not self.fast):
+        if (self.fast or self.compiled_scoring) and compile_hash_grids(self.pipeline.model, scoring_only=not self.fast):
             try:
                 self.timings.compile_s += warm_up(self, train_pass=self.fast)
             except Exception as error:  # noqa: BLE001 (torch's compile errors have no common base)
