@@ -145,7 +145,7 @@ class LiveView(Callback):
         if result.get("compile_error") and "compile" not in self.warned:
             self.warned.add("compile")
             self._warn(
-                f"trial {trial.trial_id} runs its hash grid as eager code (on the CPU, training about 2x and "
+                f"trial {trial.trial_id} runs its hash grid as eager code (on the CPU, training about 1.7x and "
                 f"scoring 3.5x slower than compiled): torch.compile failed ({result['compile_error']}); install a "
                 "C++ compiler (g++, or set $CXX)"
             )
