@@ -4,7 +4,7 @@ On the synthetic ID card (320x240, 60 frames) with nerfacto, in this order, each
 
     bare      (a) nerfstudio's own Trainer.train(), nerftune's config for the same method and profile
     eager     (b) a nerftune trial's training loop (NerfTrainer), no fast path; its checkpoint reloads exactly
-    fast      (b') the same with the fast path (compiled hash grid, TF32); compiling timed apart
+    fast      (b') the same with the fast path (compiled hash grid, TF32, fast contraction); compiling timed apart
     sweep     (c) a real Ray Tune sweep, `python -m nerftune.sweep`: 4 trials sharing the GPU (resources.gpu 0.25),
               each trial's steps/s, peak memory and the device Ray gave it
     auto      the same sweep with `resources.gpu: auto` and the small profile: it measures its packing first, then
@@ -54,12 +54,14 @@ def trial_loop(view: Path, out: Path, steps: int, device: str, profile: str, fas
     out.mkdir(parents=True, exist_ok=True)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    trainer = NerfTrainer(build_config("nerfacto", view, out / "trial", steps, 0, device, profile), fast=fast)
+    config = build_config("nerfacto", view, out / "trial", steps, 0, device, profile)
+    trainer = NerfTrainer(config, fast=fast, fast_contraction=fast)  # the fast path as `fast_path: true` has it
     trainer.train(steps)
     peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else 0.0
     psnr = trainer.evaluate().metrics["psnr"]
     trainer.save(out / "trial.ckpt")
-    reloaded = NerfTrainer(build_config("nerfacto", view, out / "reloaded", steps, 0, device, profile), fast=fast)
+    reloaded_config = build_config("nerfacto", view, out / "reloaded", steps, 0, device, profile)
+    reloaded = NerfTrainer(reloaded_config, fast=fast, fast_contraction=fast)
     reloaded.load(out / "trial.ckpt")
     timings = trainer.timings
     return {

@@ -64,11 +64,9 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         )
 
     nerf_config = nerf_config_for(view)
-    fast, compiled_scoring = choose(plan.fast_path, nerf_config, device, steps, test_rays(dataset))
+    fast_path = choose(plan.fast_path, nerf_config, device, steps, test_rays(dataset))
     regions, text = view_regions(dataset), view_text_checks(dataset)
-    trainer = NerfTrainer(
-        nerf_config, fast=fast, compiled_scoring=compiled_scoring, document_regions=regions, text_checks=text
-    )
+    trainer = NerfTrainer(nerf_config, **fast_path, document_regions=regions, text_checks=text)
     # where this attempt runs and what computes its hash grid (a retried trial may run on another node)
     placement = {
         "device": device,
@@ -192,6 +190,7 @@ def start_fine_tuning(rgb: NerfTrainer, nerf_config, dataset, segmented: Path, r
         nerf_config,
         fast=rgb.fast,
         compiled_scoring=rgb.compiled_scoring,
+        fast_contraction=rgb.fast_contraction,
         document_regions=regions,
         text_checks=text,
         colour_only=True,

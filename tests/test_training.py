@@ -114,14 +114,31 @@ def test_compiled_scoring_leaves_training_as_it_was_and_scores_as_eager_code_doe
     assert not any(compiles_scoring(setting, nerfacto, "cpu", 1_000_000) for setting in (True, False))
     assert not compiles_scoring("auto", vanilla, "cpu", 1_000_000), "no hash grid"
     # and where it compiles training too (and so scoring): trials of a thousand steps or more on the CPU, every trial
-    # on CUDA; what a trial chooses, as (fast, compiled_scoring)
-    assert choose("auto", nerfacto, "cpu", 1000, 14_400) == (True, False)
-    assert choose("auto", nerfacto, "cpu", 999, 14_400) == (False, False)
-    assert choose("auto", nerfacto, "cpu", 999, 1_000_000) == (False, True)
-    assert choose("auto", nerfacto, "cuda", 10, 1_000_000) == (True, False)
-    assert choose(True, nerfacto, "cpu", 10, 14_400) == (True, False)
-    assert choose(False, nerfacto, "cuda", 30000, 1_000_000) == (False, False)
-    assert choose("auto", vanilla, "cpu", 30000, 1_000_000) == (False, False)
+    # on CUDA; the fast contraction wherever the fast path is not turned off
+    chosen = lambda *args: {name for name, on in choose(*args).items() if on}  # noqa: E731
+    assert chosen("auto", nerfacto, "cpu", 1000, 14_400) == {"fast", "fast_contraction"}
+    assert chosen("auto", nerfacto, "cpu", 999, 14_400) == {"fast_contraction"}
+    assert chosen("auto", nerfacto, "cpu", 999, 1_000_000) == {"compiled_scoring", "fast_contraction"}
+    assert chosen("auto", nerfacto, "cuda", 10, 1_000_000) == {"fast", "fast_contraction"}
+    assert chosen(True, nerfacto, "cpu", 10, 14_400) == {"fast", "fast_contraction"}
+    assert chosen(False, nerfacto, "cuda", 30000, 1_000_000) == set()
+    assert chosen("auto", vanilla, "cpu", 30000, 1_000_000) == {"fast_contraction"}  # (it has none: no-op)
+
+
+def test_the_fast_contraction_trains_and_scores_as_nerfstudios_code_bit_for_bit(view, tmp_path, one_thread):
+    losses, psnr, contractions = {}, {}, {}
+    for fast in (False, True):  # one after the other: each seeds the global generators training draws from
+        config = build_config("nerfacto", view, tmp_path / str(fast), 400, 0, "cpu", "tiny")
+        run = NerfTrainer(config, fast_contraction=fast)
+        chunks = []
+        run.train(100, check_every=20, on_chunk=chunks.append)
+        losses[fast] = [loss for chunk in chunks for loss in chunk.losses]
+        psnr[fast] = run.evaluate([0]).metrics["psnr"]
+        contractions[fast] = [m for m in run.pipeline.model.modules() if type(m).__name__ == "SceneContraction"]
+    assert losses[True] == losses[False] and psnr[True] == psnr[False]
+    # one contraction, shared by the field and both proposal networks: nerfstudio's code in one, the fast one's
+    assert len(contractions[True]) == 1 and "forward" in vars(contractions[True][0])
+    assert "forward" not in vars(contractions[False][0])
 
 
 NO_COMPILER_SCRIPT = """

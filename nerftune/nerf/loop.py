@@ -27,7 +27,7 @@ from nerftune.finetune import freeze_geometry
 from nerftune.legibility import TextCheck
 from nerftune.nerf import lpips
 from nerftune.nerf.region_metrics import region_metrics
-from nerftune.nerf.fast_path import compile_hash_grids, set_tf32, uncompile_hash_grids, warm_up
+from nerftune.nerf.fast_path import compile_hash_grids, set_tf32, uncompile_hash_grids, use_fast_contractions, warm_up
 from nerftune.nerf.run_state import module_scalars, reset_nerfstudio_globals, restore_module_scalars, seed_everything
 from nerftune.outcomes import METRICS
 
@@ -69,12 +69,13 @@ class TrainChunk:
 @dataclass
 class NerfTrainer:
     """A nerfstudio pipeline with its optimizers and callbacks, trained step by step; `fast` compiles its hash
-    grids and allows TF32 on CUDA, `compiled_scoring` compiles them for evaluation and rendering only
-    (`fast_path.py`)."""
+    grids and allows TF32 on CUDA, `compiled_scoring` compiles them for evaluation and rendering only,
+    `fast_contraction` computes its scene contraction faster, bit for bit the same (`fast_path.py`)."""
 
     config: TrainerConfig
     fast: bool = False  # (both false again if compiling fails, say without a C++ compiler: eager code runs)
     compiled_scoring: bool = False
+    fast_contraction: bool = False
     compile_error: str | None = None  # why compiling failed
     step: int = 0  # the next step to train = steps done so far
     timings: Timings = field(default_factory=Timings)
@@ -108,6 +109,8 @@ class NerfTrainer:
             self.trainer.callbacks = self.pipeline.datamanager.get_training_callbacks(attributes)
         else:
             self.trainer.callbacks = self.pipeline.get_training_callbacks(attributes)
+        if self.fast_contraction:
+            use_fast_contractions(self.pipeline.model)
         self.timings.setup_s += time.perf_counter() - start
         device = self.config.machine.device_type
         if (self.fast or self.compiled_scoring) and compile_hash_grids(self.pipeline.model, scoring_only=not self.fast):

@@ -59,7 +59,10 @@ def train_probe(job: dict, copies: int, barrier: Path) -> dict[str, float]:
         config = build_config(
             configuration["method"], view, Path(tmp) / "out", 10**6, 0, device, job["profile"], recipe.overrides
         )
-        trainer = NerfTrainer(config, fast=wanted(job["fast_path"], config, device))
+        fast_path = job["fast_path"]
+        trainer = NerfTrainer(
+            config, fast=wanted(fast_path, config, device), fast_contraction=fast_path is not False
+        )
         trainer.train(WARMUP_STEPS)
         _wait_for_copies(barrier, copies)
         nerf_device.synchronize(device)

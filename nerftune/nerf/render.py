@@ -36,7 +36,7 @@ def load_trained(recipe: TrialRecipe, checkpoint: Path, work_dir: Path, rays: in
     how many it is loaded to render (on the CPU, enough of them are worth compiling its hash grid for)."""
     nerf_config, finetuned = trained_config(recipe, checkpoint, work_dir)
     compiled = compiles_scoring("auto", nerf_config, nerf_config.machine.device_type, rays)
-    trainer = NerfTrainer(nerf_config, compiled_scoring=compiled, colour_only=finetuned)
+    trainer = NerfTrainer(nerf_config, compiled_scoring=compiled, fast_contraction=True, colour_only=finetuned)
     trainer.load(checkpoint)
     return trainer
 
