@@ -80,7 +80,8 @@ def main() -> None:
 
 
 def trained(view: Path, out: Path, steps: int, seed: int, fast: bool, until: int | None = None) -> NerfTrainer:
-    trainer = NerfTrainer(build_config("nerfacto", view, out, steps, seed, "cpu", "tiny"), fast=fast)
+    config = build_config("nerfacto", view, out, steps, seed, "cpu", "tiny")
+    trainer = NerfTrainer(config, fast=fast, fast_contraction=True)  # as `fast_path: auto` has it, both ways
     trainer.train(steps if until is None else until)
     return trainer
 

@@ -145,8 +145,8 @@ class LiveView(Callback):
         if result.get("compile_error") and "compile" not in self.warned:
             self.warned.add("compile")
             self._warn(
-                f"trial {trial.trial_id} runs its hash grid as eager code (on the CPU, training about 1.7x and "
-                f"scoring 3.5x slower than compiled): torch.compile failed ({result['compile_error']}); install a "
+                f"trial {trial.trial_id} runs its hash grid as eager code (on the CPU, training about 1.8x and "
+                f"scoring 4x slower than compiled): torch.compile failed ({result['compile_error']}); install a "
                 "C++ compiler (g++, or set $CXX)"
             )
         if self.last_step.get(trial.trial_id) == result.get("step"):

@@ -4,9 +4,9 @@ before launch and by each trial (no torch imported here).
 Compiling costs a machine's first trial 15 s for scoring alone, about 30 s with training (torch keeps the kernels on
 disk: 2.5 to 3 s for a new worker after that, nothing for a worker's next trial of the same model), and it pays
 where it saves more (`benchmarks/cpu_scoring.py`, `benchmarks/cpu_training.py`, one core of this 2-core machine):
-- scoring: a compiled grid renders about 3.5x the rays a second, so it is compiled for scoring wherever the test
+- scoring: a compiled grid renders about 4x the rays a second, so it is compiled for scoring wherever the test
   set is large enough that eager code would take half a minute or more;
-- training: the tiny profile trains at 1.66x the steps a second compiled (about 33 against 20), 21 ms saved a
+- training: the tiny profile trains at 1.8x the steps a second compiled (about 35 against 20), 22 ms saved a
   step: compiling pays after some 150 steps with the kernels on disk, 1500 on a machine's first trial. Trials of
   `TRAINING_COMPILE_STEPS` or more compile for training too; shorter ones (the demo's) stay eager code's.
 """

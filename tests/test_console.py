@@ -147,7 +147,7 @@ def test_a_trial_that_could_not_compile_its_hash_grid_is_said_once(tmp_path):
     for trial in trials:
         view.on_trial_result(2, trials, trial, {**failed, "step": 100})
     assert err.getvalue().count("warning: ") == 1, err.getvalue()
-    assert ("warning: trial a runs its hash grid as eager code (on the CPU, training about 1.7x and scoring 3.5x "
+    assert ("warning: trial a runs its hash grid as eager code (on the CPU, training about 1.8x and scoring 4x "
             "slower than compiled): torch.compile failed "
             "(InductorError: InvalidCxxCompiler: No working C++ compiler found); install a C++ compiler (g++, or set "
             "$CXX)") in err.getvalue()
