@@ -15,10 +15,10 @@ from nerftune.data.downscale import factor_to_fit
 
 # one trial of the tiny profile scoring its whole test set (rendering and metrics) on one core of this 2-core machine:
 # eager, 9.6 thousand rays a second at 480x360 beside another trial, 8.6 thousand at 1600x1200 alone (2026-12-04);
-# its hash grid compiled for scoring (`fast_path.py`), 24 thousand at 1600x1200 (2026-12-05). The default profile
-# renders far fewer.
+# its hash grid compiled for scoring (`fast_path.py`), 27 and 32 thousand at 1600x1200 with the fast contraction
+# (24 and 25 without it; 2026-12-05). The default profile renders far fewer.
 CPU_RAYS_PER_S = 9_000
-CPU_COMPILED_RAYS_PER_S = 24_000
+CPU_COMPILED_RAYS_PER_S = 27_000
 SLOW_EVALUATION_S = 240  # above this, a trial's last evaluation is said in the plan
 
 

@@ -95,7 +95,7 @@ def test_the_plan_says_when_scoring_the_test_set_on_the_cpu_takes_minutes(scene_
     large = upscaled_copy(scene_dir, tmp_path / "large", 25)  # 80x60 -> 2000x1500
     fix = "for a study on the CPU, train and score on smaller images: `data: {path: ..., downscale: %d}`"
     for data, fast_path, warned, compiled in (
-        (large, "auto", f"9.0 million rays, 6 minutes or more on the CPU at the tiny profile's 24 thousand rays a "
+        (large, "auto", f"9.0 million rays, 6 minutes or more on the CPU at the tiny profile's 27 thousand rays a "
          f"second (compiled); {fix % 2}", True),
         (large, "false", f"9.0 million rays, 17 minutes or more on the CPU at the tiny profile's 9 thousand rays a "
          f"second; {fix % 3}", False),
