@@ -4,7 +4,8 @@ On the synthetic ID card (320x240, 60 frames) with nerfacto, in this order, each
 
     bare      (a) nerfstudio's own Trainer.train(), nerftune's config for the same method and profile
     eager     (b) a nerftune trial's training loop (NerfTrainer), no fast path; its checkpoint reloads exactly
-    fast      (b') the same with the fast path (compiled hash grid, TF32, fast contraction); compiling timed apart
+    fast      (b') the same with the fast path (compiled hash grid, TF32; on the CPU the fast contraction
+              too); compiling timed apart
     sweep     (c) a real Ray Tune sweep, `python -m nerftune.sweep`: 4 trials sharing the GPU (resources.gpu 0.25),
               each trial's steps/s, peak memory and the device Ray gave it
     auto      the same sweep with `resources.gpu: auto` and the small profile: it measures its packing first, then
@@ -42,6 +43,7 @@ from nerftune.data.synthetic import SceneOptions, write_scene
 from nerftune.machine import visible_gpus
 from nerftune.nerf.config import build_config
 from nerftune.nerf.loop import NerfTrainer
+from nerftune.nerf.fast_path import wants_fast_contraction
 from nerftune.packing import PACKING_FILE, ProbeJob, measure
 from nerftune.spec import load_spec
 
@@ -55,13 +57,14 @@ def trial_loop(view: Path, out: Path, steps: int, device: str, profile: str, fas
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     config = build_config("nerfacto", view, out / "trial", steps, 0, device, profile)
-    trainer = NerfTrainer(config, fast=fast, fast_contraction=fast)  # the fast path as `fast_path: true` has it
+    fast_contraction = fast and wants_fast_contraction(True, device)  # the fast path as `fast_path: true` has it
+    trainer = NerfTrainer(config, fast=fast, fast_contraction=fast_contraction)
     trainer.train(steps)
     peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else 0.0
     psnr = trainer.evaluate().metrics["psnr"]
     trainer.save(out / "trial.ckpt")
     reloaded_config = build_config("nerfacto", view, out / "reloaded", steps, 0, device, profile)
-    reloaded = NerfTrainer(reloaded_config, fast=fast, fast_contraction=fast)
+    reloaded = NerfTrainer(reloaded_config, fast=fast, fast_contraction=fast_contraction)
     reloaded.load(out / "trial.ckpt")
     timings = trainer.timings
     return {

@@ -9,7 +9,7 @@ On the CPU, `fast_path: auto` compiles the hash grid where it pays (`cpu_compile
 trials of a thousand steps or more (1.8x the steps a second), else for scoring only where the test set is
 large (about 4x the rays a second, the same PSNR; training stays nerfstudio's eager code, bit for bit).
 
-Everywhere but with `fast_path: false`, nerfacto's scene contraction takes its L-infinity norm as max |x|
+On the CPU, unless `fast_path: false`, nerfacto's scene contraction takes its L-infinity norm as max |x|
 (`use_fast_contractions`): the same numbers bit for bit, without torch's slow general norm.
 """
 
@@ -114,6 +114,13 @@ def use_fast_contractions(model: torch.nn.Module) -> int:
     return len(contractions)
 
 
+def wants_fast_contraction(setting: bool | str, device: str) -> bool:
+    """Whether a model on `device` gets the fast contraction: on the CPU, where it was measured, unless the spec's
+    `fast_path` is false. (On CUDA, under mixed precision, torch's norm may compute in float32 where max |x| would
+    not: left to nerfstudio there.)"""
+    return setting is not False and device != "cuda"
+
+
 def _fast_contraction(contraction: SceneContraction) -> Any:
     def forward(positions: Any) -> Any:
         if not isinstance(positions, torch.Tensor):  # mip-NeRF's Gaussians: nerfstudio's own code
@@ -182,5 +189,5 @@ def choose(setting: bool | str, config: Any, device: str, steps: int, test_rays:
     return {
         "fast": fast,
         "compiled_scoring": not fast and compiles_scoring(setting, config, device, test_rays),
-        "fast_contraction": setting is not False,
+        "fast_contraction": wants_fast_contraction(setting, device),
     }

@@ -23,7 +23,7 @@ from nerftune.cli import described
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.nerf import device as nerf_device
 from nerftune.nerf.config import build_config
-from nerftune.nerf.fast_path import wanted
+from nerftune.nerf.fast_path import wanted, wants_fast_contraction
 from nerftune.nerf.loop import NerfTrainer
 from nerftune.packing import busy_fraction
 from nerftune.trials import TrialRecipe
@@ -60,9 +60,8 @@ def train_probe(job: dict, copies: int, barrier: Path) -> dict[str, float]:
             configuration["method"], view, Path(tmp) / "out", 10**6, 0, device, job["profile"], recipe.overrides
         )
         fast_path = job["fast_path"]
-        trainer = NerfTrainer(
-            config, fast=wanted(fast_path, config, device), fast_contraction=fast_path is not False
-        )
+        fast_contraction = wants_fast_contraction(fast_path, device)
+        trainer = NerfTrainer(config, fast=wanted(fast_path, config, device), fast_contraction=fast_contraction)
         trainer.train(WARMUP_STEPS)
         _wait_for_copies(barrier, copies)
         nerf_device.synchronize(device)

@@ -21,7 +21,7 @@ from nerfstudio.model_components import renderers
 from nerftune.data.poi import Crop
 from nerftune.nerf.config import build_config
 from nerftune.nerf.device import gpu_count
-from nerftune.nerf.fast_path import compiles_scoring
+from nerftune.nerf.fast_path import compiles_scoring, wants_fast_contraction
 from nerftune.nerf.loop import NerfTrainer
 from nerftune.dimensions import total_steps
 from nerftune.finetune import SEGMENTATION_VIEW
@@ -35,8 +35,10 @@ def load_trained(recipe: TrialRecipe, checkpoint: Path, work_dir: Path, rays: in
     """The trial's model with its checkpoint's weights, built from the trial's own recipe and dataset view; `rays`:
     how many it is loaded to render (on the CPU, enough of them are worth compiling its hash grid for)."""
     nerf_config, finetuned = trained_config(recipe, checkpoint, work_dir)
-    compiled = compiles_scoring("auto", nerf_config, nerf_config.machine.device_type, rays)
-    trainer = NerfTrainer(nerf_config, compiled_scoring=compiled, fast_contraction=True, colour_only=finetuned)
+    device = nerf_config.machine.device_type
+    compiled = compiles_scoring("auto", nerf_config, device, rays)
+    contraction = wants_fast_contraction("auto", device)
+    trainer = NerfTrainer(nerf_config, compiled_scoring=compiled, fast_contraction=contraction, colour_only=finetuned)
     trainer.load(checkpoint)
     return trainer
 
