@@ -57,7 +57,7 @@ def trial_loop(view: Path, out: Path, steps: int, device: str, profile: str, fas
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     config = build_config("nerfacto", view, out / "trial", steps, 0, device, profile)
-    fast_contraction = fast and wants_fast_contraction(True, device)  # the fast path as `fast_path: true` has it
+    fast_contraction = wants_fast_contraction(fast, device)  # as `fast_path: true` (or false) has it
     trainer = NerfTrainer(config, fast=fast, fast_contraction=fast_contraction)
     trainer.train(steps)
     peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else 0.0
