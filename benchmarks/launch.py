@@ -1,15 +1,19 @@
-"""What jsonschema's IRI format checker costs a sweep, as a ratio measured in one run.
+"""What an import nobody uses costs a sweep's launch, as a ratio measured in one run. Two such imports:
 
-nerfstudio's notebook tooling (jupyter-events) asks for `jsonschema[format-nongpl]`, which installs rfc3987-syntax;
-jsonschema then compiles its 38 Earley grammars on every import, and every Ray process imports jsonschema (the
-driver, the dashboard and runtime-env agents, the monitors, each trial's worker). `make install` uninstalls it. This
-script runs the same short sweep through the command line with the checker importable and with it hidden (a module of
-that name on PYTHONPATH that raises ImportError, which jsonschema skips, in every process Ray starts), alternately
-for `--pairs` pairs, and prints each pair's ratio, the median and the range, and the seconds from launch to the
-first trial's start. It needs rfc3987-syntax installed for the comparison (`pip install rfc3987-syntax`; `make
-install` removes it again). Usage:
+- `--compare iri` (the default): jsonschema's IRI format checker. nerfstudio's notebook tooling (jupyter-events)
+  asks for `jsonschema[format-nongpl]`, which installs rfc3987-syntax; jsonschema then compiles its 38 Earley
+  grammars on every import, and every Ray process imports jsonschema (the driver, the dashboard and runtime-env
+  agents, the monitors, each trial's worker). `make install` uninstalls it. Compared: the checker importable, and
+  hidden (a module of that name on PYTHONPATH that raises ImportError, which jsonschema skips, in every process Ray
+  starts). It needs rfc3987-syntax installed (`pip install rfc3987-syntax`; `make install` removes it again).
+- `--compare wandb`: Tune's usage telemetry imports wandb (installed with nerfstudio) into the driver to count a
+  run's callbacks; nerftune's driver keeps it out for the run (`tuner.without_wandb`). Compared: the command as it
+  is, and the command with that context made a no-op (wandb imported, as before).
 
-    python benchmarks/launch.py [--steps 30] [--pairs 3]
+The same short sweep runs through the command line each way, alternately for `--pairs` pairs; the script prints each
+pair's ratio, the median and the range, and the seconds from launch to the first trial's start. Usage:
+
+    python benchmarks/launch.py [--compare iri|wandb] [--steps 30] [--pairs 3]
 """
 
 from __future__ import annotations
@@ -30,30 +34,50 @@ from nerftune.data.synthetic import SceneOptions, write_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKER = "rfc3987_syntax"
+# the sweep's command line with the driver's wandb guard made a no-op: the launch as it was before the guard
+WANDB_IMPORTED = (
+    "import contextlib, sys; import nerftune.tuner as tuner; tuner.without_wandb = contextlib.nullcontext; "
+    "from nerftune.sweep import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def variants(compare: str, folder: Path) -> dict[str, tuple[str, list[str], list[str]]]:
+    """Label -> (description, the command's interpreter arguments, extra PYTHONPATH entries); the slower first."""
+    if compare == "wandb":
+        return {
+            "imported": ("wandb imported by Tune", ["-c", WANDB_IMPORTED], []),
+            "left out": ("wandb left out        ", ["-m", "nerftune.sweep"], []),
+        }
+    if importlib.util.find_spec(CHECKER) is None:
+        raise SystemExit(f"{CHECKER} is not installed, so there is nothing to compare: pip install rfc3987-syntax")
+    hidden = folder / "hide"
+    hidden.mkdir()
+    (hidden / f"{CHECKER}.py").write_text('raise ImportError("hidden by benchmarks/launch.py")\n')
+    return {
+        "importable": ("IRI checker importable", ["-m", "nerftune.sweep"], []),
+        "hidden": ("IRI checker hidden    ", ["-m", "nerftune.sweep"], [str(hidden)]),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compare", choices=["iri", "wandb"], default="iri")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--pairs", type=int, default=3)
     args = parser.parse_args()
-    if importlib.util.find_spec(CHECKER) is None:
-        raise SystemExit(f"{CHECKER} is not installed, so there is nothing to compare: pip install rfc3987-syntax")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         scene = SceneOptions(frames=18, width=80, height=60)
         spec = folder / "start.yaml"
         spec.write_text(spec_text(write_scene(folder / scene.name(), scene), trials=2, steps=args.steps))
-        hidden = folder / "hide"
-        hidden.mkdir()
-        (hidden / f"{CHECKER}.py").write_text('raise ImportError("hidden by benchmarks/launch.py")\n')
-        first_start: dict[str, list[float]] = {"checker": [], "hidden": []}
+        ways = variants(args.compare, folder)
+        first_start: dict[str, list[float]] = {label: [] for label in ways}
 
-        def sweep(kind: str) -> float:
-            paths = [str(hidden)] if kind == "hidden" else []
+        def sweep(label: str) -> float:
+            _, interpreter_args, paths = ways[label]
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([*paths, str(ROOT), os.environ.get("PYTHONPATH", "")])}
-            storage = folder / f"sweeps-{kind}-{len(first_start[kind])}"
-            command = [sys.executable, "-m", "nerftune.sweep", str(spec), "--storage", str(storage)]
+            storage = folder / f"sweeps-{label.replace(' ', '-')}-{len(first_start[label])}"
+            command = [sys.executable, *interpreter_args, str(spec), "--storage", str(storage)]
             start = time.perf_counter()
             process = subprocess.Popen(
                 command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
@@ -63,15 +87,18 @@ def main() -> None:
                 if started is None and " started: " in line:
                     started = time.perf_counter() - start
             if process.wait() != 0 or started is None:
-                raise SystemExit(f"the sweep with the checker {kind} failed")
-            first_start[kind].append(started)
+                raise SystemExit(f"the sweep with {ways[label][0].strip()} failed")
+            first_start[label].append(started)
             return time.perf_counter() - start
 
-        figures = interleaved({"checker": lambda: sweep("checker"), "hidden": lambda: sweep("hidden")}, args.pairs)
+        figures = interleaved({label: (lambda label=label: sweep(label)) for label in ways}, args.pairs)
     print(f"\n2 trials of {args.steps} steps, 2 at a time, wall seconds of the whole command:")
-    for kind, label in (("checker", "IRI checker importable"), ("hidden", "IRI checker hidden    ")):
-        print(f"  {label}: {summary(figures[kind], 1)}; first trial started after {summary(first_start[kind], 1)}")
-    print(f"  hidden / importable: {summary(ratios(figures['hidden'], figures['checker']))}")
+    for label, (description, _, _) in ways.items():
+        started = summary(first_start[label], 1)
+        print(f"  {description}: {summary(figures[label], 1)}; first trial started after {started}")
+    slower, faster = ways
+    print(f"  {faster} / {slower}: {summary(ratios(figures[faster], figures[slower]))}")
+    print(f"  first trial's start, {faster} / {slower}: {summary(ratios(first_start[faster], first_start[slower]))}")
 
 
 if __name__ == "__main__":

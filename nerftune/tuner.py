@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import ray
 from ray import tune
@@ -84,12 +86,13 @@ def fit(
     # writes event files; nerftune keeps its curves in MLflow and reads result.json, so a run names its loggers
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     try:
-        if resume and tune.Tuner.can_restore(folder):
-            # with the callbacks pickled with its run, its loggers among them
-            tuner = tune.Tuner.restore(folder, trainable, resume_unfinished=True, resume_errored=retry_errored)
-        else:
-            tuner = _new_tuner(prepared, trainable, callbacks, verbose)
-        grid, interrupted = fit_noting_interruption(tuner)
+        with without_wandb():
+            if resume and tune.Tuner.can_restore(folder):
+                # with the callbacks pickled with its run, its loggers among them
+                tuner = tune.Tuner.restore(folder, trainable, resume_unfinished=True, resume_errored=retry_errored)
+            else:
+                tuner = _new_tuner(prepared, trainable, callbacks, verbose)
+            grid, interrupted = fit_noting_interruption(tuner)
         unfinished = unfinished_trials(folder) if interrupted else {}
     finally:
         ray.shutdown()
@@ -106,6 +109,27 @@ def fit(
         else record
         for record, result in zip(records, grid)
     ]
+
+
+WANDB = ("wandb", "ray.air.integrations.wandb")
+
+
+@contextmanager
+def without_wandb() -> Iterator[None]:
+    """Tune's usage telemetry counts a run's callbacks by importing its W&B integration, which imports wandb
+    (installed with nerfstudio): about 3 s on 2 cores in the driver, before the first trial starts, for a library
+    this driver never uses. For the run, `import wandb` fails here (None in sys.modules), which the integration
+    expects of a machine without it; afterwards both modules import as before. The trials' workers are separate
+    processes, untouched."""
+    if "wandb" in sys.modules:  # already imported by whoever runs the sweep in-process: nothing to save
+        yield
+        return
+    sys.modules["wandb"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for name in WANDB:  # the integration too: it keeps the failed import's None
+            sys.modules.pop(name, None)
 
 
 # what Ray Tune stops a run on, saving its state (SIGUSR1 is missing on Windows)

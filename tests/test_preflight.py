@@ -209,6 +209,25 @@ assert not loaded, f"the driver's modules imported {loaded}"
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+def test_tunes_callback_count_leaves_wandb_out_of_the_driver_for_the_run_only():
+    """Tune counts a run's callbacks by importing its W&B integration, which imports wandb (about 3 s on 2 cores
+    before the first trial starts; benchmarks/launch.py --compare wandb). The first assertion fails if Tune stops
+    doing so (the guard is then dead code); afterwards both import as before."""
+    probe = """
+import sys
+from ray.air._internal.usage import _count_callbacks
+from ray.tune.logger import JsonLoggerCallback
+from nerftune.tuner import without_wandb
+with without_wandb():
+    assert _count_callbacks([JsonLoggerCallback()]) == {"JsonLoggerCallback": 1}
+    assert "ray.air.integrations.wandb" in sys.modules, "Tune no longer imports its W&B integration to count"
+    assert sys.modules["wandb"] is None
+assert "wandb" not in sys.modules and "ray.air.integrations.wandb" not in sys.modules
+"""
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def test_ray_imports_without_jsonschemas_iri_grammars():
     """`make install` removes rfc3987-syntax, which pip installs again each time: with it, each of a sweep's Ray
     processes compiles 38 grammars as it imports jsonschema, and a sweep's first trial starts about 9 s later on 2
