@@ -125,26 +125,28 @@ def batch_stop(process: subprocess.Popen) -> None:
     os.kill(process.pid, signal.SIGUSR1)  # as a batch system signals the job's command before its time is up
 
 
-@pytest.mark.parametrize("stop", [ctrl_c, batch_stop])
-def test_a_stop_signal_stops_a_sweep_that_the_same_command_resumes(stop, scene_dir, write_spec, tmp_path):
-    storage = tmp_path / "sweeps"
-    text = resume_spec(scene_dir, 90) + "render: {circles: {radii: [0.3], distances: [1.0], views: 2}, trials: best}\n"
-    spec = write_spec(text)
-    command = [sys.executable, "-m", "nerftune.sweep", str(spec), "--storage", str(storage)]
-    first = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, text=True)
+def interrupted_run(command: list[str], stop, after: str, settle: float) -> str:
+    """Start the sweep, and stop it with `stop` `settle` seconds after a line that holds `after`; what it printed."""
+    process = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, text=True)
     try:
         seen = ""
-        for line in first.stdout:
+        for line in process.stdout:
             seen += line
-            if " step 30: " in line:
+            if after in line:
                 break
-        time.sleep(3)  # a milestone's checkpoint is registered a moment after its line
-        stop(first)
-        seen += first.stdout.read()
-        assert first.wait(timeout=120) == 130, seen
+        time.sleep(settle)
+        stop(process)
+        seen += process.stdout.read()
+        assert process.wait(timeout=120) == 130, seen
     finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    return seen
+
+
+def assert_stopped_for_a_resume(storage: Path, seen: str, client: MlflowClient, experiment: str) -> None:
+    """Tune saved the run's state: its unfinished trials are listed as such, nothing was rendered, and MLflow says
+    the sweep's run and the unfinished trials' runs were killed."""
     table = pd.read_csv(storage / "resume" / "results.csv")
     unfinished = table[table.stop_reason == "unfinished"]
     assert len(unfinished) >= 1 and set(table.stop_reason) <= {"unfinished", "completed"}, "none said pruned"
@@ -152,15 +154,31 @@ def test_a_stop_signal_stops_a_sweep_that_the_same_command_resumes(stop, scene_d
     assert f"interrupted: {ended} of 4 trials ended, {len(unfinished)} unfinished, {4 - len(table)} not started" in seen
     assert "the same command resumes it" in seen and "rendering" not in seen and "\nbest trial " not in seen
     assert "finished" not in json.loads((storage / "resume" / "nerftune-sweep.json").read_text())
-    client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("resume").experiment_id
     status = {run.data.tags.get("nerftune.trial_id"): run.info.status for run in client.search_runs([experiment])}
     assert status.pop(None) == "KILLED", "the sweep's run"
     assert {status[trial] for trial in unfinished.trial_id} == {"KILLED"}
 
-    second = run_cli(str(spec), "--storage", str(storage))
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert "continues from step " in second.stdout and "rendered trial" in second.stdout, second.stdout
+
+def test_stop_signals_stop_a_sweep_that_the_same_command_resumes(scene_dir, write_spec, tmp_path):
+    """Ctrl-C stops the first run and SIGUSR1 (a batch system's warning before its time is up) the resumed one;
+    each leaves a state the same command resumes, and the third run finishes the sweep."""
+    storage = tmp_path / "sweeps"
+    text = resume_spec(scene_dir, 90) + "render: {circles: {radii: [0.3], distances: [1.0], views: 2}, trials: best}\n"
+    spec = write_spec(text)
+    command = [sys.executable, "-m", "nerftune.sweep", str(spec), "--storage", str(storage)]
+    # a milestone's checkpoint is registered a moment after its line: the resume continues from it
+    first = interrupted_run(command, ctrl_c, " step 30: ", settle=3)
+    client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("resume").experiment_id
+    assert_stopped_for_a_resume(storage, first, client, experiment)
+
+    # stopped as soon as a trial continues, so that it is unfinished again
+    second = interrupted_run(command, batch_stop, "continues from step ", settle=0)
+    assert_stopped_for_a_resume(storage, second, client, experiment)
+
+    third = run_cli(str(spec), "--storage", str(storage))
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "rendered trial" in third.stdout, third.stdout
     table = pd.read_csv(storage / "resume" / "results.csv")
     assert len(table) == 4 and (table.stop_reason == "completed").all(), table.to_string()
     assert table.resumed_from_step.isin([30, 60]).sum() >= 1, table.to_string()
