@@ -117,10 +117,10 @@ WANDB = ("wandb", "ray.air.integrations.wandb")
 @contextmanager
 def without_wandb() -> Iterator[None]:
     """Tune's usage telemetry counts a run's callbacks by importing its W&B integration, which imports wandb
-    (installed with nerfstudio): about 3 s on 2 cores in the driver, before the first trial starts, for a library
-    this driver never uses. For the run, `import wandb` fails here (None in sys.modules), which the integration
-    expects of a machine without it; afterwards both modules import as before. The trials' workers are separate
-    processes, untouched."""
+    (installed with nerfstudio): 3 s of the driver's time on 2 cores, before the first trial starts, for a library
+    this driver never uses (without it the first trial starts about 1.5 s sooner: benchmarks/launch.py). For the
+    run, `import wandb` fails here (None in sys.modules), which the integration expects of a machine without it;
+    afterwards both modules import as before. The trials' workers are separate processes, untouched."""
     if "wandb" in sys.modules:  # already imported by whoever runs the sweep in-process: nothing to save
         yield
         return

@@ -210,9 +210,9 @@ assert not loaded, f"the driver's modules imported {loaded}"
 
 
 def test_tunes_callback_count_leaves_wandb_out_of_the_driver_for_the_run_only():
-    """Tune counts a run's callbacks by importing its W&B integration, which imports wandb (about 3 s on 2 cores
-    before the first trial starts; benchmarks/launch.py --compare wandb). The first assertion fails if Tune stops
-    doing so (the guard is then dead code); afterwards both import as before."""
+    """Tune counts a run's callbacks by importing its W&B integration, which imports wandb (the first trial started
+    about 1.5 s later with it: benchmarks/launch.py --compare wandb). The second assertion fails if Tune stops doing
+    so (the guard is then dead code); afterwards both import as before."""
     probe = """
 import sys
 from ray.air._internal.usage import _count_callbacks
