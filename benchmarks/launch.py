@@ -46,7 +46,7 @@ def variants(compare: str, folder: Path) -> dict[str, tuple[str, list[str], list
     if compare == "wandb":
         return {
             "imported": ("wandb imported by Tune", ["-c", WANDB_IMPORTED], []),
-            "left out": ("wandb left out        ", ["-m", "nerftune.sweep"], []),
+            "left out": ("wandb left out", ["-m", "nerftune.sweep"], []),
         }
     if importlib.util.find_spec(CHECKER) is None:
         raise SystemExit(f"{CHECKER} is not installed, so there is nothing to compare: pip install rfc3987-syntax")
@@ -55,7 +55,7 @@ def variants(compare: str, folder: Path) -> dict[str, tuple[str, list[str], list
     (hidden / f"{CHECKER}.py").write_text('raise ImportError("hidden by benchmarks/launch.py")\n')
     return {
         "importable": ("IRI checker importable", ["-m", "nerftune.sweep"], []),
-        "hidden": ("IRI checker hidden    ", ["-m", "nerftune.sweep"], [str(hidden)]),
+        "hidden": ("IRI checker hidden", ["-m", "nerftune.sweep"], [str(hidden)]),
     }
 
 
@@ -87,7 +87,7 @@ def main() -> None:
                 if started is None and " started: " in line:
                     started = time.perf_counter() - start
             if process.wait() != 0 or started is None:
-                raise SystemExit(f"the sweep with {ways[label][0].strip()} failed")
+                raise SystemExit(f"the sweep with {ways[label][0]} failed")
             first_start[label].append(started)
             return time.perf_counter() - start
 
@@ -95,7 +95,7 @@ def main() -> None:
     print(f"\n2 trials of {args.steps} steps, 2 at a time, wall seconds of the whole command:")
     for label, (description, _, _) in ways.items():
         started = summary(first_start[label], 1)
-        print(f"  {description}: {summary(figures[label], 1)}; first trial started after {started}")
+        print(f"  {description:<22}: {summary(figures[label], 1)}; first trial started after {started}")
     slower, faster = ways
     print(f"  {faster} / {slower}: {summary(ratios(figures[faster], figures[slower]))}")
     print(f"  first trial's start, {faster} / {slower}: {summary(ratios(first_start[faster], first_start[slower]))}")
