@@ -18,7 +18,7 @@ from ray.train._internal.session import _TrainingResult
 from ray.tune import Callback, Checkpoint
 from ray.tune.experiment import Trial
 
-from nerftune.console import terminal
+from nerftune.quiet import terminal
 from nerftune.trials import CHECKPOINT_FILE, MILESTONE_FILE
 
 CHECKPOINT_PREFIX = "checkpoint_"  # Ray's checkpoint folders: checkpoint_000000, checkpoint_000001, ...

@@ -17,16 +17,20 @@ import functools
 import math
 import sys
 import tempfile
+import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 
 from nerftune.cli import described
 from nerftune.errors import InputError
 from nerftune.outcomes import LPIPS_MISSING, METRICS
+from nerftune.quiet import quiet_output
+from nerftune.scoring_progress import how_far
 from nerftune.trials import RECIPE_FILE, STANDARD_DIMENSIONS, milestones, read_recipe, trial_folders
 
+EVAL_LOG = "eval.log"  # in the sweep's folder: what nerfstudio printed while `--reevaluate` loaded checkpoints
 FIXED_COLUMNS = [
     "trial_id",
     "method",
@@ -54,9 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("sweep", type=Path, help="the sweep's folder, e.g. sweeps/frames")
     parser.add_argument("--out", type=Path, help="the CSV to write (default: SWEEP_DIR/evaluation.csv)")
     parser.add_argument("--reevaluate", action="store_true", help="re-render the test set from saved checkpoints")
+    parser.add_argument("--verbose", action="store_true", help="show nerfstudio's output (else: SWEEP_DIR/eval.log)")
     args = parser.parse_args(argv)
     try:
-        table = evaluation_table(args.sweep, args.reevaluate)
+        if args.reevaluate:  # nerfstudio speaks as each checkpoint loads: into the sweep's eval.log
+            trial_folders(args.sweep)  # a log only in a sweep's folder: bad input makes none
+            with quiet_output(args.sweep / EVAL_LOG, args.verbose) as terminal:
+                table = evaluation_table(args.sweep, True, terminal.say)
+        else:
+            table = evaluation_table(args.sweep)
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2
@@ -67,16 +77,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown = [c for c in ("trial_id", "frames", "seed", "step", *METRICS, "fps") if c in table]
     print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"{out}: {len(table)} rows ({table.trial_id.nunique()} trials)")
+    if args.reevaluate and not args.verbose:
+        print(f"nerfstudio's own output: {args.sweep / EVAL_LOG}")
     return 0
 
 
-def evaluation_table(sweep_dir: Path, reevaluate: bool = False) -> pd.DataFrame:
+def evaluation_table(
+    sweep_dir: Path, reevaluate: bool = False, say: Callable[[str], None] = print
+) -> pd.DataFrame:
+    """The table; with `reevaluate`, each saved checkpoint scored again, with a line `say`s as each is done."""
     rows = []
     trials = [(folder, read_recipe(folder)) for folder in trial_folders(sweep_dir)]
     searched = sorted({k for _, recipe in trials for k in recipe.config} - set(STANDARD_DIMENSIONS))
     if reevaluate:
         for folder, recipe in trials:
             _check_data_unchanged(folder, recipe)
+    saved = sum(bool(report["checkpoint"]) for folder, _ in trials for report in milestones(folder))
+    done, started = 0, time.monotonic()
     for folder, recipe in trials:
         for report in milestones(folder):
             row = {key: report.get(key) for key in FIXED_COLUMNS}
@@ -86,6 +103,9 @@ def evaluation_table(sweep_dir: Path, reevaluate: bool = False) -> pd.DataFrame:
             )
             if reevaluate and report["checkpoint"]:
                 row.update(_reevaluate(recipe, Path(report["checkpoint"])), reevaluated=True)
+                done, elapsed = done + 1, time.monotonic() - started
+                progress = how_far(done, saved, elapsed, elapsed, unit="checkpoints")
+                say(f"trial {recipe.trial_id} step {row['step']}: psnr {row['psnr']:.3f} ({progress})")
             rows.append(row)
     table = pd.DataFrame(rows, columns=FIXED_COLUMNS[:6] + searched + FIXED_COLUMNS[6:])
     if table["stage"].isna().all():

@@ -21,15 +21,17 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import ContextManager, Sequence
 
 from nerftune.cli import described
 from nerftune.errors import InputError
+from nerftune.quiet import quiet_output
 from nerftune.trials import TrialRecipe, locate, milestones, read_recipe
 
 NERFSTUDIO_FOLDER = "nerfstudio"  # in the trial's folder, where `--out` is not given
 EXPORT_FOLDER = "export"  # in the trial's folder: export/pointcloud, export/tsdf, ...
 SUMMARY_FILE = "export.json"
+EXPORT_LOG = "export.log"  # in the trial's folder: what nerfstudio printed while the trial loaded
 MESH_METHODS = ("poisson", "tsdf", "marching-cubes")  # ns-export's; `nerf/exporters.py` makes the first two
 
 
@@ -46,38 +48,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where (default: TRIAL/nerfstudio, or TRIAL/export/KIND)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier export")
     parser.add_argument("--tracking-uri", help="the MLflow server the sweep logged to (default: the sweep's own)")
+    parser.add_argument("--verbose", action="store_true", help="show all nerfstudio says (else: TRIAL/export.log)")
     args = parser.parse_args(argv)
     try:
         trial_dir, checkpoint = locate(args.trial)
         recipe = read_recipe(trial_dir)
+        if not args.nerfstudio:
+            out = args.out or trial_dir / EXPORT_FOLDER / (args.mesh or "pointcloud")
+            _check_geometry_args(out, args)
+        # nerfstudio speaks as the trial loads (the exporters' progress bars stay on the terminal)
+        loading = quiet_output(trial_dir / EXPORT_LOG, args.verbose)
         if args.nerfstudio:
-            return _nerfstudio(recipe, checkpoint, args.out or trial_dir / NERFSTUDIO_FOLDER, args.overwrite)
-        out = args.out or trial_dir / EXPORT_FOLDER / (args.mesh or "pointcloud")
-        _check_geometry_args(out, args)
-        summary = _geometry(recipe, checkpoint, out, args)
+            with loading:
+                lines = _nerfstudio(recipe, checkpoint, args.out or trial_dir / NERFSTUDIO_FOLDER, args.overwrite)
+        else:
+            lines = [*_geometry(recipe, checkpoint, out, args, loading), _log_to_trial_run(trial_dir, out, args)]
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2
-    counts = f"{summary['points']} points" if "points" in summary else f"{summary['vertices']} vertices"
-    crop = "cropped to the document" if summary["cropped"] else "uncropped"
-    print(f"{out / summary['files'][0]}: {counts}, {crop}, dataset frame, {summary['seconds']:.1f} s")
-    print(_log_to_trial_run(trial_dir, out, args))
+    print("\n".join(lines))
+    if not args.verbose:
+        print(f"nerfstudio's own output while the trial loaded: {trial_dir / EXPORT_LOG}")
     return 0
 
 
-def _nerfstudio(recipe: TrialRecipe, checkpoint: Path, out: Path, overwrite: bool) -> int:
+def _nerfstudio(recipe: TrialRecipe, checkpoint: Path, out: Path, overwrite: bool) -> list[str]:
+    """Write the nerfstudio output folder; returns what to say (where it is, how nerfstudio's tools load it)."""
     from nerftune.nerf.nerfstudio_output import write_nerfstudio_output
 
     config = write_nerfstudio_output(recipe, checkpoint, out, overwrite)
-    print(f"nerfstudio output: {config}")
-    for command in (
+    commands = (
         f"ns-viewer --load-config {config}",
         f"ns-eval --load-config {config} --output-path {config.parent / 'eval.json'}",
         f"ns-render camera-path --load-config {config} --camera-path-filename PATH.json --output-path render.mp4",
         f"ns-export pointcloud --load-config {config} --output-dir {config.parent / 'export'}",
-    ):
-        print(f"  {command}")
-    return 0
+    )
+    return [f"nerfstudio output: {config}", *(f"  {command}" for command in commands)]
 
 
 def _check_geometry_args(out: Path, args: argparse.Namespace) -> None:
@@ -89,21 +95,27 @@ def _check_geometry_args(out: Path, args: argparse.Namespace) -> None:
         raise InputError("command line", "--texture-size", "must be 0 (no texture) or more", "e.g. 1024")
 
 
-def _geometry(recipe: TrialRecipe, checkpoint: Path, out: Path, args: argparse.Namespace) -> dict:
-    """Load the checkpoint and export its point cloud or mesh into `out`, with export.json."""
+def _geometry(
+    recipe: TrialRecipe, checkpoint: Path, out: Path, args: argparse.Namespace, loading: ContextManager
+) -> list[str]:
+    """Load the checkpoint (within `loading`) and export its point cloud or mesh into `out`, with export.json;
+    returns what to say."""
     from nerftune.nerf.exporters import export_mesh, export_point_cloud
     from nerftune.nerf.render import load_trained
 
     view, crop = Path(recipe.view_dir), not args.no_crop
     with tempfile.TemporaryDirectory() as work:
-        trainer = load_trained(recipe, checkpoint, Path(work))
+        with loading:
+            trainer = load_trained(recipe, checkpoint, Path(work), scores=False)
         if args.pointcloud:
             summary = export_point_cloud(trainer, view, out, crop, args.num_points)
         else:
             summary = export_mesh(trainer, view, out, args.mesh, crop, args.num_points, args.texture_size)
     summary.update(trial_id=recipe.trial_id, checkpoint=str(checkpoint))
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
-    return summary
+    counts = f"{summary['points']} points" if "points" in summary else f"{summary['vertices']} vertices"
+    cropped = "cropped to the document" if summary["cropped"] else "uncropped"
+    return [f"{out / summary['files'][0]}: {counts}, {cropped}, dataset frame, {summary['seconds']:.1f} s"]
 
 
 def _log_to_trial_run(trial_dir: Path, out: Path, args: argparse.Namespace) -> str:

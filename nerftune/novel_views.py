@@ -24,9 +24,11 @@ from nerftune.camera_paths import read_paths
 from nerftune.data.dataset import pose_matrix
 from nerftune.data.poi import Crop
 from nerftune.errors import InputError
+from nerftune.quiet import quiet_output
 from nerftune.spec import SCENE
 from nerftune.trials import locate, read_recipe, trial_folders
 
+RENDER_LOG = "render.log"  # in the trial's folder: what nerfstudio printed while the trial loaded and rendered
 VIEW_COLUMNS = (
     "view",
     "segment",
@@ -47,6 +49,7 @@ def render_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="output folder (default: TRIAL/renders/PATHS_NAME)")
     parser.add_argument("--video", action="store_true", help="also write path.mp4")
     parser.add_argument("--no-crop", action="store_true", help="render what lies in front of the document too")
+    parser.add_argument("--verbose", action="store_true", help="show nerfstudio's own output (else: TRIAL/render.log)")
     args = parser.parse_args(argv)
     try:
         trial_dir, checkpoint = locate(args.trial)
@@ -56,11 +59,14 @@ def render_main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2
     out = args.out or trial_dir / "renders" / args.paths.stem
-    summary = render_trial(trial_dir, checkpoint, camera_paths, out, args.video, not args.no_crop)
-    print(
-        f"{out}: {summary['views']} views at {summary['fps']:.2f} fps (step {summary['step']}), "
-        f"crop {'on' if summary['crop'] else 'off'}"
-    )
+    with quiet_output(trial_dir / RENDER_LOG, args.verbose) as terminal:
+        summary = render_trial(trial_dir, checkpoint, camera_paths, out, args.video, not args.no_crop)
+        terminal.say(
+            f"{out}: {summary['views']} views at {summary['fps']:.2f} fps (step {summary['step']}), "
+            f"crop {'on' if summary['crop'] else 'off'}"
+        )
+        if not args.verbose:
+            terminal.say(f"nerfstudio's own output: {trial_dir / RENDER_LOG}")
     return 0
 
 
@@ -71,7 +77,7 @@ def render_trial(trial_dir: Path, checkpoint: Path, camera_paths: dict, out: Pat
     recipe = read_recipe(trial_dir)
     with tempfile.TemporaryDirectory() as work:
         views, size = len(camera_paths["camera_path"]), camera_paths["render_width"] * camera_paths["render_height"]
-        trainer = load_trained(recipe, checkpoint, Path(work), rays=views * size)
+        trainer = load_trained(recipe, checkpoint, Path(work), rays=views * size, scores=False)
         summary = render_views(trainer, Path(recipe.view_dir), camera_paths, out, video, crop)
     summary.update(trial_id=recipe.trial_id, checkpoint=str(checkpoint))
     (out / "render.json").write_text(json.dumps(summary, indent=2))  # with where it came from

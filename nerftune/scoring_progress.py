@@ -55,15 +55,18 @@ class Scoring:
 
     def line(self, trial_id: str, now: float) -> str:
         elapsed = max(now - self.started, self.done_after_s)
-        left = ""
-        if 0 < self.done < self.total:
-            per_image = self.done_after_s / self.done
-            seconds = max(per_image * (self.total - self.done) - (elapsed - self.done_after_s), 0.0)
-            left = f", about {seconds / 60:.0f} min left" if seconds >= 90 else ", about a minute left"
-        return (
-            f"trial {trial_id} scoring its test set at step {self.step}: {self.done} of {self.total} images "
-            f"in {_duration(elapsed)}{left}"
-        )
+        progress = how_far(self.done, self.total, self.done_after_s, elapsed)
+        return f"trial {trial_id} scoring its test set at step {self.step}: {progress}"
+
+
+def how_far(done: int, total: int, done_after_s: float, elapsed: float, unit: str = "images") -> str:
+    """`4 of 15 images in 4 min, about 11 min left`: the time left from the mean time of those done so far
+    (`done_after_s`: when the last of them was done), less the time since."""
+    left = ""
+    if 0 < done < total:
+        seconds = max(done_after_s / done * (total - done) - (elapsed - done_after_s), 0.0)
+        left = f", about {seconds / 60:.0f} min left" if seconds >= 90 else ", about a minute left"
+    return f"{done} of {total} {unit} in {_duration(elapsed)}{left}"
 
 
 def _duration(seconds: float) -> str:

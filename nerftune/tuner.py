@@ -16,10 +16,10 @@ from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from nerftune.checkpoint_repair import CheckpointRepair
-from nerftune.console import terminal
 from nerftune.machine import cpu_count
 from nerftune.plan import trial_resources
 from nerftune.preflight import Prepared
+from nerftune.quiet import terminal
 from nerftune.results import TrialRecord, record_of
 from nerftune.schedule import build_scheduler, rungs
 from nerftune.search import build_searcher

@@ -7,7 +7,8 @@ import sys
 import pandas as pd
 import pytest
 
-from nerftune.console import quiet_output, summary_lines, terminal
+from nerftune.console import summary_lines
+from nerftune.quiet import quiet_output, terminal
 from nerftune.spec import parse_spec
 
 
@@ -133,7 +134,8 @@ def test_a_trial_that_could_not_compile_its_hash_grid_is_said_once(tmp_path):
     import io
     from types import SimpleNamespace
 
-    from nerftune.console import LiveView, Terminal
+    from nerftune.console import LiveView
+    from nerftune.quiet import Terminal
 
     view = LiveView(trials=2, max_steps=100, metric="psnr", dimensions=[])
     view.setup()

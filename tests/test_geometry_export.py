@@ -19,11 +19,15 @@ def heights_above_card(points: np.ndarray, scene_dir: Path) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_point_clouds_and_meshes_are_cut_to_the_crop_and_logged(one_trial, scene_dir, tmp_path):
+def test_point_clouds_and_meshes_are_cut_to_the_crop_and_logged(one_trial, scene_dir, tmp_path, monkeypatch):
     import open3d as o3d  # nerfstudio's own dependencies, as users would load the files
     import trimesh
     from mlflow import MlflowClient
 
+    from nerftune.nerf import lpips
+
+    loaded_lpips = []  # an export scores nothing: it never loads LPIPS, whose weights it might have to download
+    monkeypatch.setattr(lpips, "_real_lpips", lambda *args, **kwargs: loaded_lpips.append(args))
     (trial,) = one_trial.trial_dirs()
     margin = Crop.from_json(json.loads((scene_dir / "transforms.json").read_text())["nerftune"]["crop"]).margin
 
@@ -35,6 +39,9 @@ def test_point_clouds_and_meshes_are_cut_to_the_crop_and_logged(one_trial, scene
         points = np.asarray(o3d.io.read_point_cloud(str(out / "point_cloud.ply")).points)
         summary = json.loads((out / "export.json").read_text())
         assert len(points) == summary["points"] > 1000 and summary["cropped"] == (not flags), said
+        # nerfstudio's output as the trial loads (dataset index dumps, image caching) goes to the trial's export.log
+        assert said.splitlines()[-1] == f"nerfstudio's own output while the trial loaded: {trial / 'export.log'}"
+        assert "Caching" not in said + err and "Dataset is overriding" not in said + err
         clouds[bool(flags)] = heights_above_card(points, scene_dir)
     assert (clouds[False] <= margin + 1e-4).all(), "inside the crop (the dataset's frame)"
     assert (clouds[True] > margin + 0.01).sum() > 100, "uncropped: the book and the mug rise above the card"
@@ -51,6 +58,7 @@ def test_point_clouds_and_meshes_are_cut_to_the_crop_and_logged(one_trial, scene
         assert summary["cropped"] == ("--no-crop" not in flags) and summary["seconds"] > 0, said
         meshes["--no-crop" in flags] = heights_above_card(mesh.vertices, scene_dir)
     assert (meshes[False] <= margin + 1e-4).all(), "the mesh lies inside the crop"
+    assert "Caching all" in (trial / "export.log").read_text() and not loaded_lpips
     assert len(meshes[True]) > len(meshes[False]) and (meshes[True] > margin + 0.01).any(), "uncropped: more"
 
     textured = trimesh.load(trial / "export" / "tsdf" / "mesh.obj", force="mesh")

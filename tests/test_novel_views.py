@@ -105,13 +105,17 @@ def test_renders_are_mlflow_artifacts_of_their_trial(swept):
         assert len(client.list_artifacts(run.info.run_id, "renders/circles/images")) == 8
 
 
-def test_render_command_along_a_paths_file(swept, scene_dir, tmp_path):
+def test_render_command_along_a_paths_file(swept, scene_dir, tmp_path, monkeypatch):
+    from nerftune.nerf import lpips
+
     paths_file = tmp_path / "card.json"
     code, _, err = nerftune_cli(
         "paths", scene_dir, "--radii", "0.2", "--distances", "1.2", "--views", "5", "--out", paths_file
     )
     assert code == 0, err
     trial = completed_dirs(swept)[0]
+    loaded_lpips = []  # a render scores nothing: it never loads LPIPS, whose weights it might have to download
+    monkeypatch.setattr(lpips, "_real_lpips", lambda *args, **kwargs: loaded_lpips.append(args))
     outs = {}
     for crop in (True, False):
         outs[crop] = tmp_path / f"crop_{crop}"
@@ -120,7 +124,15 @@ def test_render_command_along_a_paths_file(swept, scene_dir, tmp_path):
         )
         code, out, err = nerftune_cli(*args)
         assert code == 0, err[-3000:]
-        assert "fps" in out
+        # its own lines only: nerfstudio's (dataset index dumps, image caching, DataLoader warnings) in its log
+        assert out.splitlines() == [
+            f"{outs[crop]}: 10 views at {json.loads((outs[crop] / 'render.json').read_text())['fps']:.2f} fps "
+            f"(step 90), crop {'on' if crop else 'off'}",
+            f"nerfstudio's own output: {trial / 'render.log'}",
+        ], out
+        assert "Caching" not in err and "DataLoader" not in err, err
+    assert "Caching all" in (trial / "render.log").read_text()
+    assert not loaded_lpips
     import av
 
     with av.open(str(outs[True] / "path.mp4")) as video:
@@ -183,10 +195,16 @@ def test_eval_export_has_a_row_per_trial_and_evaluated_step(swept, tmp_path):
 
 def test_eval_reevaluates_saved_checkpoints_on_the_full_test_set(swept, tmp_path):
     out = tmp_path / "again.csv"
-    code, _, err = nerftune_cli("eval", swept.folder, "--out", out, "--reevaluate")
+    code, said, err = nerftune_cli("eval", swept.folder, "--out", out, "--reevaluate")
     assert code == 0, err[-3000:]
     table = pd.read_csv(out)
     assert len(table) == swept.table.steps_done.floordiv(30).sum() and table.reevaluated.all()
+    # a line as each checkpoint is scored again, how far and how long; nerfstudio's own output in eval.log
+    progress = [line for line in said.splitlines() if " checkpoints in " in line]
+    assert len(progress) == len(table) and progress[-1].endswith(")"), said
+    last = table.iloc[-1]
+    assert progress[-1].startswith(f"trial {last.trial_id} step {last.step}: psnr {last.psnr:.3f} ({len(table)} of ")
+    assert "Caching" not in said + err and "Caching all" in (swept.folder / "eval.log").read_text()
     assert table.psnr.between(5, 60).all()
     assert (table.test_images == 3).all(), "all 3 test images, where the sweep evaluated max_images: 1"
     assert table.data_hash.nunique() == 1 and len(table.data_hash.iloc[0]) == 16, "one dataset, recorded per trial"
@@ -212,6 +230,7 @@ def test_eval_refuses_to_reevaluate_a_trial_whose_data_changed(swept, tmp_path):
         (["render", "{tmp}/nowhere", "--paths", "{tmp}/p.json"], "is not a trial folder"),
         (["render", "{swept_trial}", "--paths", "{tmp}/missing.json"], "--paths: does not exist"),
         (["eval", "{tmp}"], "holds no nerftune trials"),
+        (["eval", "{tmp}/nowhere", "--reevaluate"], "SWEEP_DIR: is not a folder"),
     ],
 )
 def test_bad_render_and_eval_input_is_one_line(args, expected, swept, tmp_path):
@@ -220,6 +239,7 @@ def test_bad_render_and_eval_input_is_one_line(args, expected, swept, tmp_path):
     assert code == 2 and "Traceback" not in err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and expected in errors[0], err[-2000:]
+    assert not (tmp_path / "nowhere").exists() and not (tmp_path / "eval.log").exists(), "no folder, no log made"
 
 
 def test_spec_render_paths_must_be_made_for_the_sweeps_data(scene_dir, tmp_path):

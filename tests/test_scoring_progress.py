@@ -4,7 +4,8 @@ import io
 import time
 from types import SimpleNamespace
 
-from nerftune.console import LiveView, Terminal
+from nerftune.console import LiveView
+from nerftune.quiet import Terminal
 from nerftune.scoring_progress import SCORING_FILE, ScoringNotices, ScoringProgress, clear_scoring, read_scoring
 
 

@@ -25,7 +25,7 @@ from nerfstudio.utils import colormaps
 from nerftune.data.document_region import resized
 from nerftune.finetune import freeze_geometry
 from nerftune.legibility import TextCheck
-from nerftune.nerf import lpips
+from nerftune.nerf.lpips import install as install_lpips
 from nerftune.nerf.region_metrics import region_metrics
 from nerftune.nerf.fast_path import compile_hash_grids, set_tf32, uncompile_hash_grids, use_fast_contractions, warm_up
 from nerftune.nerf.run_state import module_scalars, reset_nerfstudio_globals, restore_module_scalars, seed_everything
@@ -83,11 +83,12 @@ class NerfTrainer:
     document_regions: dict[str, np.ndarray] = field(default_factory=dict)
     text_checks: dict[str, TextCheck] = field(default_factory=dict)  # each test view's document text: adds doc_cer
     colour_only: bool = False  # the fine-tuning stage: geometry frozen, its callbacks skipped (`finetune.py`)
+    lpips: bool = True  # False: the model's LPIPS scores NaN, its weights never loaded (nor downloaded)
 
     def __post_init__(self) -> None:
         start = time.perf_counter()
         reset_nerfstudio_globals()
-        lpips.install()
+        install_lpips(self.lpips)
         seed_everything(self.config.machine.seed)
         self.trainer = Trainer(self.config)
         self.trainer.pipeline = self.config.pipeline.setup(

@@ -52,6 +52,12 @@ def lpips_unavailable_reason() -> str | None:
     return _failure
 
 
-def install() -> None:
-    """Make nerfstudio's models get `lpips_or_unavailable` (they import the class inside `populate_modules`)."""
-    lpip_module.LearnedPerceptualImagePatchSimilarity = lpips_or_unavailable
+def install(wanted: bool = True) -> None:
+    """Make the nerfstudio models built next get `lpips_or_unavailable` (they import the class inside
+    `populate_modules`), or, where LPIPS is not `wanted` (a model loaded to render or export), `UnavailableLPIPS`
+    without trying its weights."""
+    lpip_module.LearnedPerceptualImagePatchSimilarity = lpips_or_unavailable if wanted else _not_wanted
+
+
+def _not_wanted(*args, **kwargs) -> torch.nn.Module:
+    return UnavailableLPIPS()

@@ -31,14 +31,19 @@ from nerftune.trials import TrialRecipe, checkpoint_stage
 CROP_BOX_SIZE = 100.0  # the crop is a half-space; as nerfstudio's oriented box, a box this large (model units)
 
 
-def load_trained(recipe: TrialRecipe, checkpoint: Path, work_dir: Path, rays: int = 0) -> NerfTrainer:
+def load_trained(
+    recipe: TrialRecipe, checkpoint: Path, work_dir: Path, rays: int = 0, scores: bool = True
+) -> NerfTrainer:
     """The trial's model with its checkpoint's weights, built from the trial's own recipe and dataset view; `rays`:
-    how many it is loaded to render (on the CPU, enough of them are worth compiling its hash grid for)."""
+    how many it is loaded to render (on the CPU, enough of them are worth compiling its hash grid for); `scores`:
+    whether it will score test images (renders and exports do not: no LPIPS, whose weights it may have to fetch)."""
     nerf_config, finetuned = trained_config(recipe, checkpoint, work_dir)
     device = nerf_config.machine.device_type
     compiled = compiles_scoring("auto", nerf_config, device, rays)
     contraction = wants_fast_contraction("auto", device)
-    trainer = NerfTrainer(nerf_config, compiled_scoring=compiled, fast_contraction=contraction, colour_only=finetuned)
+    trainer = NerfTrainer(
+        nerf_config, compiled_scoring=compiled, fast_contraction=contraction, colour_only=finetuned, lpips=scores
+    )
     trainer.load(checkpoint)
     return trainer
 
