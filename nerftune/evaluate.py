@@ -27,7 +27,7 @@ from nerftune.cli import described
 from nerftune.errors import InputError
 from nerftune.outcomes import LPIPS_MISSING, METRICS
 from nerftune.quiet import quiet_output
-from nerftune.scoring_progress import how_far
+from nerftune.scoring_progress import Notices, how_far
 from nerftune.trials import RECIPE_FILE, STANDARD_DIMENSIONS, milestones, read_recipe, trial_folders
 
 EVAL_LOG = "eval.log"  # in the sweep's folder: what nerfstudio printed while `--reevaluate` loaded checkpoints
@@ -102,7 +102,7 @@ def evaluation_table(
                 trial_id=recipe.trial_id, steps=recipe.config["steps"], reevaluated=False, data_hash=recipe.data_hash
             )
             if reevaluate and report["checkpoint"]:
-                row.update(_reevaluate(recipe, Path(report["checkpoint"])), reevaluated=True)
+                row.update(_reevaluate(recipe, Path(report["checkpoint"]), say), reevaluated=True)
                 done, elapsed = done + 1, time.monotonic() - started
                 progress = how_far(done, saved, elapsed, elapsed, unit="checkpoints")
                 say(f"trial {recipe.trial_id} step {row['step']}: psnr {row['psnr']:.3f} ({progress})")
@@ -153,8 +153,9 @@ def _set_documents(recipe, trainer) -> None:
     trainer.document_regions, trainer.text_checks = regions, text
 
 
-def _reevaluate(recipe, checkpoint: Path) -> dict[str, Any]:
-    """The full fixed test set rendered from the checkpoint, with the trial's own model and dataset view."""
+def _reevaluate(recipe, checkpoint: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    """The full fixed test set rendered from the checkpoint, with the trial's own model and dataset view (`say`ing
+    how far it is where that takes a while)."""
     from nerftune.evaluation_cost import test_rays
     from nerftune.nerf.render import load_trained
 
@@ -162,7 +163,7 @@ def _reevaluate(recipe, checkpoint: Path) -> dict[str, Any]:
         rays = test_rays(_dataset(recipe.data_dir, recipe.test_every))
         trainer = load_trained(recipe, checkpoint, Path(work), rays=rays)
         _set_documents(recipe, trainer)
-        evaluation = trainer.evaluate()
+        evaluation = trainer.evaluate(on_image=Notices(say, f"trial {recipe.trial_id} step {trainer.step}", "images"))
     metrics = {k: (v if v is not None and math.isfinite(v) else None) for k, v in evaluation.metrics.items()}
     return {
         **metrics,

@@ -15,7 +15,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from nerftune.data.dataset import pose_matrix
 from nerftune.data.poi import Crop
 from nerftune.errors import InputError
 from nerftune.quiet import quiet_output
+from nerftune.scoring_progress import Notices
 from nerftune.spec import SCENE
 from nerftune.trials import locate, read_recipe, trial_folders
 
@@ -53,14 +54,15 @@ def render_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         trial_dir, checkpoint = locate(args.trial)
-        read_recipe(trial_dir)
+        trial_id = read_recipe(trial_dir).trial_id
         camera_paths = read_paths(args.paths)
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2
     out = args.out or trial_dir / "renders" / args.paths.stem
     with quiet_output(trial_dir / RENDER_LOG, args.verbose) as terminal:
-        summary = render_trial(trial_dir, checkpoint, camera_paths, out, args.video, not args.no_crop)
+        progress = Notices(terminal.say, f"rendering trial {trial_id}", "views")
+        summary = render_trial(trial_dir, checkpoint, camera_paths, out, args.video, not args.no_crop, progress)
         terminal.say(
             f"{out}: {summary['views']} views at {summary['fps']:.2f} fps (step {summary['step']}), "
             f"crop {'on' if summary['crop'] else 'off'}"
@@ -70,23 +72,33 @@ def render_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def render_trial(trial_dir: Path, checkpoint: Path, camera_paths: dict, out: Path, video: bool, crop: bool) -> dict:
-    """Load a trial's checkpoint with its own recipe and view, render the paths into `out`; returns render.json."""
+def render_trial(
+    trial_dir: Path,
+    checkpoint: Path,
+    camera_paths: dict,
+    out: Path,
+    video: bool,
+    crop: bool,
+    on_view: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Load a trial's checkpoint with its own recipe and view, render the paths into `out` (`on_view(done, total)`
+    after each view); returns render.json."""
     from nerftune.nerf.render import load_trained
 
     recipe = read_recipe(trial_dir)
     with tempfile.TemporaryDirectory() as work:
         views, size = len(camera_paths["camera_path"]), camera_paths["render_width"] * camera_paths["render_height"]
         trainer = load_trained(recipe, checkpoint, Path(work), rays=views * size, scores=False)
-        summary = render_views(trainer, Path(recipe.view_dir), camera_paths, out, video, crop)
+        summary = render_views(trainer, Path(recipe.view_dir), camera_paths, out, video, crop, on_view)
     summary.update(trial_id=recipe.trial_id, checkpoint=str(checkpoint))
     (out / "render.json").write_text(json.dumps(summary, indent=2))  # with where it came from
     return summary
 
 
-def render_best_trials(prepared, table, target) -> Iterator[str]:
+def render_best_trials(prepared, table, target, say: Callable[[str], None]) -> Iterator[str]:
     """After a sweep: render the best K completed trials (by the sweep's metric) from their last checkpoints, in
-    this process, into their folders and MLflow runs; yields a line per trial as it is done."""
+    this process, into their folders and MLflow runs; yields a line per trial as it is done (and `say`s how far a
+    long render is)."""
     from nerftune.outcomes import StopReason
     from nerftune.tracking import log_trial_folder
 
@@ -103,7 +115,8 @@ def render_best_trials(prepared, table, target) -> Iterator[str]:
         folder, checkpoint = locate(folders[trial_id])
         out = folder / "renders" / name
         camera_paths = prepared.scenes[row.get(SCENE, next(iter(prepared.scenes)))].camera_paths
-        summary = render_trial(folder, checkpoint, camera_paths, out, spec.render.video, spec.render.crop)
+        progress = Notices(say, f"rendering trial {trial_id}", "views")
+        summary = render_trial(folder, checkpoint, camera_paths, out, spec.render.video, spec.render.crop, progress)
         logged = target and log_trial_folder(target, trial_id, out, f"renders/{name}")
         yield f"rendered trial {trial_id}: {summary['views']} views at {summary['fps']:.2f} fps -> {out}" + (
             " (and MLflow)" if logged else ""
@@ -126,8 +139,17 @@ def rendered_trials_text(spec) -> str:
     return f"the best trial{per}" if best_k == 1 else f"each of the {best_k} best trials{per}"
 
 
-def render_views(trainer, view_dir: Path, camera_paths: dict, out: Path, video: bool, use_crop: bool) -> dict[str, Any]:
-    """Render a loaded trial's model along `camera_paths` into `out`; returns the summary (render.json)."""
+def render_views(
+    trainer,
+    view_dir: Path,
+    camera_paths: dict,
+    out: Path,
+    video: bool,
+    use_crop: bool,
+    on_view: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Render a loaded trial's model along `camera_paths` into `out` (`on_view(done, total)` after each view);
+    returns the summary (render.json)."""
     from nerftune.nerf.render import crop_box, dataset_to_model, poses_to_model, render_path
 
     view = json.loads((view_dir / "transforms.json").read_text())
@@ -144,7 +166,7 @@ def render_views(trainer, view_dir: Path, camera_paths: dict, out: Path, video: 
     model_paths["nerftune"] = {**info, "coordinates": "model"}
     crop_data = view.get("nerftune", {}).get("crop") or info.get("crop")
     crop = crop_box(Crop.from_json(crop_data), transform, scale) if use_crop and crop_data else None
-    images, seconds = render_path(trainer, model_paths, crop)
+    images, seconds = render_path(trainer, model_paths, crop, on_view)
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "images").mkdir(exist_ok=True)

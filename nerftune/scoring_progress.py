@@ -1,6 +1,7 @@
 """How far a trial is in scoring its test set, for the console: on a CPU a completed trial can render its test
 images for many minutes with nothing else to report. The trial writes its count of images to a small file in its
-folder (the sweep's storage, which a cluster shares with the driver); the console reads it and says so."""
+folder (the sweep's storage, which a cluster shares with the driver); the console reads it and says so. Long work in
+the command's own process (a render's views, `eval --reevaluate`'s test images) says so through `Notices`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 SCORING_FILE = "scoring.json"
 WRITE_EVERY_S = 2.0  # the file is rewritten at most this often (an image can take a few milliseconds)
@@ -100,3 +102,20 @@ class ScoringNotices:
                 self.said[trial_id] = (now, scoring.step, scoring.done)
                 lines.append(scoring.line(trial_id, now))
         return lines
+
+
+class Notices:
+    """Long work in this process: call it with (done, total) as each item is done; it says `what: 4 of 15 images in
+    2 min, about 5 min left` once the work has taken half a minute, then at most each minute (the line that ends
+    the work says the rest)."""
+
+    def __init__(self, say: Callable[[str], None], what: str, unit: str, clock: Callable[[], float] = time.monotonic):
+        self.say, self.what, self.unit, self.clock = say, what, unit, clock
+        self.started, self.said_at = clock(), -NOTICE_EVERY_S
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        elapsed = now - self.started
+        if elapsed >= FIRST_NOTICE_S and now - self.said_at >= NOTICE_EVERY_S and 0 < done < total:
+            self.said_at = now
+            self.say(f"{self.what}: {how_far(done, total, elapsed, elapsed, self.unit)}")

@@ -165,7 +165,7 @@ def run(
         if spec.render and spec.render.trials == "best":
             views = len(prepared.largest_scene.camera_paths["camera_path"])
             terminal.say(f"rendering {views} novel views of {rendered_trials_text(spec)}")
-            for line in render_best_trials(prepared, table, target):
+            for line in render_best_trials(prepared, table, target, terminal.say):
                 terminal.say(line)
         report = build_report(folder)
         if target:

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from conftest import LR
+from nerftune import scoring_progress
 from nerftune.evaluate import FIXED_COLUMNS
 from nerftune.trials import RECIPE_FILE
 
@@ -116,6 +117,9 @@ def test_render_command_along_a_paths_file(swept, scene_dir, tmp_path, monkeypat
     trial = completed_dirs(swept)[0]
     loaded_lpips = []  # a render scores nothing: it never loads LPIPS, whose weights it might have to download
     monkeypatch.setattr(lpips, "_real_lpips", lambda *args, **kwargs: loaded_lpips.append(args))
+    monkeypatch.setattr(scoring_progress, "FIRST_NOTICE_S", 0.0)  # a line after every view, however fast
+    monkeypatch.setattr(scoring_progress, "NOTICE_EVERY_S", 0.0)
+    trial_id = json.loads((trial / "trial.json").read_text())["trial_id"]
     outs = {}
     for crop in (True, False):
         outs[crop] = tmp_path / f"crop_{crop}"
@@ -124,8 +128,10 @@ def test_render_command_along_a_paths_file(swept, scene_dir, tmp_path, monkeypat
         )
         code, out, err = nerftune_cli(*args)
         assert code == 0, err[-3000:]
+        progress = [line for line in out.splitlines() if line.startswith(f"rendering trial {trial_id}: ")]
+        assert [line.split(": ")[1].split(" in ")[0] for line in progress] == [f"{n} of 10 views" for n in range(1, 10)]
         # its own lines only: nerfstudio's (dataset index dumps, image caching, DataLoader warnings) in its log
-        assert out.splitlines() == [
+        assert out.splitlines()[len(progress):] == [
             f"{outs[crop]}: 10 views at {json.loads((outs[crop] / 'render.json').read_text())['fps']:.2f} fps "
             f"(step 90), crop {'on' if crop else 'off'}",
             f"nerfstudio's own output: {trial / 'render.log'}",
@@ -193,7 +199,9 @@ def test_eval_export_has_a_row_per_trial_and_evaluated_step(swept, tmp_path):
     assert "alexnet-owt-7be5be79.pth" in err
 
 
-def test_eval_reevaluates_saved_checkpoints_on_the_full_test_set(swept, tmp_path):
+def test_eval_reevaluates_saved_checkpoints_on_the_full_test_set(swept, tmp_path, monkeypatch):
+    monkeypatch.setattr(scoring_progress, "FIRST_NOTICE_S", 0.0)  # a line after every test image, however fast
+    monkeypatch.setattr(scoring_progress, "NOTICE_EVERY_S", 0.0)
     out = tmp_path / "again.csv"
     code, said, err = nerftune_cli("eval", swept.folder, "--out", out, "--reevaluate")
     assert code == 0, err[-3000:]
@@ -204,6 +212,9 @@ def test_eval_reevaluates_saved_checkpoints_on_the_full_test_set(swept, tmp_path
     assert len(progress) == len(table) and progress[-1].endswith(")"), said
     last = table.iloc[-1]
     assert progress[-1].startswith(f"trial {last.trial_id} step {last.step}: psnr {last.psnr:.3f} ({len(table)} of ")
+    # and within a checkpoint, how far its test set is (3 images here; the checkpoint's own line says the last)
+    within = [f"trial {last.trial_id} step {last.step}: {n} of 3 images in " in said for n in (1, 2, 3)]
+    assert within == [True, True, False], said
     assert "Caching" not in said + err and "Caching all" in (swept.folder / "eval.log").read_text()
     assert table.psnr.between(5, 60).all()
     assert (table.test_images == 3).all(), "all 3 test images, where the sweep evaluated max_images: 1"

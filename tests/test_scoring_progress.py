@@ -70,3 +70,27 @@ def test_the_console_reads_running_trials_only(tmp_path):
     assert "trial ended" not in out.getvalue()
     view.on_step_end(2, trials)
     assert out.getvalue().count("scoring") == 1, "read every few seconds, not at each of Tune's steps"
+
+
+def test_long_work_in_this_process_says_how_far_after_half_a_minute_then_each_minute():
+    from nerftune.scoring_progress import Notices
+
+    now, said = [1000.0], []
+    notices = Notices(said.append, "rendering trial 3f2a1c0d", "views", clock=lambda: now[0])
+
+    def done(count: int, at: float) -> None:
+        now[0] = 1000.0 + at
+        notices(count, 40)
+
+    done(0, 0)
+    done(1, 10)
+    done(2, 25)
+    assert said == [], "nothing in the first half minute"
+    done(3, 30)
+    assert said == ["rendering trial 3f2a1c0d: 3 of 40 views in 30 s, about 6 min left"]
+    done(4, 60)
+    assert len(said) == 1, "then at most a line a minute"
+    done(9, 90)
+    assert said[-1] == "rendering trial 3f2a1c0d: 9 of 40 views in 2 min, about 5 min left"
+    done(40, 500)
+    assert len(said) == 2, "the line that ends the work says the rest"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -102,9 +103,10 @@ def crop_box(crop: Crop, transform: np.ndarray, scale: float) -> OrientedBox:
 
 @torch.no_grad()
 def render_path(
-    trainer: NerfTrainer, camera_path: dict, crop: OrientedBox | None
+    trainer: NerfTrainer, camera_path: dict, crop: OrientedBox | None, on_view: Callable[[int, int], None] | None = None
 ) -> tuple[list[np.ndarray], list[float]]:
-    """Render every camera of a nerfstudio camera-path dict (model frame): uint8 images and seconds per view."""
+    """Render every camera of a nerfstudio camera-path dict (model frame): uint8 images and seconds per view;
+    `on_view(done, total)` after each."""
     cameras = get_path_from_json(camera_path).to(trainer.pipeline.device)
     model = trainer.pipeline.model
     model.eval()
@@ -120,5 +122,7 @@ def render_path(
         rgb = outputs.get("rgb", outputs.get("rgb_fine"))
         images.append((rgb.clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8))
         seconds.append(time.perf_counter() - start)
+        if on_view:
+            on_view(index + 1, len(cameras))
     model.train()
     return images, seconds
