@@ -1,7 +1,7 @@
 """Keeping other libraries' output off the terminal: while a command runs, everything written to this process's
 stdout and stderr goes to a log file, and the command's own lines go to the terminal. A sweep logs to
-`sweeps/<name>/sweep.log`; `render`, `export` and `eval --reevaluate` log beside what they write. `--verbose` (any
-of them) leaves the terminal as it is.
+`sweeps/<name>/sweep.log`, `eval --reevaluate` to `sweeps/<name>/eval.log`, `render` and `export` to `render.log`
+and `export.log` in the trial's folder. `--verbose` (any of them) leaves the terminal as it is.
 """
 
 from __future__ import annotations
