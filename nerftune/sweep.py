@@ -134,10 +134,9 @@ def run(
     verbose: bool = False,
 ) -> Any:
     """Run or resume the sweep; returns the results table (also written to results.csv)."""
-    from nerftune import console, tuner
+    from nerftune import console, quiet, tuner
     from nerftune.novel_views import render_best_trials, rendered_trials_text
     from nerftune.provenance import provenance
-    from nerftune.quiet import quiet_output
     from nerftune.report import build_report
     from nerftune.results import results_table
 
@@ -147,7 +146,7 @@ def run(
     record_forced(state, prepared)
     state["gpu_per_trial"] = prepared.gpu_per_trial  # what `gpu: auto` chose, for the report's costs
     dimensions = list(spec.searched)
-    with quiet_output(folder / console.LOG_FILE, verbose) as terminal:
+    with quiet.quiet_output(folder / console.LOG_FILE, verbose) as terminal:
         if resume:
             terminal.say(f"resuming sweep {prepared.name} from {folder}")
         target = _open_tracking(prepared, state, tracking_uri, terminal)
