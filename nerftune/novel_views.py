@@ -54,15 +54,14 @@ def render_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         trial_dir, checkpoint = locate(args.trial)
-        trial_id = read_recipe(trial_dir).trial_id
+        read_recipe(trial_dir)
         camera_paths = read_paths(args.paths)
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2
     out = args.out or trial_dir / "renders" / args.paths.stem
     with quiet_output(trial_dir / RENDER_LOG, args.verbose) as terminal:
-        progress = Notices(terminal.say, f"rendering trial {trial_id}", "views")
-        summary = render_trial(trial_dir, checkpoint, camera_paths, out, args.video, not args.no_crop, progress)
+        summary = render_trial(trial_dir, checkpoint, camera_paths, out, args.video, not args.no_crop, terminal.say)
         terminal.say(
             f"{out}: {summary['views']} views at {summary['fps']:.2f} fps (step {summary['step']}), "
             f"crop {'on' if summary['crop'] else 'off'}"
@@ -79,16 +78,17 @@ def render_trial(
     out: Path,
     video: bool,
     crop: bool,
-    on_view: Callable[[int, int], None] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> dict:
-    """Load a trial's checkpoint with its own recipe and view, render the paths into `out` (`on_view(done, total)`
-    after each view); returns render.json."""
+    """Load a trial's checkpoint with its own recipe and view, render the paths into `out` (`say`ing how far a long
+    render is); returns render.json."""
     from nerftune.nerf.render import load_trained
 
     recipe = read_recipe(trial_dir)
     with tempfile.TemporaryDirectory() as work:
         views, size = len(camera_paths["camera_path"]), camera_paths["render_width"] * camera_paths["render_height"]
         trainer = load_trained(recipe, checkpoint, Path(work), rays=views * size, scores=False)
+        on_view = Notices(say, f"rendering trial {recipe.trial_id}", "views") if say else None  # timed from here
         summary = render_views(trainer, Path(recipe.view_dir), camera_paths, out, video, crop, on_view)
     summary.update(trial_id=recipe.trial_id, checkpoint=str(checkpoint))
     (out / "render.json").write_text(json.dumps(summary, indent=2))  # with where it came from
@@ -115,8 +115,7 @@ def render_best_trials(prepared, table, target, say: Callable[[str], None]) -> I
         folder, checkpoint = locate(folders[trial_id])
         out = folder / "renders" / name
         camera_paths = prepared.scenes[row.get(SCENE, next(iter(prepared.scenes)))].camera_paths
-        progress = Notices(say, f"rendering trial {trial_id}", "views")
-        summary = render_trial(folder, checkpoint, camera_paths, out, spec.render.video, spec.render.crop, progress)
+        summary = render_trial(folder, checkpoint, camera_paths, out, spec.render.video, spec.render.crop, say)
         logged = target and log_trial_folder(target, trial_id, out, f"renders/{name}")
         yield f"rendered trial {trial_id}: {summary['views']} views at {summary['fps']:.2f} fps -> {out}" + (
             " (and MLflow)" if logged else ""
