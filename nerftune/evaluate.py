@@ -92,10 +92,11 @@ def evaluation_table(
     if reevaluate:
         for folder, recipe in trials:
             _check_data_unchanged(folder, recipe)
-    saved = sum(bool(report["checkpoint"]) for folder, _ in trials for report in milestones(folder))
+    reports = {folder: milestones(folder) for folder, _ in trials}
+    saved = sum(bool(report["checkpoint"]) for found in reports.values() for report in found)
     done, started = 0, time.monotonic()
     for folder, recipe in trials:
-        for report in milestones(folder):
+        for report in reports[folder]:
             row = {key: report.get(key) for key in FIXED_COLUMNS}
             row.update({k: recipe.config.get(k) for k in (*STANDARD_DIMENSIONS, *searched)})
             row.update(
