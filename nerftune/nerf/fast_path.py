@@ -29,7 +29,8 @@ from nerftune.machine import tcnn_installed
 from nerftune.nerf.overrides import get_path, has_path
 from nerftune.nerf.run_state import module_scalars, restore_module_scalars
 
-Implementation = Literal["tcnn", "torch+compile", "torch+compiled-scoring", "torch"]
+Implementation = Literal["tcnn", "torch+compile", "torch+triton", "torch+compiled-scoring", "torch"]
+HashGrid = Literal["compile", "triton"]  # how the fast path speeds up a pure-torch hash grid
 IMPLEMENTATION_FIELD = "pipeline.model.implementation"  # the methods that have a hash grid to speed up have it
 
 
@@ -38,13 +39,17 @@ def default_implementation(device: str) -> str:
     return "tcnn" if device == "cuda" and tcnn_installed() else "torch"
 
 
-def implementation(config: Any, fast: bool, compiled_scoring: bool = False) -> Implementation | None:
+def implementation(
+    config: Any, fast: bool, compiled_scoring: bool = False, hash_grid: HashGrid = "compile"
+) -> Implementation | None:
     """What computes the trial's hash grid, as recorded with it (None: its model has no such setting)."""
     if not has_path(config, IMPLEMENTATION_FIELD):
         return None
     if get_path(config, IMPLEMENTATION_FIELD) == "tcnn":
         return "tcnn"
-    return "torch+compile" if fast else "torch+compiled-scoring" if compiled_scoring else "torch"
+    if fast:
+        return "torch+triton" if hash_grid == "triton" else "torch+compile"
+    return "torch+compiled-scoring" if compiled_scoring else "torch"
 
 
 def set_tf32(enabled: bool) -> None:
@@ -58,6 +63,21 @@ TRIALS_PER_RESET = 8  # trials in one process that share compiled graphs before 
 _trials_compiled = 0  # since the last start afresh, in this process
 
 
+def torch_hash_grids(model: torch.nn.Module) -> list[HashEncoding]:
+    """The hash grids of `model` that nerfstudio computes with its pure-torch code."""
+    return [m for m in model.modules() if isinstance(m, HashEncoding) and m.tcnn_encoding is None]
+
+
+def speed_up_hash_grids(model: torch.nn.Module, hash_grid: HashGrid, scoring_only: bool = False) -> int:
+    """Compile every pure-torch hash grid of `model` (`compile_hash_grids`), or give it fused Triton kernels
+    (`triton_hash_grid.py`: CUDA only, for training and scoring alike); returns how many."""
+    if hash_grid == "triton":
+        from nerftune.nerf.triton_hash_grid import use_triton_hash_grids  # Triton comes with torch's CUDA builds only
+
+        return use_triton_hash_grids(model)
+    return compile_hash_grids(model, scoring_only)
+
+
 def compile_hash_grids(model: torch.nn.Module, scoring_only: bool = False) -> int:
     """Wrap every pure-torch hash grid of `model` in `torch.compile` (`scoring_only`: its calls in eval mode, as
     evaluation and rendering run it); returns how many. Compiling happens at their first calls (the trainer's
@@ -69,7 +89,7 @@ def compile_hash_grids(model: torch.nn.Module, scoring_only: bool = False) -> in
     below holds `TRIALS_PER_RESET` trials' worth; then the process starts afresh (past the limit, dynamo would fall
     back to eager code without failing)."""
     global _trials_compiled
-    grids = [m for m in model.modules() if isinstance(m, HashEncoding) and m.tcnn_encoding is None]
+    grids = torch_hash_grids(model)
     if _trials_compiled >= TRIALS_PER_RESET:
         torch._dynamo.reset()
         _trials_compiled = 0
@@ -95,7 +115,7 @@ def _compiled(grid: HashEncoding, eager: Any, scoring_only: bool) -> Any:
 
 
 def uncompile_hash_grids(model: torch.nn.Module) -> None:
-    """Give every hash grid wrapped by `compile_hash_grids` its eager code back."""
+    """Give every hash grid sped up by `speed_up_hash_grids` its eager code back."""
     for grid in model.modules():
         if isinstance(grid, HashEncoding) and hasattr(grid.pytorch_fwd, "eager"):
             grid.pytorch_fwd = grid.pytorch_fwd.eager

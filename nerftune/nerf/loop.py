@@ -27,7 +27,8 @@ from nerftune.finetune import freeze_geometry
 from nerftune.legibility import TextCheck
 from nerftune.nerf.lpips import install as install_lpips
 from nerftune.nerf.region_metrics import region_metrics
-from nerftune.nerf.fast_path import compile_hash_grids, set_tf32, uncompile_hash_grids, use_fast_contractions, warm_up
+from nerftune.nerf.fast_path import HashGrid, set_tf32, speed_up_hash_grids, uncompile_hash_grids
+from nerftune.nerf.fast_path import use_fast_contractions, warm_up
 from nerftune.nerf.run_state import module_scalars, reset_nerfstudio_globals, restore_module_scalars, seed_everything
 from nerftune.outcomes import METRICS
 
@@ -74,6 +75,7 @@ class NerfTrainer:
 
     config: TrainerConfig
     fast: bool = False  # (both false again if compiling fails, say without a C++ compiler: eager code runs)
+    hash_grid: HashGrid = "compile"  # how `fast` speeds up the hash grids: torch.compile, or Triton's fused kernels
     compiled_scoring: bool = False
     fast_contraction: bool = False
     compile_error: str | None = None  # why compiling failed
@@ -114,7 +116,8 @@ class NerfTrainer:
             use_fast_contractions(self.pipeline.model)
         self.timings.setup_s += time.perf_counter() - start
         device = self.config.machine.device_type
-        if (self.fast or self.compiled_scoring) and compile_hash_grids(self.pipeline.model, scoring_only=not self.fast):
+        grids = self.hash_grid if self.fast else "compile"
+        if (self.fast or self.compiled_scoring) and speed_up_hash_grids(self.pipeline.model, grids, not self.fast):
             try:
                 self.timings.compile_s += warm_up(self, train_pass=self.fast)
             except Exception as error:  # noqa: BLE001 (torch's compile errors have no common base)
@@ -123,7 +126,8 @@ class NerfTrainer:
                 self.fast = self.compiled_scoring = False
                 first_line = (str(error).strip().splitlines() or [""])[0][:300]
                 self.compile_error = f"{type(error).__name__}: {first_line}"
-                warnings.warn(f"hash grid uncompiled: torch.compile failed ({self.compile_error})")
+                tool = "Triton" if grids == "triton" else "torch.compile"
+                warnings.warn(f"hash grid uncompiled: {tool} failed ({self.compile_error})")
         set_tf32(self.fast and device == "cuda")
 
     @property
