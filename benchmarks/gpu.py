@@ -6,6 +6,8 @@ On the synthetic ID card (320x240, 60 frames) with nerfacto, in this order, each
     eager     (b) a nerftune trial's training loop (NerfTrainer), no fast path; its checkpoint reloads exactly
     fast      (b') the same with the fast path (compiled hash grid, TF32; on the CPU the fast contraction
               too); compiling timed apart
+    triton    (b'') the fast path with the Triton hash grid (`triton_hash_grid.py`) in place of the compiled one
+              (CUDA only)
     sweep     (c) a real Ray Tune sweep, `python -m nerftune.sweep`: 4 trials sharing the GPU (resources.gpu 0.25),
               each trial's steps/s, peak memory and the device Ray gave it
     auto      the same sweep with `resources.gpu: auto` and the small profile: it measures its packing first, then
@@ -50,7 +52,9 @@ from nerftune.spec import load_spec
 SWEEP_TRIALS = 4
 
 
-def trial_loop(view: Path, out: Path, steps: int, device: str, profile: str, fast: bool) -> dict[str, float]:
+def trial_loop(
+    view: Path, out: Path, steps: int, device: str, profile: str, fast: bool, hash_grid: str = "compile"
+) -> dict[str, float]:
     """A nerftune trial's loop (as the trainable runs it, without Ray); after training, the checkpoint it saves
     is loaded into a new model, which must score the same test PSNR."""
     out.mkdir(parents=True, exist_ok=True)
@@ -58,13 +62,13 @@ def trial_loop(view: Path, out: Path, steps: int, device: str, profile: str, fas
         torch.cuda.reset_peak_memory_stats()
     config = build_config("nerfacto", view, out / "trial", steps, 0, device, profile)
     fast_contraction = wants_fast_contraction(fast, device)  # as `fast_path: true` (or false) has it
-    trainer = NerfTrainer(config, fast=fast, fast_contraction=fast_contraction)
+    trainer = NerfTrainer(config, fast=fast, hash_grid=hash_grid, fast_contraction=fast_contraction)
     trainer.train(steps)
     peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else 0.0
     psnr = trainer.evaluate().metrics["psnr"]
     trainer.save(out / "trial.ckpt")
     reloaded_config = build_config("nerfacto", view, out / "reloaded", steps, 0, device, profile)
-    reloaded = NerfTrainer(reloaded_config, fast=fast, fast_contraction=fast_contraction)
+    reloaded = NerfTrainer(reloaded_config, fast=fast, hash_grid=hash_grid, fast_contraction=fast_contraction)
     reloaded.load(out / "trial.ckpt")
     timings = trainer.timings
     return {
@@ -179,7 +183,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--budget", type=float, default=480, help="seconds for all parts together")
     parser.add_argument("--out", type=Path, help="write every figure here as JSON too")
-    parser.add_argument("--parts", default="bare,eager,fast,sweep,packing,auto")
+    parser.add_argument("--parts", default="bare,eager,fast,triton,sweep,packing,auto")
     parser.add_argument("--packing-profiles", default="tiny,small", help="the profiles the packing part measures")
     args = parser.parse_args()
     if args.device == "cuda":
@@ -217,6 +221,14 @@ def main() -> None:
                 60 + args.steps / rate,
                 lambda: trial_loop(view, out / "f", args.steps, args.device, args.profile, True),
             )
+        if "triton" in parts and args.device == "cpu":
+            print("triton: skipped (Triton's kernels run on CUDA; its interpreter checks them on the CPU)", flush=True)
+        elif "triton" in parts:
+            budget.run(
+                "triton",
+                60 + args.steps / rate,
+                lambda: trial_loop(view, out / "t", args.steps, args.device, args.profile, True, "triton"),
+            )
         share = 1 / SWEEP_TRIALS if args.device == "cuda" else 0
         if "sweep" in parts:
             budget.run(
@@ -244,11 +256,11 @@ def print_summary(results: dict[str, Any]) -> None:
     bare = (results.get("bare") or {}).get("steps_per_s")
     print(f"\n{results['gpu']}, nerfacto {results['profile']} profile, {results['steps']} steps")
     rows = [("bare nerfstudio (a)", results.get("bare")), ("nerftune eager (b)", results.get("eager"))]
-    rows += [("nerftune fast path (b')", results.get("fast"))]
+    rows += [("nerftune fast path (b')", results.get("fast")), ("fast path, Triton grid (b'')", results.get("triton"))]
     for label, figures in rows:
         if figures and "steps_per_s" in figures:
             ratio = f"{figures['steps_per_s'] / bare:.2f}x (a)" if bare else ""
-            print(f"  {label:26s} {figures['steps_per_s']:6.2f} steps/s  {figures['peak_mb'] / 1024:5.2f} GB  {ratio}")
+            print(f"  {label:30s} {figures['steps_per_s']:6.2f} steps/s  {figures['peak_mb'] / 1024:5.2f} GB  {ratio}")
     sweep = results.get("sweep") or {}
     if "aggregate_steps_per_s" in sweep:
         aggregate = sweep["aggregate_steps_per_s"]
@@ -269,7 +281,7 @@ def print_summary(results: dict[str, Any]) -> None:
         for row in results.get(f"packing_{profile}") or []:
             print(f"  packing {profile} x{row['copies']}: {row['aggregate']:.1f} steps/s in all, {row}")
     fastest = max(
-        [(results.get(k) or {}).get("steps_per_s") or 0 for k in ("eager", "fast")]
+        [(results.get(k) or {}).get("steps_per_s") or 0 for k in ("eager", "fast", "triton")]
         + [sweep.get("aggregate_steps_per_s") or 0]
     )
     if fastest:
