@@ -6,8 +6,7 @@ On the synthetic ID card (320x240, 60 frames) with nerfacto, in this order, each
     eager     (b) a nerftune trial's training loop (NerfTrainer), no fast path; its checkpoint reloads exactly
     fast      (b') the same with the fast path (compiled hash grid, TF32; on the CPU the fast contraction
               too); compiling timed apart
-    triton    (b'') the fast path with the Triton hash grid (`triton_hash_grid.py`) in place of the compiled one
-              (CUDA only)
+    triton    (b'') the fast path with the Triton hash grid (`triton_hash_grid.py`) for the compiled one (CUDA)
     sweep     (c) a real Ray Tune sweep, `python -m nerftune.sweep`: 4 trials sharing the GPU (resources.gpu 0.25),
               each trial's steps/s, peak memory and the device Ray gave it
     auto      the same sweep with `resources.gpu: auto` and the small profile: it measures its packing first, then
@@ -15,7 +14,8 @@ On the synthetic ID card (320x240, 60 frames) with nerfacto, in this order, each
     packing   what `resources: {gpu: auto}` measures: 1, 2 and 4 copies at once, tiny and small profiles, and how
               busy one copy alone keeps the GPU (`gpu_busy`: packing cannot beat 1/gpu_busy without MPS)
 
-then the ratios (b)/(a), (b')/(a), aggregate (c)/(a), and the projected time of search_spaces/frames.yaml. Parts
+then the ratios (b)/(a), (b')/(a), aggregate (c)/(a), the projected time of search_spaces/frames.yaml, and on a GPU
+where each nerftune loop's step time goes (`step_breakdown.py`: its costliest kernels, how busy the GPU is). Parts
 that would not end within --budget seconds are skipped and said so. Usage (on a GPU machine):
 
     python benchmarks/gpu.py [--steps 200] [--profile default] [--budget 480] [--out results.json]
@@ -39,6 +39,7 @@ from typing import Any, Callable
 import pandas as pd
 import torch
 from bare import bare_nerfstudio
+from step_breakdown import print_breakdown, step_breakdown
 
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.data.synthetic import SceneOptions, write_scene
@@ -67,17 +68,19 @@ def trial_loop(
     peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else 0.0
     psnr = trainer.evaluate().metrics["psnr"]
     trainer.save(out / "trial.ckpt")
+    timings = trainer.timings
+    steps_per_s = timings.steps_trained / timings.train_s
+    breakdown = {"breakdown": step_breakdown(trainer, steps_per_s)} if device == "cuda" else {}  # trains on
     reloaded_config = build_config("nerfacto", view, out / "reloaded", steps, 0, device, profile)
     reloaded = NerfTrainer(reloaded_config, fast=fast, hash_grid=hash_grid, fast_contraction=fast_contraction)
     reloaded.load(out / "trial.ckpt")
-    timings = trainer.timings
     return {
-        "steps_per_s": timings.steps_trained / timings.train_s,
+        "steps_per_s": steps_per_s,
         "peak_mb": peak,
         "compile_s": timings.compile_s,
         "psnr": psnr,
         "psnr_reloaded": reloaded.evaluate().metrics["psnr"],
-    }
+    } | breakdown
 
 
 def ray_sweep(scene: Path, out: Path, steps: int, profile: str, gpu: float | str, name: str) -> dict[str, Any]:
@@ -261,6 +264,9 @@ def print_summary(results: dict[str, Any]) -> None:
         if figures and "steps_per_s" in figures:
             ratio = f"{figures['steps_per_s'] / bare:.2f}x (a)" if bare else ""
             print(f"  {label:30s} {figures['steps_per_s']:6.2f} steps/s  {figures['peak_mb'] / 1024:5.2f} GB  {ratio}")
+    for label, figures in rows[1:]:
+        if figures and "breakdown" in figures:
+            print_breakdown(label, figures["breakdown"])
     sweep = results.get("sweep") or {}
     if "aggregate_steps_per_s" in sweep:
         aggregate = sweep["aggregate_steps_per_s"]

@@ -1,0 +1,59 @@
+"""Where a training step's GPU time goes: the kernels of a few more steps of a trained `NerfTrainer`, by torch's
+profiler, summed by name. For `gpu.py`: it says whether a step waits on the GPU (busy near 1: fewer or faster
+kernels pay) or on Python launching them (busy well below 1: packing trials or CUDA graphs pay)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Iterable
+
+from nerftune.packing import busy_fraction
+
+PROFILED_STEPS = 20
+TOP = 12
+
+
+def step_breakdown(trainer: Any, steps_per_s: float) -> dict[str, Any]:
+    """`PROFILED_STEPS` more steps of `trainer` (on CUDA) profiled: the GPU's busy fraction against a step's
+    unprofiled time, kernels launched a step, and the `TOP` kernels by device time a step."""
+    import torch
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as recorded:
+        trainer.train(trainer.step + PROFILED_STEPS)
+        torch.cuda.synchronize()
+    events = [e for e in recorded.events() if e.device_type == DeviceType.CUDA]
+    kernels = [(e.name, e.time_range.start, e.time_range.end) for e in events]
+    return summarise(kernels, PROFILED_STEPS, PROFILED_STEPS / steps_per_s)
+
+
+def summarise(kernels: Iterable[tuple[str, float, float]], steps: int, unprofiled_s: float) -> dict[str, Any]:
+    """Kernels (name, start and end in microseconds) of `steps` steps that took `unprofiled_s` seconds
+    unprofiled: the busy fraction, kernels a step, device milliseconds a step, and the costliest by name."""
+    kernels = list(kernels)
+    by_name: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    for name, start, end in kernels:
+        by_name[name][0] += end - start
+        by_name[name][1] += 1
+    device_ms = sum(total for total, _ in by_name.values()) / 1000 / steps
+    top = sorted(by_name.items(), key=lambda item: -item[1][0])[:TOP]
+    return {
+        "gpu_busy": busy_fraction([(start, end) for _, start, end in kernels], unprofiled_s),
+        "step_ms": 1000 * unprofiled_s / steps,
+        "device_ms_per_step": device_ms,
+        "kernels_per_step": len(kernels) / steps,
+        "top": [
+            {"kernel": name[:90], "ms_per_step": total / 1000 / steps, "calls_per_step": count / steps}
+            for name, (total, count) in top
+        ],
+    }
+
+
+def print_breakdown(label: str, breakdown: dict[str, Any]) -> None:
+    print(
+        f"  {label}: a step {breakdown['step_ms']:.1f} ms, its kernels {breakdown['device_ms_per_step']:.1f} ms "
+        f"({breakdown['kernels_per_step']:.0f} kernels; GPU busy {breakdown['gpu_busy']:.0%})"
+    )
+    for row in breakdown["top"]:
+        print(f"    {row['ms_per_step']:6.2f} ms  {row['calls_per_step']:5.1f}x  {row['kernel']}")
