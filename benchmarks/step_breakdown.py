@@ -4,12 +4,14 @@ kernels pay) or on Python launching them (busy well below 1: packing trials or C
 
 from __future__ import annotations
 
-from collections import defaultdict
+import warnings
+from collections import Counter, defaultdict
 from typing import Any, Iterable
 
 from nerftune.packing import busy_fraction
 
 PROFILED_STEPS = 20
+SYNC_STEPS = 5
 TOP = 12
 
 
@@ -25,7 +27,29 @@ def step_breakdown(trainer: Any, steps_per_s: float) -> dict[str, Any]:
         torch.cuda.synchronize()
     events = [e for e in recorded.events() if e.device_type == DeviceType.CUDA]
     kernels = [(e.name, e.time_range.start, e.time_range.end) for e in events]
-    return summarise(kernels, PROFILED_STEPS, PROFILED_STEPS / steps_per_s)
+    return summarise(kernels, PROFILED_STEPS, PROFILED_STEPS / steps_per_s) | synchronisations(trainer)
+
+
+def synchronisations(trainer: Any) -> dict[str, Any]:
+    """How often a step makes the CPU wait for the GPU (`.item()`, copies to the CPU: each one stops the CPU from
+    queueing the next kernels while the GPU works), over `SYNC_STEPS` more steps, and where (torch's sync debug
+    mode warns at each; the loop's own loss read-back, once a chunk, is among them)."""
+    import torch
+
+    previous = torch.cuda.get_sync_debug_mode()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            trainer.train(trainer.step + SYNC_STEPS)
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
+    waits = [w for w in caught if "called a synchronizing CUDA operation" in str(w.message)]
+    sites = Counter(f"{w.filename.split('site-packages/')[-1]}:{w.lineno}" for w in waits)
+    return {
+        "syncs_per_step": sum(sites.values()) / SYNC_STEPS,
+        "sync_sites": {site: count / SYNC_STEPS for site, count in sites.most_common(6)},
+    }
 
 
 def summarise(kernels: Iterable[tuple[str, float, float]], steps: int, unprofiled_s: float) -> dict[str, Any]:
@@ -53,7 +77,8 @@ def summarise(kernels: Iterable[tuple[str, float, float]], steps: int, unprofile
 def print_breakdown(label: str, breakdown: dict[str, Any]) -> None:
     print(
         f"  {label}: a step {breakdown['step_ms']:.1f} ms, its kernels {breakdown['device_ms_per_step']:.1f} ms "
-        f"({breakdown['kernels_per_step']:.0f} kernels; GPU busy {breakdown['gpu_busy']:.0%})"
+        f"({breakdown['kernels_per_step']:.0f} kernels; GPU busy {breakdown['gpu_busy']:.0%}), "
+        f"{breakdown['syncs_per_step']:.1f} waits for the GPU a step: {breakdown['sync_sites']}"
     )
     for row in breakdown["top"]:
         print(f"    {row['ms_per_step']:6.2f} ms  {row['calls_per_step']:5.1f}x  {row['kernel']}")
