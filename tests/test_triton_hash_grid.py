@@ -82,6 +82,43 @@ def test_triton_hash_grid_matches_nerfstudios():
     assert found["bad_table"] == "a hash table of 300 rows is not 3 levels of a power of two", found
 
 
+# compiled for NVIDIA GPUs (Ampere, Hopper) on this machine, GPU or not: Triton's own compiler and ptxas find what
+# the interpreter lets pass (types, casts, unsupported operations)
+COMPILE = textwrap.dedent(
+    """
+    import json
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+    from nerftune.nerf.triton_hash_grid import _backward, _forward
+
+    common = {"inputs": "*fp32", "table": "*fp32", "scalings": "*fp32"}
+    sizes = {"points": "i32", "levels": "i32", "table_size": "i32", "FEATURES": "constexpr", "BLOCK": "constexpr"}
+    forward = common | {"out": "*fp32"} | sizes
+    backward = common | {"grad_out": "*fp32", "grad_table": "*fp32", "grad_inputs": "*fp32"} | sizes
+    backward |= {"INPUT_GRAD": "constexpr"}
+    kernels = [(_forward, forward, {}), (_backward, backward, {"INPUT_GRAD": True})]
+    kernels += [(_backward, backward, {"INPUT_GRAD": False})]
+    built = []
+    for kernel, signature, flags in kernels:
+        constants = {"FEATURES": 2, "BLOCK": 128} | flags
+        constexprs = {(kernel.arg_names.index(name),): value for name, value in constants.items()}
+        for arch in (80, 90):
+            source = ASTSource(fn=kernel, signature=signature, constexprs=constexprs)
+            binary = triton.compile(source, target=GPUTarget("cuda", arch, 32))
+            built.append(len(binary.asm["cubin"]) > 0)
+    print(json.dumps(built))
+    """
+)
+
+
+def test_triton_hash_grid_compiles_for_nvidia_gpus(tmp_path):
+    env = {**os.environ, "TRITON_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", COMPILE], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [True] * 6
+
+
 def test_triton_is_recorded_as_the_implementation():
     from nerftune.nerf.fast_path import implementation
     from nerftune.nerf.methods import method_config
