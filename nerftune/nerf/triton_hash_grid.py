@@ -50,6 +50,26 @@ def _corners(x, y, z, scaling, level, table_size):
 
 
 @triton.jit
+def _gather(feature, h0, h1, h2, h3, h4, h5, h6, h7, FEATURES: tl.constexpr, valid):
+    """One feature of the 8 corners (`feature`: the table's address of that feature in row 0)."""
+    f0 = tl.load(feature + h0 * FEATURES, mask=valid, other=0.0)
+    f1 = tl.load(feature + h1 * FEATURES, mask=valid, other=0.0)
+    f2 = tl.load(feature + h2 * FEATURES, mask=valid, other=0.0)
+    f3 = tl.load(feature + h3 * FEATURES, mask=valid, other=0.0)
+    f4 = tl.load(feature + h4 * FEATURES, mask=valid, other=0.0)
+    f5 = tl.load(feature + h5 * FEATURES, mask=valid, other=0.0)
+    f6 = tl.load(feature + h6 * FEATURES, mask=valid, other=0.0)
+    f7 = tl.load(feature + h7 * FEATURES, mask=valid, other=0.0)
+    return f0, f1, f2, f3, f4, f5, f6, f7
+
+
+@triton.jit
+def _along_x(f0, f1, f2, f3, f4, f5, f6, f7, ox):
+    """The corners interpolated along x, as nerfstudio does first: the values on the cell's 4 edges along x."""
+    return f0 * ox + f3 * (1 - ox), f1 * ox + f2 * (1 - ox), f5 * ox + f6 * (1 - ox), f4 * ox + f7 * (1 - ox)
+
+
+@triton.jit
 def _forward(inputs, table, scalings, out, points, levels, table_size, FEATURES: tl.constexpr, BLOCK: tl.constexpr):
     rows = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     valid = rows < points
@@ -60,18 +80,8 @@ def _forward(inputs, table, scalings, out, points, levels, table_size, FEATURES:
         scaling = tl.load(scalings + level)
         h0, h1, h2, h3, h4, h5, h6, h7, ox, oy, oz = _corners(x, y, z, scaling, level, table_size)
         for feature in tl.static_range(FEATURES):
-            f0 = tl.load(table + h0 * FEATURES + feature, mask=valid, other=0.0)
-            f1 = tl.load(table + h1 * FEATURES + feature, mask=valid, other=0.0)
-            f2 = tl.load(table + h2 * FEATURES + feature, mask=valid, other=0.0)
-            f3 = tl.load(table + h3 * FEATURES + feature, mask=valid, other=0.0)
-            f4 = tl.load(table + h4 * FEATURES + feature, mask=valid, other=0.0)
-            f5 = tl.load(table + h5 * FEATURES + feature, mask=valid, other=0.0)
-            f6 = tl.load(table + h6 * FEATURES + feature, mask=valid, other=0.0)
-            f7 = tl.load(table + h7 * FEATURES + feature, mask=valid, other=0.0)
-            f03 = f0 * ox + f3 * (1 - ox)
-            f12 = f1 * ox + f2 * (1 - ox)
-            f56 = f5 * ox + f6 * (1 - ox)
-            f47 = f4 * ox + f7 * (1 - ox)
+            f0, f1, f2, f3, f4, f5, f6, f7 = _gather(table + feature, h0, h1, h2, h3, h4, h5, h6, h7, FEATURES, valid)
+            f03, f12, f56, f47 = _along_x(f0, f1, f2, f3, f4, f5, f6, f7, ox)
             f0312 = f03 * oy + f12 * (1 - oy)
             f4756 = f47 * oy + f56 * (1 - oy)
             value = f0312 * oz + f4756 * (1 - oz)
@@ -107,18 +117,9 @@ def _backward(
             tl.atomic_add(grad_table + h5 * FEATURES + feature, gy_ff * ox, mask=valid)
             tl.atomic_add(grad_table + h6 * FEATURES + feature, gy_ff * (1 - ox), mask=valid)
             if INPUT_GRAD:
-                f0 = tl.load(table + h0 * FEATURES + feature, mask=valid, other=0.0)
-                f1 = tl.load(table + h1 * FEATURES + feature, mask=valid, other=0.0)
-                f2 = tl.load(table + h2 * FEATURES + feature, mask=valid, other=0.0)
-                f3 = tl.load(table + h3 * FEATURES + feature, mask=valid, other=0.0)
-                f4 = tl.load(table + h4 * FEATURES + feature, mask=valid, other=0.0)
-                f5 = tl.load(table + h5 * FEATURES + feature, mask=valid, other=0.0)
-                f6 = tl.load(table + h6 * FEATURES + feature, mask=valid, other=0.0)
-                f7 = tl.load(table + h7 * FEATURES + feature, mask=valid, other=0.0)
-                f03 = f0 * ox + f3 * (1 - ox)
-                f12 = f1 * ox + f2 * (1 - ox)
-                f56 = f5 * ox + f6 * (1 - ox)
-                f47 = f4 * ox + f7 * (1 - ox)
+                corners = _gather(table + feature, h0, h1, h2, h3, h4, h5, h6, h7, FEATURES, valid)
+                f0, f1, f2, f3, f4, f5, f6, f7 = corners
+                f03, f12, f56, f47 = _along_x(f0, f1, f2, f3, f4, f5, f6, f7, ox)
                 grad_x += (gy_cc * (f0 - f3) + gy_fc * (f1 - f2) + gy_cf * (f4 - f7) + gy_ff * (f5 - f6)) * scaling
                 grad_y += (gz_c * (f03 - f12) + gz_f * (f47 - f56)) * scaling
                 grad_z += g * ((f03 * oy + f12 * (1 - oy)) - (f47 * oy + f56 * (1 - oy))) * scaling
