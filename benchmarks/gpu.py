@@ -70,7 +70,8 @@ def trial_loop(
     trainer.save(out / "trial.ckpt")
     timings = trainer.timings
     steps_per_s = timings.steps_trained / timings.train_s
-    breakdown = {"breakdown": step_breakdown(trainer, steps_per_s)} if device == "cuda" else {}  # trains on
+    # (it trains 25 steps more, after the checkpoint and the PSNR above)
+    breakdown = {"breakdown": step_breakdown(trainer, steps_per_s)} if device == "cuda" else {}
     reloaded_config = build_config("nerfacto", view, out / "reloaded", steps, 0, device, profile)
     reloaded = NerfTrainer(reloaded_config, fast=fast, hash_grid=hash_grid, fast_contraction=fast_contraction)
     reloaded.load(out / "trial.ckpt")

@@ -1,6 +1,7 @@
 """Where a training step's GPU time goes: the kernels of a few more steps of a trained `NerfTrainer`, by torch's
-profiler, summed by name. For `gpu.py`: it says whether a step waits on the GPU (busy near 1: fewer or faster
-kernels pay) or on Python launching them (busy well below 1: packing trials or CUDA graphs pay)."""
+profiler, summed by name, and where a step makes the CPU wait for the GPU. For `gpu.py`: it says whether a step
+waits on the GPU (busy near 1: fewer or faster kernels pay) or on Python launching kernels and waiting for them
+(busy well below 1: packing trials, fewer waits or CUDA graphs pay)."""
 
 from __future__ import annotations
 
