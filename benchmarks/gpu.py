@@ -7,6 +7,8 @@ On the synthetic ID card (320x240, 60 frames) with nerfacto, in this order, each
     fast      (b') the same with the fast path (compiled hash grid, TF32; on the CPU the fast contraction
               too); compiling timed apart
     triton    (b'') the fast path with the Triton hash grid (`triton_hash_grid.py`) for the compiled one (CUDA)
+    fp32      (b''') the fast path in float32 (TF32 matmuls) instead of nerfacto's float16 mixed precision, whose
+              gradient scaler makes each step wait for the GPU (CUDA)
     sweep     (c) a real Ray Tune sweep, `python -m nerftune.sweep`: 4 trials sharing the GPU (resources.gpu 0.25),
               each trial's steps/s, peak memory and the device Ray gave it
     auto      the same sweep with `resources.gpu: auto` and the small profile: it measures its packing first, then
@@ -51,17 +53,27 @@ from nerftune.packing import PACKING_FILE, ProbeJob, measure
 from nerftune.spec import load_spec
 
 SWEEP_TRIALS = 4
+LOOPS = {  # the nerftune loops measured: part: (label, fast path, hash grid, config overrides)
+    "eager": ("nerftune eager (b)", False, "compile", {}),
+    "fast": ("nerftune fast path (b')", True, "compile", {}),
+    "triton": ("fast path, Triton grid (b'')", True, "triton", {}),
+    "fp32": ("fast path, float32 (b''')", True, "compile", {"mixed_precision": False}),
+}
+CUDA_ONLY = {
+    "triton": "Triton's kernels run on CUDA; its interpreter checks them on the CPU",
+    "fp32": "the CPU trains in float32 anyway",
+}
 
 
 def trial_loop(
-    view: Path, out: Path, steps: int, device: str, profile: str, fast: bool, hash_grid: str = "compile"
+    view: Path, out: Path, steps: int, device: str, profile: str, fast: bool, hash_grid: str, overrides: dict
 ) -> dict[str, float]:
     """A nerftune trial's loop (as the trainable runs it, without Ray); after training, the checkpoint it saves
     is loaded into a new model, which must score the same test PSNR."""
     out.mkdir(parents=True, exist_ok=True)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    config = build_config("nerfacto", view, out / "trial", steps, 0, device, profile)
+    config = build_config("nerfacto", view, out / "trial", steps, 0, device, profile, overrides)
     fast_contraction = wants_fast_contraction(fast, device)  # as `fast_path: true` (or false) has it
     trainer = NerfTrainer(config, fast=fast, hash_grid=hash_grid, fast_contraction=fast_contraction)
     trainer.train(steps)
@@ -72,7 +84,7 @@ def trial_loop(
     steps_per_s = timings.steps_trained / timings.train_s
     # (it trains 25 steps more, after the checkpoint and the PSNR above)
     breakdown = {"breakdown": step_breakdown(trainer, steps_per_s)} if device == "cuda" else {}
-    reloaded_config = build_config("nerfacto", view, out / "reloaded", steps, 0, device, profile)
+    reloaded_config = build_config("nerfacto", view, out / "reloaded", steps, 0, device, profile, overrides)
     reloaded = NerfTrainer(reloaded_config, fast=fast, hash_grid=hash_grid, fast_contraction=fast_contraction)
     reloaded.load(out / "trial.ckpt")
     return {
@@ -187,7 +199,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--budget", type=float, default=480, help="seconds for all parts together")
     parser.add_argument("--out", type=Path, help="write every figure here as JSON too")
-    parser.add_argument("--parts", default="bare,eager,fast,triton,sweep,packing,auto")
+    parser.add_argument("--parts", default="bare,eager,fast,triton,fp32,sweep,packing,auto")
     parser.add_argument("--packing-profiles", default="tiny,small", help="the profiles the packing part measures")
     args = parser.parse_args()
     if args.device == "cuda":
@@ -213,26 +225,17 @@ def main() -> None:
                 20 + args.steps / rate,
                 lambda: bare_nerfstudio(view, out / "b", args.steps, args.device, args.profile),
             )
-        if "eager" in parts:
-            budget.run(
-                "eager",
-                20 + args.steps / rate,
-                lambda: trial_loop(view, out / "e", args.steps, args.device, args.profile, False),
-            )
-        if "fast" in parts:
-            budget.run(
-                "fast",
-                60 + args.steps / rate,
-                lambda: trial_loop(view, out / "f", args.steps, args.device, args.profile, True),
-            )
-        if "triton" in parts and args.device == "cpu":
-            print("triton: skipped (Triton's kernels run on CUDA; its interpreter checks them on the CPU)", flush=True)
-        elif "triton" in parts:
-            budget.run(
-                "triton",
-                60 + args.steps / rate,
-                lambda: trial_loop(view, out / "t", args.steps, args.device, args.profile, True, "triton"),
-            )
+        for part, (_, fast, hash_grid, overrides) in LOOPS.items():
+            if part in parts and args.device == "cpu" and part in CUDA_ONLY:
+                print(f"{part}: skipped ({CUDA_ONLY[part]})", flush=True)
+            elif part in parts:
+                budget.run(
+                    part,
+                    (60 if fast else 20) + args.steps / rate,
+                    lambda part=part, fast=fast, grid=hash_grid, more=overrides: trial_loop(
+                        view, out / part, args.steps, args.device, args.profile, fast, grid, more
+                    ),
+                )
         share = 1 / SWEEP_TRIALS if args.device == "cuda" else 0
         if "sweep" in parts:
             budget.run(
@@ -259,8 +262,8 @@ def main() -> None:
 def print_summary(results: dict[str, Any]) -> None:
     bare = (results.get("bare") or {}).get("steps_per_s")
     print(f"\n{results['gpu']}, nerfacto {results['profile']} profile, {results['steps']} steps")
-    rows = [("bare nerfstudio (a)", results.get("bare")), ("nerftune eager (b)", results.get("eager"))]
-    rows += [("nerftune fast path (b')", results.get("fast")), ("fast path, Triton grid (b'')", results.get("triton"))]
+    rows = [("bare nerfstudio (a)", results.get("bare"))]
+    rows += [(label, results.get(part)) for part, (label, *_) in LOOPS.items()]
     for label, figures in rows:
         if figures and "steps_per_s" in figures:
             ratio = f"{figures['steps_per_s'] / bare:.2f}x (a)" if bare else ""
@@ -288,7 +291,7 @@ def print_summary(results: dict[str, Any]) -> None:
         for row in results.get(f"packing_{profile}") or []:
             print(f"  packing {profile} x{row['copies']}: {row['aggregate']:.1f} steps/s in all, {row}")
     fastest = max(
-        [(results.get(k) or {}).get("steps_per_s") or 0 for k in ("eager", "fast", "triton")]
+        [(results.get(part) or {}).get("steps_per_s") or 0 for part in LOOPS]
         + [sweep.get("aggregate_steps_per_s") or 0]
     )
     if fastest:
