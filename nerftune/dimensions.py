@@ -20,6 +20,14 @@ FINETUNE_STEPS = "finetune_steps"  # steps of the spec's `finetune` stage, after
 INIT_FROM = "init_from"  # a warm start: the trial or checkpoint whose weights a trial starts from (`warm_start.py`)
 SOURCE = "source"  # the `init_from` value of the model a sweep with a `warm_start` block trains first
 STUDY_DIMENSIONS = (SCENE, POSES, MASKS, MASK_ERROR, FINETUNE_STEPS, INIT_FROM)
+# nerfstudio's trainer settings that a spec names as they are (every other nerfstudio field by its dotted path):
+# those that shape training; the trainer's paths, logging and checkpoint cadence are nerftune's to set
+TRAINER_SETTINGS = ("mixed_precision", "use_grad_scaler", "gradient_accumulation_steps")
+
+
+def is_nerfstudio_setting(name: str) -> bool:
+    """Whether a dimension of the space is a nerfstudio config field (a dotted path or a trainer setting)."""
+    return "." in name or name in TRAINER_SETTINGS
 
 
 class FieldProblem(ValueError):
@@ -113,7 +121,7 @@ def check_source_values(values: dict[str, Any], space: dict) -> None:
                 "is not a dimension the source model can take",
                 "give the source's frames, steps, seed, method or a dotted setting of the space",
             )
-        if isinstance(value, (list, dict)) and "." not in name:
+        if isinstance(value, (list, dict)) and not is_nerfstudio_setting(name):
             raise FieldProblem(f"warm_start.{name}", "the source is one model: give one value", f"e.g. `{name}: 1.0`")
         from nerftune.spec_sections import Dimension
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from nerftune.data.dataset import Dataset, load_dataset
 from nerftune.data.downscale import downscaled
-from nerftune.dimensions import POSES
+from nerftune.dimensions import POSES, is_nerfstudio_setting
 from nerftune.data.frames import resolve_frame_count
 from nerftune.errors import InputError
 from nerftune.cpu_compile import cpu_compiling
@@ -274,7 +274,7 @@ def _check_methods(spec: SweepSpec, spec_path: Path, gpus: int, on_cluster: bool
 
 def _check_overrides(spec: SweepSpec, spec_path: Path) -> None:
     for path, dim in spec.space.items():
-        if "." not in path:
+        if not is_nerfstudio_setting(path):
             continue
         samples: list[Any] = dim.choices or [_cast(dim.type, dim.min), _cast(dim.type, dim.max)]
         for method in spec.space["method"].choices:

@@ -49,6 +49,7 @@ from nerftune.dimensions import (  # noqa: F401 (the dimension names are the spe
     REQUIRED_DIMENSIONS,
     SCENE,
     STUDY_DIMENSIONS,
+    TRAINER_SETTINGS,
     FINETUNE_STEPS,
     INIT_FROM,
     SOURCE,
@@ -58,6 +59,7 @@ from nerftune.dimensions import (  # noqa: F401 (the dimension names are the spe
     check_source_values,
     check_standard_dimension,
     is_int,
+    is_nerfstudio_setting,
 )
 from nerftune.errors import InputError
 from nerftune.spec_errors import to_input_error, yaml_mapping
@@ -161,13 +163,16 @@ class SweepSpec(_Strict):
                 raise FieldProblem(f"space.{name}", f"`{name}` is required", "e.g. `steps: 1000`")
         for name, dim in self.space.items():
             if not (
-                name in DEFAULT_DIMENSIONS or name in REQUIRED_DIMENSIONS or name in STUDY_DIMENSIONS or "." in name
+                name in DEFAULT_DIMENSIONS
+                or name in REQUIRED_DIMENSIONS
+                or name in STUDY_DIMENSIONS
+                or is_nerfstudio_setting(name)
             ):
                 raise FieldProblem(
                     f"space.{name}",
                     "unknown dimension",
-                    "use frames, seed, method, steps, poses, masks, mask_error, finetune_steps, init_from or a dotted "
-                    "nerfstudio config path like pipeline.model.hidden_dim",
+                    "use frames, seed, method, steps, poses, masks, mask_error, finetune_steps, init_from, a dotted "
+                    f"nerfstudio config path like pipeline.model.hidden_dim, or one of {', '.join(TRAINER_SETTINGS)}",
                 )
             check_standard_dimension(name, dim)
         check_replicates_and_strata(self.replicates, self.stratify, self.searched)

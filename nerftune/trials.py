@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nerftune.errors import InputError
+from nerftune.dimensions import is_nerfstudio_setting
 from nerftune.spec import SCENE
 
 RECIPE_FILE = "trial.json"
@@ -36,8 +37,8 @@ class TrialRecipe:
 
     @property
     def overrides(self) -> dict[str, Any]:
-        """The nerfstudio settings among the values: the dotted names (the spec allows no other unknown ones)."""
-        return {k: v for k, v in self.config.items() if "." in k}
+        """The nerfstudio settings among the values (dotted paths, trainer settings)."""
+        return {k: v for k, v in self.config.items() if is_nerfstudio_setting(k)}
 
 
 def write_recipe(trial_dir: Path, recipe: TrialRecipe) -> None:

@@ -45,6 +45,12 @@ CASES = {
         "has no field",
     ),
     "wrong config type": (lambda t: t + "  pipeline.model.hidden_dim: 8.5\n", None, "hidden_dim", "is an integer"),
+    "a trainer setting of the wrong type": (
+        lambda t: t + "  mixed_precision: 3\n",
+        None,
+        "space.mixed_precision",
+        "mixed_precision is a boolean, not an integer (3)",
+    ),
     "not a choice": (lambda t: t + "  pipeline.model.implementation: cuda\n", None, "implementation", "one of"),
     "a list where a number goes": (
         lambda t: t + "  pipeline.model.hidden_dim: {values: [[64, 32]]}\n",

@@ -48,6 +48,24 @@ def test_defaults_and_shorthands(write_spec):
     assert load_spec(write_spec(GOOD + "render: {circles: {views: 2}, per: frames}\n")).render.per == ["frames"]
 
 
+def test_nerfstudio_trainer_settings_by_their_own_names(write_spec):
+    """mixed_precision and friends live on nerfstudio's TrainerConfig itself, a path with no dot: settings for a
+    trial's config as dotted paths are, not unknown dimensions."""
+    from nerftune.trials import TrialRecipe
+
+    settings = "  mixed_precision: {values: [true, false]}\n  gradient_accumulation_steps: {value: {fields: 2}}\n"
+    spec = load_spec(write_spec(GOOD + settings))
+    assert spec.space["mixed_precision"].choices == [True, False] and "mixed_precision" in spec.searched
+    assert spec.fixed["gradient_accumulation_steps"] == {"fields": 2}
+    config = {"frames": 4, "seed": 0, "mixed_precision": False, "gradient_accumulation_steps": {"fields": 2}}
+    recipe = TrialRecipe("t1", config | {"pipeline.model.hidden_dim": 8}, "tiny", "data", 8, "view")
+    assert recipe.overrides == {
+        "mixed_precision": False,
+        "gradient_accumulation_steps": {"fields": 2},
+        "pipeline.model.hidden_dim": 8,
+    }
+
+
 def test_list_and_mapping_values_fixed_and_searched(write_spec):
     networks = "[{hidden_dim: 16, num_levels: 5}, {hidden_dim: 16, num_levels: 5}]"
     spec = load_spec(
