@@ -4,6 +4,8 @@ tiny-cuda-nn's fused hash grid instead wherever it is installed.
 Without tiny-cuda-nn, nerfacto's hash grid is nerfstudio's `HashEncoding.pytorch_fwd`: eight gathers and many small
 element-wise kernels per level, which compilation fuses (1.41x steps/s and 30 % less memory on an H200). Compiling
 takes a while, so the trainer runs a warm-up pass before training and keeps its time apart (`compile_s`).
+Where Triton is at hand (torch's CUDA builds), `NerfTrainer(hash_grid="triton")` gives the grids fused Triton kernels
+instead (`triton_hash_grid.py`); sweeps compile until a GPU run measures which is faster (`benchmarks/gpu.py`).
 
 On the CPU, `fast_path: auto` compiles the hash grid where it pays (`cpu_compile.py`): for training and scoring in
 trials of a thousand steps or more (1.8x the steps a second), else for scoring only where the test set is
