@@ -9,6 +9,7 @@ import warnings
 from collections import Counter, defaultdict
 from typing import Any, Iterable
 
+from nerftune.nerf.probe import profiled_kernels
 from nerftune.packing import busy_fraction
 
 PROFILED_STEPS = 20
@@ -19,15 +20,7 @@ TOP = 12
 def step_breakdown(trainer: Any, steps_per_s: float) -> dict[str, Any]:
     """`PROFILED_STEPS` more steps of `trainer` (on CUDA) profiled: the GPU's busy fraction against a step's
     unprofiled time, kernels launched a step, and the `TOP` kernels by device time a step."""
-    import torch
-    from torch.autograd import DeviceType
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CUDA]) as recorded:
-        trainer.train(trainer.step + PROFILED_STEPS)
-        torch.cuda.synchronize()
-    events = [e for e in recorded.events() if e.device_type == DeviceType.CUDA]
-    kernels = [(e.name, e.time_range.start, e.time_range.end) for e in events]
+    kernels = profiled_kernels(trainer, trainer.step + PROFILED_STEPS)
     return summarise(kernels, PROFILED_STEPS, PROFILED_STEPS / steps_per_s) | synchronisations(trainer)
 
 

@@ -80,16 +80,23 @@ def gpu_busy(trainer: NerfTrainer, done: int, steps_per_s: float) -> float | Non
     `BUSY_STEPS` more steps (CUPTI, through torch's profiler), against the time a step took unprofiled (the
     profiler slows the CPU side, not the kernels). None where the profiler fails: it only explains the curve."""
     try:
-        from torch.autograd import DeviceType
-        from torch.profiler import ProfilerActivity, profile
-
-        with profile(activities=[ProfilerActivity.CUDA]) as recorded:
-            trainer.train(done + BUSY_STEPS)
-            torch.cuda.synchronize()
-        spans = [(e.time_range.start, e.time_range.end) for e in recorded.events() if e.device_type == DeviceType.CUDA]
+        kernels = profiled_kernels(trainer, done + BUSY_STEPS)
     except Exception:  # a profiler that cannot start on this machine must not cost the packing measurement
         return None
-    return busy_fraction(spans, BUSY_STEPS / steps_per_s)
+    return busy_fraction([(start, end) for _, start, end in kernels], BUSY_STEPS / steps_per_s)
+
+
+def profiled_kernels(trainer: NerfTrainer, until: int) -> list[tuple[str, float, float]]:
+    """The GPU work (kernels and copies: name, start and end in microseconds) of training `trainer` to step
+    `until`, by torch's profiler (CUPTI)."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as recorded:
+        trainer.train(until)
+        torch.cuda.synchronize()
+    on_gpu = [e for e in recorded.events() if e.device_type == DeviceType.CUDA]
+    return [(e.name, e.time_range.start, e.time_range.end) for e in on_gpu]
 
 
 def _wait_for_copies(barrier: Path, copies: int) -> None:
