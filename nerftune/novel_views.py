@@ -54,7 +54,7 @@ def render_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         trial_dir, checkpoint = locate(args.trial)
-        read_recipe(trial_dir)
+        read_recipe(trial_dir)  # a trial without its recipe is refused here, before render.log is made
         camera_paths = read_paths(args.paths)
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
