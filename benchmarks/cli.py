@@ -10,13 +10,11 @@ of each. Usage:
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from timing import interleaved, summary
+from timing import command_seconds, interleaved, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = """\
@@ -28,12 +26,7 @@ space: {{frames: {{values: [6, 12, 24, 42]}}, seed: {{values: [0, 1]}}, method: 
 
 
 def seconds(*args: str, expect: int) -> float:
-    start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "nerftune", *args], cwd=ROOT, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if result.returncode != expect:
-        raise SystemExit(f"nerftune {' '.join(args)} exited {result.returncode}, not {expect}: {result.stderr}")
-    return elapsed
+    return command_seconds([sys.executable, "-m", "nerftune", *args], ROOT, expect)
 
 
 def main() -> None:

@@ -190,9 +190,8 @@ def blurred_video(pairs: int) -> None:
             return reports[pick][-1]["seconds"]
 
         interleaved({pick: (lambda p=pick: run(p)) for pick in reports}, pairs)
-    print(
-        f"\nnerftune prepare on a handheld video ({BLURRED.frames} frames at {BLURRED.width}x{BLURRED.height}, two in three"
-    )
+    size = f"{BLURRED.width}x{BLURRED.height}"
+    print(f"\nnerftune prepare on a handheld video ({BLURRED.frames} frames at {size}, two in three")
     print(f"motion-blurred by 6 to 16 px), {BLURRED_PICK} frames picked, {pairs} runs each")
     print(f"{'pick':<10}{'registered, each run':>24}{'error px':>10}{'worst camera':>22}{'seconds':>9}  frames")
     for pick, runs in reports.items():

@@ -11,12 +11,10 @@ median and range. Every run must pass. Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from timing import interleaved, ratios, summary
+from timing import command_seconds, interleaved, ratios, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST_TIER = ["-m", "not slow", "-q", "-p", "no:cacheprovider"]
@@ -24,12 +22,7 @@ WAYS = {"one worker": [], "2 workers": ["-n", "2", "--dist", "loadfile"]}  # the
 
 
 def tier_seconds(extra: list[str]) -> float:
-    start = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "pytest", *FAST_TIER, *extra], cwd=ROOT, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if run.returncode != 0:
-        raise SystemExit(f"the fast tier failed ({' '.join(extra) or 'one worker'}):\n{run.stdout[-3000:]}")
-    return seconds
+    return command_seconds([sys.executable, "-m", "pytest", *FAST_TIER, *extra], ROOT)
 
 
 def main() -> None:

@@ -5,6 +5,9 @@ figure, never one run of each."""
 from __future__ import annotations
 
 import statistics
+import subprocess
+import time
+from pathlib import Path
 from typing import Callable
 
 
@@ -24,4 +27,17 @@ def ratios(numerators: list[float], denominators: list[float]) -> list[float]:
 
 def summary(values: list[float], digits: int = 3) -> str:
     """`median (min to max, n = N)`."""
-    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f} to {max(values):.{digits}f}, n = {len(values)})"
+    low, high = min(values), max(values)
+    return f"{statistics.median(values):.{digits}f} ({low:.{digits}f} to {high:.{digits}f}, n = {len(values)})"
+
+
+def command_seconds(command: list[str], cwd: Path, expect: int = 0) -> float:
+    """The wall seconds of running `command`; stops the benchmark, with its output, if it exits otherwise than
+    `expect`."""
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != expect:
+        raise SystemExit(f"{' '.join(command)} exited {result.returncode}, not {expect}:\n{result.stdout[-2000:]}"
+                         f"{result.stderr[-2000:]}")
+    return elapsed
