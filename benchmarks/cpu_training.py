@@ -8,9 +8,11 @@ compiling has paid for itself, and both models' test PSNR at the end (one seed e
 noise, as compiled code rounds otherwise). For a machine's first compile, run it with an empty kernel cache:
 `TORCHINDUCTOR_CACHE_DIR=$(mktemp -d)`. With `--seeds N`, it then trains N seeds each way for `--seed-steps` steps
 and compares their test PSNRs seed by seed (the compiled grid computes the same values as eager code, its position
-gradients within 1e-7 of them, and training amplifies that rounding into seed-like noise). Usage:
+gradients within 1e-7 of them, and training amplifies that rounding into seed-like noise). With `--rays N`, a step
+trains N rays instead of the tiny profile's 256: at a few dozen, a step's time is Python's and torch's dispatch
+rather than arithmetic, as on a GPU that waits on its host. Usage:
 
-    python benchmarks/cpu_training.py [--pairs 5] [--chunk 100] [--width 320] [--height 240]
+    python benchmarks/cpu_training.py [--pairs 5] [--chunk 100] [--width 320] [--height 240] [--rays 32]
     python benchmarks/cpu_training.py --pairs 1 --seeds 6 --seed-steps 1000
 """
 
@@ -39,6 +41,7 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--seeds", type=int, default=0, help="then compare the test PSNR of this many seeds")
     parser.add_argument("--seed-steps", type=int, default=1000)
+    parser.add_argument("--rays", type=int, help="rays a training step (default: the tiny profile's)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     warm_up_steps = 20  # untimed: the first steps allocate
@@ -48,7 +51,7 @@ def main() -> None:
         view = synthetic_view(work, args.width, args.height)
         trainers = {}
         for fast in (False, True):  # one after the other: each seeds the global generators
-            trainers[fast] = trained(view, work / str(fast), total, 0, fast, warm_up_steps)
+            trainers[fast] = trained(view, work / str(fast), total, 0, fast, warm_up_steps, args.rays)
 
         def steps_per_s(fast: bool) -> float:
             trainer = trainers[fast]
@@ -66,10 +69,13 @@ def main() -> None:
     compile_s = trainers[True].timings.compile_s
     speedups = ratios(figures["compiled"], figures["eager"])
     eager, compiled = statistics.median(figures["eager"]), statistics.median(figures["compiled"])
-    print(f"\ntiny nerfacto, one thread, {args.width}x{args.height}, {args.pairs} pairs of {args.chunk} steps")
+    rays = trainers[False].rays_per_batch
+    print(f"\ntiny nerfacto, one thread, {args.width}x{args.height}, {rays} rays a step, {args.pairs} pairs of "
+          f"{args.chunk} steps")
     print(f"compiling before training: {compile_s:.1f} s (with torch's kernel cache as it was)")
     for index, (slow, fast, ratio) in enumerate(zip(figures["eager"], figures["compiled"], speedups), 1):
-        print(f"pair {index}: eager {slow:5.1f} steps/s, compiled {fast:5.1f} steps/s, ratio {ratio:.2f}")
+        print(f"pair {index}: eager {slow:5.1f} steps/s, compiled {fast:5.1f} steps/s ({1000 / fast:.1f} ms a step), "
+              f"ratio {ratio:.2f}")
     print(f"speed-up compiled / eager: median {summary(speedups, 2)}")
     saved = 1 / eager - 1 / compiled
     print(f"saved {saved * 1000:.1f} ms a step: compiling pays after {compile_s / saved:.0f} steps "
@@ -79,8 +85,12 @@ def main() -> None:
         print_seeds(seeds, args.seed_steps)
 
 
-def trained(view: Path, out: Path, steps: int, seed: int, fast: bool, until: int | None = None) -> NerfTrainer:
+def trained(
+    view: Path, out: Path, steps: int, seed: int, fast: bool, until: int | None = None, rays: int | None = None
+) -> NerfTrainer:
     config = build_config("nerfacto", view, out, steps, seed, "cpu", "tiny")
+    if rays:
+        config.pipeline.datamanager.train_num_rays_per_batch = rays
     trainer = NerfTrainer(config, fast=fast, fast_contraction=True)  # as `fast_path: auto` has it, both ways
     trainer.train(steps if until is None else until)
     return trainer
