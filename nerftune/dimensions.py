@@ -4,6 +4,7 @@ mask_error, finetune_steps, init_from). `spec.py` re-exports the names."""
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any
 
@@ -28,6 +29,24 @@ TRAINER_SETTINGS = ("mixed_precision", "use_grad_scaler", "gradient_accumulation
 def is_nerfstudio_setting(name: str) -> bool:
     """Whether a dimension of the space is a nerfstudio config field (a dotted path or a trainer setting)."""
     return "." in name or name in TRAINER_SETTINGS
+
+
+NAMED_DIMENSIONS = (*DEFAULT_DIMENSIONS, *REQUIRED_DIMENSIONS, *STUDY_DIMENSIONS, *TRAINER_SETTINGS)
+DIMENSION_KINDS = (
+    "use frames, seed, method, steps, poses, masks, mask_error, finetune_steps, init_from, a dotted nerfstudio config "
+    f"path like pipeline.model.hidden_dim, or one of {', '.join(TRAINER_SETTINGS)}"
+)
+
+
+def is_dimension(name: str) -> bool:
+    """Whether a space may name `name`: one of nerftune's dimensions or a nerfstudio setting."""
+    return name in NAMED_DIMENSIONS or is_nerfstudio_setting(name)
+
+
+def unknown_dimension_hint(name: str) -> str:
+    """What to do about an unknown dimension: the name it most likely misspells (`stepz`: steps), and every kind."""
+    close = difflib.get_close_matches(name, NAMED_DIMENSIONS, n=1, cutoff=0.75)
+    return f"did you mean `{close[0]}`? Or {DIMENSION_KINDS}" if close else DIMENSION_KINDS
 
 
 class FieldProblem(ValueError):

@@ -58,8 +58,10 @@ from nerftune.dimensions import (  # noqa: F401 (the dimension names are the spe
     check_replicates_and_strata,
     check_source_values,
     check_standard_dimension,
+    is_dimension,
     is_int,
     is_nerfstudio_setting,
+    unknown_dimension_hint,
 )
 from nerftune.errors import InputError
 from nerftune.spec_errors import to_input_error, yaml_mapping
@@ -158,22 +160,13 @@ class SweepSpec(_Strict):
 
     @model_validator(mode="after")
     def _space_is_sound(self) -> "SweepSpec":
+        for name in self.space:  # first: a misspelt `steps` is a misspelling before it is a missing `steps`
+            if not is_dimension(name):
+                raise FieldProblem(f"space.{name}", "unknown dimension", unknown_dimension_hint(name))
         for name in REQUIRED_DIMENSIONS:
             if name not in self.space:
                 raise FieldProblem(f"space.{name}", f"`{name}` is required", "e.g. `steps: 1000`")
         for name, dim in self.space.items():
-            if not (
-                name in DEFAULT_DIMENSIONS
-                or name in REQUIRED_DIMENSIONS
-                or name in STUDY_DIMENSIONS
-                or is_nerfstudio_setting(name)
-            ):
-                raise FieldProblem(
-                    f"space.{name}",
-                    "unknown dimension",
-                    "use frames, seed, method, steps, poses, masks, mask_error, finetune_steps, init_from, a dotted "
-                    f"nerfstudio config path like pipeline.model.hidden_dim, or one of {', '.join(TRAINER_SETTINGS)}",
-                )
             check_standard_dimension(name, dim)
         check_replicates_and_strata(self.replicates, self.stratify, self.searched)
         if self.render is not None:

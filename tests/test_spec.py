@@ -99,6 +99,9 @@ BAD = {
         "min > 0",
     ),
     "unknown dimension": (GOOD + "  hidden: {values: [1]}\n", "space.hidden", "dotted nerfstudio config path"),
+    # a misspelling is named as one, the missing `steps` it stands for not first
+    "misspelt dimension": (GOOD.replace("  steps: 100\n", "  stepz: 100\n"), "space.stepz", "did you mean `steps`?"),
+    "misspelt setting": (GOOD + "  mixed_precison: false\n", "space.mixed_precison", "mean `mixed_precision`?"),
     "unknown pose source": (GOOD + "  poses: {values: [global, colmap]}\n", "space.poses", "global or per_subset"),
     "masks not on or off": (GOOD + "  masks: {values: [yes-ish]}\n", "space.masks", "on or off"),
     "unknown mask error": (
