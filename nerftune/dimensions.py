@@ -32,9 +32,9 @@ def is_nerfstudio_setting(name: str) -> bool:
 
 
 NAMED_DIMENSIONS = (*DEFAULT_DIMENSIONS, *REQUIRED_DIMENSIONS, *STUDY_DIMENSIONS, *TRAINER_SETTINGS)
-DIMENSION_KINDS = (
-    "use frames, seed, method, steps, poses, masks, mask_error, finetune_steps, init_from, a dotted nerfstudio config "
-    f"path like pipeline.model.hidden_dim, or one of {', '.join(TRAINER_SETTINGS)}"
+DIMENSION_KINDS = (  # `scene` is not among them: a study over several datasets lists them under `data`
+    f"use {', '.join(n for n in NAMED_DIMENSIONS if n not in (SCENE, *TRAINER_SETTINGS))}, a dotted nerfstudio "
+    f"config path like pipeline.model.hidden_dim, or one of {', '.join(TRAINER_SETTINGS)}"
 )
 
 
