@@ -10,10 +10,13 @@ noise, as compiled code rounds otherwise). For a machine's first compile, run it
 and compares their test PSNRs seed by seed (the compiled grid computes the same values as eager code, its position
 gradients within 1e-7 of them, and training amplifies that rounding into seed-like noise). With `--rays N`, a step
 trains N rays instead of the tiny profile's 256: at a few dozen, a step's time is Python's and torch's dispatch
-rather than arithmetic, as on a GPU that waits on its host. Usage:
+rather than arithmetic, as on a GPU that waits on its host. `--kind model` compiles nerfacto's whole training
+forward instead of the grids (`compiled_model.py`), and `--baseline grid` compares it with the compiled grids
+rather than eager code. Usage:
 
     python benchmarks/cpu_training.py [--pairs 5] [--chunk 100] [--width 320] [--height 240] [--rays 32]
     python benchmarks/cpu_training.py --pairs 1 --seeds 6 --seed-steps 1000
+    python benchmarks/cpu_training.py --kind model --baseline grid --rays 32
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=0, help="then compare the test PSNR of this many seeds")
     parser.add_argument("--seed-steps", type=int, default=1000)
     parser.add_argument("--rays", type=int, help="rays a training step (default: the tiny profile's)")
+    parser.add_argument("--kind", default="grid", choices=["grid", "model"], help="what the fast path compiles")
+    parser.add_argument("--baseline", default="eager", choices=["eager", "grid"], help="what it is compared with")
     args = parser.parse_args()
     torch.set_num_threads(1)
     warm_up_steps = 20  # untimed: the first steps allocate
@@ -49,58 +54,67 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         view = synthetic_view(work, args.width, args.height)
+        base, kind = args.baseline, f"compiled {args.kind}"
+        setups = {base: {"fast": base != "eager"}, kind: {"fast": True, "kind": args.kind}}
         trainers = {}
-        for fast in (False, True):  # one after the other: each seeds the global generators
-            trainers[fast] = trained(view, work / str(fast), total, 0, fast, warm_up_steps, args.rays)
+        for name, setup in setups.items():  # one after the other: each seeds the global generators
+            trainers[name] = trained(view, work / name, total, 0, until=warm_up_steps, rays=args.rays, **setup)
 
-        def steps_per_s(fast: bool) -> float:
-            trainer = trainers[fast]
+        def steps_per_s(name: str) -> float:
+            trainer = trainers[name]
             start = time.perf_counter()
             trainer.train(trainer.step + args.chunk)
             return args.chunk / (time.perf_counter() - start)
 
-        figures = interleaved({"eager": lambda: steps_per_s(False), "compiled": lambda: steps_per_s(True)}, args.pairs)
-        psnr = {fast: trainer.evaluate().metrics["psnr"] for fast, trainer in trainers.items()}
+        figures = interleaved({name: lambda name=name: steps_per_s(name) for name in trainers}, args.pairs)
+        psnr = {name: trainer.evaluate().metrics["psnr"] for name, trainer in trainers.items()}
         seeds = [
-            [trained(view, work / f"{seed}-{fast}", args.seed_steps, seed, fast).evaluate().metrics["psnr"]
-             for fast in (False, True)]
+            [trained(view, work / f"{seed}-{name}", args.seed_steps, seed, **setup).evaluate().metrics["psnr"]
+             for name, setup in setups.items()]
             for seed in range(args.seeds)
         ]
-    compile_s = trainers[True].timings.compile_s
-    speedups = ratios(figures["compiled"], figures["eager"])
-    eager, compiled = statistics.median(figures["eager"]), statistics.median(figures["compiled"])
-    rays = trainers[False].rays_per_batch
+    compile_s = trainers[kind].timings.compile_s - trainers[base].timings.compile_s
+    speedups = ratios(figures[kind], figures[base])
+    slower, faster = statistics.median(figures[base]), statistics.median(figures[kind])
+    rays = trainers[base].rays_per_batch
     print(f"\ntiny nerfacto, one thread, {args.width}x{args.height}, {rays} rays a step, {args.pairs} pairs of "
           f"{args.chunk} steps")
-    print(f"compiling before training: {compile_s:.1f} s (with torch's kernel cache as it was)")
-    for index, (slow, fast, ratio) in enumerate(zip(figures["eager"], figures["compiled"], speedups), 1):
-        print(f"pair {index}: eager {slow:5.1f} steps/s, compiled {fast:5.1f} steps/s ({1000 / fast:.1f} ms a step), "
-              f"ratio {ratio:.2f}")
-    print(f"speed-up compiled / eager: median {summary(speedups, 2)}")
-    saved = 1 / eager - 1 / compiled
+    print(f"compiling before training, {kind} beyond {base}: {compile_s:.1f} s (torch's kernel cache as it was)")
+    for index, (slow, fast, ratio) in enumerate(zip(figures[base], figures[kind], speedups), 1):
+        print(f"pair {index}: {base} {slow:5.1f} steps/s, {kind} {fast:5.1f} steps/s ({1000 / fast:.1f} ms a "
+              f"step), ratio {ratio:.2f}")
+    print(f"speed-up {kind} / {base}: median {summary(speedups, 2)}")
+    saved = 1 / slower - 1 / faster
     print(f"saved {saved * 1000:.1f} ms a step: compiling pays after {compile_s / saved:.0f} steps "
-          f"(auto compiles trials of {TRAINING_COMPILE_STEPS} steps or more)")
-    print(f"test PSNR after {total} steps: eager {psnr[False]:.3f}, compiled {psnr[True]:.3f} (one seed each)")
+          f"(auto compiles the grids in trials of {TRAINING_COMPILE_STEPS} steps or more)")
+    print(f"test PSNR after {total} steps: {base} {psnr[base]:.3f}, {kind} {psnr[kind]:.3f} (one seed each)")
     if seeds:
-        print_seeds(seeds, args.seed_steps)
+        print_seeds(seeds, args.seed_steps, base, kind)
 
 
 def trained(
-    view: Path, out: Path, steps: int, seed: int, fast: bool, until: int | None = None, rays: int | None = None
+    view: Path,
+    out: Path,
+    steps: int,
+    seed: int,
+    fast: bool = False,
+    until: int | None = None,
+    rays: int | None = None,
+    kind: str = "grid",
 ) -> NerfTrainer:
     config = build_config("nerfacto", view, out, steps, seed, "cpu", "tiny")
     if rays:
         config.pipeline.datamanager.train_num_rays_per_batch = rays
-    trainer = NerfTrainer(config, fast=fast, fast_contraction=True)  # as `fast_path: auto` has it, both ways
+    trainer = NerfTrainer(config, fast=fast, kind=kind, fast_contraction=True)  # as `fast_path: auto` has, both ways
     trainer.train(steps if until is None else until)
     return trainer
 
 
-def print_seeds(seeds: list[list[float]], steps: int) -> None:
-    print(f"\ntest PSNR after {steps} steps, seed by seed (eager, compiled, difference):")
+def print_seeds(seeds: list[list[float]], steps: int, base: str, kind: str) -> None:
+    print(f"\ntest PSNR after {steps} steps, seed by seed ({base}, {kind}, difference):")
     for seed, (eager, compiled) in enumerate(seeds):
         print(f"seed {seed}: {eager:.3f} {compiled:.3f} {compiled - eager:+.3f}")
-    columns = {"eager": [eager for eager, _ in seeds], "compiled": [compiled for _, compiled in seeds]}
+    columns = {base: [eager for eager, _ in seeds], kind: [compiled for _, compiled in seeds]}
     columns["difference"] = [compiled - eager for eager, compiled in seeds]
     for name, values in columns.items():
         spread = f" +- {statistics.stdev(values):.3f}" if len(values) > 1 else ""

@@ -9,6 +9,8 @@ On the synthetic ID card (320x240, 60 frames) with nerfacto, in this order, each
     triton    (b'') the fast path with the Triton hash grid (`triton_hash_grid.py`) for the compiled one (CUDA)
     fp32      (b''') the fast path in float32 (TF32 matmuls) instead of nerfacto's float16 mixed precision, whose
               gradient scaler makes each step wait for the GPU (CUDA)
+    model     (b4) the fast path with nerfacto's whole training forward and backward compiled (`compiled_model.py`)
+    graphs    (b5) the same replayed as CUDA graphs (CUDA)
     sweep     (c) a real Ray Tune sweep, `python -m nerftune.sweep`: 4 trials sharing the GPU (resources.gpu 0.25),
               each trial's steps/s, peak memory and the device Ray gave it
     auto      the same sweep with `resources.gpu: auto` and the small profile: it measures its packing first, then
@@ -53,20 +55,23 @@ from nerftune.packing import PACKING_FILE, ProbeJob, measure
 from nerftune.spec import load_spec
 
 SWEEP_TRIALS = 4
-LOOPS = {  # the nerftune loops measured: part: (label, fast path, hash grid, config overrides)
-    "eager": ("nerftune eager (b)", False, "compile", {}),
-    "fast": ("nerftune fast path (b')", True, "compile", {}),
+LOOPS = {  # the nerftune loops measured: part: (label, fast path, its kind, config overrides)
+    "eager": ("nerftune eager (b)", False, "grid", {}),
+    "fast": ("nerftune fast path (b')", True, "grid", {}),
     "triton": ("fast path, Triton grid (b'')", True, "triton", {}),
-    "fp32": ("fast path, float32 (b''')", True, "compile", {"mixed_precision": False}),
+    "fp32": ("fast path, float32 (b''')", True, "grid", {"mixed_precision": False}),
+    "model": ("fast path, whole model compiled (b4)", True, "model", {}),
+    "graphs": ("fast path, model as CUDA graphs (b5)", True, "cudagraphs", {}),
 }
 CUDA_ONLY = {
     "triton": "Triton's kernels run on CUDA; its interpreter checks them on the CPU",
     "fp32": "the CPU trains in float32 anyway",
+    "graphs": "CUDA graphs need CUDA",
 }
 
 
 def trial_loop(
-    view: Path, out: Path, steps: int, device: str, profile: str, fast: bool, hash_grid: str, overrides: dict
+    view: Path, out: Path, steps: int, device: str, profile: str, fast: bool, kind: str, overrides: dict
 ) -> dict[str, float]:
     """A nerftune trial's loop (as the trainable runs it, without Ray); after training, the checkpoint it saves
     is loaded into a new model, which must score the same test PSNR."""
@@ -75,7 +80,7 @@ def trial_loop(
         torch.cuda.reset_peak_memory_stats()
     config = build_config("nerfacto", view, out / "trial", steps, 0, device, profile, overrides)
     fast_contraction = wants_fast_contraction(fast, device)  # as `fast_path: true` (or false) has it
-    trainer = NerfTrainer(config, fast=fast, hash_grid=hash_grid, fast_contraction=fast_contraction)
+    trainer = NerfTrainer(config, fast=fast, kind=kind, fast_contraction=fast_contraction)
     trainer.train(steps)
     peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else 0.0
     psnr = trainer.evaluate().metrics["psnr"]
@@ -85,11 +90,13 @@ def trial_loop(
     # (it trains 25 steps more, after the checkpoint and the PSNR above)
     breakdown = {"breakdown": step_breakdown(trainer, steps_per_s)} if device == "cuda" else {}
     reloaded_config = build_config("nerfacto", view, out / "reloaded", steps, 0, device, profile, overrides)
-    reloaded = NerfTrainer(reloaded_config, fast=fast, hash_grid=hash_grid, fast_contraction=fast_contraction)
+    reloaded = NerfTrainer(reloaded_config, fast=fast, kind=kind, fast_contraction=fast_contraction)
     reloaded.load(out / "trial.ckpt")
     return {
         "steps_per_s": steps_per_s,
         "peak_mb": peak,
+        "kind": trainer.kind if trainer.fast else None,  # what it ran: a kind its model lacks falls back
+        "compile_error": trainer.compile_error,
         "compile_s": timings.compile_s,
         "psnr": psnr,
         "psnr_reloaded": reloaded.evaluate().metrics["psnr"],
@@ -199,7 +206,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--budget", type=float, default=480, help="seconds for all parts together")
     parser.add_argument("--out", type=Path, help="write every figure here as JSON too")
-    parser.add_argument("--parts", default="bare,eager,fast,triton,fp32,sweep,packing,auto")
+    parser.add_argument("--parts", default="bare,eager,fast,triton,fp32,model,graphs,sweep,packing,auto")
     parser.add_argument("--packing-profiles", default="tiny,small", help="the profiles the packing part measures")
     args = parser.parse_args()
     if args.device == "cuda":
@@ -225,15 +232,15 @@ def main() -> None:
                 20 + args.steps / rate,
                 lambda: bare_nerfstudio(view, out / "b", args.steps, args.device, args.profile),
             )
-        for part, (_, fast, hash_grid, overrides) in LOOPS.items():
+        for part, (_, fast, kind, overrides) in LOOPS.items():
             if part in parts and args.device == "cpu" and part in CUDA_ONLY:
                 print(f"{part}: skipped ({CUDA_ONLY[part]})", flush=True)
             elif part in parts:
                 budget.run(
                     part,
-                    (60 if fast else 20) + args.steps / rate,
-                    lambda part=part, fast=fast, grid=hash_grid, more=overrides: trial_loop(
-                        view, out / part, args.steps, args.device, args.profile, fast, grid, more
+                    {"model": 150, "cudagraphs": 150}.get(kind, 60 if fast else 20) + args.steps / rate,
+                    lambda part=part, fast=fast, kind=kind, more=overrides: trial_loop(
+                        view, out / part, args.steps, args.device, args.profile, fast, kind, more
                     ),
                 )
         share = 1 / SWEEP_TRIALS if args.device == "cuda" else 0

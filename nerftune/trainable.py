@@ -71,7 +71,7 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     placement = {
         "device": device,
         **nerf_device.describe(device),
-        "implementation": implementation(nerf_config, trainer.fast, trainer.compiled_scoring),
+        "implementation": implementation(nerf_config, trainer.fast, trainer.compiled_scoring, trainer.kind),
         "compile_error": trainer.compile_error,  # compiling failed: the console says so
         "host": socket.gethostname(),
         "node_id": ray.get_runtime_context().get_node_id(),  # the Ray node: which machine of a cluster

@@ -125,6 +125,6 @@ def test_triton_is_recorded_as_the_implementation():
 
     config = method_config("nerfacto")
     config.pipeline.model.implementation = "torch"
-    assert implementation(config, True, hash_grid="triton") == "torch+triton"
+    assert implementation(config, True, kind="triton") == "torch+triton"
     assert implementation(config, True) == "torch+compile"
-    assert implementation(config, False, hash_grid="triton") == "torch"
+    assert implementation(config, False, kind="triton") == "torch"

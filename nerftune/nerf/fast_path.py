@@ -4,8 +4,10 @@ tiny-cuda-nn's fused hash grid instead wherever it is installed.
 Without tiny-cuda-nn, nerfacto's hash grid is nerfstudio's `HashEncoding.pytorch_fwd`: eight gathers and many small
 element-wise kernels per level, which compilation fuses (1.41x steps/s and 30 % less memory on an H200). Compiling
 takes a while, so the trainer runs a warm-up pass before training and keeps its time apart (`compile_s`).
-Where Triton is at hand (torch's CUDA builds), `NerfTrainer(hash_grid="triton")` gives the grids fused Triton kernels
-instead (`triton_hash_grid.py`); sweeps compile until a GPU run measures which is faster (`benchmarks/gpu.py`).
+Other kinds wait for a GPU run to measure them (`benchmarks/gpu.py`), and sweeps compile the grids until then:
+where Triton is at hand (torch's CUDA builds), `NerfTrainer(kind="triton")` gives the grids fused Triton kernels
+(`triton_hash_grid.py`); `kind="model"` compiles nerfacto's whole training forward and backward instead, and
+`"cudagraphs"` replays them as CUDA graphs (`compiled_model.py`), the grids compiled for scoring.
 
 On the CPU, `fast_path: auto` compiles the hash grid where it pays (`cpu_compile.py`): for training and scoring in
 trials of a thousand steps or more (1.8x the steps a second), else for scoring only where the test set is
@@ -28,11 +30,24 @@ from nerfstudio.field_components.spatial_distortions import SceneContraction
 
 from nerftune import cpu_compile
 from nerftune.machine import tcnn_installed
+from nerftune.nerf.compiled_model import compile_model, forced_update, schedule_variants, supports, uncompile_model
 from nerftune.nerf.overrides import get_path, has_path
 from nerftune.nerf.run_state import module_scalars, restore_module_scalars
 
-Implementation = Literal["tcnn", "torch+compile", "torch+triton", "torch+compiled-scoring", "torch"]
-HashGrid = Literal["compile", "triton"]  # how the fast path speeds up a pure-torch hash grid
+Implementation = Literal[
+    "tcnn", "torch+compile", "torch+triton", "torch+compiled-model", "torch+cudagraphs", "torch+compiled-scoring",
+    "torch",
+]
+# what the fast path speeds up a pure-torch hash grid's model with: the grids compiled, or fused by Triton, or the
+# whole training forward compiled, or that replayed as CUDA graphs
+FastKind = Literal["grid", "triton", "model", "cudagraphs"]
+IMPLEMENTATIONS: dict[str, Implementation] = {
+    "grid": "torch+compile",
+    "triton": "torch+triton",
+    "model": "torch+compiled-model",
+    "cudagraphs": "torch+cudagraphs",
+}
+WHOLE_MODEL = ("model", "cudagraphs")
 IMPLEMENTATION_FIELD = "pipeline.model.implementation"  # the methods that have a hash grid to speed up have it
 
 
@@ -42,7 +57,7 @@ def default_implementation(device: str) -> str:
 
 
 def implementation(
-    config: Any, fast: bool, compiled_scoring: bool = False, hash_grid: HashGrid = "compile"
+    config: Any, fast: bool, compiled_scoring: bool = False, kind: FastKind = "grid"
 ) -> Implementation | None:
     """What computes the trial's hash grid, as recorded with it (None: its model has no such setting)."""
     if not has_path(config, IMPLEMENTATION_FIELD):
@@ -50,7 +65,7 @@ def implementation(
     if get_path(config, IMPLEMENTATION_FIELD) == "tcnn":
         return "tcnn"
     if fast:
-        return "torch+triton" if hash_grid == "triton" else "torch+compile"
+        return IMPLEMENTATIONS[kind]
     return "torch+compiled-scoring" if compiled_scoring else "torch"
 
 
@@ -70,14 +85,33 @@ def torch_hash_grids(model: torch.nn.Module) -> list[HashEncoding]:
     return [m for m in model.modules() if isinstance(m, HashEncoding) and m.tcnn_encoding is None]
 
 
-def speed_up_hash_grids(model: torch.nn.Module, hash_grid: HashGrid, scoring_only: bool = False) -> int:
+def usable_kind(model: torch.nn.Module, kind: FastKind) -> FastKind:
+    """`kind`, or the compiled grids for a model whose whole forward `compiled_model.py` cannot compile, or the
+    compiled model without CUDA graphs off CUDA."""
+    if kind in WHOLE_MODEL and not supports(model):
+        return "grid"
+    return "model" if kind == "cudagraphs" and next(model.parameters()).device.type != "cuda" else kind
+
+
+def speed_up(model: torch.nn.Module, kind: FastKind, scoring_only: bool = False) -> int:
     """Compile every pure-torch hash grid of `model` (`compile_hash_grids`), or give it fused Triton kernels
-    (`triton_hash_grid.py`: CUDA only, for training and scoring alike); returns how many."""
-    if hash_grid == "triton":
+    (`triton_hash_grid.py`: CUDA only, for training and scoring alike), or compile its whole training forward and
+    its grids for scoring (`usable_kind` must have allowed it); returns how many grids it sped up."""
+    if kind == "triton":
         from nerftune.nerf.triton_hash_grid import use_triton_hash_grids  # Triton comes with torch's CUDA builds only
 
         return use_triton_hash_grids(model)
+    if kind in WHOLE_MODEL and not scoring_only:
+        grids = compile_hash_grids(model, scoring_only=True)  # first: it makes room for the model's graphs too
+        compile_model(model, cuda_graphs=kind == "cudagraphs")
+        return grids
     return compile_hash_grids(model, scoring_only)
+
+
+def undo_speed_ups(model: torch.nn.Module) -> None:
+    """Give a model sped up by `speed_up` nerfstudio's eager code back."""
+    uncompile_model(model)
+    uncompile_hash_grids(model)
 
 
 def compile_hash_grids(model: torch.nn.Module, scoring_only: bool = False) -> int:
@@ -154,10 +188,10 @@ def _fast_contraction(contraction: SceneContraction) -> Any:
 
 
 def warm_up(trainer: Any, train_pass: bool = True) -> float:
-    """One training pass of a `NerfTrainer` (forward and backward, no optimizer step; unless not `train_pass`) and
-    one evaluation pass, so that compiling happens here, timed apart; returns its seconds. It leaves no trace: the
-    random generators, the modules' counters and the gradients are as they were, so training goes on as it would
-    have without it."""
+    """One training pass of a `NerfTrainer` (forward and backward, no optimizer step; unless not `train_pass`; one
+    for each graph of a compiled model) and one evaluation pass, so that compiling happens here, timed apart;
+    returns its seconds. It leaves no trace: the random generators, the modules' counters and the gradients are as
+    they were, so training goes on as it would have without it."""
     start = time.perf_counter()
     pipeline, device = trainer.pipeline, trainer.config.machine.device_type
     scalars = module_scalars(pipeline)
@@ -166,15 +200,16 @@ def warm_up(trainer: Any, train_pass: bool = True) -> float:
         with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device == "cuda" else []):
             pipeline.train()
             with torch.autocast(device_type=device, enabled=trainer.trainer.mixed_precision):
-                ray_bundle, batch = pipeline.datamanager.next_train(trainer.step)
-                if train_pass:
-                    outputs = pipeline.model(ray_bundle)
+                for update in schedule_variants(pipeline.model) if train_pass else []:
+                    ray_bundle, batch = pipeline.datamanager.next_train(trainer.step)  # (a pass changes its rays)
+                    with forced_update(pipeline.model, update):
+                        outputs = pipeline.model(ray_bundle)
                     metrics = pipeline.model.get_metrics_dict(outputs, batch)
                     losses = pipeline.model.get_loss_dict(outputs, batch, metrics)
                     torch.stack([loss.float() for loss in losses.values()]).sum().backward()
                 pipeline.eval()
                 with torch.no_grad():
-                    pipeline.model(ray_bundle)
+                    pipeline.model(pipeline.datamanager.next_train(trainer.step)[0])
     finally:
         pipeline.train()
         trainer.trainer.optimizers.zero_grad_all()

@@ -27,7 +27,7 @@ from nerftune.finetune import freeze_geometry
 from nerftune.legibility import TextCheck
 from nerftune.nerf.lpips import install as install_lpips
 from nerftune.nerf.region_metrics import region_metrics
-from nerftune.nerf.fast_path import HashGrid, set_tf32, speed_up_hash_grids, uncompile_hash_grids
+from nerftune.nerf.fast_path import FastKind, set_tf32, speed_up, undo_speed_ups, usable_kind
 from nerftune.nerf.fast_path import use_fast_contractions, warm_up
 from nerftune.nerf.run_state import module_scalars, reset_nerfstudio_globals, restore_module_scalars, seed_everything
 from nerftune.outcomes import METRICS
@@ -75,7 +75,7 @@ class NerfTrainer:
 
     config: TrainerConfig
     fast: bool = False  # (both false again if compiling fails, say without a C++ compiler: eager code runs)
-    hash_grid: HashGrid = "compile"  # how `fast` speeds up the hash grids: torch.compile, or Triton's fused kernels
+    kind: FastKind = "grid"  # what `fast` compiles: the hash grids (or Triton fuses them), or the whole model
     compiled_scoring: bool = False
     fast_contraction: bool = False
     compile_error: str | None = None  # why compiling failed
@@ -116,17 +116,17 @@ class NerfTrainer:
             use_fast_contractions(self.pipeline.model)
         self.timings.setup_s += time.perf_counter() - start
         device = self.config.machine.device_type
-        grids = self.hash_grid if self.fast else "compile"
-        if (self.fast or self.compiled_scoring) and speed_up_hash_grids(self.pipeline.model, grids, not self.fast):
+        self.kind = usable_kind(self.pipeline.model, self.kind) if self.fast else "grid"
+        if (self.fast or self.compiled_scoring) and speed_up(self.pipeline.model, self.kind, not self.fast):
             try:
                 self.timings.compile_s += warm_up(self, train_pass=self.fast)
             except Exception as error:  # noqa: BLE001 (torch's compile errors have no common base)
                 # inductor needs a C++ compiler on the CPU: without one, run eager code and say why
-                uncompile_hash_grids(self.pipeline.model)
+                undo_speed_ups(self.pipeline.model)
                 self.fast = self.compiled_scoring = False
                 first_line = (str(error).strip().splitlines() or [""])[0][:300]
                 self.compile_error = f"{type(error).__name__}: {first_line}"
-                tool = "Triton" if grids == "triton" else "torch.compile"
+                tool = "Triton" if self.kind == "triton" else "torch.compile"
                 warnings.warn(f"hash grid uncompiled: {tool} failed ({self.compile_error})")
         set_tf32(self.fast and device == "cuda")
 

@@ -1,0 +1,70 @@
+"""nerfacto's whole training forward compiled (`nerftune/nerf/compiled_model.py`, the fast path's `model` kind),
+against nerfstudio's eager code, on the CPU: the same losses step by step, its proposal schedule kept, no
+compiling once training has begun."""
+
+import pytest
+import torch
+
+from nerftune.data.dataset import load_dataset, write_view
+from nerftune.nerf.config import build_config
+from nerftune.nerf.fast_path import implementation, undo_speed_ups, usable_kind
+from nerftune.nerf.loop import NerfTrainer
+from nerftune.nerf.run_state import module_scalars
+
+
+@pytest.fixture
+def view(scene_dir, tmp_path):
+    dataset = load_dataset(scene_dir)
+    return write_view(dataset, dataset.train_indices(12), tmp_path / "view")
+
+
+def test_models_without_nerfstudios_proposal_sampler_keep_the_compiled_grids():
+    plain = torch.nn.Linear(2, 2)
+    assert usable_kind(plain, "model") == "grid" and usable_kind(plain, "cudagraphs") == "grid"
+    assert usable_kind(plain, "triton") == "triton" and usable_kind(plain, "grid") == "grid"
+
+
+@pytest.mark.slow
+def test_the_compiled_model_trains_as_eager_code_does(view, tmp_path, monkeypatch):
+    from torch._dynamo.utils import counters
+
+    # inductor's own random numbers would differ from eager code's stream: eager's, to compare step by step
+    monkeypatch.setattr(torch._inductor.config, "fallback_random", True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a one-CPU trial: multi-threaded reductions round differently run to run
+    losses, schedules, runs = {}, {}, {}
+    try:
+        for kind in ("eager", "model"):  # one after the other: each seeds the global generators training draws from
+            config = build_config("nerfacto", view, tmp_path / kind, 400, 0, "cpu", "tiny")
+            config.pipeline.datamanager.train_num_rays_per_batch = 64
+            runs[kind] = run = NerfTrainer(config, fast=kind == "model", kind="model", fast_contraction=True)
+            graphs = counters["stats"]["unique_graphs"]
+            sampler = run.pipeline.model.proposal_sampler
+            losses[kind], schedules[kind] = [], []
+
+            def step_done(chunk, kind=kind, sampler=sampler):
+                losses[kind].extend(chunk.losses)
+                schedules[kind].append(getattr(sampler, "schedule", None) and sampler.schedule.update_proposals)
+
+            run.train(40, check_every=1, on_chunk=step_done)
+            if kind == "model":
+                assert counters["stats"]["unique_graphs"] == graphs, "both graphs compiled before training"
+    finally:
+        torch.set_num_threads(threads)
+    compiled = runs["model"]
+    assert compiled.kind == "model" and compiled.compile_error is None and compiled.timings.compile_s > 0
+    assert implementation(compiled.config, compiled.fast, kind=compiled.kind) == "torch+compiled-model"
+    assert losses["model"] == pytest.approx(losses["eager"], rel=1e-5, abs=1e-7)
+    # steps that trained the proposal networks and steps that did not, each as nerfstudio's schedule has it, and
+    # its counters where nerfstudio's own sampler leaves them
+    assert set(schedules["model"]) == {True, False}
+    scalars = {kind: module_scalars(run.pipeline.model.proposal_sampler)[""] for kind, run in runs.items()}
+    assert scalars["model"] == scalars["eager"]
+    # scoring (eager forward, grids compiled for it), the same as eager code's; and undone, nerfstudio's code again
+    psnr = {kind: run.evaluate([0]).metrics["psnr"] for kind, run in runs.items()}
+    assert psnr["model"] == pytest.approx(psnr["eager"], abs=1e-3)
+    model = compiled.pipeline.model
+    assert usable_kind(model, "cudagraphs") == "model", "off CUDA, no CUDA graphs"
+    undo_speed_ups(model)
+    assert "get_outputs" not in vars(model) and not hasattr(model.proposal_sampler, "schedule")
+    assert compiled.evaluate([0]).metrics["psnr"] == pytest.approx(psnr["eager"], abs=1e-3)
