@@ -1,13 +1,16 @@
-"""nerfacto's whole training forward compiled (`nerftune/nerf/compiled_model.py`, the fast path's `model` kind),
-against nerfstudio's eager code, on the CPU: the same losses step by step, its proposal schedule kept, no
-compiling once training has begun."""
+"""The fast path's kinds for a step that waits on its host, on the CPU: nerfacto's whole training forward compiled
+(`nerftune/nerf/compiled_model.py`, the `model` kind) against nerfstudio's eager code (the same losses step by step,
+its proposal schedule kept, no compiling once training has begun), and Adam stepped fused (`fast_path.fuse_adam`,
+which the whole model's kinds use on CUDA)."""
+
+import math
 
 import pytest
 import torch
 
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.nerf.config import build_config
-from nerftune.nerf.fast_path import implementation, undo_speed_ups, usable_kind
+from nerftune.nerf.fast_path import fuse_adam, implementation, undo_speed_ups, usable_kind
 from nerftune.nerf.loop import NerfTrainer
 from nerftune.nerf.run_state import module_scalars
 
@@ -68,3 +71,25 @@ def test_the_compiled_model_trains_as_eager_code_does(view, tmp_path, monkeypatc
     undo_speed_ups(model)
     assert "get_outputs" not in vars(model) and not hasattr(model.proposal_sampler, "schedule")
     assert compiled.evaluate([0]).metrics["psnr"] == pytest.approx(psnr["eager"], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_fused_adam_steps_as_nerfstudios_adam_does_and_stays_fused_in_checkpoints(view, tmp_path):
+    losses, runs = {}, {}
+    for fused in (False, True):  # one after the other: each seeds the global generators training draws from
+        config = build_config("nerfacto", view, tmp_path / str(fused), 400, 0, "cpu", "tiny")
+        runs[fused] = run = NerfTrainer(config)
+        if fused:
+            assert fuse_adam(run.trainer.optimizers) == 3, "fields, proposal networks, camera poses"
+        losses[fused] = []
+        run.train(10, check_every=1, on_chunk=lambda chunk, fused=fused: losses[fused].extend(chunk.losses))
+    # the same arithmetic, another order of its roundings: the losses agree far closer than another seed's would
+    assert losses[True] == pytest.approx(losses[False], rel=1e-4)
+    groups = [g for o in runs[True].trainer.optimizers.optimizers.values() for g in o.param_groups]
+    assert groups and all(g["fused"] for g in groups)
+    runs[True].save(tmp_path / "fused.ckpt")
+    resumed = NerfTrainer(build_config("nerfacto", view, tmp_path / "resumed", 400, 0, "cpu", "tiny"))
+    resumed.load(tmp_path / "fused.ckpt")
+    assert fuse_adam(resumed.trainer.optimizers) == 0, "a loaded optimizer keeps the kind its state has"
+    assert all(g["fused"] for o in resumed.trainer.optimizers.optimizers.values() for g in o.param_groups)
+    assert math.isfinite(resumed.train(15))

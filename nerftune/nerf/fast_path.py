@@ -108,6 +108,22 @@ def speed_up(model: torch.nn.Module, kind: FastKind, scoring_only: bool = False)
     return compile_hash_grids(model, scoring_only)
 
 
+def fuse_adam(optimizers: Any) -> int:
+    """Make each fresh Adam of nerfstudio's `Optimizers` step fused: one kernel for all of a group's parameters, and
+    under mixed precision the gradient scaler hands it its infinity check as a tensor instead of reading it back
+    (each read makes the CPU wait for the GPU: one a step for each of nerfacto's three optimizers). On CUDA with the
+    whole model's kinds, measured with them (on the CPU, 1.01 to 1.05x eager steps, and other rounding: not used
+    there). Returns how many."""
+    fused = 0
+    for optimizer in optimizers.optimizers.values():
+        if type(optimizer) is torch.optim.Adam and not optimizer.state:  # (a loaded state keeps its own kind)
+            for group in optimizer.param_groups:
+                group.update(fused=True, foreach=False)
+            optimizer._step_supports_amp_scaling = True  # as `Adam(fused=True)` sets it
+            fused += 1
+    return fused
+
+
 def undo_speed_ups(model: torch.nn.Module) -> None:
     """Give a model sped up by `speed_up` nerfstudio's eager code back."""
     uncompile_model(model)

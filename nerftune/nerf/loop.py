@@ -27,8 +27,8 @@ from nerftune.finetune import freeze_geometry
 from nerftune.legibility import TextCheck
 from nerftune.nerf.lpips import install as install_lpips
 from nerftune.nerf.region_metrics import region_metrics
-from nerftune.nerf.fast_path import FastKind, set_tf32, speed_up, undo_speed_ups, usable_kind
-from nerftune.nerf.fast_path import use_fast_contractions, warm_up
+from nerftune.nerf.fast_path import WHOLE_MODEL, FastKind, fuse_adam, set_tf32, speed_up, undo_speed_ups
+from nerftune.nerf.fast_path import usable_kind, use_fast_contractions, warm_up
 from nerftune.nerf.run_state import module_scalars, reset_nerfstudio_globals, restore_module_scalars, seed_everything
 from nerftune.outcomes import METRICS
 
@@ -129,6 +129,8 @@ class NerfTrainer:
                 tool = "Triton" if self.kind == "triton" else "torch.compile"
                 warnings.warn(f"hash grid uncompiled: {tool} failed ({self.compile_error})")
         set_tf32(self.fast and device == "cuda")
+        if self.fast and device == "cuda" and self.kind in WHOLE_MODEL:
+            fuse_adam(self.trainer.optimizers)
 
     @property
     def pipeline(self):
