@@ -27,6 +27,16 @@ def test_models_without_nerfstudios_proposal_sampler_keep_the_compiled_grids():
     assert usable_kind(plain, "triton") == "triton" and usable_kind(plain, "grid") == "grid"
 
 
+def rendered(run: NerfTrainer) -> torch.Tensor:
+    """The first test image as `run` renders it (PSNR alone would hide small differences)."""
+    camera, _ = next(iter(run.pipeline.datamanager.fixed_indices_eval_dataloader))
+    run.pipeline.eval()
+    with torch.no_grad():
+        rgb = run.pipeline.model.get_outputs_for_camera(camera=camera)["rgb"]
+    run.pipeline.train()
+    return rgb
+
+
 @pytest.mark.slow
 def test_the_compiled_model_trains_as_eager_code_does(view, tmp_path, monkeypatch):
     from torch._dynamo.utils import counters
@@ -35,7 +45,7 @@ def test_the_compiled_model_trains_as_eager_code_does(view, tmp_path, monkeypatc
     monkeypatch.setattr(torch._inductor.config, "fallback_random", True)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in a one-CPU trial: multi-threaded reductions round differently run to run
-    losses, schedules, runs = {}, {}, {}
+    losses, schedules, runs, midway, decided = {}, {}, {}, {}, {}
     try:
         for kind in ("eager", "model"):  # one after the other: each seeds the global generators training draws from
             config = build_config("nerfacto", view, tmp_path / kind, 400, 0, "cpu", "tiny")
@@ -43,12 +53,21 @@ def test_the_compiled_model_trains_as_eager_code_does(view, tmp_path, monkeypatc
             runs[kind] = run = NerfTrainer(config, fast=kind == "model", kind="model", fast_contraction=True)
             graphs = counters["stats"]["unique_graphs"]
             sampler = run.pipeline.model.proposal_sampler
-            losses[kind], schedules[kind] = [], []
+            losses[kind], schedules[kind], decided[kind] = [], [], []
+            # each call's schedule decision (training's and scoring's), as nerfstudio's rule reads it
+            rule = sampler.update_sched
+            sampler.update_sched = lambda step, kind=kind, sampler=sampler, rule=rule: (
+                decided[kind].append((sampler._steps_since_update, step)) or rule(step)
+            )
 
             def step_done(chunk, kind=kind, sampler=sampler):
                 losses[kind].extend(chunk.losses)
                 schedules[kind].append(getattr(sampler, "schedule", None) and sampler.schedule.update_proposals)
 
+            midway[kind] = []
+            for milestone in (20, 21):  # scoring moves the schedule too: at one of two steps in a row it resets it
+                run.train(milestone, check_every=1, on_chunk=step_done)
+                midway[kind].append(run.evaluate([0]).metrics["psnr"])
             run.train(40, check_every=1, on_chunk=step_done)
             if kind == "model":
                 assert counters["stats"]["unique_graphs"] == graphs, "both graphs compiled before training"
@@ -57,15 +76,23 @@ def test_the_compiled_model_trains_as_eager_code_does(view, tmp_path, monkeypatc
     compiled = runs["model"]
     assert compiled.kind == "model" and compiled.compile_error is None and compiled.timings.compile_s > 0
     assert implementation(compiled.config, compiled.fast, kind=compiled.kind) == "torch+compiled-model"
-    assert losses["model"] == pytest.approx(losses["eager"], rel=1e-5, abs=1e-7)
+    assert losses["model"] == pytest.approx(losses["eager"], rel=1e-4)  # (another seed: 1e-2 and more)
+    assert midway["model"] == pytest.approx(midway["eager"], abs=1e-3)  # (equal to the third decimal or so)
     # steps that trained the proposal networks and steps that did not, each as nerfstudio's schedule has it, and
     # its counters where nerfstudio's own sampler leaves them
     assert set(schedules["model"]) == {True, False}
+    assert decided["model"] == decided["eager"] and len(decided["eager"]) > 40
     scalars = {kind: module_scalars(run.pipeline.model.proposal_sampler)[""] for kind, run in runs.items()}
     assert scalars["model"] == scalars["eager"]
-    # scoring (eager forward, grids compiled for it), the same as eager code's; and undone, nerfstudio's code again
+    # scoring (eager forward, grids compiled for it), the same as eager code's, and as a model restored from a
+    # checkpoint scores it (by the exponent the checkpoint keeps); and undone, nerfstudio's code again
     psnr = {kind: run.evaluate([0]).metrics["psnr"] for kind, run in runs.items()}
     assert psnr["model"] == pytest.approx(psnr["eager"], abs=1e-3)
+    compiled.save(tmp_path / "model.ckpt")
+    config = build_config("nerfacto", view, tmp_path / "restored", 400, 0, "cpu", "tiny")
+    restored = NerfTrainer(config, fast=True, kind="model", fast_contraction=True)
+    restored.load(tmp_path / "model.ckpt")
+    torch.testing.assert_close(rendered(restored), rendered(compiled), atol=1e-5, rtol=0)
     model = compiled.pipeline.model
     assert usable_kind(model, "cudagraphs") == "model", "off CUDA, no CUDA graphs"
     undo_speed_ups(model)

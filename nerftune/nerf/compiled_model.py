@@ -54,16 +54,19 @@ def compile_model(model: torch.nn.Module, cuda_graphs: bool = False) -> None:
     compiled = torch.compile(eager, dynamic=False, mode="reduce-overhead" if cuda_graphs else None)
 
     def get_outputs(ray_bundle: Any) -> dict[str, Any]:
-        if not model.training:
-            return eager(ray_bundle)
+        # nerfstudio's schedule, as `ProposalNetworkSampler.generate_ray_samples` keeps it, for every call
+        # (evaluation's too: it resets the counter as well, and it anneals by the exponent a checkpoint restored)
         update = schedule.forced_update
-        if update is None:  # nerfstudio's rule, as `ProposalNetworkSampler.generate_ray_samples` has it
+        if update is None:
             update = sampler._steps_since_update > sampler.update_sched(sampler._step) or sampler._step < 10
         schedule.update_proposals = bool(update)
         schedule.anneal_exponent.fill_(float(sampler._anneal))
-        if cuda_graphs:
-            torch.compiler.cudagraph_mark_step_begin()  # one training step: the last one's outputs are done with
-        outputs = compiled(ray_bundle)
+        if not model.training:
+            outputs = eager(ray_bundle)  # (evaluation's calls differ in size)
+        else:
+            if cuda_graphs:
+                torch.compiler.cudagraph_mark_step_begin()  # one training step: the last one's outputs are done with
+            outputs = compiled(ray_bundle)
         if update:
             sampler._steps_since_update = 0
         return outputs
