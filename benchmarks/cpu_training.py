@@ -6,17 +6,18 @@ grids (its compile time printed apart), then trains them alternately, `--chunk` 
 pairs. Prints each pair's steps/s and ratio compiled / eager, their median and range, the steps after which
 compiling has paid for itself, and both models' test PSNR at the end (one seed each: they differ within seed
 noise, as compiled code rounds otherwise). For a machine's first compile, run it with an empty kernel cache:
-`TORCHINDUCTOR_CACHE_DIR=$(mktemp -d)`. With `--seeds N`, it then trains N seeds each way for `--seed-steps` steps
-and compares their test PSNRs seed by seed (the compiled grid computes the same values as eager code, its position
-gradients within 1e-7 of them, and training amplifies that rounding into seed-like noise). With `--rays N`, a step
-trains N rays instead of the tiny profile's 256: at a few dozen, a step's time is Python's and torch's dispatch
-rather than arithmetic, as on a GPU that waits on its host. `--kind model` compiles nerfacto's whole training
-forward instead of the grids (`compiled_model.py`), and `--baseline grid` compares it with the compiled grids
-rather than eager code. Usage:
+`TORCHINDUCTOR_CACHE_DIR=$(mktemp -d)`. With `--seeds N`, it then trains N seeds each way (from `--first-seed` on)
+for `--seed-steps` steps and compares their test PSNRs seed by seed (the compiled grid computes the same values as
+eager code, its position gradients within 1e-7 of them, and training amplifies that rounding into seed-like noise).
+With `--rays N`, a step trains N rays instead of the tiny profile's 256: at a few dozen, a step's time is Python's
+and torch's dispatch rather than arithmetic, as on a GPU that waits on its host. `--kind model` compiles nerfacto's
+whole training forward instead of the grids (`compiled_model.py`), and `--baseline grid` compares it with the
+compiled grids rather than eager code. Usage:
 
     python benchmarks/cpu_training.py [--pairs 5] [--chunk 100] [--width 320] [--height 240] [--rays 32]
     python benchmarks/cpu_training.py --pairs 1 --seeds 6 --seed-steps 1000
     python benchmarks/cpu_training.py --kind model --baseline grid --rays 32
+    python benchmarks/cpu_training.py --kind model --pairs 1 --seeds 6 --first-seed 6 --seed-steps 1000
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--seeds", type=int, default=0, help="then compare the test PSNR of this many seeds")
     parser.add_argument("--seed-steps", type=int, default=1000)
+    parser.add_argument("--first-seed", type=int, default=0, help="the seeds compared are this one and the next")
     parser.add_argument("--rays", type=int, help="rays a training step (default: the tiny profile's)")
     parser.add_argument("--kind", default="grid", choices=["grid", "model"], help="what the fast path compiles")
     parser.add_argument("--baseline", default="eager", choices=["eager", "grid"], help="what it is compared with")
@@ -71,7 +73,7 @@ def main() -> None:
         seeds = [
             [trained(view, work / f"{seed}-{name}", args.seed_steps, seed, **setup).evaluate().metrics["psnr"]
              for name, setup in setups.items()]
-            for seed in range(args.seeds)
+            for seed in range(args.first_seed, args.first_seed + args.seeds)
         ]
     compile_s = trainers[kind].timings.compile_s - trainers[base].timings.compile_s
     speedups = ratios(figures[kind], figures[base])
@@ -89,7 +91,7 @@ def main() -> None:
           f"(auto compiles the grids in trials of {TRAINING_COMPILE_STEPS} steps or more)")
     print(f"test PSNR after {total} steps: {base} {psnr[base]:.3f}, {kind} {psnr[kind]:.3f} (one seed each)")
     if seeds:
-        print_seeds(seeds, args.seed_steps, base, kind)
+        print_seeds(seeds, args.seed_steps, base, kind, args.first_seed)
 
 
 def trained(
@@ -110,9 +112,9 @@ def trained(
     return trainer
 
 
-def print_seeds(seeds: list[list[float]], steps: int, base: str, kind: str) -> None:
+def print_seeds(seeds: list[list[float]], steps: int, base: str, kind: str, first: int) -> None:
     print(f"\ntest PSNR after {steps} steps, seed by seed ({base}, {kind}, difference):")
-    for seed, (eager, compiled) in enumerate(seeds):
+    for seed, (eager, compiled) in enumerate(seeds, first):
         print(f"seed {seed}: {eager:.3f} {compiled:.3f} {compiled - eager:+.3f}")
     columns = {base: [eager for eager, _ in seeds], kind: [compiled for _, compiled in seeds]}
     columns["difference"] = [compiled - eager for eager, compiled in seeds]
