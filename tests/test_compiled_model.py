@@ -27,6 +27,17 @@ def test_models_without_nerfstudios_proposal_sampler_keep_the_compiled_grids():
     assert usable_kind(plain, "triton") == "triton" and usable_kind(plain, "grid") == "grid"
 
 
+@pytest.fixture
+def eager_random_one_thread():
+    """Inductor's random numbers drawn as eager code draws them, and one thread (as in a one-CPU trial:
+    multi-threaded reductions round differently run to run): compiled and eager training compare step by step."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with torch._inductor.config.patch(fallback_random=True):  # (a config module: patched, not monkeypatched)
+        yield
+    torch.set_num_threads(threads)
+
+
 def rendered(run: NerfTrainer) -> torch.Tensor:
     """The first test image as `run` renders it (PSNR alone would hide small differences)."""
     camera, _ = next(iter(run.pipeline.datamanager.fixed_indices_eval_dataloader))
@@ -38,41 +49,34 @@ def rendered(run: NerfTrainer) -> torch.Tensor:
 
 
 @pytest.mark.slow
-def test_the_compiled_model_trains_as_eager_code_does(view, tmp_path, monkeypatch):
+def test_the_compiled_model_trains_as_eager_code_does(view, tmp_path, eager_random_one_thread):
     from torch._dynamo.utils import counters
 
-    # inductor's own random numbers would differ from eager code's stream: eager's, to compare step by step
-    monkeypatch.setattr(torch._inductor.config, "fallback_random", True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as in a one-CPU trial: multi-threaded reductions round differently run to run
     losses, schedules, runs, midway, decided = {}, {}, {}, {}, {}
-    try:
-        for kind in ("eager", "model"):  # one after the other: each seeds the global generators training draws from
-            config = build_config("nerfacto", view, tmp_path / kind, 400, 0, "cpu", "tiny")
-            config.pipeline.datamanager.train_num_rays_per_batch = 64
-            runs[kind] = run = NerfTrainer(config, fast=kind == "model", kind="model", fast_contraction=True)
-            graphs = counters["stats"]["unique_graphs"]
-            sampler = run.pipeline.model.proposal_sampler
-            losses[kind], schedules[kind], decided[kind] = [], [], []
-            # each call's schedule decision (training's and scoring's), as nerfstudio's rule reads it
-            rule = sampler.update_sched
-            sampler.update_sched = lambda step, kind=kind, sampler=sampler, rule=rule: (
-                decided[kind].append((sampler._steps_since_update, step)) or rule(step)
-            )
+    for kind in ("eager", "model"):  # one after the other: each seeds the global generators training draws from
+        config = build_config("nerfacto", view, tmp_path / kind, 400, 0, "cpu", "tiny")
+        config.pipeline.datamanager.train_num_rays_per_batch = 64
+        runs[kind] = run = NerfTrainer(config, fast=kind == "model", kind="model", fast_contraction=True)
+        graphs = counters["stats"]["unique_graphs"]
+        sampler = run.pipeline.model.proposal_sampler
+        losses[kind], schedules[kind], decided[kind] = [], [], []
+        # each call's schedule decision (training's and scoring's), as nerfstudio's rule reads it
+        rule = sampler.update_sched
+        sampler.update_sched = lambda step, kind=kind, sampler=sampler, rule=rule: (
+            decided[kind].append((sampler._steps_since_update, step)) or rule(step)
+        )
 
-            def step_done(chunk, kind=kind, sampler=sampler):
-                losses[kind].extend(chunk.losses)
-                schedules[kind].append(getattr(sampler, "schedule", None) and sampler.schedule.update_proposals)
+        def step_done(chunk, kind=kind, sampler=sampler):
+            losses[kind].extend(chunk.losses)
+            schedules[kind].append(getattr(sampler, "schedule", None) and sampler.schedule.update_proposals)
 
-            midway[kind] = []
-            for milestone in (20, 21):  # scoring moves the schedule too: at one of two steps in a row it resets it
-                run.train(milestone, check_every=1, on_chunk=step_done)
-                midway[kind].append(run.evaluate([0]).metrics["psnr"])
-            run.train(40, check_every=1, on_chunk=step_done)
-            if kind == "model":
-                assert counters["stats"]["unique_graphs"] == graphs, "both graphs compiled before training"
-    finally:
-        torch.set_num_threads(threads)
+        midway[kind] = []
+        for milestone in (20, 21):  # scoring moves the schedule too: at one of two steps in a row it resets it
+            run.train(milestone, check_every=1, on_chunk=step_done)
+            midway[kind].append(run.evaluate([0]).metrics["psnr"])
+        run.train(40, check_every=1, on_chunk=step_done)
+        if kind == "model":
+            assert counters["stats"]["unique_graphs"] == graphs, "both graphs compiled before training"
     compiled = runs["model"]
     assert compiled.kind == "model" and compiled.compile_error is None and compiled.timings.compile_s > 0
     assert implementation(compiled.config, compiled.fast, kind=compiled.kind) == "torch+compiled-model"

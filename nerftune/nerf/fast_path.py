@@ -216,6 +216,7 @@ def warm_up(trainer: Any, train_pass: bool = True) -> float:
         with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device == "cuda" else []):
             pipeline.train()
             with torch.autocast(device_type=device, enabled=trainer.trainer.mixed_precision):
+                ray_bundle = None
                 for update in schedule_variants(pipeline.model) if train_pass else []:
                     ray_bundle, batch = pipeline.datamanager.next_train(trainer.step)  # (a pass changes its rays)
                     with forced_update(pipeline.model, update):
@@ -224,8 +225,10 @@ def warm_up(trainer: Any, train_pass: bool = True) -> float:
                     losses = pipeline.model.get_loss_dict(outputs, batch, metrics)
                     torch.stack([loss.float() for loss in losses.values()]).sum().backward()
                 pipeline.eval()
+                if ray_bundle is None:
+                    ray_bundle = pipeline.datamanager.next_train(trainer.step)[0]
                 with torch.no_grad():
-                    pipeline.model(pipeline.datamanager.next_train(trainer.step)[0])
+                    pipeline.model(ray_bundle)
     finally:
         pipeline.train()
         trainer.trainer.optimizers.zero_grad_all()
