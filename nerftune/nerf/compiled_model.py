@@ -3,15 +3,16 @@ replayed as CUDA graphs: the fast path's `model` and `cudagraphs` kinds.
 
 Why: a step of nerfacto runs about a thousand small torch operations (samplers, three networks, renderers), each
 dispatched from Python. On the CPU at 32 rays a step that way takes 21 ms whatever the arithmetic, and the H100
-trained nerfacto at 30 to 33 ms a step at any size: a step waits on its host. One graph fuses them (1.5x the steps
-a second of the compiled grid at 32 rays on the CPU, 1.24x at the tiny profile's 256: `benchmarks/cpu_training.py
---kind model`), and on CUDA it can be replayed with one launch (`cudagraphs`).
+trained nerfacto at 30 to 33 ms a step at any size: a step waits on its host. One graph fuses them (1.53x the
+steps a second of the compiled grid at 32 rays on the CPU, 1.23x at the tiny profile's 256: `benchmarks/
+cpu_training.py --kind model --baseline grid`), and on CUDA it can be replayed with one launch (`cudagraphs`).
 
 What stood in the way: nerfstudio's proposal sampler decides in Python, from step counters, whether a step trains
 the proposal networks (`update_sched`: np.interp of the step), and weighs its samples by an exponent that changes
 every step (`set_anneal`): dynamo guards on both and compiled afresh at every step. Here that decision is taken
 outside the graph, as nerfstudio takes it, and picks one of two graphs (proposal networks trained or not); the
-exponent enters the graph as a tensor. Evaluation keeps the eager forward, whose calls differ in size.
+exponent enters the graph as a tensor. Evaluation keeps the eager forward (its calls differ in size) and the same
+schedule.
 """
 
 from __future__ import annotations
