@@ -111,9 +111,9 @@ def speed_up(model: torch.nn.Module, kind: FastKind, scoring_only: bool = False)
 def fuse_adam(optimizers: Any) -> int:
     """Make each fresh Adam of nerfstudio's `Optimizers` step fused: one kernel for all of a group's parameters, and
     under mixed precision the gradient scaler hands it its infinity check as a tensor instead of reading it back
-    (each read makes the CPU wait for the GPU: one a step for each of nerfacto's three optimizers). On CUDA with the
-    whole model's kinds, measured with them (on the CPU, 1.01 to 1.05x eager steps, and other rounding: not used
-    there). Returns how many."""
+    (each read makes the CPU wait for the GPU: one a step for each of nerfacto's three optimizers). Used on CUDA with
+    the whole model's kinds, for a GPU run to measure with them (on the CPU, 1.01 to 1.05x eager steps, and other
+    rounding: not used there). Returns how many."""
     fused = 0
     for optimizer in optimizers.optimizers.values():
         if type(optimizer) is torch.optim.Adam and not optimizer.state:  # (a loaded state keeps its own kind)
