@@ -50,7 +50,7 @@ from nerftune.data.synthetic import SceneOptions, write_scene
 from nerftune.machine import visible_gpus
 from nerftune.nerf.config import build_config
 from nerftune.nerf.loop import NerfTrainer
-from nerftune.nerf.fast_path import wants_fast_contraction
+from nerftune.nerf.fast_path import WHOLE_MODEL, wants_fast_contraction
 from nerftune.packing import PACKING_FILE, ProbeJob, measure
 from nerftune.spec import load_spec
 
@@ -238,7 +238,7 @@ def main() -> None:
             elif part in parts:
                 budget.run(
                     part,
-                    {"model": 150, "cudagraphs": 150}.get(kind, 60 if fast else 20) + args.steps / rate,
+                    (150 if kind in WHOLE_MODEL else 60 if fast else 20) + args.steps / rate,
                     lambda part=part, fast=fast, kind=kind, more=overrides: trial_loop(
                         view, out / part, args.steps, args.device, args.profile, fast, kind, more
                     ),

@@ -78,7 +78,7 @@ def compile_model(model: torch.nn.Module, cuda_graphs: bool = False) -> None:
 
 def uncompile_model(model: torch.nn.Module) -> None:
     """Give a model compiled by `compile_model` nerfstudio's own forward and sampler back."""
-    if hasattr(vars(model).get("get_outputs"), "eager"):
+    if is_compiled(model):
         del model.get_outputs
         del model.proposal_sampler.generate_ray_samples
         del model.proposal_sampler.schedule
@@ -87,7 +87,12 @@ def uncompile_model(model: torch.nn.Module) -> None:
 def schedule_variants(model: torch.nn.Module) -> list[bool | None]:
     """The proposal schedules a warm-up pass should meet so that every graph is compiled before training: both for
     a compiled model, else whatever nerfstudio's schedule gives (None)."""
-    return [True, False] if hasattr(vars(model).get("get_outputs"), "eager") else [None]
+    return [True, False] if is_compiled(model) else [None]
+
+
+def is_compiled(model: torch.nn.Module) -> bool:
+    """Whether `compile_model` replaced `model`'s forward."""
+    return hasattr(vars(model).get("get_outputs"), "eager")
 
 
 @contextmanager
