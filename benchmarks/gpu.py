@@ -60,8 +60,8 @@ LOOPS = {  # the nerftune loops measured: part: (label, fast path, its kind, con
     "fast": ("nerftune fast path (b')", True, "grid", {}),
     "triton": ("fast path, Triton grid (b'')", True, "triton", {}),
     "fp32": ("fast path, float32 (b''')", True, "grid", {"mixed_precision": False}),
-    "model": ("fast path, whole model compiled (b4)", True, "model", {}),
-    "graphs": ("fast path, model as CUDA graphs (b5)", True, "cudagraphs", {}),
+    "model": ("whole model compiled (b4)", True, "model", {}),
+    "graphs": ("model as CUDA graphs (b5)", True, "cudagraphs", {}),
 }
 CUDA_ONLY = {
     "triton": "Triton's kernels run on CUDA; its interpreter checks them on the CPU",
