@@ -4,6 +4,7 @@ its proposal schedule kept, no compiling once training has begun), and Adam step
 which the whole model's kinds use on CUDA)."""
 
 import math
+import types
 
 import pytest
 import torch
@@ -22,7 +23,7 @@ def view(scene_dir, tmp_path):
 
 
 def test_models_without_nerfstudios_proposal_sampler_keep_the_compiled_grids():
-    plain = torch.nn.Linear(2, 2)
+    plain = types.SimpleNamespace(model=torch.nn.Linear(2, 2))
     assert usable_kind(plain, "model") == "grid" and usable_kind(plain, "cudagraphs") == "grid"
     assert usable_kind(plain, "triton") == "triton" and usable_kind(plain, "grid") == "grid"
 
@@ -97,10 +98,11 @@ def test_the_compiled_model_trains_as_eager_code_does(view, tmp_path, eager_rand
     restored = NerfTrainer(config, fast=True, kind="model", fast_contraction=True)
     restored.load(tmp_path / "model.ckpt")
     torch.testing.assert_close(rendered(restored), rendered(compiled), atol=1e-5, rtol=0)
-    model = compiled.pipeline.model
-    assert usable_kind(model, "cudagraphs") == "model", "off CUDA, no CUDA graphs"
-    undo_speed_ups(model)
+    pipeline, model = compiled.pipeline, compiled.pipeline.model
+    assert usable_kind(pipeline, "cudagraphs") == "model", "off CUDA, no CUDA graphs"
+    undo_speed_ups(pipeline)
     assert "get_outputs" not in vars(model) and not hasattr(model.proposal_sampler, "schedule")
+    assert "get_train_loss_dict" not in vars(pipeline)
     assert compiled.evaluate([0]).metrics["psnr"] == pytest.approx(psnr["eager"], abs=1e-3)
 
 

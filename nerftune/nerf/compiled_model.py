@@ -1,18 +1,20 @@
-"""nerfacto's whole training forward compiled as one graph (and with it, by AOTAutograd, its backward), optionally
-replayed as CUDA graphs: the fast path's `model` and `cudagraphs` kinds.
+"""What a training step of nerfacto computes from its batch (the model's forward, its metrics and its losses)
+compiled as one graph (and with it, by AOTAutograd, its backward), optionally replayed as CUDA graphs: the fast
+path's `model` and `cudagraphs` kinds.
 
-Why: a step of nerfacto runs about a thousand small torch operations (samplers, three networks, renderers), each
-dispatched from Python. On the CPU at 32 rays a step that way takes 21 ms whatever the arithmetic, and the H100
-trained nerfacto at 30 to 33 ms a step at any size: a step waits on its host. One graph fuses them (1.53x the
-steps a second of the compiled grid at 32 rays on the CPU, 1.23x at the tiny profile's 256: `benchmarks/
-cpu_training.py --kind model --baseline grid`), and on CUDA it can be replayed with one launch (`cudagraphs`).
+Why: a step of nerfacto runs about a thousand small torch operations (samplers, three networks, renderers, losses),
+each dispatched from Python. On the CPU at 32 rays a step that way takes 21 ms whatever the arithmetic, and the
+H100 trained nerfacto at 30 to 33 ms a step at any size: a step waits on its host. One graph fuses them (see
+`benchmarks/cpu_training.py --kind model --baseline grid` and the README for the figures), and on CUDA it can be
+replayed with one launch (`cudagraphs`).
 
 What stood in the way: nerfstudio's proposal sampler decides in Python, from step counters, whether a step trains
 the proposal networks (`update_sched`: np.interp of the step), and weighs its samples by an exponent that changes
 every step (`set_anneal`): dynamo guards on both and compiled afresh at every step. Here that decision is taken
 outside the graph, as nerfstudio takes it, and picks one of two graphs (proposal networks trained or not); the
-exponent enters the graph as a tensor. Evaluation keeps the eager forward (its calls differ in size) and the same
-schedule.
+exponent enters the graph as a tensor. The training PSNR, a torchmetrics module that counts its calls in a Python
+integer, is computed in the graph by torchmetrics' function instead. Evaluation keeps the eager forward (its calls
+differ in size) and the same schedule.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from __future__ import annotations
 import types
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from nerfstudio.model_components.ray_samplers import ProposalNetworkSampler
+from nerfstudio.pipelines.base_pipeline import VanillaPipeline
+from torchmetrics.functional.image import peak_signal_noise_ratio
+from torchmetrics.image import PeakSignalNoiseRatio
 
 
 @dataclass
@@ -36,25 +41,35 @@ class Schedule:
     forced_update: bool | None = None  # True or False: `warm_up` compiles both variants before training
 
 
-def supports(model: torch.nn.Module) -> bool:
-    """Whether `model` samples with nerfstudio's own proposal sampler (nerfacto and its kin), whose schedule this
-    module knows how to take out of the graph."""
-    sampler = getattr(model, "proposal_sampler", None)
-    return isinstance(sampler, ProposalNetworkSampler) and (
-        type(sampler).generate_ray_samples is ProposalNetworkSampler.generate_ray_samples
+def supports(pipeline: Any) -> bool:
+    """Whether `pipeline` trains nerfstudio's own way (`VanillaPipeline.get_train_loss_dict`, one process) a model
+    that samples with nerfstudio's own proposal sampler (nerfacto and its kin), whose schedule this module knows how
+    to take out of the graph."""
+    sampler = getattr(getattr(pipeline, "model", None), "proposal_sampler", None)
+    return (
+        isinstance(sampler, ProposalNetworkSampler)
+        and type(sampler).generate_ray_samples is ProposalNetworkSampler.generate_ray_samples
+        and type(pipeline).get_train_loss_dict is VanillaPipeline.get_train_loss_dict
+        and pipeline._model is pipeline.model  # (not wrapped for distributed training)
     )
 
 
-def compile_model(model: torch.nn.Module, cuda_graphs: bool = False) -> None:
-    """Replace `model.get_outputs` in training mode by one compiled graph per schedule variant (`supports` must
-    hold); `cuda_graphs` replays them as CUDA graphs (CUDA only). Undone by `uncompile_model`."""
+def compile_model(pipeline: Any, cuda_graphs: bool = False) -> None:
+    """Compile what a training step computes from its batch (the model's forward, its metrics and its losses) as
+    one graph per schedule variant, in place of `pipeline.get_train_loss_dict`'s (`supports` must hold);
+    `cuda_graphs` replays them as CUDA graphs (CUDA only). Undone by `uncompile_model`."""
+    model = pipeline.model
     sampler: ProposalNetworkSampler = model.proposal_sampler
     schedule = sampler.schedule = Schedule(torch.ones((), device=next(model.parameters()).device))
     sampler.generate_ray_samples = types.MethodType(_generate_ray_samples, sampler)
     eager = model.get_outputs
-    compiled = torch.compile(eager, dynamic=False, mode="reduce-overhead" if cuda_graphs else None)
+    compiled = torch.compile(
+        lambda ray_bundle, batch: losses_and_metrics(model, ray_bundle, batch),
+        dynamic=False,
+        mode="reduce-overhead" if cuda_graphs else None,
+    )
 
-    def get_outputs(ray_bundle: Any) -> dict[str, Any]:
+    def scheduled(forward: Callable[..., Any], *args: Any) -> Any:
         # nerfstudio's schedule, as `ProposalNetworkSampler.generate_ray_samples` keeps it, for every call
         # (evaluation's too: it resets the counter as well, and it anneals by the exponent a checkpoint restored)
         update = schedule.forced_update
@@ -62,24 +77,77 @@ def compile_model(model: torch.nn.Module, cuda_graphs: bool = False) -> None:
             update = sampler._steps_since_update > sampler.update_sched(sampler._step) or sampler._step < 10
         schedule.update_proposals = bool(update)
         schedule.anneal_exponent.fill_(float(sampler._anneal))
-        if not model.training:
-            outputs = eager(ray_bundle)  # (evaluation's calls differ in size)
-        else:
-            if cuda_graphs:
-                torch.compiler.cudagraph_mark_step_begin()  # one training step: the last one's outputs are done with
-            outputs = compiled(ray_bundle)
+        result = forward(*args)
         if update:
             sampler._steps_since_update = 0
-        return outputs
+        return result
+
+    def get_outputs(ray_bundle: Any) -> dict[str, Any]:
+        if torch.compiler.is_compiling():
+            return eager(ray_bundle)  # traced into a training step's graph, whose caller keeps the schedule
+        return scheduled(eager, ray_bundle)  # evaluation's calls (they differ in size) and any other
+
+    def training_step(ray_bundle: Any, batch: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        if cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()  # one training step: the last one's outputs are done with
+        losses, metrics = scheduled(compiled, ray_bundle, batch)
+        if cuda_graphs:  # the next replay overwrites a graph's outputs, and the trainer keeps metrics a while
+            metrics = {name: value.clone() for name, value in metrics.items()}
+        return losses, metrics
+
+    def get_train_loss_dict(step: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        ray_bundle, batch = pipeline.datamanager.next_train(step)
+        losses, metrics = training_step(ray_bundle, batch)
+        return {}, losses, metrics  # (nerfstudio's trainer reads no model outputs: the graph keeps none)
 
     get_outputs.eager = eager  # for `uncompile_model`
     model.get_outputs = get_outputs
+    psnr = getattr(model, "psnr", None)
+    if isinstance(psnr, PeakSignalNoiseRatio) and psnr.clamping_fn is None:  # (nerfstudio's data range: 0 to 1)
+        psnr.forward = _psnr_without_state(psnr)
+    pipeline.training_step = training_step
+    pipeline.get_train_loss_dict = get_train_loss_dict
 
 
-def uncompile_model(model: torch.nn.Module) -> None:
-    """Give a model compiled by `compile_model` nerfstudio's own forward and sampler back."""
+def _psnr_without_state(metric: PeakSignalNoiseRatio) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A torchmetrics PSNR's forward that, traced into a graph, computes the batch's value (what its forward
+    returns) without adding the batch to the metric's running totals: its update counter, a Python integer, would
+    make dynamo compile afresh at every step. Nothing reads those totals."""
+    stateful = metric.forward
+    data_range = float(metric.data_range)  # (a tensor: read once, before training)
+
+    def forward(preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if not torch.compiler.is_compiling():
+            return stateful(preds, target)
+        return peak_signal_noise_ratio(preds, target, data_range, metric.base, metric.reduction, metric.dim)
+
+    return forward
+
+
+def losses_and_metrics(model: torch.nn.Module, ray_bundle: Any, batch: dict[str, Any]) -> tuple[dict, dict]:
+    """A training step's losses and metrics from its batch, as nerfstudio's `VanillaPipeline.get_train_loss_dict`
+    computes them."""
+    outputs = model(ray_bundle)
+    metrics = model.get_metrics_dict(outputs, batch)
+    return model.get_loss_dict(outputs, batch, metrics), metrics
+
+
+def training_losses(pipeline: Any, ray_bundle: Any, batch: dict[str, Any]) -> tuple[dict, dict]:
+    """`losses_and_metrics` of `pipeline`'s model, by its compiled graphs where `compile_model` made them."""
+    step = vars(pipeline).get("training_step")
+    return step(ray_bundle, batch) if step else losses_and_metrics(pipeline.model, ray_bundle, batch)
+
+
+def uncompile_model(pipeline: Any) -> None:
+    """Give a pipeline compiled by `compile_model` nerfstudio's own training step, forward and sampler back."""
+    model = pipeline.model
     if is_compiled(model):
+        del pipeline.get_train_loss_dict
+        del pipeline.training_step
         del model.get_outputs
+        psnr = getattr(model, "psnr", None)
+        if psnr is not None and "forward" in vars(psnr):
+            del psnr.forward
         del model.proposal_sampler.generate_ray_samples
         del model.proposal_sampler.schedule
 

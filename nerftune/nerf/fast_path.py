@@ -30,7 +30,8 @@ from nerfstudio.field_components.spatial_distortions import SceneContraction
 
 from nerftune import cpu_compile
 from nerftune.machine import tcnn_installed
-from nerftune.nerf.compiled_model import compile_model, forced_update, schedule_variants, supports, uncompile_model
+from nerftune.nerf.compiled_model import compile_model, forced_update, schedule_variants, supports, training_losses
+from nerftune.nerf.compiled_model import uncompile_model
 from nerftune.nerf.overrides import get_path, has_path
 from nerftune.nerf.run_state import module_scalars, restore_module_scalars
 
@@ -85,25 +86,26 @@ def torch_hash_grids(model: torch.nn.Module) -> list[HashEncoding]:
     return [m for m in model.modules() if isinstance(m, HashEncoding) and m.tcnn_encoding is None]
 
 
-def usable_kind(model: torch.nn.Module, kind: FastKind) -> FastKind:
-    """`kind`, or the compiled grids for a model whose whole forward `compiled_model.py` cannot compile, or the
+def usable_kind(pipeline: Any, kind: FastKind) -> FastKind:
+    """`kind`, or the compiled grids for a pipeline whose training step `compiled_model.py` cannot compile, or the
     compiled model without CUDA graphs off CUDA."""
-    if kind in WHOLE_MODEL and not supports(model):
+    if kind in WHOLE_MODEL and not supports(pipeline):
         return "grid"
-    return "model" if kind == "cudagraphs" and next(model.parameters()).device.type != "cuda" else kind
+    return "model" if kind == "cudagraphs" and next(pipeline.model.parameters()).device.type != "cuda" else kind
 
 
-def speed_up(model: torch.nn.Module, kind: FastKind, scoring_only: bool = False) -> int:
-    """Compile every pure-torch hash grid of `model` (`compile_hash_grids`), or give it fused Triton kernels
-    (`triton_hash_grid.py`: CUDA only, for training and scoring alike), or compile its whole training forward and
-    its grids for scoring (`usable_kind` must have allowed it); returns how many grids it sped up."""
+def speed_up(pipeline: Any, kind: FastKind, scoring_only: bool = False) -> int:
+    """Compile every pure-torch hash grid of `pipeline`'s model (`compile_hash_grids`), or give it fused Triton
+    kernels (`triton_hash_grid.py`: CUDA only, for training and scoring alike), or compile its whole training step
+    and its grids for scoring (`usable_kind` must have allowed it); returns how many grids it sped up."""
+    model = pipeline.model
     if kind == "triton":
         from nerftune.nerf.triton_hash_grid import use_triton_hash_grids  # Triton comes with torch's CUDA builds only
 
         return use_triton_hash_grids(model)
     if kind in WHOLE_MODEL and not scoring_only:
         grids = compile_hash_grids(model, scoring_only=True)  # first: it makes room for the model's graphs too
-        compile_model(model, cuda_graphs=kind == "cudagraphs")
+        compile_model(pipeline, cuda_graphs=kind == "cudagraphs")
         return grids
     return compile_hash_grids(model, scoring_only)
 
@@ -124,10 +126,10 @@ def fuse_adam(optimizers: Any) -> int:
     return fused
 
 
-def undo_speed_ups(model: torch.nn.Module) -> None:
-    """Give a model sped up by `speed_up` nerfstudio's eager code back."""
-    uncompile_model(model)
-    uncompile_hash_grids(model)
+def undo_speed_ups(pipeline: Any) -> None:
+    """Give a pipeline sped up by `speed_up` nerfstudio's eager code back."""
+    uncompile_model(pipeline)
+    uncompile_hash_grids(pipeline.model)
 
 
 def compile_hash_grids(model: torch.nn.Module, scoring_only: bool = False) -> int:
@@ -220,9 +222,7 @@ def warm_up(trainer: Any, train_pass: bool = True) -> float:
                 for update in schedule_variants(pipeline.model) if train_pass else []:
                     ray_bundle, batch = pipeline.datamanager.next_train(trainer.step)  # (a pass changes its rays)
                     with forced_update(pipeline.model, update):
-                        outputs = pipeline.model(ray_bundle)
-                    metrics = pipeline.model.get_metrics_dict(outputs, batch)
-                    losses = pipeline.model.get_loss_dict(outputs, batch, metrics)
+                        losses, _ = training_losses(pipeline, ray_bundle, batch)
                     torch.stack([loss.float() for loss in losses.values()]).sum().backward()
                 pipeline.eval()
                 if ray_bundle is None:

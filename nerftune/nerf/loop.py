@@ -116,13 +116,13 @@ class NerfTrainer:
             use_fast_contractions(self.pipeline.model)
         self.timings.setup_s += time.perf_counter() - start
         device = self.config.machine.device_type
-        self.kind = usable_kind(self.pipeline.model, self.kind) if self.fast else "grid"
-        if (self.fast or self.compiled_scoring) and speed_up(self.pipeline.model, self.kind, not self.fast):
+        self.kind = usable_kind(self.pipeline, self.kind) if self.fast else "grid"
+        if (self.fast or self.compiled_scoring) and speed_up(self.pipeline, self.kind, not self.fast):
             try:
                 self.timings.compile_s += warm_up(self, train_pass=self.fast)
             except Exception as error:  # noqa: BLE001 (torch's compile errors have no common base)
                 # inductor needs a C++ compiler on the CPU: without one, run eager code and say why
-                undo_speed_ups(self.pipeline.model)
+                undo_speed_ups(self.pipeline)
                 self.fast = self.compiled_scoring = False
                 first_line = (str(error).strip().splitlines() or [""])[0][:300]
                 self.compile_error = f"{type(error).__name__}: {first_line}"
