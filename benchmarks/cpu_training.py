@@ -11,8 +11,8 @@ for `--seed-steps` steps and compares their test PSNRs seed by seed (the compile
 eager code, its position gradients within 1e-7 of them, and training amplifies that rounding into seed-like noise).
 With `--rays N`, a step trains N rays instead of the tiny profile's 256: at a few dozen, a step's time is Python's
 and torch's dispatch rather than arithmetic, as on a GPU that waits on its host. `--kind model` compiles nerfacto's
-whole training forward instead of the grids (`compiled_model.py`), and `--baseline grid` compares it with the
-compiled grids rather than eager code. Usage:
+whole training step (forward, losses, backward) instead of the grids (`compiled_model.py`), and `--baseline grid`
+compares it with the compiled grids rather than eager code. Usage:
 
     python benchmarks/cpu_training.py [--pairs 5] [--chunk 100] [--width 320] [--height 240] [--rays 32]
     python benchmarks/cpu_training.py --pairs 1 --seeds 6 --seed-steps 1000

@@ -9,8 +9,11 @@ On the synthetic ID card (320x240, 60 frames) with nerfacto, in this order, each
     triton    (b'') the fast path with the Triton hash grid (`triton_hash_grid.py`) for the compiled one (CUDA)
     fp32      (b''') the fast path in float32 (TF32 matmuls) instead of nerfacto's float16 mixed precision, whose
               gradient scaler makes each step wait for the GPU (CUDA)
-    model     (b4) the fast path with nerfacto's whole training forward and backward compiled (`compiled_model.py`)
-    graphs    (b5) the same replayed as CUDA graphs (CUDA)
+    graphs    (b4) the fast path with a training step's forward, losses and backward compiled whole
+              (`compiled_model.py`) and replayed as CUDA graphs, Adam fused (CUDA)
+    graphs32  (b5) the same in float32 (TF32 matmuls): without a gradient scaler a step never waits for the GPU
+              (nerfstudio's trainer reads the scaler's scale twice a step), so the host runs ahead (CUDA)
+    model     (b6) the whole step compiled without CUDA graphs
     sweep     (c) a real Ray Tune sweep, `python -m nerftune.sweep`: 4 trials sharing the GPU (resources.gpu 0.25),
               each trial's steps/s, peak memory and the device Ray gave it
     auto      the same sweep with `resources.gpu: auto` and the small profile: it measures its packing first, then
@@ -60,13 +63,15 @@ LOOPS = {  # the nerftune loops measured: part: (label, fast path, its kind, con
     "fast": ("nerftune fast path (b')", True, "grid", {}),
     "triton": ("fast path, Triton grid (b'')", True, "triton", {}),
     "fp32": ("fast path, float32 (b''')", True, "grid", {"mixed_precision": False}),
-    "model": ("whole model compiled (b4)", True, "model", {}),
-    "graphs": ("model as CUDA graphs (b5)", True, "cudagraphs", {}),
+    "graphs": ("step as CUDA graphs (b4)", True, "cudagraphs", {}),
+    "graphs32": ("CUDA graphs, float32 (b5)", True, "cudagraphs", {"mixed_precision": False}),
+    "model": ("whole step compiled (b6)", True, "model", {}),
 }
 CUDA_ONLY = {
     "triton": "Triton's kernels run on CUDA; its interpreter checks them on the CPU",
     "fp32": "the CPU trains in float32 anyway",
     "graphs": "CUDA graphs need CUDA",
+    "graphs32": "CUDA graphs need CUDA",
 }
 
 
@@ -206,7 +211,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--budget", type=float, default=480, help="seconds for all parts together")
     parser.add_argument("--out", type=Path, help="write every figure here as JSON too")
-    parser.add_argument("--parts", default="bare,eager,fast,triton,fp32,model,graphs,sweep,packing,auto")
+    parser.add_argument("--parts", default="bare,eager,fast,triton,fp32,graphs,graphs32,model,sweep,packing,auto")
     parser.add_argument("--packing-profiles", default="tiny,small", help="the profiles the packing part measures")
     args = parser.parse_args()
     if args.device == "cuda":

@@ -1,4 +1,4 @@
-"""The fast path's kinds for a step that waits on its host, on the CPU: nerfacto's whole training forward compiled
+"""The fast path's kinds for a step that waits on its host, on the CPU: a training step of nerfacto compiled whole
 (`nerftune/nerf/compiled_model.py`, the `model` kind) against nerfstudio's eager code (the same losses step by step,
 its proposal schedule kept, no compiling once training has begun), and Adam stepped fused (`fast_path.fuse_adam`,
 which the whole model's kinds use on CUDA)."""

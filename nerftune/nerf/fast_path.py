@@ -6,8 +6,8 @@ element-wise kernels per level, which compilation fuses (1.41x steps/s and 30 % 
 takes a while, so the trainer runs a warm-up pass before training and keeps its time apart (`compile_s`).
 Other kinds wait for a GPU run to measure them (`benchmarks/gpu.py`), and sweeps compile the grids until then:
 where Triton is at hand (torch's CUDA builds), `NerfTrainer(kind="triton")` gives the grids fused Triton kernels
-(`triton_hash_grid.py`); `kind="model"` compiles nerfacto's whole training forward and backward instead, and
-`"cudagraphs"` replays them as CUDA graphs (`compiled_model.py`), the grids compiled for scoring.
+(`triton_hash_grid.py`); `kind="model"` compiles a training step of nerfacto whole (forward, losses, backward)
+instead, and `"cudagraphs"` replays it as CUDA graphs (`compiled_model.py`), the grids compiled for scoring.
 
 On the CPU, `fast_path: auto` compiles the hash grid where it pays (`cpu_compile.py`): for training and scoring in
 trials of a thousand steps or more (1.8x the steps a second), else for scoring only where the test set is
@@ -40,7 +40,7 @@ Implementation = Literal[
     "torch",
 ]
 # what the fast path speeds up a pure-torch hash grid's model with: the grids compiled, or fused by Triton, or the
-# whole training forward compiled, or that replayed as CUDA graphs
+# whole training step compiled, or that replayed as CUDA graphs
 FastKind = Literal["grid", "triton", "model", "cudagraphs"]
 IMPLEMENTATIONS: dict[str, Implementation] = {
     "grid": "torch+compile",

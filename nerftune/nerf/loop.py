@@ -75,7 +75,7 @@ class NerfTrainer:
 
     config: TrainerConfig
     fast: bool = False  # (both false again if compiling fails, say without a C++ compiler: eager code runs)
-    kind: FastKind = "grid"  # what `fast` compiles: the hash grids (or Triton fuses them), or the whole model
+    kind: FastKind = "grid"  # what `fast` compiles: the hash grids (or Triton fuses them), or the whole step
     compiled_scoring: bool = False
     fast_contraction: bool = False
     compile_error: str | None = None  # why compiling failed
