@@ -10,7 +10,8 @@ On the synthetic ID card (320x240, 60 frames) with nerfacto, in this order, each
     fp32      (b''') the fast path in float32 (TF32 matmuls) instead of nerfacto's float16 mixed precision, whose
               gradient scaler makes each step wait for the GPU (CUDA)
     graphs    (b4) the fast path with a training step's forward, losses and backward compiled whole
-              (`compiled_model.py`) and replayed as CUDA graphs, Adam fused (CUDA)
+              (`compiled_model.py`) and replayed as CUDA graphs, Adam fused, rays made on the host and copied to
+              the GPU without waiting for it (`host_batches.py`) (CUDA)
     graphs32  (b5) the same in float32 (TF32 matmuls): without a gradient scaler a step never waits for the GPU
               (nerfstudio's trainer reads the scaler's scale twice a step), so the host runs ahead (CUDA)
     model     (b6) the whole step compiled without CUDA graphs

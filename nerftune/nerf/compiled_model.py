@@ -30,6 +30,8 @@ from nerfstudio.pipelines.base_pipeline import VanillaPipeline
 from torchmetrics.functional.image import peak_signal_noise_ratio
 from torchmetrics.image import PeakSignalNoiseRatio
 
+from nerftune.nerf.host_batches import make_batches_on_host, undo_batches_on_host
+
 
 @dataclass
 class Schedule:
@@ -107,6 +109,8 @@ def compile_model(pipeline: Any, cuda_graphs: bool = False) -> None:
         psnr.forward = _psnr_without_state(psnr)
     pipeline.training_step = training_step
     pipeline.get_train_loss_dict = get_train_loss_dict
+    if model.device.type == "cuda":  # the graph's inputs on the GPU, and the host never waiting for them
+        make_batches_on_host(pipeline.datamanager, model.device)
 
 
 def _psnr_without_state(metric: PeakSignalNoiseRatio) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -144,6 +148,7 @@ def uncompile_model(pipeline: Any) -> None:
     if is_compiled(model):
         del pipeline.get_train_loss_dict
         del pipeline.training_step
+        undo_batches_on_host(pipeline.datamanager)
         del model.get_outputs
         psnr = getattr(model, "psnr", None)
         if psnr is not None and "forward" in vars(psnr):

@@ -1,0 +1,71 @@
+"""Training batches made on the host and handed to the GPU without making the host wait for it.
+
+nerfstudio's `VanillaDataManager` keeps the training images on the CPU and samples pixels there, then generates the
+rays on the GPU from those CPU indices, and the model copies the pixels' colours to the GPU. Each of these steps
+makes the host wait until the GPU has finished everything queued before it: indexing a GPU tensor with CPU indices
+and copying from ordinary memory wait, and nerfstudio's camera code reads back from the GPU whether the cameras
+differ in size, are distorted, and of which types they are. A host that waits every step cannot queue the next step
+while the GPU trains this one, and the whole-step CUDA graphs (`compiled_model.py`) cannot take a CPU tensor in.
+
+Here nerfstudio's own ray generator runs on a CPU copy of the cameras (all on the host, nothing to wait for; the
+same rays up to float rounding between the CPU's arithmetic and the GPU's), and the rays and the batch go to the GPU
+from pinned memory as copies queued behind the GPU's work (torch's pinned-memory cache keeps each buffer until its
+copy is done).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManager
+from nerfstudio.model_components.ray_generators import RayGenerator
+
+
+def supports(datamanager: Any) -> bool:
+    """Whether `datamanager` makes its training batches nerfstudio's own way (`VanillaDataManager.next_train`,
+    with nerfstudio's ray generator), which `make_batches_on_host` knows how to move."""
+    return (
+        getattr(type(datamanager), "next_train", None) is VanillaDataManager.next_train
+        and type(getattr(datamanager, "train_ray_generator", None)) is RayGenerator
+    )
+
+
+def make_batches_on_host(datamanager: Any, device: torch.device | str) -> bool:
+    """From now on, `datamanager` generates its training rays on the CPU and hands rays and batch to `device` with
+    copies that do not wait; returns whether it could (`supports`). Undone by `undo_batches_on_host`."""
+    if not supports(datamanager) or "next_train" in vars(datamanager):
+        return False
+    device = torch.device(device)
+    on_device = datamanager.train_ray_generator
+    on_host = RayGenerator(on_device.cameras.to("cpu"))
+    host_next_train = datamanager.next_train
+
+    def next_train(step: int) -> tuple[Any, dict[str, Any]]:
+        datamanager.train_ray_generator = on_host  # (for this call only: a checkpoint or a render sees nerfstudio's)
+        try:
+            ray_bundle, batch = host_next_train(step)
+        finally:
+            datamanager.train_ray_generator = on_device
+        move = lambda tensor: queued_copy(tensor, device)  # noqa: E731
+        moved = {key: move(value) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
+        return ray_bundle._apply_fn_to_fields(move), moved
+
+    datamanager.next_train = next_train
+    return True
+
+
+def undo_batches_on_host(datamanager: Any) -> None:
+    """Give `datamanager` nerfstudio's own `next_train` back."""
+    if "next_train" in vars(datamanager):
+        del datamanager.next_train
+
+
+def queued_copy(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """`tensor` on `device`; from the CPU to CUDA, by a copy queued on the GPU from pinned memory (the host goes on
+    at once)."""
+    if tensor.device == device:
+        return tensor
+    if tensor.device.type == "cpu" and device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)

@@ -1,0 +1,55 @@
+"""Training batches made on the host (`nerftune/nerf/host_batches.py`, which the whole-step CUDA graphs use on a
+GPU): on the CPU, where the copy to the device is none, the same rays and batch as nerfstudio's own `next_train`."""
+
+import dataclasses
+import types
+
+import torch
+
+from nerftune.data.dataset import load_dataset, write_view
+from nerftune.nerf.config import build_config
+from nerftune.nerf.host_batches import make_batches_on_host, queued_copy, supports, undo_batches_on_host
+from nerftune.nerf.loop import NerfTrainer
+
+
+def tensors(ray_bundle, batch) -> dict[str, torch.Tensor]:
+    """Every tensor of a training batch and its rays, by name."""
+    found = {f"batch.{key}": value for key, value in batch.items()}
+    for field in dataclasses.fields(ray_bundle):
+        value = getattr(ray_bundle, field.name)
+        if isinstance(value, torch.Tensor):
+            found[f"rays.{field.name}"] = value
+        elif isinstance(value, dict):
+            found |= {f"rays.{field.name}.{key}": item for key, item in value.items()}
+    return found
+
+
+def test_batches_made_on_the_host_are_nerfstudios_and_nerfstudios_generator_stays(scene_dir, tmp_path):
+    dataset = load_dataset(scene_dir)
+    view = write_view(dataset, dataset.train_indices(6), tmp_path / "view")
+    config = build_config("nerfacto", view, tmp_path / "run", 10, 0, "cpu", "tiny")
+    datamanager = NerfTrainer(config).pipeline.datamanager
+    generator = datamanager.train_ray_generator
+    assert supports(datamanager)
+    torch.manual_seed(3)
+    own = tensors(*datamanager.next_train(0))
+    assert make_batches_on_host(datamanager, "cpu")
+    assert not make_batches_on_host(datamanager, "cpu"), "once"
+    torch.manual_seed(3)
+    moved = tensors(*datamanager.next_train(0))
+    assert own.keys() == moved.keys() and {"batch.image", "rays.origins", "rays.directions"} <= own.keys()
+    for name, tensor in own.items():
+        torch.testing.assert_close(moved[name], tensor, rtol=0, atol=0, msg=name)
+    assert datamanager.train_ray_generator is generator, "nerfstudio's generator, on its device, between steps"
+    undo_batches_on_host(datamanager)
+    assert "next_train" not in vars(datamanager)
+    # on another device (here torch's meta device stands in for a GPU): every tensor of rays and batch goes there
+    assert make_batches_on_host(datamanager, "meta")
+    assert {tensor.device.type for tensor in tensors(*datamanager.next_train(1)).values()} == {"meta"}
+    undo_batches_on_host(datamanager)
+    assert not supports(types.SimpleNamespace(next_train=lambda step: None))
+
+
+def test_a_copy_to_the_same_device_is_the_tensor_itself():
+    tensor = torch.arange(4)
+    assert queued_copy(tensor, torch.device("cpu")) is tensor
