@@ -5,7 +5,8 @@ rays on the GPU from those CPU indices, and the model copies the pixels' colours
 makes the host wait until the GPU has finished everything queued before it: indexing a GPU tensor with CPU indices
 and copying from ordinary memory wait, and nerfstudio's camera code reads back from the GPU whether the cameras
 differ in size, are distorted, and of which types they are. A host that waits every step cannot queue the next step
-while the GPU trains this one, and the whole-step CUDA graphs (`compiled_model.py`) cannot take a CPU tensor in.
+while the GPU trains this one, and the whole-step graph (`compiled_model.py`) would copy the pixels from the CPU in
+its middle, splitting its CUDA graphs there.
 
 Here nerfstudio's own ray generator runs on a CPU copy of the cameras (all on the host, nothing to wait for; the
 same rays up to float rounding between the CPU's arithmetic and the GPU's), and the rays and the batch go to the GPU
