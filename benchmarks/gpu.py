@@ -12,8 +12,9 @@ On the synthetic ID card (320x240, 60 frames) with nerfacto, in this order, each
     graphs    (b4) the fast path with a training step's forward, losses and backward compiled whole
               (`compiled_model.py`) and replayed as CUDA graphs, Adam fused, rays made on the host and copied to
               the GPU without waiting for it (`host_batches.py`) (CUDA)
-    graphs32  (b5) the same in float32 (TF32 matmuls): without a gradient scaler a step never waits for the GPU
-              (nerfstudio's trainer reads the scaler's scale twice a step), so the host runs ahead (CUDA)
+    graphs32  (b5) the same in float32 (TF32 matmuls): without a gradient scaler (nerfstudio's trainer reads its
+              scale twice a step) a step should not wait for the GPU at all, but for the losses read back every
+              50 steps, so the host can run ahead (CUDA)
     model     (b6) the whole step compiled without CUDA graphs
     sweep     (c) a real Ray Tune sweep, `python -m nerftune.sweep`: 4 trials sharing the GPU (resources.gpu 0.25),
               each trial's steps/s, peak memory and the device Ray gave it
