@@ -102,7 +102,7 @@ def test_the_compiled_model_trains_as_eager_code_does(view, tmp_path, eager_rand
     assert usable_kind(pipeline, "cudagraphs") == "model", "off CUDA, no CUDA graphs"
     undo_speed_ups(pipeline)
     assert "get_outputs" not in vars(model) and not hasattr(model.proposal_sampler, "schedule")
-    assert "get_train_loss_dict" not in vars(pipeline)
+    assert "get_train_loss_dict" not in vars(pipeline) and "forward" not in vars(model.psnr)
     assert compiled.evaluate([0]).metrics["psnr"] == pytest.approx(psnr["eager"], abs=1e-3)
 
 
