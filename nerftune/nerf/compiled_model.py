@@ -62,7 +62,7 @@ def compile_model(pipeline: Any, cuda_graphs: bool = False) -> None:
     `cuda_graphs` replays them as CUDA graphs (CUDA only). Undone by `uncompile_model`."""
     model = pipeline.model
     sampler: ProposalNetworkSampler = model.proposal_sampler
-    schedule = sampler.schedule = Schedule(torch.ones((), device=next(model.parameters()).device))
+    schedule = sampler.schedule = Schedule(torch.ones((), device=model.device))
     sampler.generate_ray_samples = types.MethodType(_generate_ray_samples, sampler)
     eager = model.get_outputs
     compiled = torch.compile(
