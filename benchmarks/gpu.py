@@ -4,8 +4,8 @@ On the synthetic ID card (320x240, 60 frames) with nerfacto, in this order, each
 
     bare      (a) nerfstudio's own Trainer.train(), nerftune's config for the same method and profile
     eager     (b) a nerftune trial's training loop (NerfTrainer), no fast path; its checkpoint reloads exactly
-    fast      (b') the same with the fast path (compiled hash grid, TF32; on the CPU the fast contraction
-              too); compiling timed apart
+    fast      (b') the same with the fast path (compiled hash grid, TF32, nerfstudio's constants kept on the
+              GPU; on the CPU the fast contraction too); compiling timed apart
     triton    (b'') the fast path with the Triton hash grid (`triton_hash_grid.py`) for the compiled one (CUDA)
     fp32      (b''') the fast path in float32 (TF32 matmuls) instead of nerfacto's float16 mixed precision, whose
               gradient scaler makes each step wait for the GPU (CUDA)

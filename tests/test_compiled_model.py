@@ -1,7 +1,8 @@
 """The fast path's kinds for a step that waits on its host, on the CPU: a training step of nerfacto compiled whole
 (`nerftune/nerf/compiled_model.py`, the `model` kind) against nerfstudio's eager code (the same losses step by step,
-its proposal schedule kept, no compiling once training has begun), and Adam stepped fused (`fast_path.fuse_adam`,
-which the whole model's kinds use on CUDA)."""
+its proposal schedule kept, no compiling once training has begun), its graphs as they would reach a GPU (one
+forward, one backward, no CPU tensor), and Adam stepped fused (`fast_path.fuse_adam`, which the whole model's kinds
+use on CUDA)."""
 
 import math
 import types
@@ -11,7 +12,9 @@ import torch
 
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.nerf.config import build_config
+from nerftune.nerf.compiled_model import compile_model
 from nerftune.nerf.fast_path import fuse_adam, implementation, undo_speed_ups, usable_kind
+from nerftune.nerf.host_batches import make_batches_on_host
 from nerftune.nerf.loop import NerfTrainer
 from nerftune.nerf.run_state import module_scalars
 
@@ -26,6 +29,48 @@ def test_models_without_nerfstudios_proposal_sampler_keep_the_compiled_grids():
     plain = types.SimpleNamespace(model=torch.nn.Linear(2, 2))
     assert usable_kind(plain, "model") == "grid" and usable_kind(plain, "cudagraphs") == "grid"
     assert usable_kind(plain, "triton") == "triton" and usable_kind(plain, "grid") == "grid"
+
+
+def test_the_whole_step_stays_on_its_device_in_one_graph(view, tmp_path, monkeypatch):
+    """On a GPU, a CPU tensor in the step's graphs would split its CUDA graphs or turn them off, a value read back
+    to the host would make the host wait, and a graph break would run Python between graphs. Traced for a model on
+    another device (torch's meta device stands in for a GPU) with its batches made on the host, the step's forward
+    and backward are one graph each and hold no CPU tensor; its losses and metrics are tensors on the device (as
+    the `cudagraphs` kind compiles it, without inductor: the graphs are kept as they would reach it)."""
+    from torch._dynamo.backends.common import aot_autograd
+
+    config = build_config("nerfacto", view, tmp_path / "run", 10, 0, "cpu", "tiny")
+    pipeline = NerfTrainer(config).pipeline
+    pipeline.model.to("meta")
+    graphs = []
+
+    def kept(graph, inputs):
+        graphs.append(graph)
+        return graph  # (it runs on the meta device: shapes only)
+
+    compile_with = torch.compile  # the graphs as inductor would receive them, kept instead of compiled
+    backend = aot_autograd(fw_compiler=kept, bw_compiler=kept)
+    monkeypatch.setattr(torch, "compile", lambda fn, **options: compile_with(fn, backend=backend, dynamic=False))
+    compile_model(pipeline, cuda_graphs=True)
+    make_batches_on_host(pipeline.datamanager, "meta")
+    pipeline.train()
+    losses, metrics = pipeline.training_step(*pipeline.datamanager.next_train(0))
+    torch.stack(list(losses.values())).sum().backward()
+    assert len(graphs) == 2, "the forward and the backward, one graph each"
+    on_cpu = [
+        f"{node.name}: {(node.meta.get('stack_trace') or '').strip().splitlines()[-2:]}"
+        for graph in graphs
+        for node in graph.graph.nodes
+        if any(value.device.type == "cpu" for value in tensors_of(node.meta.get("val")))
+    ]
+    assert not on_cpu, on_cpu
+    assert {"psnr", "camera_opt_rotation_max"} <= metrics.keys()
+    assert all(isinstance(v, torch.Tensor) and v.device.type == "meta" for v in [*losses.values(), *metrics.values()])
+
+
+def tensors_of(value) -> list[torch.Tensor]:
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return [item for item in values if isinstance(item, torch.Tensor)]
 
 
 @pytest.fixture

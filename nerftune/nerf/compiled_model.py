@@ -19,6 +19,7 @@ differ in size) and the same schedule.
 
 from __future__ import annotations
 
+import math
 import types
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,10 +28,10 @@ from typing import Any, Callable, Iterator
 import torch
 from nerfstudio.model_components.ray_samplers import ProposalNetworkSampler
 from nerfstudio.pipelines.base_pipeline import VanillaPipeline
-from torchmetrics.functional.image import peak_signal_noise_ratio
 from torchmetrics.image import PeakSignalNoiseRatio
 
 from nerftune.nerf.host_batches import make_batches_on_host, undo_batches_on_host
+from nerftune.nerf.on_device import keep_on_device, undo_keep_on_device
 
 
 @dataclass
@@ -60,9 +61,9 @@ def compile_model(pipeline: Any, cuda_graphs: bool = False) -> None:
     """Compile what a training step computes from its batch (the model's forward, its metrics and its losses) as
     one graph per schedule variant, in place of `pipeline.get_train_loss_dict`'s (`supports` must hold);
     `cuda_graphs` replays them as CUDA graphs (CUDA only). Undone by `uncompile_model`."""
-    model = pipeline.model
+    model, device = pipeline.model, pipeline.model.device
     sampler: ProposalNetworkSampler = model.proposal_sampler
-    schedule = sampler.schedule = Schedule(torch.ones((), device=model.device))
+    schedule = sampler.schedule = Schedule(torch.ones((), device=device))
     sampler.generate_ray_samples = types.MethodType(_generate_ray_samples, sampler)
     eager = model.get_outputs
     compiled = torch.compile(
@@ -70,6 +71,13 @@ def compile_model(pipeline: Any, cuda_graphs: bool = False) -> None:
         dynamic=False,
         mode="reduce-overhead" if cuda_graphs else None,
     )
+
+    def on_device(ray_bundle: Any, batch: dict[str, Any]) -> tuple[dict, dict]:
+        # nerfstudio makes some constants without a device, then copies them to the model's (a sampler's bins):
+        # made on the model's device instead, as dynamo reads the default device while it traces (a CPU tensor in
+        # the graph would split its CUDA graphs; dynamo cannot enter this context inside the graph)
+        with torch.device(device):
+            return compiled(ray_bundle, batch)
 
     def scheduled(forward: Callable[..., Any], *args: Any) -> Any:
         # nerfstudio's schedule, as `ProposalNetworkSampler.generate_ray_samples` keeps it, for every call
@@ -92,9 +100,9 @@ def compile_model(pipeline: Any, cuda_graphs: bool = False) -> None:
     def training_step(ray_bundle: Any, batch: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         if cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()  # one training step: the last one's outputs are done with
-        losses, metrics = scheduled(compiled, ray_bundle, batch)
+        losses, metrics = scheduled(on_device, ray_bundle, batch)
         if cuda_graphs:  # the next replay overwrites a graph's outputs, and the trainer keeps metrics a while
-            metrics = {name: value.clone() for name, value in metrics.items()}
+            metrics = {name: _copied(value) for name, value in metrics.items()}
         return losses, metrics
 
     def get_train_loss_dict(step: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -105,27 +113,34 @@ def compile_model(pipeline: Any, cuda_graphs: bool = False) -> None:
     get_outputs.eager = eager  # for `uncompile_model`
     model.get_outputs = get_outputs
     psnr = getattr(model, "psnr", None)
-    if isinstance(psnr, PeakSignalNoiseRatio) and psnr.clamping_fn is None:  # (nerfstudio's data range: 0 to 1)
+    if isinstance(psnr, PeakSignalNoiseRatio) and psnr.clamping_fn is None and psnr.dim is None:  # (nerfstudio's)
         psnr.forward = _psnr_without_state(psnr)
+    keep_on_device(model, device)  # (a CPU tensor in the graph would split its CUDA graphs)
     pipeline.training_step = training_step
     pipeline.get_train_loss_dict = get_train_loss_dict
-    if model.device.type == "cuda":  # the graph's inputs on the GPU, and the host never waiting for them
-        make_batches_on_host(pipeline.datamanager, model.device)
+    if device.type == "cuda":  # the graph's inputs on the GPU, and the host never waiting for them
+        make_batches_on_host(pipeline.datamanager, device)
 
 
 def _psnr_without_state(metric: PeakSignalNoiseRatio) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """A torchmetrics PSNR's forward that, traced into a graph, computes the batch's value (what its forward
-    returns) without adding the batch to the metric's running totals: its update counter, a Python integer, would
-    make dynamo compile afresh at every step. Nothing reads those totals."""
+    returns, as torchmetrics computes it) without adding the batch to the metric's running totals: its update
+    counter, a Python integer, would make dynamo compile afresh at every step. Nothing reads those totals.
+    (torchmetrics' function would put CPU tensors in the graph: its constants.)"""
     stateful = metric.forward
-    data_range = float(metric.data_range)  # (a tensor: read once, before training)
+    scale = 10 / math.log(metric.base)
 
     def forward(preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if not torch.compiler.is_compiling():
             return stateful(preds, target)
-        return peak_signal_noise_ratio(preds, target, data_range, metric.base, metric.reduction, metric.dim)
+        mean_squared_error = torch.sum((preds - target) ** 2) / target.numel()
+        return (2 * torch.log(metric.data_range) - torch.log(mean_squared_error)) * scale  # (on the device)
 
     return forward
+
+
+def _copied(value: Any) -> Any:
+    return value.clone() if isinstance(value, torch.Tensor) else value
 
 
 def losses_and_metrics(model: torch.nn.Module, ray_bundle: Any, batch: dict[str, Any]) -> tuple[dict, dict]:
@@ -155,6 +170,7 @@ def uncompile_model(pipeline: Any) -> None:
             del psnr.forward
         del model.proposal_sampler.generate_ray_samples
         del model.proposal_sampler.schedule
+        undo_keep_on_device(model)
 
 
 def schedule_variants(model: torch.nn.Module) -> list[bool | None]:

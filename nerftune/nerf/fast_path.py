@@ -4,6 +4,9 @@ tiny-cuda-nn's fused hash grid instead wherever it is installed.
 Without tiny-cuda-nn, nerfacto's hash grid is nerfstudio's `HashEncoding.pytorch_fwd`: eight gathers and many small
 element-wise kernels per level, which compilation fuses (1.41x steps/s and 30 % less memory on an H200). Compiling
 takes a while, so the trainer runs a warm-up pass before training and keeps its time apart (`compile_s`).
+It also keeps the grids' constants and the camera optimiser's metrics on the model's device (`on_device.py`: the
+same numbers): on CUDA, nerfstudio copies the constants from the CPU at every grid call, and each such copy makes
+the host wait for the GPU (51 waits in a training step of nerfacto, 2 more for the metrics).
 Other kinds wait for a GPU run to measure them (`benchmarks/gpu.py`), and sweeps compile the grids until then:
 where Triton is at hand (torch's CUDA builds), `NerfTrainer(kind="triton")` gives the grids fused Triton kernels
 (`triton_hash_grid.py`); `kind="model"` compiles a training step of nerfacto whole (forward, losses, backward)
@@ -32,6 +35,7 @@ from nerftune import cpu_compile
 from nerftune.machine import tcnn_installed
 from nerftune.nerf.compiled_model import compile_model, forced_update, schedule_variants, supports, training_losses
 from nerftune.nerf.compiled_model import uncompile_model
+from nerftune.nerf.on_device import keep_on_device, undo_keep_on_device
 from nerftune.nerf.overrides import get_path, has_path
 from nerftune.nerf.run_state import module_scalars, restore_module_scalars
 
@@ -97,8 +101,12 @@ def usable_kind(pipeline: Any, kind: FastKind) -> FastKind:
 def speed_up(pipeline: Any, kind: FastKind, scoring_only: bool = False) -> int:
     """Compile every pure-torch hash grid of `pipeline`'s model (`compile_hash_grids`), or give it fused Triton
     kernels (`triton_hash_grid.py`: CUDA only, for training and scoring alike), or compile its whole training step
-    and its grids for scoring (`usable_kind` must have allowed it); returns how many grids it sped up."""
+    and its grids for scoring (`usable_kind` must have allowed it); returns how many grids it sped up. For
+    training, it keeps the model's constants on its device first (`keep_on_device`: on CUDA, nerfstudio's copies
+    of them make the host wait)."""
     model = pipeline.model
+    if not scoring_only:
+        keep_on_device(model, model.device)
     if kind == "triton":
         from nerftune.nerf.triton_hash_grid import use_triton_hash_grids  # Triton comes with torch's CUDA builds only
 
@@ -130,6 +138,7 @@ def undo_speed_ups(pipeline: Any) -> None:
     """Give a pipeline sped up by `speed_up` nerfstudio's eager code back."""
     uncompile_model(pipeline)
     uncompile_hash_grids(pipeline.model)
+    undo_keep_on_device(pipeline.model)
 
 
 def compile_hash_grids(model: torch.nn.Module, scoring_only: bool = False) -> int:

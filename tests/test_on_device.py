@@ -1,0 +1,81 @@
+"""nerfstudio's code that puts tensors on the CPU in a training step, kept on the model's device
+(`nerftune/nerf/on_device.py`, used by the whole-step kinds): the same numbers, bit for bit, and nerfstudio's own
+code back when undone."""
+
+import torch
+from nerfstudio.cameras.camera_optimizers import CameraOptimizerConfig
+from nerfstudio.field_components.encodings import HashEncoding
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from nerftune.data.dataset import load_dataset, write_view
+from nerftune.nerf.config import build_config
+from nerftune.nerf.host_batches import make_batches_on_host
+from nerftune.nerf.loop import NerfTrainer
+from nerftune.nerf.on_device import keep_on_device, undo_keep_on_device
+
+
+def test_the_hash_on_the_device_is_nerfstudios_bit_for_bit():
+    grid = HashEncoding(num_levels=6, log2_hashmap_size=12, implementation="torch")
+    model = torch.nn.ModuleList([grid])
+    generator = torch.Generator().manual_seed(0)
+    # a grid's corners (int32, as nerfstudio rounds them) up to the finest levels' 2^20, where 64 bits matter
+    corners = torch.randint(0, 2**20, (500, 6, 3), generator=generator, dtype=torch.int32)
+    own = grid.hash_fn(corners)
+    keep_on_device(model, torch.device("cpu"))
+    assert "hash_fn" in vars(grid)
+    assert torch.equal(grid.hash_fn(corners), own) and grid.hash_fn(corners).dtype == own.dtype == torch.int64
+    undo_keep_on_device(model)
+    assert "hash_fn" not in vars(grid) and grid.hash_offset.device.type == "cpu"
+
+
+def test_the_camera_metrics_on_the_device_are_nerfstudios_bit_for_bit():
+    optimizer = CameraOptimizerConfig(mode="SO3xR3").setup(num_cameras=7, device="cpu")
+    model = torch.nn.ModuleList([optimizer])
+    torch.manual_seed(0)
+    for scale in (0.01, 0.1, 0.5):
+        with torch.no_grad():
+            optimizer.pose_adjustment.normal_(0, scale)
+        own, kept = {}, {}
+        optimizer.get_metrics_dict(own)
+        keep_on_device(model, torch.device("cpu"))
+        optimizer.get_metrics_dict(kept)
+        undo_keep_on_device(model)
+        assert own.keys() == kept.keys() and len(own) == 4
+        for name, value in own.items():
+            assert torch.equal(kept[name], torch.as_tensor(value)), name  # (nerfstudio's through numpy)
+    assert "get_metrics_dict" not in vars(optimizer)
+
+
+class CopiesFromTheCpu(TorchDispatchMode):
+    """Counts the operations that take a CPU tensor (not a scalar) and give one on another device: on CUDA, each
+    is a copy from ordinary memory, which makes the host wait for the GPU."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = [arg for arg in args if isinstance(arg, torch.Tensor)]
+        if isinstance(out, torch.Tensor) and out.device.type != "cpu":
+            self.count += any(arg.device.type == "cpu" and arg.dim() > 0 for arg in inputs)
+        return out
+
+
+def test_a_training_forward_of_nerfacto_kept_on_its_device_copies_from_the_cpu_once(scene_dir, tmp_path):
+    """torch's meta device stands in for a GPU: nerfstudio's own forward copies 52 tensors from the CPU (17 a grid
+    call, and the sampler's bins); kept on the device, only the bins, which the whole step's graph makes there."""
+    dataset = load_dataset(scene_dir)
+    view = write_view(dataset, dataset.train_indices(6), tmp_path / "view")
+    pipeline = NerfTrainer(build_config("nerfacto", view, tmp_path / "run", 10, 0, "cpu", "tiny")).pipeline
+    model = pipeline.model.to("meta")
+    make_batches_on_host(pipeline.datamanager, "meta")
+    ray_bundle, _ = pipeline.datamanager.next_train(0)
+    copies = {}
+    for kept in (False, True):
+        if kept:
+            keep_on_device(model, torch.device("meta"))
+        with CopiesFromTheCpu() as counter:
+            model(ray_bundle)
+        copies[kept] = counter.count
+    assert copies == {False: 52, True: 1}
