@@ -1,6 +1,6 @@
 """nerfstudio's code that puts tensors on the CPU in a training step, kept on the model's device
-(`nerftune/nerf/on_device.py`, used by the whole-step kinds): the same numbers, bit for bit, and nerfstudio's own
-code back when undone."""
+(`nerftune/nerf/on_device.py`, which the fast path uses): the same numbers, bit for bit, nerfstudio's own code back
+when undone, and the copies from the CPU that it saves a training forward."""
 
 import torch
 from nerfstudio.cameras.camera_optimizers import CameraOptimizerConfig
