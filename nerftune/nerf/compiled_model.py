@@ -13,8 +13,10 @@ the proposal networks (`update_sched`: np.interp of the step), and weighs its sa
 every step (`set_anneal`): dynamo guards on both and compiled afresh at every step. Here that decision is taken
 outside the graph, as nerfstudio takes it, and picks one of two graphs (proposal networks trained or not); the
 exponent enters the graph as a tensor. The training PSNR, a torchmetrics module that counts its calls in a Python
-integer, is computed in the graph by torchmetrics' function instead. Evaluation keeps the eager forward (its calls
-differ in size) and the same schedule.
+integer, is computed in the graph as torchmetrics computes it, without its counter. Evaluation keeps the eager
+forward (its calls differ in size) and the same schedule. And for CUDA graphs, the graph holds no CPU tensor:
+nerfstudio's CPU constants are kept on the model's device (`on_device.py`), and those it makes without a device
+are made there (the model's device is the default one while the graph is traced and run).
 """
 
 from __future__ import annotations
