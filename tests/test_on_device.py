@@ -27,6 +27,14 @@ def test_the_hash_on_the_device_is_nerfstudios_bit_for_bit():
     undo_keep_on_device(model)
     assert "hash_fn" not in vars(grid) and grid.hash_offset.device.type == "cpu"
 
+    class OwnHash(HashEncoding):  # (a method's own grid, say): its hash is its own
+        def hash_fn(self, in_tensor):
+            return super().hash_fn(in_tensor)
+
+    own_grid = OwnHash(num_levels=2, log2_hashmap_size=8, implementation="torch")
+    keep_on_device(torch.nn.ModuleList([own_grid]), torch.device("cpu"))
+    assert "hash_fn" not in vars(own_grid)
+
 
 def test_the_camera_metrics_on_the_device_are_nerfstudios_bit_for_bit():
     optimizer = CameraOptimizerConfig(mode="SO3xR3").setup(num_cameras=7, device="cpu")

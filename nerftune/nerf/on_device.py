@@ -48,11 +48,14 @@ def undo_keep_on_device(model: torch.nn.Module) -> None:
 
 
 def _hash_grids(model: torch.nn.Module) -> list[HashEncoding]:
-    return [module for module in model.modules() if isinstance(module, HashEncoding)]
+    """`model`'s hash grids that hash nerfstudio's way (a subclass's own hash is left alone)."""
+    return [m for m in model.modules() if isinstance(m, HashEncoding) and type(m).hash_fn is HashEncoding.hash_fn]
 
 
 def _camera_optimizers(model: torch.nn.Module) -> list[CameraOptimizer]:
-    return [module for module in model.modules() if isinstance(module, CameraOptimizer)]
+    """`model`'s camera optimisers with nerfstudio's own metrics."""
+    own = CameraOptimizer.get_metrics_dict
+    return [m for m in model.modules() if isinstance(m, CameraOptimizer) and type(m).get_metrics_dict is own]
 
 
 def _hash_on_device(self: HashEncoding, in_tensor: torch.Tensor) -> torch.Tensor:
