@@ -3,9 +3,9 @@
 when undone, and the copies from the CPU that it saves a training forward."""
 
 import torch
+from device_waits import DeviceWaits
 from nerfstudio.cameras.camera_optimizers import CameraOptimizerConfig
 from nerfstudio.field_components.encodings import HashEncoding
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.nerf.config import build_config
@@ -54,22 +54,6 @@ def test_the_camera_metrics_on_the_device_are_nerfstudios_bit_for_bit():
     assert "get_metrics_dict" not in vars(optimizer)
 
 
-class CopiesFromTheCpu(TorchDispatchMode):
-    """Counts the operations that take a CPU tensor (not a scalar) and give one on another device: on CUDA, each
-    is a copy from ordinary memory, which makes the host wait for the GPU."""
-
-    def __init__(self):
-        super().__init__()
-        self.count = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        inputs = [arg for arg in args if isinstance(arg, torch.Tensor)]
-        if isinstance(out, torch.Tensor) and out.device.type != "cpu":
-            self.count += any(arg.device.type == "cpu" and arg.dim() > 0 for arg in inputs)
-        return out
-
-
 def test_a_training_forward_of_nerfacto_kept_on_its_device_copies_from_the_cpu_once(scene_dir, tmp_path):
     """torch's meta device stands in for a GPU: nerfstudio's own forward copies 52 tensors from the CPU (17 a grid
     call, and the sampler's bins); kept on the device, only the bins, which the whole step's graph makes there."""
@@ -83,7 +67,8 @@ def test_a_training_forward_of_nerfacto_kept_on_its_device_copies_from_the_cpu_o
     for kept in (False, True):
         if kept:
             keep_on_device(model, torch.device("meta"))
-        with CopiesFromTheCpu() as counter:
+        with DeviceWaits() as waits:
             model(ray_bundle)
-        copies[kept] = counter.count
+        copies[kept] = waits.kinds().count("copy from the CPU")
+        assert set(waits.kinds()) <= {"copy from the CPU"}, "a training forward reads nothing back"
     assert copies == {False: 52, True: 1}

@@ -1,0 +1,59 @@
+"""Where a step would make the host wait for a GPU, found on the CPU: torch's meta device stands in for the GPU (shapes,
+no data), and every operation is watched. On CUDA the host waits at a copy from ordinary memory to the device (torch
+synchronises the stream for it), at a read back of a device tensor (`.cpu()`, `.item()`, `bool()`), and at an
+operation whose output size depends on the data (`nonzero`, `unique`)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+DATA_DEPENDENT = ("aten.nonzero", "aten.unique", "aten._unique", "aten.masked_select")
+
+
+class DeviceWaits(TorchDispatchMode):
+    """Records each operation that would make the host wait, as (kind, operation): kind "copy from the CPU",
+    "read back" or "data-dependent". A read back is answered with zeros (the meta device has no data to give);
+    `queued()` leaves out what runs within it (on CUDA, copies from pinned memory that do not wait)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[tuple[str, str]] = []
+        self._queued = False
+
+    @contextmanager
+    def queued(self) -> Iterator[None]:
+        self._queued = True
+        try:
+            yield
+        finally:
+            self._queued = False
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _ in self.waits]
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self._queued:
+            return func(*args, **kwargs)
+        name = str(func)
+        inputs = [arg for arg in args if isinstance(arg, torch.Tensor)]
+        on_device = [arg for arg in inputs if arg.device.type != "cpu"]
+        if on_device and name.startswith("aten._local_scalar_dense"):
+            self.waits.append(("read back", name))
+            return 0
+        if on_device and name.startswith("aten._to_copy") and kwargs.get("device") == torch.device("cpu"):
+            self.waits.append(("read back", name))
+            return torch.zeros(args[0].shape, dtype=kwargs.get("dtype") or args[0].dtype)
+        if on_device and name.startswith(DATA_DEPENDENT):
+            self.waits.append(("data-dependent", name))
+        out = func(*args, **kwargs)
+        outputs = out if isinstance(out, (list, tuple)) else [out]
+        if any(isinstance(o, torch.Tensor) and o.device.type != "cpu" for o in outputs) and any(
+            arg.device.type == "cpu" and arg.dim() > 0 for arg in inputs
+        ):
+            self.waits.append(("copy from the CPU", name))
+        return out
