@@ -58,8 +58,10 @@ def test_the_whole_step_stays_on_its_device_in_one_graph_and_never_waits(view, t
     compile_model(pipeline, cuda_graphs=True)
     make_batches_on_host(pipeline.datamanager, "meta")
     pipeline.train()  # one step traced (the loop would read its loss back: the meta device has none to give)
-    losses, _ = pipeline.training_step(*pipeline.datamanager.next_train(0))
+    losses, metrics = pipeline.training_step(*pipeline.datamanager.next_train(0))
     torch.stack(list(losses.values())).sum().backward()
+    assert {"psnr", "camera_opt_rotation_max"} <= metrics.keys()
+    assert all(isinstance(v, torch.Tensor) and v.device.type == "meta" for v in [*losses.values(), *metrics.values()])
     waits = DeviceWaits()
     next_train = pipeline.datamanager.next_train
     monkeypatch.setattr(pipeline.datamanager, "next_train", lambda step: waits.queued()(next_train)(step))
