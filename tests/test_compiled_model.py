@@ -12,9 +12,8 @@ import torch
 from device_waits import DeviceWaits
 
 from nerftune.data.dataset import load_dataset, write_view
-from nerftune.nerf.compiled_model import compile_model
 from nerftune.nerf.config import build_config
-from nerftune.nerf.fast_path import fuse_adam, implementation, undo_speed_ups, usable_kind
+from nerftune.nerf.fast_path import fuse_adam, implementation, speed_up, undo_speed_ups, usable_kind
 from nerftune.nerf.host_batches import make_batches_on_host
 from nerftune.nerf.loop import NerfTrainer
 from nerftune.nerf.run_state import module_scalars
@@ -55,7 +54,7 @@ def test_the_whole_step_stays_on_its_device_in_one_graph_and_never_waits(view, t
     compile_with = torch.compile  # the graphs as inductor would receive them, kept instead of compiled
     backend = aot_autograd(fw_compiler=kept, bw_compiler=kept)
     monkeypatch.setattr(torch, "compile", lambda fn, **options: compile_with(fn, backend=backend, dynamic=False))
-    compile_model(pipeline, cuda_graphs=True)
+    speed_up(pipeline, "cudagraphs")  # (its grids are compiled for scoring only: nothing here scores)
     make_batches_on_host(pipeline.datamanager, "meta")
     pipeline.train()  # one step traced (the loop would read its loss back: the meta device has none to give)
     losses, metrics = pipeline.training_step(*pipeline.datamanager.next_train(0))

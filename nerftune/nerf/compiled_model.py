@@ -33,7 +33,6 @@ from nerfstudio.pipelines.base_pipeline import VanillaPipeline
 from torchmetrics.image import PeakSignalNoiseRatio
 
 from nerftune.nerf.host_batches import make_batches_on_host, undo_batches_on_host
-from nerftune.nerf.on_device import keep_on_device, undo_keep_on_device
 
 
 @dataclass
@@ -62,7 +61,8 @@ def supports(pipeline: Any) -> bool:
 def compile_model(pipeline: Any, cuda_graphs: bool = False) -> None:
     """Compile what a training step computes from its batch (the model's forward, its metrics and its losses) as
     one graph per schedule variant, in place of `pipeline.get_train_loss_dict`'s (`supports` must hold);
-    `cuda_graphs` replays them as CUDA graphs (CUDA only). Undone by `uncompile_model`."""
+    `cuda_graphs` replays them as CUDA graphs (CUDA only). Undone by `uncompile_model`. (Its caller, `fast_path`,
+    keeps nerfstudio's CPU constants on the device first: in the graph they would split its CUDA graphs.)"""
     model, device = pipeline.model, pipeline.model.device
     sampler: ProposalNetworkSampler = model.proposal_sampler
     schedule = sampler.schedule = Schedule(torch.ones((), device=device))
@@ -117,7 +117,6 @@ def compile_model(pipeline: Any, cuda_graphs: bool = False) -> None:
     psnr = getattr(model, "psnr", None)
     if isinstance(psnr, PeakSignalNoiseRatio) and psnr.clamping_fn is None and psnr.dim is None:  # (nerfstudio's)
         psnr.forward = _psnr_without_state(psnr)
-    keep_on_device(model, device)  # (a CPU tensor in the graph would split its CUDA graphs)
     pipeline.training_step = training_step
     pipeline.get_train_loss_dict = get_train_loss_dict
     if device.type == "cuda":  # the graph's inputs on the GPU, and the host never waiting for them
@@ -172,7 +171,6 @@ def uncompile_model(pipeline: Any) -> None:
             del psnr.forward
         del model.proposal_sampler.generate_ray_samples
         del model.proposal_sampler.schedule
-        undo_keep_on_device(model)
 
 
 def schedule_variants(model: torch.nn.Module) -> list[bool | None]:
