@@ -51,9 +51,14 @@ class DeviceWaits(TorchDispatchMode):
         if on_device and name.startswith(DATA_DEPENDENT):
             self.waits.append(("data-dependent", name))
         out = func(*args, **kwargs)
-        outputs = out if isinstance(out, (list, tuple)) else [out]
-        if any(isinstance(o, torch.Tensor) and o.device.type != "cpu" for o in outputs) and any(
+        if any(o.device.type != "cpu" for o in tensors_of(out)) and any(
             arg.device.type == "cpu" and arg.dim() > 0 for arg in inputs
         ):
             self.waits.append(("copy from the CPU", name))
         return out
+
+
+def tensors_of(value) -> list[torch.Tensor]:
+    """The tensors of an operation's output (one, or a list or tuple of them)."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return [item for item in values if isinstance(item, torch.Tensor)]

@@ -9,7 +9,7 @@ import types
 
 import pytest
 import torch
-from device_waits import DeviceWaits
+from device_waits import DeviceWaits, tensors_of
 
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.nerf.config import build_config
@@ -75,11 +75,6 @@ def test_the_whole_step_stays_on_its_device_in_one_graph_and_never_waits(view, t
     ]
     assert not on_cpu, on_cpu
     assert waits.kinds() == ["read back", "read back"], waits.waits  # the chunk's losses, and its PSNRs
-
-
-def tensors_of(value) -> list[torch.Tensor]:
-    values = value if isinstance(value, (list, tuple)) else [value]
-    return [item for item in values if isinstance(item, torch.Tensor)]
 
 
 @pytest.fixture
