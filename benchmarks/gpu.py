@@ -22,13 +22,15 @@ On the synthetic ID card (320x240, 60 frames) with nerfacto, in this order, each
               runs on the share it chose (GPU only: on the CPU, `gpu: auto` is refused)
     packing   what `resources: {gpu: auto}` measures: 1, 2 and 4 copies at once, tiny and small profiles, and how
               busy one copy alone keeps the GPU (`gpu_busy`: packing cannot beat 1/gpu_busy without MPS)
+    mps       the same packing curves under a private NVIDIA MPS daemon (`mps.py`), where the copies' kernels can
+              run at once (CUDA)
 
 then the ratios (b)/(a), (b')/(a), aggregate (c)/(a), the projected time of search_spaces/frames.yaml, and on a GPU
 where each nerftune loop's step time goes (`step_breakdown.py`: its costliest kernels, how busy the GPU is). Parts
 that would not end within --budget seconds are skipped and said so. Usage (on a GPU machine):
 
     python benchmarks/gpu.py [--steps 200] [--profile default] [--budget 480] [--out results.json]
-    python benchmarks/gpu.py --parts packing --packing-profiles small     # one packing curve
+    python benchmarks/gpu.py --parts packing,mps --packing-profiles small  # one packing curve, without and with MPS
     python benchmarks/gpu.py --device cpu --profile tiny --steps 60 --packing-profiles tiny   # a CPU rehearsal
 """
 
@@ -48,6 +50,7 @@ from typing import Any, Callable
 import pandas as pd
 import torch
 from bare import bare_nerfstudio
+from mps import private_mps
 from step_breakdown import print_breakdown, step_breakdown
 
 from nerftune.data.dataset import load_dataset, write_view
@@ -176,6 +179,11 @@ def packing_curve(scene: Path, profile: str, steps: int) -> list[dict[str, Any]]
     ]
 
 
+def mps_curve(folder: Path, scene: Path, profile: str, steps: int) -> list[dict[str, Any]]:
+    with private_mps(folder):
+        return packing_curve(scene, profile, steps)
+
+
 def projected_hours(steps_per_s: float) -> float:
     """search_spaces/frames.yaml trained in full (every trial to its last step: ASHA only shortens it)."""
     spec = load_spec(Path(__file__).parent.parent / "search_spaces" / "frames.yaml")
@@ -213,7 +221,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--budget", type=float, default=480, help="seconds for all parts together")
     parser.add_argument("--out", type=Path, help="write every figure here as JSON too")
-    parser.add_argument("--parts", default="bare,eager,fast,triton,fp32,graphs,graphs32,model,sweep,packing,auto")
+    parser.add_argument("--parts", default="bare,eager,fast,triton,fp32,graphs,graphs32,model,sweep,packing,auto,mps")
     parser.add_argument("--packing-profiles", default="tiny,small", help="the profiles the packing part measures")
     args = parser.parse_args()
     if args.device == "cuda":
@@ -268,6 +276,11 @@ def main() -> None:
         if "packing" in parts:
             for profile in args.packing_profiles.split(","):
                 budget.run(f"packing_{profile}", 90, lambda: packing_curve(scene, profile, 40))
+        if "mps" in parts and args.device == "cpu":
+            print("mps: skipped (NVIDIA's MPS needs CUDA)", flush=True)
+        elif "mps" in parts:
+            for profile in args.packing_profiles.split(","):
+                budget.run(f"packing_mps_{profile}", 100, lambda: mps_curve(out / "mps", scene, profile, 40))
     print_summary(results)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2, default=str))
@@ -301,9 +314,10 @@ def print_summary(results: dict[str, Any]) -> None:
             f"{auto['aggregate_steps_per_s']:.1f} steps/s in all"
         )
         print_trials(auto["trials"])
-    for profile in ("tiny", "small"):
-        for row in results.get(f"packing_{profile}") or []:
-            print(f"  packing {profile} x{row['copies']}: {row['aggregate']:.1f} steps/s in all, {row}")
+    for part in [f"packing{mps}_{profile}" for mps in ("", "_mps") for profile in ("tiny", "small", "default")]:
+        rows = results.get(part)
+        for row in rows if isinstance(rows, list) else []:  # (a part that failed holds its error)
+            print(f"  {part} x{row['copies']}: {row['aggregate']:.1f} steps/s in all, {row}")
     fastest = max(
         [(results.get(part) or {}).get("steps_per_s") or 0 for part in LOOPS]
         + [sweep.get("aggregate_steps_per_s") or 0]

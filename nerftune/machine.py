@@ -93,6 +93,17 @@ def memory_gb() -> float | None:
     return total / 1e9
 
 
+def mps_running() -> bool:
+    """Whether NVIDIA's Multi-Process Service runs for this process: its control daemon's socket in the pipe
+    directory CUDA uses (CUDA_MPS_PIPE_DIRECTORY, else /tmp/nvidia-mps). Under MPS the kernels of trials that share
+    a GPU can run at once; without it the GPU takes their processes in turn, so packing only fills its idle time."""
+    pipes = Path(os.environ.get("CUDA_MPS_PIPE_DIRECTORY") or "/tmp/nvidia-mps")
+    try:
+        return (pipes / "control").is_socket()
+    except OSError:
+        return False
+
+
 def tcnn_installed() -> bool:
     """Whether tiny-cuda-nn's Python module is installed (found without importing it)."""
     return importlib.util.find_spec("tinycudann") is not None

@@ -3,9 +3,9 @@
 Before the sweep, the spec's heaviest configuration trains a few dozen steps alone, then as 2 and 4 copies at once
 (separate processes, as Ray's trials are), each recording its steps/s and peak GPU memory. The sweep packs the
 number of copies with the best aggregate steps/s that fits in the GPU's memory, and one trial per GPU unless packing
-pays at least `MIN_GAIN`. The measurement is kept in the sweep folder, keyed by GPU model, method, profile, fast path
-and image size, so a resumed or repeated sweep reuses it. Nothing here imports torch: the copies run
-`nerftune.nerf.probe` in subprocesses.
+pays at least `MIN_GAIN`. The measurement is kept in the sweep folder, keyed by GPU model, method, profile, fast path,
+image size and whether NVIDIA's MPS runs, so a resumed or repeated sweep reuses it. Nothing here imports torch: the
+copies run `nerftune.nerf.probe` in subprocesses.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class Packing:
     trials_per_gpu: int
     configuration: dict[str, Any]  # what was measured: the heaviest configuration of the spec
     measured_at: str = ""
+    mps: bool = False  # measured with NVIDIA's MPS running (part of the key too)
 
     @property
     def gain(self) -> float:
@@ -72,19 +73,23 @@ class Packing:
             for m in self.measurements
         )
         alone = _by_copies(self.measurements).get(1)
-        busy = f"; {ceiling(alone.gpu_busy)}" if alone and alone.gpu_busy else ""
+        busy = f"; {ceiling(alone.gpu_busy, self.mps)}" if alone and alone.gpu_busy else ""
         return (
             f"{self.trials_per_gpu} trial(s) per GPU, {self.gain:.2f}x the aggregate steps/s of one "
             f"(measured {self.measured_at} on {self.key}: {curve}{busy})"
         )
 
 
-def ceiling(gpu_busy: float) -> str:
-    """What one trial's GPU occupancy leaves to packing: copies take turns on a GPU (without NVIDIA's MPS, kernels of
-    different processes never run at once), so they can fill only the time it stands idle."""
+def ceiling(gpu_busy: float, mps: bool = False) -> str:
+    """What one trial's GPU occupancy leaves to packing: without NVIDIA's MPS, copies take turns on a GPU (kernels of
+    different processes never run at once), so they can fill only the time it stands idle; under MPS small kernels
+    of several copies can share the GPU's multiprocessors, beyond that bound."""
+    busy = f"one trial alone keeps the GPU busy {gpu_busy:.0%} of its step time"
+    if mps:
+        return f"{busy}; NVIDIA's MPS runs here, so packed trials' kernels can run at once"
     return (
-        f"one trial alone keeps the GPU busy {gpu_busy:.0%} of its step time, so trials taking turns on it can "
-        f"give at most {1 / gpu_busy:.2f}x"
+        f"{busy}, so trials taking turns on it can give at most {1 / gpu_busy:.2f}x "
+        "(NVIDIA's MPS, `nvidia-cuda-mps-control -d`, lets their kernels run at once)"
     )
 
 
@@ -125,8 +130,11 @@ def max_copies(per_trial_mb: float, gpu_memory_mb: float) -> int:
     return int(MEMORY_HEADROOM * gpu_memory_mb // per_trial_mb) if per_trial_mb > 0 else sys.maxsize
 
 
-def packing_key(gpu_name: str, method: str, profile: str, fast_path: Any, image_size: tuple[int, int]) -> str:
-    return f"{gpu_name} | {method} | profile {profile} | fast_path {fast_path} | {image_size[0]}x{image_size[1]}"
+def packing_key(
+    gpu_name: str, method: str, profile: str, fast_path: Any, image_size: tuple[int, int], mps: bool = False
+) -> str:
+    key = f"{gpu_name} | {method} | profile {profile} | fast_path {fast_path} | {image_size[0]}x{image_size[1]}"
+    return f"{key} | MPS" if mps else key  # (without MPS, the key measurements were kept under before it counted)
 
 
 def heaviest_configurations(candidates: dict[str, list[Any]]) -> list[dict[str, Any]]:

@@ -133,7 +133,8 @@ def _devices_text(prepared: Prepared, on_cluster: bool) -> str:
     if on_cluster:
         return f"a Ray cluster; concurrent trials: {limit or 'as its resources allow'}"
     names = ", ".join(sorted({gpu.name for gpu in prepared.gpus}))
-    gpus = f"{len(prepared.gpus)} GPU(s) ({names})" if prepared.gpus else "CPU only"
+    mps = ", NVIDIA MPS on" if prepared.mps else ""
+    gpus = f"{len(prepared.gpus)} GPU(s) ({names}{mps})" if prepared.gpus else "CPU only"
     cpus = cpu_count()
     if prepared.gpus and prepared.gpu_per_trial is None:
         return f"{gpus}, {cpus} CPUs; concurrent trials: as the measured packing allows"

@@ -20,7 +20,7 @@ from nerftune.data.frames import resolve_frame_count
 from nerftune.errors import InputError
 from nerftune.cpu_compile import cpu_compiling
 from nerftune.evaluation_cost import cpu_evaluation_warning
-from nerftune.machine import Gpu, tcnn_installed, visible_gpus
+from nerftune.machine import Gpu, mps_running, tcnn_installed, visible_gpus
 from nerftune.nerf.methods import available_methods, check_override, has_hash_grid, needs_cuda
 from nerftune.nerf.overrides import OverrideError
 from nerftune.packing import PACKING_FILE, Packing, fits, max_copies, packing_key, read_packing
@@ -58,6 +58,7 @@ class Prepared:
     storage: Path
     scenes: dict[str, Scene]  # one, or a study's several (the dimension `scene`), in the spec's order
     gpus: list[Gpu]  # listed once (nvidia-smi takes tens of ms); read by the plan, packing and provenance
+    mps: bool = False  # NVIDIA's MPS runs for the GPUs: trials sharing one can run their kernels at once
     warnings: list[str] = field(default_factory=list)
     # trials on the CPU with a compiled hash grid, for (training, scoring): all, some or none (`cpu_compile.py`)
     cpu_compiling: tuple[str, str] = ("none", "none")
@@ -80,11 +81,12 @@ class Prepared:
 
     @property
     def packing_key(self) -> str:
-        """What a packing measurement of this sweep depends on: GPU model, methods, profile, fast path, image size."""
+        """What a packing measurement of this sweep depends on: GPU model, methods, profile, fast path, image size,
+        MPS."""
         methods = "+".join(self.spec.space["method"].choices)
         gpu = self.gpus[0].name if self.gpus else "no GPU"
         size = self.largest_scene.dataset.image_size
-        return packing_key(gpu, methods, self.spec.profile, self.spec.fast_path, size)
+        return packing_key(gpu, methods, self.spec.profile, self.spec.fast_path, size, self.mps)
 
     @property
     def camera_paths_name(self) -> str:
@@ -126,7 +128,8 @@ def prepare(spec_path: str | Path, storage: str | Path, name: str | None = None,
         warnings.append(TCNN_MISSING)
     if any(has_document_text(scene.dataset) for scene in scenes.values()) and not ocr_available():
         warnings.append(OCR_MISSING)
-    prepared = Prepared(spec_path, spec, name or spec.name, storage, scenes, gpus, warnings, compiling)
+    mps = bool(gpus) and mps_running()
+    prepared = Prepared(spec_path, spec, name or spec.name, storage, scenes, gpus, mps, warnings, compiling)
     prepared.init_sources = warm_start_sources(spec, spec_path, storage, scenes)
     if gpus:
         prepared.packing = read_packing(prepared.experiment_dir, prepared.packing_key)

@@ -201,24 +201,24 @@ def measure_packing(prepared: Prepared, say: Callable[[str], None]) -> Packing:
             cpus=spec.resources.cpu,
         )
         say(f"  {configuration['method']}, heaviest configuration: {configuration}")
-        measurements = packing.measure(job, on_result=lambda m: say(f"    {_measured(m)}"))
+        measurements = packing.measure(job, on_result=lambda m: say(f"    {_measured(m, prepared.mps)}"))
         choices.append((packing.choose(measurements, gpu_memory), measurements, configuration))
     trials_per_gpu, measurements, configuration = min(choices, key=lambda choice: choice[0])
     chosen = packing.Packing(
-        prepared.packing_key, gpu_memory, measurements, trials_per_gpu, configuration, packing.now()
+        prepared.packing_key, gpu_memory, measurements, trials_per_gpu, configuration, packing.now(), prepared.mps
     )
     packing.write_packing(prepared.experiment_dir, chosen)
     say(f"packing: {chosen.describe()}")
     return chosen
 
 
-def _measured(measurement: Any) -> str:
+def _measured(measurement: Any, mps: bool) -> str:
     from nerftune import packing
 
     if measurement.error:
         return f"{measurement.copies} at once: failed ({measurement.error})"
     each = ", ".join(f"{rate:.1f}" for rate in measurement.steps_per_s)
-    busy = f" ({packing.ceiling(measurement.gpu_busy)})" if measurement.gpu_busy else ""
+    busy = f" ({packing.ceiling(measurement.gpu_busy, mps)})" if measurement.gpu_busy else ""
     return (
         f"{measurement.copies} at once: {measurement.aggregate:.1f} steps/s in all ({each}), "
         f"{measurement.per_trial_mb:.0f} MB each{busy}"

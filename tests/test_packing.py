@@ -6,13 +6,16 @@ nerftune asks about GPUs before a sweep (nothing is trained in them). The probes
 (the slow test at the end)."""
 
 import os
+import socket
 import stat
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from nerftune import sweep
-from nerftune.machine import Gpu, cpu_count, visible_gpus
+from nerftune.machine import Gpu, cpu_count, mps_running, visible_gpus
 from nerftune.packing import (
     Measurement,
     Packing,
@@ -101,16 +104,16 @@ def test_the_packing_says_what_one_trials_gpu_occupancy_leaves_to_packing(tmp_pa
     # the small profile on an H100 (README): alone 34.7 steps/s, 4 copies 43.4 in all
     alone = Measurement(1, [34.7], [1162.0], gpu_busy=0.8)
     packing = Packing("H100 | nerfacto | small", H100_MB, [alone, *curve(([10.85] * 4, 1164))], 4, {})
-    assert (
-        "one trial alone keeps the GPU busy 80% of its step time, so trials taking turns on it can give at most "
-        "1.25x)" in packing.describe()
-    )
+    busy = "one trial alone keeps the GPU busy 80% of its step time"
+    bound = f"{busy}, so trials taking turns on it can give at most 1.25x"
+    hint = "(NVIDIA's MPS, `nvidia-cuda-mps-control -d`, lets their kernels run at once)"
+    assert f"{bound} {hint})" in packing.describe()
     write_packing(tmp_path, packing)
     assert read_packing(tmp_path, packing.key).measurements[0].gpu_busy == 0.8
-    assert sweep._measured(alone).endswith(
-        "1162 MB each (one trial alone keeps the GPU busy 80% of its step time, "
-        "so trials taking turns on it can give at most 1.25x)"
-    ), "as it is printed"
+    assert sweep._measured(alone, mps=False).endswith(f"1162 MB each ({bound} {hint})"), "as it is printed"
+    under_mps = sweep._measured(alone, mps=True)
+    assert under_mps.endswith(f"{busy}; NVIDIA's MPS runs here, so packed trials' kernels can run at once)")
+    assert "at most" not in under_mps, "under MPS the kernels of several copies can run at once: no such bound"
     unmeasured = Packing("H100 | nerfacto | tiny", H100_MB, curve(([33.2], 664), ([19.1] * 4, 592)), 4, {})
     assert "busy" not in unmeasured.describe(), "a CPU probe, or a measurement kept before gpu_busy existed"
 
@@ -133,7 +136,20 @@ def four_gpus(tmp_path, monkeypatch) -> Path:
     smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("CUDA_MPS_PIPE_DIRECTORY", str(tmp_path / "no-mps"))  # whatever this machine runs
     return calls
+
+
+@contextmanager
+def mps_daemon(pipes: Path) -> Iterator[None]:
+    """What nerftune sees of a running MPS control daemon: the socket `control` in its pipe directory (which the
+    daemon removes as it quits)."""
+    pipes.mkdir(exist_ok=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as control:
+        control.bind(str(pipes / "control"))
+        control.listen()
+        yield
+    (pipes / "control").unlink()
 
 
 def gpu_spec(tmp_path: Path, scene_dir: Path, resources: str, seeds: int = 4) -> Path:
@@ -149,7 +165,9 @@ def keep_measurement(spec: Path, storage: Path, per_trial_mb: float, trials_per_
     """A measurement as `measure_packing` would have kept it for this sweep."""
     prepared = prepare(spec, storage)
     measurements = curve(([20.0], per_trial_mb), ([17.0, 17.0], per_trial_mb), ([9.0] * 4, per_trial_mb))
-    packing = Packing(prepared.packing_key, H100_MB, measurements, trials_per_gpu, {"frames": 1.0}, "2026-11-27 10:00")
+    packing = Packing(
+        prepared.packing_key, H100_MB, measurements, trials_per_gpu, {"frames": 1.0}, "2026-11-27 10:00", prepared.mps
+    )
     write_packing(prepared.experiment_dir, packing)
 
 
@@ -204,6 +222,36 @@ def test_the_plan_shows_the_kept_choice_and_fills_every_gpu(four_gpus, scene_dir
     # 4 GPUs x 2 trials; the CPUs hold more (2 cores / 0.25 = 8 here, the CPUs this process may use elsewhere)
     expected = min(8, int(cpu_count() / 0.25))
     assert f"4 GPU(s) (NVIDIA H100 80GB HBM3), {cpu_count()} CPUs; concurrent trials: {expected}" in out
+
+
+def test_mps_is_found_by_its_control_socket(tmp_path, monkeypatch):
+    pipes = tmp_path / "mps"
+    monkeypatch.setenv("CUDA_MPS_PIPE_DIRECTORY", str(pipes))
+    assert not mps_running(), "no pipe directory"
+    pipes.mkdir()
+    (pipes / "control").write_text("")
+    assert not mps_running(), "a file that is no socket"
+    (pipes / "control").unlink()
+    with mps_daemon(pipes):
+        assert mps_running()
+
+
+def test_a_measurement_without_mps_is_not_reused_under_mps(four_gpus, scene_dir, tmp_path, capsys, monkeypatch):
+    spec, storage = gpu_spec(tmp_path, scene_dir, "{cpu: 0.25, gpu: auto}", seeds=8), tmp_path / "sweeps"
+    keep_measurement(spec, storage, 400, trials_per_gpu=2)
+    pipes = tmp_path / "mps"
+    monkeypatch.setenv("CUDA_MPS_PIPE_DIRECTORY", str(pipes))
+    with mps_daemon(pipes):
+        assert prepare(spec, storage).packing is None
+        assert sweep.main([str(spec), "--storage", str(storage), "--dry-run"]) == 0
+        out = capsys.readouterr().out
+        assert "gpu auto: measured before launch" in out, "trials that run their kernels at once pack differently"
+        assert "4 GPU(s) (NVIDIA H100 80GB HBM3, NVIDIA MPS on)" in out
+        keep_measurement(spec, storage, 400, trials_per_gpu=4)
+        assert prepare(spec, storage).packing.trials_per_gpu == 4
+    assert prepare(spec, storage).packing.trials_per_gpu == 2, "the measurement without MPS is kept beside it"
+    assert sweep.main([str(spec), "--storage", str(storage), "--dry-run"]) == 0
+    assert "4 GPU(s) (NVIDIA H100 80GB HBM3), " in capsys.readouterr().out
 
 
 def test_a_share_that_overfills_the_measured_memory_exits_2(four_gpus, scene_dir, tmp_path, capsys):
