@@ -50,6 +50,7 @@ from typing import Any, Callable
 import pandas as pd
 import torch
 from bare import bare_nerfstudio
+from gpu_table import LABELS, table
 from mps import private_mps
 from step_breakdown import print_breakdown, step_breakdown
 
@@ -60,17 +61,16 @@ from nerftune.nerf.config import build_config
 from nerftune.nerf.loop import NerfTrainer
 from nerftune.nerf.fast_path import WHOLE_MODEL, wants_fast_contraction
 from nerftune.packing import PACKING_FILE, ProbeJob, measure
-from nerftune.spec import load_spec
 
 SWEEP_TRIALS = 4
-LOOPS = {  # the nerftune loops measured: part: (label, fast path, its kind, config overrides)
-    "eager": ("nerftune eager (b)", False, "grid", {}),
-    "fast": ("nerftune fast path (b')", True, "grid", {}),
-    "triton": ("fast path, Triton grid (b'')", True, "triton", {}),
-    "fp32": ("fast path, float32 (b''')", True, "grid", {"mixed_precision": False}),
-    "graphs": ("step as CUDA graphs (b4)", True, "cudagraphs", {}),
-    "graphs32": ("CUDA graphs, float32 (b5)", True, "cudagraphs", {"mixed_precision": False}),
-    "model": ("whole step compiled (b6)", True, "model", {}),
+LOOPS = {  # the nerftune loops measured (their rows: gpu_table.LABELS): part: (fast path, its kind, config overrides)
+    "eager": (False, "grid", {}),
+    "fast": (True, "grid", {}),
+    "triton": (True, "triton", {}),
+    "fp32": (True, "grid", {"mixed_precision": False}),
+    "graphs": (True, "cudagraphs", {}),
+    "graphs32": (True, "cudagraphs", {"mixed_precision": False}),
+    "model": (True, "model", {}),
 }
 CUDA_ONLY = {
     "triton": "Triton's kernels run on CUDA; its interpreter checks them on the CPU",
@@ -184,12 +184,6 @@ def mps_curve(folder: Path, scene: Path, profile: str, steps: int) -> list[dict[
         return packing_curve(scene, profile, steps)
 
 
-def projected_hours(steps_per_s: float) -> float:
-    """search_spaces/frames.yaml trained in full (every trial to its last step: ASHA only shortens it)."""
-    spec = load_spec(Path(__file__).parent.parent / "search_spaces" / "frames.yaml")
-    return spec.trial_count * spec.max_steps / steps_per_s / 3600
-
-
 class Budget:
     """Runs the parts in order, skipping one that its estimate says would overrun the budget."""
 
@@ -247,7 +241,7 @@ def main() -> None:
                 20 + args.steps / rate,
                 lambda: bare_nerfstudio(view, out / "b", args.steps, args.device, args.profile),
             )
-        for part, (_, fast, kind, overrides) in LOOPS.items():
+        for part, (fast, kind, overrides) in LOOPS.items():
             if part in parts and args.device == "cpu" and part in CUDA_ONLY:
                 print(f"{part}: skipped ({CUDA_ONLY[part]})", flush=True)
             elif part in parts:
@@ -287,43 +281,19 @@ def main() -> None:
 
 
 def print_summary(results: dict[str, Any]) -> None:
-    bare = (results.get("bare") or {}).get("steps_per_s")
-    print(f"\n{results['gpu']}, nerfacto {results['profile']} profile, {results['steps']} steps")
-    rows = [("bare nerfstudio (a)", results.get("bare"))]
-    rows += [(label, results.get(part)) for part, (label, *_) in LOOPS.items()]
-    for label, figures in rows:
-        if figures and "steps_per_s" in figures:
-            ratio = f"{figures['steps_per_s'] / bare:.2f}x (a)" if bare else ""
-            print(f"  {label:30s} {figures['steps_per_s']:6.2f} steps/s  {figures['peak_mb'] / 1024:5.2f} GB  {ratio}")
-    for label, figures in rows[1:]:
-        if figures and "breakdown" in figures:
-            print_breakdown(label, figures["breakdown"])
-    sweep = results.get("sweep") or {}
-    if "aggregate_steps_per_s" in sweep:
-        aggregate = sweep["aggregate_steps_per_s"]
-        ratio = f"{aggregate / bare:.2f}x (a)" if bare else ""
-        print(
-            f"  Ray sweep, {SWEEP_TRIALS} trials at once   {aggregate:6.2f} steps/s in all  {ratio}  "
-            f"(their steps over {sweep['training_span_s']:.0f} s from the first one's start to the last one's end)"
-        )
-        print_trials(sweep["trials"])
-    auto = results.get("auto") or {}
-    for key, chosen in (auto.get("packing") or {}).items():
-        print(
-            f"  gpu: auto sweep ({key}): {chosen['trials_per_gpu']} trial(s) per GPU chosen, "
-            f"{auto['aggregate_steps_per_s']:.1f} steps/s in all"
-        )
-        print_trials(auto["trials"])
-    for part in [f"packing{mps}_{profile}" for mps in ("", "_mps") for profile in ("tiny", "small", "default")]:
-        rows = results.get(part)
-        for row in rows if isinstance(rows, list) else []:  # (a part that failed holds its error)
-            print(f"  {part} x{row['copies']}: {row['aggregate']:.1f} steps/s in all, {row}")
-    fastest = max(
-        [(results.get(part) or {}).get("steps_per_s") or 0 for part in LOOPS]
-        + [sweep.get("aggregate_steps_per_s") or 0]
-    )
-    if fastest:
-        print(f"  search_spaces/frames.yaml in full at {fastest:.1f} steps/s: {projected_hours(fastest):.1f} h")
+    """The README's table (`gpu_table.py`), each loop's costliest kernels, and each sweep's trials."""
+    print(f"\n{table(results)}\n")
+    for part, label in LABELS.items():
+        breakdown = (results.get(part) or {}).get("breakdown")
+        if breakdown:
+            print_breakdown(label, breakdown)
+    for part in ("sweep", "auto"):
+        sweep = results.get(part) or {}
+        for key, chosen in (sweep.get("packing") or {}).items():
+            print(f"  gpu: auto ({key}): {chosen['trials_per_gpu']} trial(s) per GPU chosen")
+        if "trials" in sweep:
+            print(f"  {part}: each trial's speed, memory and the device Ray gave it")
+            print_trials(sweep["trials"])
 
 
 def print_trials(trials: list[dict[str, Any]]) -> None:
