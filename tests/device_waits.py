@@ -1,7 +1,8 @@
 """Where a step would make the host wait for a GPU, found on the CPU: torch's meta device stands in for the GPU (shapes,
 no data), and every operation is watched. On CUDA the host waits at a copy from ordinary memory to the device (torch
-synchronises the stream for it), at a read back of a device tensor (`.cpu()`, `.item()`, `bool()`), and at an
-operation whose output size depends on the data (`nonzero`, `unique`)."""
+synchronises the stream for it, and so for CPU indices into a device tensor), at a read back of a device tensor
+(`.cpu()`, `.item()`, `bool()`, a CPU tensor written from it), and at an operation whose output size depends on the
+data (`nonzero`, `unique`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Iterator
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 DATA_DEPENDENT = ("aten.nonzero", "aten.unique", "aten._unique", "aten.masked_select")
 
@@ -40,7 +42,7 @@ class DeviceWaits(TorchDispatchMode):
         if self._queued:
             return func(*args, **kwargs)
         name = str(func)
-        inputs = [arg for arg in args if isinstance(arg, torch.Tensor)]
+        inputs = [arg for arg in tree_leaves((args, kwargs)) if isinstance(arg, torch.Tensor)]  # (indices in lists)
         on_device = [arg for arg in inputs if arg.device.type != "cpu"]
         if on_device and name.startswith("aten._local_scalar_dense"):
             self.waits.append(("read back", name))
@@ -48,6 +50,9 @@ class DeviceWaits(TorchDispatchMode):
         if on_device and name.startswith("aten._to_copy") and kwargs.get("device") == torch.device("cpu"):
             self.waits.append(("read back", name))
             return torch.zeros(args[0].shape, dtype=kwargs.get("dtype") or args[0].dtype)
+        if name.startswith("aten.copy_") and args[0].device.type == "cpu" and args[1].device.type != "cpu":
+            self.waits.append(("read back", name))  # a device tensor written into a CPU one
+            return args[0].zero_()
         if on_device and name.startswith(DATA_DEPENDENT):
             self.waits.append(("data-dependent", name))
         out = func(*args, **kwargs)

@@ -14,6 +14,7 @@ from device_waits import DeviceWaits, tensors_of
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.nerf.config import build_config
 from nerftune.nerf.fast_path import fuse_adam, implementation, speed_up, undo_speed_ups, usable_kind
+from nerftune.nerf import host_batches
 from nerftune.nerf.host_batches import make_batches_on_host
 from nerftune.nerf.loop import NerfTrainer
 from nerftune.nerf.run_state import module_scalars
@@ -36,14 +37,16 @@ def test_the_whole_step_stays_on_its_device_in_one_graph_and_never_waits(view, t
     to the host would make the host wait, and a graph break would run Python between graphs. A trial's loop of the
     `cudagraphs` kind in float32, for a model on another device (torch's meta device stands in for a GPU: the graphs
     are kept as they would reach inductor, not compiled): forward and backward are one graph each and hold no CPU
-    tensor, and in 3 steps the host waits only where the loop reads its chunk's losses and PSNRs back (its batches'
-    copies, queued from pinned memory on CUDA, aside)."""
+    tensor, and in 3 steps the host waits only where the loop reads its chunk's losses and PSNRs back: not while it
+    samples pixels, makes rays or copies them (queued from pinned memory on CUDA)."""
     from torch._dynamo.backends.common import aot_autograd
 
     config = build_config("nerfacto", view, tmp_path / "run", 10, 0, "cpu", "tiny")  # (float32 off CUDA)
     trainer = NerfTrainer(config)
     pipeline = trainer.pipeline
     pipeline.model.to("meta")
+    cached = pipeline.datamanager.train_image_dataloader.cached_collated_batch  # as nerfstudio lays it out on a GPU:
+    cached["image_idx"] = cached["image_idx"].to("meta")  # all but the images and masks on the device
     trainer.trainer.optimizers = trainer.trainer.setup_optimizers()  # (they hold the parameters they were made with)
     graphs = []
 
@@ -54,7 +57,8 @@ def test_the_whole_step_stays_on_its_device_in_one_graph_and_never_waits(view, t
     compile_with = torch.compile  # the graphs as inductor would receive them, kept instead of compiled
     backend = aot_autograd(fw_compiler=kept, bw_compiler=kept)
     monkeypatch.setattr(torch, "compile", lambda fn, **options: compile_with(fn, backend=backend, dynamic=False))
-    speed_up(pipeline, "cudagraphs")  # (its grids are compiled for scoring only: nothing here scores)
+    with DeviceWaits():  # (the indices' one read back, as they go to the host, answered with zeros)
+        speed_up(pipeline, "cudagraphs")  # (its grids are compiled for scoring only: nothing here scores)
     make_batches_on_host(pipeline.datamanager, "meta")
     pipeline.train()  # one step traced (the loop would read its loss back: the meta device has none to give)
     losses, metrics = pipeline.training_step(*pipeline.datamanager.next_train(0))
@@ -62,8 +66,7 @@ def test_the_whole_step_stays_on_its_device_in_one_graph_and_never_waits(view, t
     assert {"psnr", "camera_opt_rotation_max"} <= metrics.keys()
     assert all(isinstance(v, torch.Tensor) and v.device.type == "meta" for v in [*losses.values(), *metrics.values()])
     waits = DeviceWaits()
-    next_train = pipeline.datamanager.next_train
-    monkeypatch.setattr(pipeline.datamanager, "next_train", lambda step: waits.queued()(next_train)(step))
+    monkeypatch.setattr(host_batches, "queued_copy", waits.queued()(host_batches.queued_copy))
     with waits:  # (watched, dynamo runs the step's code eagerly: the operations its graphs hold)
         trainer.train(3, check_every=3)
     assert len(graphs) == 2, "the forward and the backward, one graph each"

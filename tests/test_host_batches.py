@@ -5,9 +5,11 @@ import dataclasses
 import types
 
 import torch
+from device_waits import DeviceWaits
 
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.nerf.config import build_config
+from nerftune.nerf.fast_path import speed_up, undo_speed_ups
 from nerftune.nerf.host_batches import make_batches_on_host, queued_copy, supports, undo_batches_on_host
 from nerftune.nerf.loop import NerfTrainer
 
@@ -53,3 +55,27 @@ def test_batches_made_on_the_host_are_nerfstudios_and_nerfstudios_generator_stay
 def test_a_copy_to_the_same_device_is_the_tensor_itself():
     tensor = torch.arange(4)
     assert queued_copy(tensor, torch.device("cpu")) is tensor
+
+
+def test_the_image_indices_stay_on_the_host_so_that_sampling_pixels_never_waits(scene_dir, tmp_path):
+    dataset = load_dataset(scene_dir)
+    view = write_view(dataset, dataset.train_indices(6), tmp_path / "view")
+    pipeline = NerfTrainer(build_config("nerfacto", view, tmp_path / "run", 10, 0, "cpu", "tiny")).pipeline
+    datamanager = pipeline.datamanager
+    loader = datamanager.train_image_dataloader
+    on_host = loader.cached_collated_batch["image_idx"]
+    # laid out as nerfstudio lays its cached batch out on a GPU (the meta device stands in): all but the images and
+    # masks on the device, so the images' indices too
+    on_device = on_host.to("meta")
+    loader.cached_collated_batch["image_idx"] = on_device
+    with DeviceWaits() as nerfstudios:
+        datamanager.next_train(0)
+    assert nerfstudios.kinds() == ["copy from the CPU", "read back"], "its pixel sampler: 2 waits a step"
+    with DeviceWaits() as setting_up:  # (its one read back, once, answered with zeros here)
+        speed_up(pipeline, "grid")
+    assert setting_up.kinds() == ["read back"]
+    with DeviceWaits() as sped_up:
+        datamanager.next_train(1)
+    assert sped_up.waits == [], "a step samples its pixels without waiting"
+    undo_speed_ups(pipeline)
+    assert loader.cached_collated_batch["image_idx"] is on_device, "nerfstudio's own batch back"

@@ -62,6 +62,31 @@ def undo_batches_on_host(datamanager: Any) -> None:
         del datamanager.next_train
 
 
+def keep_image_indices_on_host(datamanager: Any) -> bool:
+    """nerfstudio moves its cached training batch to the device but for the images and masks, so the images' indices
+    go there, and at every step its pixel sampler indexes them with CPU indices and writes the result into a CPU
+    tensor: a copy to the GPU and one back, each making the host wait. Kept on the host (the same integers, so the
+    same batches) they cost neither. Returns whether there were such indices; undone by `undo_image_indices_on_host`.
+    (A loader that collates afresh every few steps, rather than caching every image, is left as it is.)"""
+    loader = getattr(datamanager, "train_image_dataloader", None)
+    batch = getattr(loader, "cached_collated_batch", None)
+    if not getattr(loader, "cache_all_images", False) or not isinstance(batch, dict):
+        return False
+    indices = batch.get("image_idx")
+    if not isinstance(indices, torch.Tensor) or indices.device.type == "cpu":
+        return False
+    loader.cached_collated_batch = {**batch, "image_idx": indices.cpu()}  # (the loader reads it at every step)
+    loader.batch_on_device = batch
+    return True
+
+
+def undo_image_indices_on_host(datamanager: Any) -> None:
+    """Give the training loader of `datamanager` nerfstudio's own cached batch back."""
+    loader = getattr(datamanager, "train_image_dataloader", None)
+    if loader is not None and "batch_on_device" in vars(loader):
+        loader.cached_collated_batch = vars(loader).pop("batch_on_device")
+
+
 def queued_copy(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     """`tensor` on `device`; from the CPU to CUDA, by a copy queued on the GPU from pinned memory (the host goes on
     at once)."""
