@@ -47,6 +47,7 @@ def test_the_whole_step_stays_on_its_device_in_one_graph_and_never_waits(view, t
     pipeline.model.to("meta")
     cached = pipeline.datamanager.train_image_dataloader.cached_collated_batch  # as nerfstudio lays it out on a GPU:
     cached["image_idx"] = cached["image_idx"].to("meta")  # all but the images and masks on the device
+    pipeline.datamanager.train_ray_generator.to("meta")  # and the ray generator's pixel coordinates
     trainer.trainer.optimizers = trainer.trainer.setup_optimizers()  # (they hold the parameters they were made with)
     graphs = []
 

@@ -9,6 +9,7 @@ from device_waits import DeviceWaits
 
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.nerf.config import build_config
+from nerftune.nerf import host_batches
 from nerftune.nerf.fast_path import speed_up, undo_speed_ups
 from nerftune.nerf.host_batches import make_batches_on_host, queued_copy, supports, undo_batches_on_host
 from nerftune.nerf.loop import NerfTrainer
@@ -57,25 +58,34 @@ def test_a_copy_to_the_same_device_is_the_tensor_itself():
     assert queued_copy(tensor, torch.device("cpu")) is tensor
 
 
-def test_the_image_indices_stay_on_the_host_so_that_sampling_pixels_never_waits(scene_dir, tmp_path):
+def test_making_a_batch_never_waits_for_the_device(scene_dir, tmp_path, monkeypatch):
     dataset = load_dataset(scene_dir)
     view = write_view(dataset, dataset.train_indices(6), tmp_path / "view")
     pipeline = NerfTrainer(build_config("nerfacto", view, tmp_path / "run", 10, 0, "cpu", "tiny")).pipeline
     datamanager = pipeline.datamanager
-    loader = datamanager.train_image_dataloader
-    on_host = loader.cached_collated_batch["image_idx"]
-    # laid out as nerfstudio lays its cached batch out on a GPU (the meta device stands in): all but the images and
-    # masks on the device, so the images' indices too
-    on_device = on_host.to("meta")
+    loader, generator = datamanager.train_image_dataloader, datamanager.train_ray_generator
+    # laid out as nerfstudio lays it out on a GPU (the meta device stands in): the cached batch on the device but for
+    # the images and masks, so the images' indices too, and the ray generator's pixel coordinates
+    on_device = loader.cached_collated_batch["image_idx"].to("meta")
     loader.cached_collated_batch["image_idx"] = on_device
+    generator.to("meta")
+    handed = []  # what reaches the cameras' own ray generation (which copies its indices to the device)
+    record = lambda camera_indices, coords: handed.append(camera_indices)  # noqa: E731
+    monkeypatch.setattr(generator.cameras, "generate_rays", record)
     with DeviceWaits() as nerfstudios:
         datamanager.next_train(0)
-    assert nerfstudios.kinds() == ["copy from the CPU", "read back"], "its pixel sampler: 2 waits a step"
-    with DeviceWaits() as setting_up:  # (its one read back, once, answered with zeros here)
+    # the pixel sampler: its indices copied to the device and the result read back; the generator's coordinates
+    assert nerfstudios.kinds() == ["copy from the CPU", "read back", "copy from the CPU"], nerfstudios.waits
+    assert handed[-1].device.type == "cpu"
+    with DeviceWaits() as setting_up:  # (the images' indices read back once, answered with zeros here)
         speed_up(pipeline, "grid")
     assert setting_up.kinds() == ["read back"]
-    with DeviceWaits() as sped_up:
+    sped_up = DeviceWaits()
+    monkeypatch.setattr(host_batches, "queued_copy", sped_up.queued()(host_batches.queued_copy))  # (pinned on CUDA)
+    with sped_up:
         datamanager.next_train(1)
-    assert sped_up.waits == [], "a step samples its pixels without waiting"
+    assert sped_up.waits == [], "a batch made without waiting"
+    assert handed[-1].device.type == "meta", "the cameras get their indices on the device already"
     undo_speed_ups(pipeline)
     assert loader.cached_collated_batch["image_idx"] is on_device, "nerfstudio's own batch back"
+    assert "forward" not in vars(generator), "and its own generator"

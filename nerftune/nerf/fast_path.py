@@ -35,7 +35,7 @@ from nerftune import cpu_compile
 from nerftune.machine import tcnn_installed
 from nerftune.nerf.compiled_model import compile_model, forced_update, schedule_variants, supports, training_losses
 from nerftune.nerf.compiled_model import uncompile_model
-from nerftune.nerf.host_batches import keep_image_indices_on_host, undo_image_indices_on_host
+from nerftune.nerf.host_batches import index_without_waiting, undo_index_without_waiting
 from nerftune.nerf.on_device import keep_on_device, undo_keep_on_device
 from nerftune.nerf.overrides import get_path, has_path
 from nerftune.nerf.run_state import module_scalars, restore_module_scalars
@@ -104,13 +104,12 @@ def speed_up(pipeline: Any, kind: FastKind, scoring_only: bool = False) -> int:
     kernels (`triton_hash_grid.py`: CUDA only, for training and scoring alike), or compile its whole training step
     and its grids for scoring (`usable_kind` must have allowed it); returns how many grids it sped up. For
     training, it keeps the model's constants on its device first (`keep_on_device`: on CUDA, nerfstudio's copies
-    of them make the host wait, and in a whole-step graph they would split its CUDA graphs), and the training
-    batch's image indices on the host (`keep_image_indices_on_host`: there, nerfstudio's pixel sampler waits on them
-    twice a step)."""
+    of them make the host wait, and in a whole-step graph they would split its CUDA graphs), and each training index
+    where it is used (`index_without_waiting`: nerfstudio's make a batch wait five times a step)."""
     model = pipeline.model
     if not scoring_only:
         keep_on_device(model, model.device)
-        keep_image_indices_on_host(getattr(pipeline, "datamanager", None))
+        index_without_waiting(getattr(pipeline, "datamanager", None))
     if kind == "triton":
         from nerftune.nerf.triton_hash_grid import use_triton_hash_grids  # Triton comes with torch's CUDA builds only
 
@@ -143,7 +142,7 @@ def undo_speed_ups(pipeline: Any) -> None:
     uncompile_model(pipeline)
     uncompile_hash_grids(pipeline.model)
     undo_keep_on_device(pipeline.model)
-    undo_image_indices_on_host(getattr(pipeline, "datamanager", None))
+    undo_index_without_waiting(getattr(pipeline, "datamanager", None))
 
 
 def compile_hash_grids(model: torch.nn.Module, scoring_only: bool = False) -> int:

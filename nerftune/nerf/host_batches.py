@@ -62,26 +62,37 @@ def undo_batches_on_host(datamanager: Any) -> None:
         del datamanager.next_train
 
 
-def keep_image_indices_on_host(datamanager: Any) -> bool:
-    """nerfstudio moves its cached training batch to the device but for the images and masks, so the images' indices
-    go there, and at every step its pixel sampler indexes them with CPU indices and writes the result into a CPU
-    tensor: a copy to the GPU and one back, each making the host wait. Kept on the host (the same integers, so the
-    same batches) they cost neither. Returns whether there were such indices; undone by `undo_image_indices_on_host`.
-    (A loader that collates afresh every few steps, rather than caching every image, is left as it is.)"""
+def index_without_waiting(datamanager: Any) -> bool:
+    """Each of nerfstudio's training indices where it is used, so that making a batch never waits for the GPU (each
+    wait stops the host from queueing the next kernels while the GPU trains). nerfstudio moves its cached batch to the
+    device but for the images and masks, so the images' indices go there, and its pixel sampler indexes them with CPU
+    indices and writes the result into a CPU tensor: a copy there and one back, every step. Its ray generator then
+    indexes its coordinates and cameras, on the device, with those CPU indices: three more copies. Here the images'
+    indices stay on the host and the rays' are copied to the device once, queued from pinned memory: the same
+    integers index the same tensors (the same batches and rays, bit for bit). Returns whether it changed anything;
+    undone by `undo_index_without_waiting`. (A loader that collates afresh every few steps, rather than caching
+    every image, keeps its indices where nerfstudio puts them.)"""
     loader = getattr(datamanager, "train_image_dataloader", None)
+    generator = getattr(datamanager, "train_ray_generator", None)
+    if type(generator) is not RayGenerator or "forward" in vars(generator):
+        return False
+    if generator.image_coords.device.type == "cpu":
+        return False
+    device, own_forward = generator.image_coords.device, generator.forward
+    generator.forward = lambda ray_indices: own_forward(queued_copy(ray_indices, device))
     batch = getattr(loader, "cached_collated_batch", None)
-    if not getattr(loader, "cache_all_images", False) or not isinstance(batch, dict):
-        return False
-    indices = batch.get("image_idx")
-    if not isinstance(indices, torch.Tensor) or indices.device.type == "cpu":
-        return False
-    loader.cached_collated_batch = {**batch, "image_idx": indices.cpu()}  # (the loader reads it at every step)
-    loader.batch_on_device = batch
+    indices = batch.get("image_idx") if getattr(loader, "cache_all_images", False) and isinstance(batch, dict) else None
+    if isinstance(indices, torch.Tensor) and indices.device.type != "cpu":
+        loader.cached_collated_batch = {**batch, "image_idx": indices.cpu()}  # (the loader reads it at every step)
+        loader.batch_on_device = batch
     return True
 
 
-def undo_image_indices_on_host(datamanager: Any) -> None:
-    """Give the training loader of `datamanager` nerfstudio's own cached batch back."""
+def undo_index_without_waiting(datamanager: Any) -> None:
+    """Give `datamanager` nerfstudio's own ray generator and cached training batch back."""
+    generator = getattr(datamanager, "train_ray_generator", None)
+    if generator is not None and "forward" in vars(generator):
+        del generator.forward
     loader = getattr(datamanager, "train_image_dataloader", None)
     if loader is not None and "batch_on_device" in vars(loader):
         loader.cached_collated_batch = vars(loader).pop("batch_on_device")
