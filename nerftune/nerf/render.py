@@ -24,6 +24,7 @@ from nerftune.nerf.config import build_config
 from nerftune.nerf.device import gpu_count
 from nerftune.nerf.fast_path import compiles_scoring, wants_fast_contraction
 from nerftune.nerf.loop import NerfTrainer
+from nerftune.nerf.on_device import keep_on_device
 from nerftune.dimensions import total_steps
 from nerftune.finetune import SEGMENTATION_VIEW
 from nerftune.outcomes import FINETUNE
@@ -46,6 +47,8 @@ def load_trained(
         nerf_config, compiled_scoring=compiled, fast_contraction=contraction, colour_only=finetuned, lpips=scores
     )
     trainer.load(checkpoint)
+    if device == "cuda":  # the same images, and no wait for nerfstudio's CPU constants at every grid call (on_device)
+        keep_on_device(trainer.pipeline.model, trainer.pipeline.model.device)
     return trainer
 
 
