@@ -1,5 +1,7 @@
 """Training batches made on the host (`nerftune/nerf/host_batches.py`, which the whole-step CUDA graphs use on a
-GPU): on the CPU, where the copy to the device is none, the same rays and batch as nerfstudio's own `next_train`."""
+GPU): on the CPU, where the copy to the device is none, the same rays and batch as nerfstudio's own `next_train`. And
+the fast path's indices where they are used: in nerfstudio's layout on a GPU (the meta device stands in), sampling
+pixels and indexing rays no longer wait for it."""
 
 import dataclasses
 import types
@@ -58,7 +60,7 @@ def test_a_copy_to_the_same_device_is_the_tensor_itself():
     assert queued_copy(tensor, torch.device("cpu")) is tensor
 
 
-def test_making_a_batch_never_waits_for_the_device(scene_dir, tmp_path, monkeypatch):
+def test_sampling_pixels_and_indexing_rays_wait_for_nothing(scene_dir, tmp_path, monkeypatch):
     dataset = load_dataset(scene_dir)
     view = write_view(dataset, dataset.train_indices(6), tmp_path / "view")
     pipeline = NerfTrainer(build_config("nerfacto", view, tmp_path / "run", 10, 0, "cpu", "tiny")).pipeline

@@ -63,15 +63,16 @@ def undo_batches_on_host(datamanager: Any) -> None:
 
 
 def index_without_waiting(datamanager: Any) -> bool:
-    """Each of nerfstudio's training indices where it is used, so that making a batch never waits for the GPU (each
+    """Each of nerfstudio's training indices where it is used, so that making a batch waits for the GPU less (each
     wait stops the host from queueing the next kernels while the GPU trains). nerfstudio moves its cached batch to the
     device but for the images and masks, so the images' indices go there, and its pixel sampler indexes them with CPU
     indices and writes the result into a CPU tensor: a copy there and one back, every step. Its ray generator then
     indexes its coordinates and cameras, on the device, with those CPU indices: three more copies. Here the images'
     indices stay on the host and the rays' are copied to the device once, queued from pinned memory: the same
-    integers index the same tensors (the same batches and rays, bit for bit). Returns whether it changed anything;
-    undone by `undo_index_without_waiting`. (A loader that collates afresh every few steps, rather than caching
-    every image, keeps its indices where nerfstudio puts them.)"""
+    integers index the same tensors (the same batches and rays, bit for bit). The cameras' own reads of their types
+    and sizes stay. Returns whether the generator's indices are moved; undone by `undo_index_without_waiting`. (A
+    loader that collates afresh every few steps, rather than caching every image, keeps the images' indices where
+    nerfstudio puts them.)"""
     loader = getattr(datamanager, "train_image_dataloader", None)
     generator = getattr(datamanager, "train_ray_generator", None)
     if type(generator) is not RayGenerator or "forward" in vars(generator):
