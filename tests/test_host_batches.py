@@ -85,9 +85,12 @@ def test_sampling_pixels_and_indexing_rays_wait_for_nothing(scene_dir, tmp_path,
     sped_up = DeviceWaits()
     monkeypatch.setattr(host_batches, "queued_copy", sped_up.queued()(host_batches.queued_copy))  # (pinned on CUDA)
     with sped_up:
-        datamanager.next_train(1)
+        _, batch = datamanager.next_train(1)
     assert sped_up.waits == [], "a batch made without waiting"
+    assert batch["image"].device.type == "meta", "its pixels' colours copied to the device (models copy them twice)"
     assert handed[-1].device.type == "meta", "the cameras get their indices on the device already"
     undo_speed_ups(pipeline)
     assert loader.cached_collated_batch["image_idx"] is on_device, "nerfstudio's own batch back"
-    assert "forward" not in vars(generator), "and its own generator"
+    assert "forward" not in vars(generator) and "sample" not in vars(datamanager.train_pixel_sampler), "its own code"
+    with DeviceWaits():
+        assert datamanager.next_train(2)[1]["image"].device.type == "cpu"

@@ -16,7 +16,7 @@ copy is done).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManager
@@ -67,9 +67,10 @@ def index_without_waiting(datamanager: Any) -> bool:
     wait stops the host from queueing the next kernels while the GPU trains). nerfstudio moves its cached batch to the
     device but for the images and masks, so the images' indices go there, and its pixel sampler indexes them with CPU
     indices and writes the result into a CPU tensor: a copy there and one back, every step. Its ray generator then
-    indexes its coordinates and cameras, on the device, with those CPU indices: three more copies. Here the images'
-    indices stay on the host and the rays' are copied to the device once, queued from pinned memory: the same
-    integers index the same tensors (the same batches and rays, bit for bit). The cameras' own reads of their types
+    indexes its coordinates and cameras, on the device, with those CPU indices: three more copies; and the model
+    copies the pixels' colours there twice (metrics, losses). Here the images' indices stay on the host, and the
+    rays' indices and the colours are copied to the device once, queued from pinned memory: the same integers index
+    the same tensors (the same batches and rays, bit for bit). The cameras' own reads of their types
     and sizes stay. Returns whether the generator's indices are moved; undone by `undo_index_without_waiting`. (A
     loader that collates afresh every few steps, rather than caching every image, keeps the images' indices where
     nerfstudio puts them.)"""
@@ -81,6 +82,9 @@ def index_without_waiting(datamanager: Any) -> bool:
         return False
     device, own_forward = generator.image_coords.device, generator.forward
     generator.forward = lambda ray_indices: own_forward(queued_copy(ray_indices, device))
+    sampler = getattr(datamanager, "train_pixel_sampler", None)
+    if sampler is not None and "sample" not in vars(sampler):
+        sampler.sample = _pixels_queued(sampler.sample, device)
     batch = getattr(loader, "cached_collated_batch", None)
     indices = batch.get("image_idx") if getattr(loader, "cache_all_images", False) and isinstance(batch, dict) else None
     if isinstance(indices, torch.Tensor) and indices.device.type != "cpu":
@@ -89,11 +93,27 @@ def index_without_waiting(datamanager: Any) -> bool:
     return True
 
 
+def _pixels_queued(sample: Callable[[dict], dict], device: torch.device) -> Callable[[dict], dict]:
+    """A pixel sampler's `sample` whose batch has its pixels' colours on `device` already, copied without waiting
+    (models copy them there, from ordinary memory, with a wait each)."""
+
+    def queued(image_batch: dict) -> dict:
+        batch = sample(image_batch)
+        if isinstance(batch.get("image"), torch.Tensor):
+            batch["image"] = queued_copy(batch["image"], device)
+        return batch
+
+    return queued
+
+
 def undo_index_without_waiting(datamanager: Any) -> None:
-    """Give `datamanager` nerfstudio's own ray generator and cached training batch back."""
+    """Give `datamanager` nerfstudio's own ray generator, pixel sampler and cached training batch back."""
     generator = getattr(datamanager, "train_ray_generator", None)
     if generator is not None and "forward" in vars(generator):
         del generator.forward
+    sampler = getattr(datamanager, "train_pixel_sampler", None)
+    if sampler is not None and "sample" in vars(sampler):
+        del sampler.sample
     loader = getattr(datamanager, "train_image_dataloader", None)
     if loader is not None and "batch_on_device" in vars(loader):
         loader.cached_collated_batch = vars(loader).pop("batch_on_device")
