@@ -71,7 +71,7 @@ def test_sampling_pixels_and_indexing_rays_wait_for_nothing(scene_dir, tmp_path,
     on_device = loader.cached_collated_batch["image_idx"].to("meta")
     loader.cached_collated_batch["image_idx"] = on_device
     generator.to("meta")
-    handed = []  # what reaches the cameras' own ray generation (which copies its indices to the device)
+    handed = []  # what reaches nerfstudio's own ray generation (which copies its indices to the device and reads back)
     record = lambda camera_indices, coords: handed.append(camera_indices)  # noqa: E731
     monkeypatch.setattr(generator.cameras, "generate_rays", record)
     with DeviceWaits() as nerfstudios:
@@ -84,11 +84,14 @@ def test_sampling_pixels_and_indexing_rays_wait_for_nothing(scene_dir, tmp_path,
     assert setting_up.kinds() == ["read back"]
     sped_up = DeviceWaits()
     monkeypatch.setattr(host_batches, "queued_copy", sped_up.queued()(host_batches.queued_copy))  # (pinned on CUDA)
+    cameras = generator.cameras
+    generator.cameras = cameras.to("meta")  # (perspective cameras, decided above: their rays made on the device)
     with sped_up:
-        _, batch = datamanager.next_train(1)
-    assert sped_up.waits == [], "a batch made without waiting"
+        rays, batch = datamanager.next_train(1)
+    generator.cameras = cameras
+    assert sped_up.waits == [], "a batch and its rays made without waiting"
+    assert rays.origins.device.type == "meta" and rays.camera_indices.device.type == "meta"
     assert batch["image"].device.type == "meta", "its pixels' colours copied to the device (models copy them twice)"
-    assert handed[-1].device.type == "meta", "the cameras get their indices on the device already"
     undo_speed_ups(pipeline)
     assert loader.cached_collated_batch["image_idx"] is on_device, "nerfstudio's own batch back"
     assert "forward" not in vars(generator) and "sample" not in vars(datamanager.train_pixel_sampler), "its own code"

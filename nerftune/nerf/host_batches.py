@@ -22,6 +22,8 @@ import torch
 from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManager
 from nerfstudio.model_components.ray_generators import RayGenerator
 
+from nerftune.nerf.perspective_rays import PerspectiveRays
+
 
 def supports(datamanager: Any) -> bool:
     """Whether `datamanager` makes its training batches nerfstudio's own way (`VanillaDataManager.next_train`,
@@ -67,21 +69,23 @@ def index_without_waiting(datamanager: Any) -> bool:
     wait stops the host from queueing the next kernels while the GPU trains). nerfstudio moves its cached batch to the
     device but for the images and masks, so the images' indices go there, and its pixel sampler indexes them with CPU
     indices and writes the result into a CPU tensor: a copy there and one back, every step. Its ray generator then
-    indexes its coordinates and cameras, on the device, with those CPU indices: three more copies; and the model
-    copies the pixels' colours there twice (metrics, losses). Here the images' indices stay on the host, and the
-    rays' indices and the colours are copied to the device once, queued from pinned memory: the same integers index
-    the same tensors (the same batches and rays, bit for bit). The cameras' own reads of their types
-    and sizes stay. Returns whether the generator's indices are moved; undone by `undo_index_without_waiting`. (A
-    loader that collates afresh every few steps, rather than caching every image, keeps the images' indices where
-    nerfstudio puts them.)"""
+    indexes its coordinates and cameras, on the device, with those CPU indices: three more copies; its cameras'
+    code reads their types, sizes and distortion back and selects through masks (`perspective_rays.py`: about a
+    dozen waits); and the model copies the pixels' colours there twice (metrics, losses). Here the images' indices
+    stay on the host, the rays' indices and the colours are copied to the device once, queued from pinned memory,
+    and perspective cameras make their rays without reading back (others keep nerfstudio's code): the same batches
+    and rays, bit for bit. Returns whether the generator's indices are moved; undone by
+    `undo_index_without_waiting`. (A loader that collates afresh every few steps, rather than caching every image,
+    keeps the images' indices where nerfstudio puts them.)"""
     loader = getattr(datamanager, "train_image_dataloader", None)
     generator = getattr(datamanager, "train_ray_generator", None)
     if type(generator) is not RayGenerator or "forward" in vars(generator):
         return False
     if generator.image_coords.device.type == "cpu":
         return False
-    device, own_forward = generator.image_coords.device, generator.forward
-    generator.forward = lambda ray_indices: own_forward(queued_copy(ray_indices, device))
+    device = generator.image_coords.device
+    make_rays = PerspectiveRays.of(generator) or generator.forward  # (perspective cameras: no waits in between)
+    generator.forward = lambda ray_indices: make_rays(queued_copy(ray_indices, device))
     sampler = getattr(datamanager, "train_pixel_sampler", None)
     if sampler is not None and "sample" not in vars(sampler):
         sampler.sample = _pixels_queued(sampler.sample, device)
