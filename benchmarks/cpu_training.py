@@ -12,21 +12,26 @@ eager code, its position gradients within 1e-7 of them, and training amplifies t
 With `--rays N`, a step trains N rays instead of the tiny profile's 256: at a few dozen, a step's time is Python's
 and torch's dispatch rather than arithmetic, as on a GPU that waits on its host. `--kind model` compiles nerfacto's
 whole training step (forward, losses, backward) instead of the grids (`compiled_model.py`), and `--baseline grid`
-compares it with the compiled grids rather than eager code. Usage:
+compares it with the compiled grids rather than eager code; `--baseline host-rays` with the whole step compiled
+from the rays nerfstudio's code makes before it (as it was before the rays of perspective cameras joined the graph,
+`perspective_rays.py`). Usage:
 
     python benchmarks/cpu_training.py [--pairs 5] [--chunk 100] [--width 320] [--height 240] [--rays 32]
     python benchmarks/cpu_training.py --pairs 1 --seeds 6 --seed-steps 1000
     python benchmarks/cpu_training.py --kind model --baseline grid --rays 32
+    python benchmarks/cpu_training.py --kind model --baseline host-rays --rays 32
     python benchmarks/cpu_training.py --kind model --pairs 1 --seeds 6 --first-seed 6 --seed-steps 1000
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 from synthetic_view import synthetic_view
@@ -35,6 +40,7 @@ from timing import interleaved, ratios, summary
 from nerftune.cpu_compile import TRAINING_COMPILE_STEPS
 from nerftune.nerf.config import build_config
 from nerftune.nerf.loop import NerfTrainer
+from nerftune.nerf.perspective_rays import PerspectiveRays
 
 
 def main() -> None:
@@ -48,7 +54,7 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="the seeds compared are this one and the next")
     parser.add_argument("--rays", type=int, help="rays a training step (default: the tiny profile's)")
     parser.add_argument("--kind", default="grid", choices=["grid", "model"], help="what the fast path compiles")
-    parser.add_argument("--baseline", default="eager", choices=["eager", "grid"], help="what it is compared with")
+    parser.add_argument("--baseline", default="eager", choices=["eager", "grid", "host-rays"], help="compared with")
     args = parser.parse_args()
     torch.set_num_threads(1)
     warm_up_steps = 20  # untimed: the first steps allocate
@@ -58,6 +64,8 @@ def main() -> None:
         view = synthetic_view(work, args.width, args.height)
         base, kind = args.baseline, f"compiled {args.kind}"
         setups = {base: {"fast": base != "eager"}, kind: {"fast": True, "kind": args.kind}}
+        if base == "host-rays":
+            setups[base] = {"fast": True, "kind": "model", "rays_in_graph": False}
         trainers = {}
         for name, setup in setups.items():  # one after the other: each seeds the global generators
             trainers[name] = trained(view, work / name, total, 0, until=warm_up_steps, rays=args.rays, **setup)
@@ -103,11 +111,13 @@ def trained(
     until: int | None = None,
     rays: int | None = None,
     kind: str = "grid",
+    rays_in_graph: bool = True,
 ) -> NerfTrainer:
     config = build_config("nerfacto", view, out, steps, seed, "cpu", "tiny")
     if rays:
         config.pipeline.datamanager.train_num_rays_per_batch = rays
-    trainer = NerfTrainer(config, fast=fast, kind=kind, fast_contraction=True)  # as `fast_path: auto` has, both ways
+    with contextlib.nullcontext() if rays_in_graph else mock.patch.object(PerspectiveRays, "of", return_value=None):
+        trainer = NerfTrainer(config, fast=fast, kind=kind, fast_contraction=True)  # as `fast_path: auto` has
     trainer.train(steps if until is None else until)
     return trainer
 

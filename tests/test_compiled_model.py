@@ -15,7 +15,6 @@ from nerftune.data.dataset import load_dataset, write_view
 from nerftune.nerf.config import build_config
 from nerftune.nerf.fast_path import fuse_adam, implementation, speed_up, undo_speed_ups, usable_kind
 from nerftune.nerf import host_batches
-from nerftune.nerf.host_batches import make_batches_on_host
 from nerftune.nerf.loop import NerfTrainer
 from nerftune.nerf.run_state import module_scalars
 
@@ -37,8 +36,8 @@ def test_the_whole_step_stays_on_its_device_in_one_graph_and_never_waits(view, t
     to the host would make the host wait, and a graph break would run Python between graphs. A trial's loop of the
     `cudagraphs` kind in float32, for a model on another device (torch's meta device stands in for a GPU: the graphs
     are kept as they would reach inductor, not compiled): forward and backward are one graph each and hold no CPU
-    tensor, and in 3 steps the host waits only where the loop reads its chunk's losses and PSNRs back: not while it
-    samples pixels, makes rays or copies them (queued from pinned memory on CUDA)."""
+    tensor (the rays are made in the graph), and in 3 steps the host waits only where the loop reads its chunk's
+    losses and PSNRs back: not while it samples pixels or copies them (queued from pinned memory on CUDA)."""
     from torch._dynamo.backends.common import aot_autograd
 
     config = build_config("nerfacto", view, tmp_path / "run", 10, 0, "cpu", "tiny")  # (float32 off CUDA)
@@ -60,9 +59,10 @@ def test_the_whole_step_stays_on_its_device_in_one_graph_and_never_waits(view, t
     monkeypatch.setattr(torch, "compile", lambda fn, **options: compile_with(fn, backend=backend, dynamic=False))
     with DeviceWaits():  # (the indices' one read back, as they go to the host, answered with zeros)
         speed_up(pipeline, "cudagraphs")  # (its grids are compiled for scoring only: nothing here scores)
-    make_batches_on_host(pipeline.datamanager, "meta")
+    generator = pipeline.datamanager.train_ray_generator  # perspective cameras (decided above, on the CPU):
+    generator.cameras = generator.cameras.to("meta")  # the rays made in the graph, from the cameras on the device
     pipeline.train()  # one step traced (the loop would read its loss back: the meta device has none to give)
-    losses, metrics = pipeline.training_step(*pipeline.datamanager.next_train(0))
+    losses, metrics = pipeline.training_step(*pipeline.training_input(0))
     torch.stack(list(losses.values())).sum().backward()
     assert {"psnr", "camera_opt_rotation_max"} <= metrics.keys()
     assert all(isinstance(v, torch.Tensor) and v.device.type == "meta" for v in [*losses.values(), *metrics.values()])

@@ -32,7 +32,8 @@ from nerfstudio.model_components.ray_samplers import ProposalNetworkSampler
 from nerfstudio.pipelines.base_pipeline import VanillaPipeline
 from torchmetrics.image import PeakSignalNoiseRatio
 
-from nerftune.nerf.host_batches import make_batches_on_host, undo_batches_on_host
+from nerftune.nerf.host_batches import make_batches_on_host, next_ray_indices, undo_batches_on_host
+from nerftune.nerf.perspective_rays import PerspectiveRays
 
 
 @dataclass
@@ -63,13 +64,15 @@ def compile_model(pipeline: Any, cuda_graphs: bool = False) -> None:
     one graph per schedule variant, in place of `pipeline.get_train_loss_dict`'s (`supports` must hold);
     `cuda_graphs` replays them as CUDA graphs (CUDA only). Undone by `uncompile_model`. (Its caller, `fast_path`,
     keeps nerfstudio's CPU constants on the device first: in the graph they would split its CUDA graphs.)"""
-    model, device = pipeline.model, pipeline.model.device
+    model, device, datamanager = pipeline.model, pipeline.model.device, pipeline.datamanager
     sampler: ProposalNetworkSampler = model.proposal_sampler
     schedule = sampler.schedule = Schedule(torch.ones((), device=device))
     sampler.generate_ray_samples = types.MethodType(_generate_ray_samples, sampler)
     eager = model.get_outputs
+    # perspective cameras: the rays made in the graph too, from their indices (else from the rays nerfstudio made)
+    rays = PerspectiveRays.of(datamanager.train_ray_generator)
     compiled = torch.compile(
-        lambda ray_bundle, batch: losses_and_metrics(model, ray_bundle, batch),
+        lambda ray_input, batch: losses_and_metrics(model, rays(ray_input) if rays else ray_input, batch),
         dynamic=False,
         mode="reduce-overhead" if cuda_graphs else None,
     )
@@ -108,19 +111,20 @@ def compile_model(pipeline: Any, cuda_graphs: bool = False) -> None:
         return losses, metrics
 
     def get_train_loss_dict(step: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        ray_bundle, batch = pipeline.datamanager.next_train(step)
-        losses, metrics = training_step(ray_bundle, batch)
+        losses, metrics = training_step(*training_input(step))
         return {}, losses, metrics  # (nerfstudio's trainer reads no model outputs: the graph keeps none)
+
+    training_input = next_ray_indices(datamanager) if rays else datamanager.next_train
 
     get_outputs.eager = eager  # for `uncompile_model`
     model.get_outputs = get_outputs
     psnr = getattr(model, "psnr", None)
     if isinstance(psnr, PeakSignalNoiseRatio) and psnr.clamping_fn is None and psnr.dim is None:  # (nerfstudio's)
         psnr.forward = _psnr_without_state(psnr)
-    pipeline.training_step = training_step
+    pipeline.training_step, pipeline.training_input = training_step, training_input
     pipeline.get_train_loss_dict = get_train_loss_dict
-    if device.type == "cuda":  # the graph's inputs on the GPU, and the host never waiting for them
-        make_batches_on_host(pipeline.datamanager, device)
+    if device.type == "cuda" and not rays:  # the graph's inputs on the GPU, and the host never waiting for them
+        make_batches_on_host(datamanager, device)
 
 
 def _psnr_without_state(metric: PeakSignalNoiseRatio) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -152,10 +156,17 @@ def losses_and_metrics(model: torch.nn.Module, ray_bundle: Any, batch: dict[str,
     return model.get_loss_dict(outputs, batch, metrics), metrics
 
 
-def training_losses(pipeline: Any, ray_bundle: Any, batch: dict[str, Any]) -> tuple[dict, dict]:
-    """`losses_and_metrics` of `pipeline`'s model, by its compiled graphs where `compile_model` made them."""
+def training_input(pipeline: Any, step: int) -> tuple[Any, dict[str, Any]]:
+    """What a training step of `pipeline` starts from: nerfstudio's rays and batch, or for a model compiled with
+    its rays in the graph, their indices and the batch."""
+    return vars(pipeline).get("training_input", pipeline.datamanager.next_train)(step)
+
+
+def training_losses(pipeline: Any, ray_input: Any, batch: dict[str, Any]) -> tuple[dict, dict]:
+    """`losses_and_metrics` of `pipeline`'s model from its `training_input`, by its compiled graphs where
+    `compile_model` made them."""
     step = vars(pipeline).get("training_step")
-    return step(ray_bundle, batch) if step else losses_and_metrics(pipeline.model, ray_bundle, batch)
+    return step(ray_input, batch) if step else losses_and_metrics(pipeline.model, ray_input, batch)
 
 
 def uncompile_model(pipeline: Any) -> None:
@@ -163,7 +174,7 @@ def uncompile_model(pipeline: Any) -> None:
     model = pipeline.model
     if is_compiled(model):
         del pipeline.get_train_loss_dict
-        del pipeline.training_step
+        del pipeline.training_step, pipeline.training_input
         undo_batches_on_host(pipeline.datamanager)
         del model.get_outputs
         psnr = getattr(model, "psnr", None)

@@ -33,8 +33,8 @@ from nerfstudio.field_components.spatial_distortions import SceneContraction
 
 from nerftune import cpu_compile
 from nerftune.machine import tcnn_installed
-from nerftune.nerf.compiled_model import compile_model, forced_update, schedule_variants, supports, training_losses
-from nerftune.nerf.compiled_model import uncompile_model
+from nerftune.nerf.compiled_model import compile_model, forced_update, schedule_variants, supports, training_input
+from nerftune.nerf.compiled_model import training_losses, uncompile_model
 from nerftune.nerf.host_batches import index_without_waiting, undo_index_without_waiting
 from nerftune.nerf.on_device import keep_on_device, undo_keep_on_device
 from nerftune.nerf.overrides import get_path, has_path
@@ -231,17 +231,14 @@ def warm_up(trainer: Any, train_pass: bool = True) -> float:
         with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device == "cuda" else []):
             pipeline.train()
             with torch.autocast(device_type=device, enabled=trainer.trainer.mixed_precision):
-                ray_bundle = None
                 for update in schedule_variants(pipeline.model) if train_pass else []:
-                    ray_bundle, batch = pipeline.datamanager.next_train(trainer.step)  # (a pass changes its rays)
+                    ray_input, batch = training_input(pipeline, trainer.step)  # (a pass changes its rays)
                     with forced_update(pipeline.model, update):
-                        losses, _ = training_losses(pipeline, ray_bundle, batch)
+                        losses, _ = training_losses(pipeline, ray_input, batch)
                     torch.stack([loss.float() for loss in losses.values()]).sum().backward()
                 pipeline.eval()
-                if ray_bundle is None:
-                    ray_bundle = pipeline.datamanager.next_train(trainer.step)[0]
                 with torch.no_grad():
-                    pipeline.model(ray_bundle)
+                    pipeline.model(pipeline.datamanager.next_train(trainer.step)[0])
     finally:
         pipeline.train()
         trainer.trainer.optimizers.zero_grad_all()

@@ -123,6 +123,34 @@ def undo_index_without_waiting(datamanager: Any) -> None:
         loader.cached_collated_batch = vars(loader).pop("batch_on_device")
 
 
+class _RayIndices(torch.nn.Module):
+    """A stand-in for nerfstudio's ray generator that hands on the rays' indices (on `device`, queued) for a compiled
+    step to make the rays itself."""
+
+    def __init__(self, device: torch.device):
+        super().__init__()
+        self.to_device = device
+
+    def forward(self, ray_indices: torch.Tensor) -> torch.Tensor:
+        return queued_copy(ray_indices, self.to_device)
+
+
+def next_ray_indices(datamanager: Any) -> Callable[[int], tuple[torch.Tensor, dict[str, Any]]]:
+    """`datamanager`'s `next_train` that stops short of the rays: their indices (camera, row, column) on the ray
+    generator's device, and the batch."""
+    stand_in = _RayIndices(datamanager.train_ray_generator.image_coords.device)
+
+    def next_train(step: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        generator = datamanager.train_ray_generator
+        datamanager.train_ray_generator = stand_in  # (for this call only: a checkpoint or a render sees nerfstudio's)
+        try:
+            return datamanager.next_train(step)
+        finally:
+            datamanager.train_ray_generator = generator
+
+    return next_train
+
+
 def queued_copy(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     """`tensor` on `device`; from the CPU to CUDA, by a copy queued on the GPU from pinned memory (the host goes on
     at once)."""
