@@ -1,6 +1,6 @@
-"""What a training step of nerfacto computes from its batch (the model's forward, its metrics and its losses)
-compiled as one graph (and with it, by AOTAutograd, its backward), optionally replayed as CUDA graphs: the fast
-path's `model` and `cudagraphs` kinds.
+"""What a training step of nerfacto computes from its batch (the rays of perspective cameras, the model's forward,
+its metrics and its losses) compiled as one graph (and with it, by AOTAutograd, its backward), optionally replayed
+as CUDA graphs: the fast path's `model` and `cudagraphs` kinds.
 
 Why: a step of nerfacto runs about a thousand small torch operations (samplers, three networks, renderers, losses),
 each dispatched from Python. On the CPU at 32 rays a step that way takes 21 ms whatever the arithmetic, and the
@@ -60,10 +60,11 @@ def supports(pipeline: Any) -> bool:
 
 
 def compile_model(pipeline: Any, cuda_graphs: bool = False) -> None:
-    """Compile what a training step computes from its batch (the model's forward, its metrics and its losses) as
-    one graph per schedule variant, in place of `pipeline.get_train_loss_dict`'s (`supports` must hold);
-    `cuda_graphs` replays them as CUDA graphs (CUDA only). Undone by `uncompile_model`. (Its caller, `fast_path`,
-    keeps nerfstudio's CPU constants on the device first: in the graph they would split its CUDA graphs.)"""
+    """Compile what a training step computes from its batch (the model's forward, its metrics and its losses; for
+    perspective cameras the rays too, from their indices: `perspective_rays.py`) as one graph per schedule variant,
+    in place of `pipeline.get_train_loss_dict`'s (`supports` must hold); `cuda_graphs` replays them as CUDA graphs
+    (CUDA only). Undone by `uncompile_model`. (Its caller, `fast_path`, keeps nerfstudio's CPU constants on the
+    device first: in the graph they would split its CUDA graphs.)"""
     model, device, datamanager = pipeline.model, pipeline.model.device, pipeline.datamanager
     sampler: ProposalNetworkSampler = model.proposal_sampler
     schedule = sampler.schedule = Schedule(torch.ones((), device=device))
