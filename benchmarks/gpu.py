@@ -5,13 +5,12 @@ On the synthetic ID card (320x240, 60 frames) with nerfacto, in this order, each
     bare      (a) nerfstudio's own Trainer.train(), nerftune's config for the same method and profile
     eager     (b) a nerftune trial's training loop (NerfTrainer), no fast path; its checkpoint reloads exactly
     fast      (b') the same with the fast path (compiled hash grid, TF32, nerfstudio's constants kept on the
-              GPU; on the CPU the fast contraction too); compiling timed apart
+              GPU, a batch made without waiting for it; on the CPU the fast contraction too); compiling timed apart
     triton    (b'') the fast path with the Triton hash grid (`triton_hash_grid.py`) for the compiled one (CUDA)
     fp32      (b''') the fast path in float32 (TF32 matmuls) instead of nerfacto's float16 mixed precision, whose
               gradient scaler makes each step wait for the GPU (CUDA)
-    graphs    (b4) the fast path with a training step's forward, losses and backward compiled whole
-              (`compiled_model.py`) and replayed as CUDA graphs, Adam fused, rays made on the host and copied to
-              the GPU without waiting for it (`host_batches.py`) (CUDA)
+    graphs    (b4) the fast path with a training step's rays, forward, losses and backward compiled whole
+              (`compiled_model.py`, `perspective_rays.py`) and replayed as CUDA graphs, Adam fused (CUDA)
     graphs32  (b5) the same in float32 (TF32 matmuls): without a gradient scaler (nerfstudio's trainer reads its
               scale twice a step) a step should not wait for the GPU at all, but for the losses read back every
               50 steps, so the host can run ahead (CUDA)
