@@ -105,7 +105,7 @@ def speed_up(pipeline: Any, kind: FastKind, scoring_only: bool = False) -> int:
     and its grids for scoring (`usable_kind` must have allowed it); returns how many grids it sped up. For
     training, it keeps the model's constants on its device first (`keep_on_device`: on CUDA, nerfstudio's copies
     of them make the host wait, and in a whole-step graph they would split its CUDA graphs), and each training index
-    where it is used (`index_without_waiting`: nerfstudio's make a step wait seven times)."""
+    where it is used (`index_without_waiting`: nerfstudio's make a step wait some twenty times)."""
     model = pipeline.model
     if not scoring_only:
         keep_on_device(model, model.device)

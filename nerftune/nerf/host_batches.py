@@ -16,7 +16,8 @@ copy is done).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import torch
 from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManager
@@ -45,11 +46,8 @@ def make_batches_on_host(datamanager: Any, device: torch.device | str) -> bool:
     host_next_train = datamanager.next_train
 
     def next_train(step: int) -> tuple[Any, dict[str, Any]]:
-        datamanager.train_ray_generator = on_host  # (for this call only: a checkpoint or a render sees nerfstudio's)
-        try:
+        with _ray_generator(datamanager, on_host):
             ray_bundle, batch = host_next_train(step)
-        finally:
-            datamanager.train_ray_generator = on_device
         move = lambda tensor: queued_copy(tensor, device)  # noqa: E731
         moved = {key: move(value) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
         return ray_bundle._apply_fn_to_fields(move), moved
@@ -141,14 +139,22 @@ def next_ray_indices(datamanager: Any) -> Callable[[int], tuple[torch.Tensor, di
     stand_in = _RayIndices(datamanager.train_ray_generator.image_coords.device)
 
     def next_train(step: int) -> tuple[torch.Tensor, dict[str, Any]]:
-        generator = datamanager.train_ray_generator
-        datamanager.train_ray_generator = stand_in  # (for this call only: a checkpoint or a render sees nerfstudio's)
-        try:
+        with _ray_generator(datamanager, stand_in):
             return datamanager.next_train(step)
-        finally:
-            datamanager.train_ray_generator = generator
 
     return next_train
+
+
+@contextmanager
+def _ray_generator(datamanager: Any, generator: torch.nn.Module) -> Iterator[None]:
+    """`datamanager` with `generator` for its training rays, within it only (a checkpoint or a render sees
+    nerfstudio's own)."""
+    own = datamanager.train_ray_generator
+    datamanager.train_ray_generator = generator
+    try:
+        yield
+    finally:
+        datamanager.train_ray_generator = own
 
 
 def queued_copy(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
