@@ -111,11 +111,11 @@ def compile_model(pipeline: Any, cuda_graphs: bool = False) -> None:
             metrics = {name: _copied(value) for name, value in metrics.items()}
         return losses, metrics
 
+    training_input = next_ray_indices(datamanager) if rays else datamanager.next_train
+
     def get_train_loss_dict(step: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         losses, metrics = training_step(*training_input(step))
         return {}, losses, metrics  # (nerfstudio's trainer reads no model outputs: the graph keeps none)
-
-    training_input = next_ray_indices(datamanager) if rays else datamanager.next_train
 
     get_outputs.eager = eager  # for `uncompile_model`
     model.get_outputs = get_outputs
