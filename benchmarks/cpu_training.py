@@ -14,13 +14,16 @@ and torch's dispatch rather than arithmetic, as on a GPU that waits on its host.
 whole training step (forward, losses, backward) instead of the grids (`compiled_model.py`), and `--baseline grid`
 compares it with the compiled grids rather than eager code; `--baseline host-rays` with the whole step compiled
 from the rays nerfstudio's code makes before it (as it was before the rays of perspective cameras joined the graph,
-`perspective_rays.py`). Usage:
+`perspective_rays.py`). `--eager-random` has compiled code draw its random numbers as eager code does (inductor's
+`fallback_random`): with the same draws, a PSNR gap left between the seeds' pairs is the compiled arithmetic's, not
+the random streams'. Usage:
 
     python benchmarks/cpu_training.py [--pairs 5] [--chunk 100] [--width 320] [--height 240] [--rays 32]
     python benchmarks/cpu_training.py --pairs 1 --seeds 6 --seed-steps 1000
     python benchmarks/cpu_training.py --kind model --baseline grid --rays 32
     python benchmarks/cpu_training.py --kind model --baseline host-rays --rays 32
     python benchmarks/cpu_training.py --kind model --pairs 1 --seeds 6 --first-seed 6 --seed-steps 1000
+    python benchmarks/cpu_training.py --kind model --pairs 1 --seeds 6 --seed-steps 1000 --eager-random
 """
 
 from __future__ import annotations
@@ -55,8 +58,14 @@ def main() -> None:
     parser.add_argument("--rays", type=int, help="rays a training step (default: the tiny profile's)")
     parser.add_argument("--kind", default="grid", choices=["grid", "model"], help="what the fast path compiles")
     parser.add_argument("--baseline", default="eager", choices=["eager", "grid", "host-rays"], help="compared with")
+    parser.add_argument("--eager-random", action="store_true", help="compiled code draws random numbers as eager does")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    with torch._inductor.config.patch(fallback_random=args.eager_random):
+        compare(args)
+
+
+def compare(args: argparse.Namespace) -> None:
     warm_up_steps = 20  # untimed: the first steps allocate
     total = warm_up_steps + args.pairs * args.chunk
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,7 +108,8 @@ def main() -> None:
           f"(auto compiles the grids in trials of {TRAINING_COMPILE_STEPS} steps or more)")
     print(f"test PSNR after {total} steps: {base} {psnr[base]:.3f}, {kind} {psnr[kind]:.3f} (one seed each)")
     if seeds:
-        print_seeds(seeds, args.seed_steps, base, kind, args.first_seed)
+        drawn = "eager code's random numbers in both" if args.eager_random else "each its own random numbers"
+        print_seeds(seeds, f"{args.seed_steps} steps, {drawn}", base, kind, args.first_seed)
 
 
 def trained(
@@ -122,8 +132,8 @@ def trained(
     return trainer
 
 
-def print_seeds(seeds: list[list[float]], steps: int, base: str, kind: str, first: int) -> None:
-    print(f"\ntest PSNR after {steps} steps, seed by seed ({base}, {kind}, difference):")
+def print_seeds(seeds: list[list[float]], trained: str, base: str, kind: str, first: int) -> None:
+    print(f"\ntest PSNR after {trained}, seed by seed ({base}, {kind}, difference):")
     for seed, (eager, compiled) in enumerate(seeds, first):
         print(f"seed {seed}: {eager:.3f} {compiled:.3f} {compiled - eager:+.3f}")
     columns = {base: [eager for eager, _ in seeds], kind: [compiled for _, compiled in seeds]}

@@ -65,6 +65,11 @@ class Packing:
         chosen = _by_copies(self.measurements).get(self.trials_per_gpu)
         return chosen.aggregate / alone.aggregate if alone and chosen and alone.aggregate else 1.0
 
+    def trial_speed(self) -> float:
+        """One trial's steps/s as packed (the slowest copy of the chosen measurement)."""
+        chosen = _by_copies(self.measurements).get(self.trials_per_gpu)
+        return min(chosen.steps_per_s) if chosen and chosen.steps_per_s else 0.0
+
     def describe(self) -> str:
         curve = ", ".join(
             f"{m.copies}: {m.aggregate:.1f} steps/s, {m.per_trial_mb:.0f} MB each"

@@ -10,6 +10,7 @@ from nerftune.machine import cpu_count
 from nerftune.novel_views import rendered_trials_text
 from nerftune.preflight import Prepared
 from nerftune.schedule import rungs
+from nerftune.scoring_progress import duration_text
 from nerftune.spec import FINETUNE_STEPS, INIT_FROM, SOURCE, value_text
 from nerftune.tracking import TrackingTarget
 
@@ -82,12 +83,35 @@ def describe_plan(prepared: Prepared, on_cluster: bool, target: TrackingTarget |
         lines.append(f"scheduler: none, every trial trains its full steps (max {spec.max_steps})")
     lines.append(f"resources per trial: {_resources_text(prepared, on_cluster)}")
     lines.append(f"devices: {_devices_text(prepared, on_cluster)}")
+    lines.append(training_text(prepared, on_cluster))
     if spec.render:
         lines.append(_render_line(prepared))
     fast = plan_text(spec.fast_path, *prepared.cpu_compiling)
     lines.append(f"profile: {spec.profile}; fast path: {fast}; output: {prepared.experiment_dir}")
     lines.append(f"tracking: MLflow experiment {target.experiment} at {target.uri}" if target else "tracking: off")
     return "\n".join(lines)
+
+
+def training_text(prepared: Prepared, on_cluster: bool) -> str:
+    """The most training the sweep can do, and on this machine's GPUs with a measured packing how long it takes at
+    most: trials start in order as others end, so with c at once and each at most T long, none ends later than
+    ceil(trials / c) x T (lighter configurations, and GPUs packed less densely than measured, are faster)."""
+    spec = prepared.spec
+    trials, steps = spec.trial_count, spec.max_steps
+    line = f"training: at most {trials * steps:,} steps in all ({trials} trials x up to {steps:,})"
+    packing = prepared.packing
+    trial_speed = packing.trial_speed() if packing else 0.0
+    if trial_speed <= 0 or on_cluster or not prepared.gpus:
+        return line
+    at_once = concurrency(prepared, cpu_count())
+    rounds = math.ceil(trials / at_once)
+    source = " after the warm start's source" if spec.warm_start is not None else ""
+    return (
+        f"{line}, at most {duration_text(rounds * steps / trial_speed)} on these GPUs{source}: {rounds} round{'s' * (rounds > 1)} "
+        f"of up to {at_once} trials at once, each at {trial_speed:.1f} steps/s or faster (measured for the heaviest "
+        f"configuration of {packing.configuration.get('method', 'the spec')}; compiling, scoring and renders "
+        "come on top)"
+    )
 
 
 def _render_line(prepared: Prepared) -> str:

@@ -68,11 +68,13 @@ def how_far(done: int, total: int, done_after_s: float, elapsed: float, unit: st
     if 0 < done < total:
         seconds = max(done_after_s / done * (total - done) - (elapsed - done_after_s), 0.0)
         left = f", about {seconds / 60:.0f} min left" if seconds >= 90 else ", about a minute left"
-    return f"{done} of {total} {unit} in {_duration(elapsed)}{left}"
+    return f"{done} of {total} {unit} in {duration_text(elapsed)}{left}"
 
 
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+def duration_text(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 90 * 60 else f"{seconds / 3600:.1f} h"
 
 
 def read_scoring(trial_dir: Path) -> Scoring | None:

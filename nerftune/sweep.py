@@ -20,23 +20,21 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Sequence
 
 from nerftune.cli import described
 from nerftune.cluster_check import check_cluster, check_machine
 from nerftune.errors import InputError
 from nerftune.outcomes import StopReason
-from nerftune.plan import describe_plan, source_name
+from nerftune.gpu_auto import measure_packing
+from nerftune.plan import describe_plan, source_name, training_text
 from nerftune.preflight import Prepared, prepare
 from nerftune.results import RESULTS_FILE, best_row
-from nerftune.spec import SCENE, SOURCE
+from nerftune.spec import SOURCE
 from nerftune.state import forced_tags, new_state, read_state, record_forced, resume_decision, write_state
 from nerftune.tracking import SWEEP_TAG, TrackingTarget, target_for
 from nerftune.tracking_check import check_tracking_store
 from nerftune.trial_memory import memory_warnings
-
-if TYPE_CHECKING:
-    from nerftune.packing import Packing
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if prepared.gpu_per_trial is None:
             prepared.packing = measure_packing(prepared, lambda line: print(line, flush=True))
+            print(training_text(prepared, bool(args.address)), flush=True)
         if prepared.spec.warm_start is not None:
             prepared.init_sources = {**prepared.init_sources, **train_source(prepared, args)}
         run(prepared, args.address, resume, args.retry_errored, args.tracking_uri, args.verbose)
@@ -176,53 +175,6 @@ def run(
         if not verbose:
             terminal.say(f"everything else Ray and nerfstudio said: {folder / console.LOG_FILE}")
     return table
-
-
-def measure_packing(prepared: Prepared, say: Callable[[str], None]) -> Packing:
-    """`resources.gpu: auto`: train the heaviest configuration of each method alone and packed, choose how many
-    trials share a GPU (the fewest any method allows), and keep the measurement in the sweep folder."""
-    from nerftune import packing
-
-    spec = prepared.spec
-    candidates = {
-        name: dim.choices or [int(dim.max) if dim.type == "int" else dim.max] for name, dim in spec.space.items()
-    }
-    say("measuring how many trials share a GPU (resources.gpu: auto)")
-    gpu_memory = prepared.gpus[0].memory_mb
-    choices = []
-    scene = prepared.largest_scene
-    for configuration in packing.heaviest_configurations({**candidates, SCENE: [scene.name]}):
-        job = packing.ProbeJob(
-            str(scene.data_dir),
-            scene.test_every,
-            spec.profile,
-            spec.fast_path,
-            configuration,
-            cpus=spec.resources.cpu,
-        )
-        say(f"  {configuration['method']}, heaviest configuration: {configuration}")
-        measurements = packing.measure(job, on_result=lambda m: say(f"    {_measured(m, prepared.mps)}"))
-        choices.append((packing.choose(measurements, gpu_memory), measurements, configuration))
-    trials_per_gpu, measurements, configuration = min(choices, key=lambda choice: choice[0])
-    chosen = packing.Packing(
-        prepared.packing_key, gpu_memory, measurements, trials_per_gpu, configuration, packing.now(), prepared.mps
-    )
-    packing.write_packing(prepared.experiment_dir, chosen)
-    say(f"packing: {chosen.describe()}")
-    return chosen
-
-
-def _measured(measurement: Any, mps: bool) -> str:
-    from nerftune import packing
-
-    if measurement.error:
-        return f"{measurement.copies} at once: failed ({measurement.error})"
-    each = ", ".join(f"{rate:.1f}" for rate in measurement.steps_per_s)
-    busy = f" ({packing.ceiling(measurement.gpu_busy, mps)})" if measurement.gpu_busy else ""
-    return (
-        f"{measurement.copies} at once: {measurement.aggregate:.1f} steps/s in all ({each}), "
-        f"{measurement.per_trial_mb:.0f} MB each{busy}"
-    )
 
 
 def _wind_down(prepared: Prepared, table: Any, target: TrackingTarget | None, terminal) -> None:

@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 
-from nerftune import sweep
+from nerftune import gpu_auto, sweep
 from nerftune.machine import Gpu, cpu_count, mps_running, visible_gpus
 from nerftune.packing import (
     Measurement,
@@ -110,8 +110,8 @@ def test_the_packing_says_what_one_trials_gpu_occupancy_leaves_to_packing(tmp_pa
     assert f"{bound} {hint})" in packing.describe()
     write_packing(tmp_path, packing)
     assert read_packing(tmp_path, packing.key).measurements[0].gpu_busy == 0.8
-    assert sweep._measured(alone, mps=False).endswith(f"1162 MB each ({bound} {hint})"), "as it is printed"
-    under_mps = sweep._measured(alone, mps=True)
+    assert gpu_auto.measured_line(alone, mps=False).endswith(f"1162 MB each ({bound} {hint})"), "as it is printed"
+    under_mps = gpu_auto.measured_line(alone, mps=True)
     assert under_mps.endswith(f"{busy}; NVIDIA's MPS runs here, so packed trials' kernels can run at once)")
     assert "at most" not in under_mps, "under MPS the kernels of several copies can run at once: no such bound"
     unmeasured = Packing("H100 | nerfacto | tiny", H100_MB, curve(([33.2], 664), ([19.1] * 4, 592)), 4, {})
@@ -222,6 +222,42 @@ def test_the_plan_shows_the_kept_choice_and_fills_every_gpu(four_gpus, scene_dir
     # 4 GPUs x 2 trials; the CPUs hold more (2 cores / 0.25 = 8 here, the CPUs this process may use elsewhere)
     expected = min(8, int(cpu_count() / 0.25))
     assert f"4 GPU(s) (NVIDIA H100 80GB HBM3), {cpu_count()} CPUs; concurrent trials: {expected}" in out
+
+
+def test_the_plan_bounds_the_training_time_from_the_kept_measurement(four_gpus, scene_dir, tmp_path, capsys):
+    spec = gpu_spec(tmp_path, scene_dir, "{cpu: 1, gpu: auto}", seeds=9)
+    spec.write_text(spec.read_text().replace("steps: 100", "steps: 3000"))
+    assert sweep.main([str(spec), "--storage", str(tmp_path / "sweeps"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "training: at most 27,000 steps in all (9 trials x up to 3,000)\n" in out, "not measured: no time yet"
+    keep_measurement(spec, tmp_path / "sweeps", 400, trials_per_gpu=2)  # 2 at once: 17.0 steps/s each
+    assert sweep.main([str(spec), "--storage", str(tmp_path / "sweeps"), "--dry-run"]) == 0
+    at_once = min(9, cpu_count(), 4 * 2)  # one CPU a trial; 4 GPUs of 2 trials each
+    rounds = -(-9 // at_once)
+    minutes = rounds * 3000 / 17.0 / 60  # every round as long as the longest trial at the packed speed
+    assert (
+        f"training: at most 27,000 steps in all (9 trials x up to 3,000), at most {minutes:.0f} min on these GPUs: "
+        f"{rounds} rounds of up to {at_once} trials at once, each at 17.0 steps/s or faster (measured for the "
+        "heaviest configuration of the spec; compiling, scoring and renders come on top)"
+    ) in capsys.readouterr().out
+
+
+def test_a_sweep_that_measures_its_packing_says_how_long_its_training_takes_at_most(
+    four_gpus, scene_dir, tmp_path, capsys, monkeypatch
+):
+    spec = gpu_spec(tmp_path, scene_dir, "{cpu: 1, gpu: auto}", seeds=2)
+    measurements = curve(([20.0], 400), ([19.0, 19.0], 400), ([9.0] * 4, 400))  # 2 at once pay 1.9x
+
+    def measured(prepared, say):
+        return Packing(prepared.packing_key, H100_MB, measurements, 2, {"method": "nerfacto"}, "now", False)
+
+    monkeypatch.setattr(sweep, "measure_packing", measured)
+    monkeypatch.setattr(sweep, "run", lambda *args: None)  # the trials themselves are other tests' business
+    assert sweep.main([str(spec), "--storage", str(tmp_path / "sweeps")]) == 0
+    out = capsys.readouterr().out
+    assert "training: at most 200 steps in all (2 trials x up to 100)\n" in out, "the plan: not measured yet"
+    assert "at most 5 s on these GPUs: 1 round of up to 2 trials at once, each at 19.0 steps/s or faster (measured " \
+        "for the heaviest configuration of nerfacto;" in out, "after measuring"
 
 
 def test_mps_is_found_by_its_control_socket(tmp_path, monkeypatch):
