@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 
 from nerftune.data.dataset import Dataset
 from nerftune.evaluation_cost import test_rays
+from nerftune.fast_path_setting import MEANINGS, compiles_everywhere
 from nerftune.nerf.methods import has_hash_grid
 
 SCORING_COMPILE_RAYS = 250_000
@@ -25,8 +26,8 @@ TRAINING_COMPILE_STEPS = 1_000
 
 def compiles_training(fast_path: bool | str, steps: int) -> bool:
     """Whether a CPU trial of `steps` training steps (of a model with nerfstudio's torch hash grid) trains with
-    its grid compiled: `fast_path: true`, or auto for a trial long enough to pay."""
-    return fast_path is True or (fast_path == "auto" and steps >= TRAINING_COMPILE_STEPS)
+    its grid compiled: `fast_path: true` or a named kind, or auto for a trial long enough to pay."""
+    return compiles_everywhere(fast_path) or (fast_path == "auto" and steps >= TRAINING_COMPILE_STEPS)
 
 
 def compiles_scoring(fast_path: bool | str, steps: int, rays: int) -> bool:
@@ -53,6 +54,8 @@ def _share(decisions: list[bool]) -> str:
 
 def plan_text(fast_path: bool | str, training: str, scoring: str) -> str:
     """The plan's `fast path:` value: the setting (as a spec writes it) and, on the CPU, what it compiles."""
+    if fast_path in MEANINGS:
+        return f"{fast_path} ({MEANINGS[fast_path]}; every trial of a method with a hash grid)"
     fast_path = str(fast_path).lower()
     if training == scoring == "none":
         return fast_path

@@ -106,8 +106,9 @@ def training_text(prepared: Prepared, on_cluster: bool) -> str:
     at_once = concurrency(prepared, cpu_count())
     rounds = math.ceil(trials / at_once)
     source = " after the warm start's source" if spec.warm_start is not None else ""
+    longest = duration_text(rounds * steps / trial_speed)
     return (
-        f"{line}, at most {duration_text(rounds * steps / trial_speed)} on these GPUs{source}: {rounds} round{'s' * (rounds > 1)} "
+        f"{line}, at most {longest} on these GPUs{source}: {rounds} round{'s' * (rounds > 1)} "
         f"of up to {at_once} trials at once, each at {trial_speed:.1f} steps/s or faster (measured for the heaviest "
         f"configuration of {packing.configuration.get('method', 'the spec')}; compiling, scoring and renders "
         "come on top)"

@@ -20,6 +20,7 @@ from nerftune.data.frames import resolve_frame_count
 from nerftune.errors import InputError
 from nerftune.cpu_compile import cpu_compiling
 from nerftune.evaluation_cost import cpu_evaluation_warning
+from nerftune.fast_path_setting import check_fast_path
 from nerftune.machine import Gpu, mps_running, tcnn_installed, visible_gpus
 from nerftune.nerf.methods import available_methods, check_override, has_hash_grid, needs_cuda
 from nerftune.nerf.overrides import OverrideError
@@ -265,14 +266,7 @@ def _check_methods(spec: SweepSpec, spec_path: Path, gpus: int, on_cluster: bool
                 spec_path, "space.method", f"{method} needs a CUDA GPU and none is visible", "use nerfacto on the CPU"
             )
         check_finetune_methods(spec, spec_path, method)
-        if spec.fast_path is True and not has_hash_grid(method):
-            supported = [m for m in valid if has_hash_grid(m)]
-            raise InputError(
-                spec_path,
-                "fast_path",
-                f"{method} has no nerfstudio hash grid for the fast path to compile",
-                f"use fast_path: auto (on where it applies), or one of {', '.join(supported[:6])}, ...",
-            )
+    check_fast_path(spec.fast_path, spec.space["method"].choices, spec_path, gpus, on_cluster)
 
 
 def _check_overrides(spec: SweepSpec, spec_path: Path) -> None:

@@ -20,7 +20,7 @@
     num_samples: 8
     max_concurrent_trials: 2
     resources: {cpu: 1, gpu: 1}        # gpu: 0.25 = 4 trials per GPU, auto = measured; custom: {a100: 1}: Ray's own
-    fast_path: auto                    # compiled hash grid: CUDA; CPU where it pays; true: all; false: never
+    fast_path: auto                    # compiled hash grid: CUDA; CPU where it pays; true: all; false: never; or a kind
     tracking: {checkpoints: best}      # MLflow; {uri: http://host:5000} for a server, {enabled: false} for none
     render: {circles: {radii: [0.2, 0.4], distances: [1.0, 1.6], views: 9}, trials: best, best_k: 3}
     finetune: {target: segmentation, train: color, steps: [150, 450]}   # then colour only, on segmentation images
@@ -64,6 +64,7 @@ from nerftune.dimensions import (  # noqa: F401 (the dimension names are the spe
     unknown_dimension_hint,
 )
 from nerftune.errors import InputError
+from nerftune.fast_path_setting import KindName, known_setting
 from nerftune.spec_errors import to_input_error, yaml_mapping
 from nerftune.spec_shorthand import (
     dimension_shorthand,
@@ -99,10 +100,12 @@ class SweepSpec(_Strict):
     data: list[DataSpec] = Field(min_length=1, description="one dataset, or a list: a study over several scenes")
     metric: MetricSpec = MetricSpec()
     profile: Literal["tiny", "small", "default"] = "default"
-    fast_path: bool | Literal["auto"] = Field(
+    fast_path: bool | Literal["auto"] | KindName = Field(
         "auto",
         description="compiled hash grid and TF32: auto = on CUDA for methods with nerfstudio's hash grid, and on "
-        "the CPU for trials of 1000 steps or more and for scoring a large test set; true = everywhere; false = never",
+        "the CPU for trials of 1000 steps or more and for scoring a large test set; true = everywhere; false = never; "
+        "or, everywhere, a faster kind not yet measured on a GPU: compiled-step (the nerfacto family's training step "
+        "compiled whole), cuda-graphs (that, replayed as CUDA graphs), triton (fused Triton hash grids; CUDA)",
     )
     space: dict[str, Dimension]
     search: SearchSpec = SearchSpec()
@@ -138,6 +141,11 @@ class SweepSpec(_Strict):
     @classmethod
     def _shorthands(cls, raw: Any) -> Any:
         return warm_start_as_init_from(finetune_steps_as_dimension(scenes_as_dimension(raw)))
+
+    @field_validator("fast_path", mode="before")
+    @classmethod
+    def _known_fast_path(cls, value: Any) -> Any:
+        return known_setting(value)
 
     @field_validator("metric", mode="before")
     @classmethod

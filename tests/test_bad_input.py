@@ -84,6 +84,24 @@ CASES = {
         "fast_path",
         "vanilla-nerf has no nerfstudio hash grid",
     ),
+    "a fast path of no known kind": (
+        lambda t: t + "fast_path: fastest\n",
+        None,
+        "fast_path",
+        "'fastest' is not a fast path (use auto, true, false, compiled-step, cuda-graphs, triton)",
+    ),
+    "a kind of fast path for CUDA on a machine without a GPU": (
+        lambda t: t + "fast_path: cuda-graphs\n",
+        None,
+        "fast_path",
+        "cuda-graphs needs a CUDA GPU and none is visible (use fast_path: compiled-step or auto on the CPU)",
+    ),
+    "a named kind of fast path for a method without a hash grid": (
+        lambda t: t + "  method: vanilla-nerf\nfast_path: compiled-step\n",
+        None,
+        "fast_path",
+        "vanilla-nerf has no nerfstudio hash grid",
+    ),
     "one paths file for two scenes": (
         lambda t: (
             t.replace("space:", "render: {paths: card_paths.json}\nspace:")

@@ -7,8 +7,10 @@ use on CUDA)."""
 import math
 import types
 
+import pandas as pd
 import pytest
 import torch
+from conftest import run_cli
 from device_waits import DeviceWaits, tensors_of
 
 from nerftune.data.dataset import load_dataset, write_view
@@ -151,6 +153,15 @@ def test_the_compiled_model_trains_as_eager_code_does(view, tmp_path, eager_rand
     restored = NerfTrainer(config, fast=True, kind="model", fast_contraction=True)
     restored.load(tmp_path / "model.ckpt")
     torch.testing.assert_close(rendered(restored), rendered(compiled), atol=1e-5, rtol=0)
+    # a later trial in the same process (a Ray worker reused, as a sweep's are) runs the graphs already compiled, on
+    # its own model: the same seed trains as the first compiled trial did (an earlier trial's model would not)
+    graphs = counters["stats"]["unique_graphs"]
+    config = build_config("nerfacto", view, tmp_path / "again", 400, 0, "cpu", "tiny")
+    config.pipeline.datamanager.train_num_rays_per_batch = 64
+    again, again_losses = NerfTrainer(config, fast=True, kind="model", fast_contraction=True), []
+    again.train(20, check_every=1, on_chunk=lambda chunk: again_losses.extend(chunk.losses))
+    assert counters["stats"]["unique_graphs"] == graphs and again.timings.compile_s < 5, "nothing compiled afresh"
+    assert again_losses == pytest.approx(losses["model"][:20], rel=1e-6)
     pipeline, model = compiled.pipeline, compiled.pipeline.model
     assert usable_kind(pipeline, "cudagraphs") == "model", "off CUDA, no CUDA graphs"
     undo_speed_ups(pipeline)
@@ -179,3 +190,25 @@ def test_fused_adam_steps_as_nerfstudios_adam_does_and_stays_fused_in_checkpoint
     assert fuse_adam(resumed.trainer.optimizers) == 0, "a loaded optimizer keeps the kind its state has"
     assert all(g["fused"] for o in resumed.trainer.optimizers.optimizers.values() for g in o.param_groups)
     assert math.isfinite(resumed.train(15))
+
+
+@pytest.mark.slow
+def test_a_spec_names_the_whole_step_kind_and_its_trials_train_with_it(scene_dir, write_spec, tmp_path):
+    spec = write_spec(
+        f"""\
+        name: step
+        data: {scene_dir}
+        profile: tiny
+        fast_path: compiled-step
+        space: {{frames: 6, seed: 0, steps: 30}}
+        resources: {{cpu: 1, gpu: 0}}
+        eval: {{max_images: 1}}
+        tracking: {{enabled: false}}
+        """
+    )
+    result = run_cli(str(spec), "--storage", str(tmp_path / "sweeps"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "fast path: compiled-step (a training step compiled whole: forward, losses and backward;" in result.stdout
+    row = pd.read_csv(tmp_path / "sweeps" / "step" / "results.csv").iloc[0]
+    assert row.implementation == "torch+compiled-model" and row.compile_s > 0, "compiled, a 30-step trial on the CPU"
+    assert row.steps_done == 30 and 5 < row.best_psnr < 60

@@ -115,7 +115,7 @@ def test_compiled_scoring_leaves_training_as_it_was_and_scores_as_eager_code_doe
     assert not compiles_scoring("auto", vanilla, "cpu", 1_000_000), "no hash grid"
     # and where it compiles training too (and so scoring): trials of a thousand steps or more on the CPU, every trial
     # on CUDA; the fast contraction on the CPU wherever the fast path is not turned off
-    chosen = lambda *args: {name for name, on in choose(*args).items() if on}  # noqa: E731
+    chosen = lambda *args: {name for name, on in choose(*args).items() if on is True}  # noqa: E731
     assert chosen("auto", nerfacto, "cpu", 1000, 14_400) == {"fast", "fast_contraction"}
     assert chosen("auto", nerfacto, "cpu", 999, 14_400) == {"fast_contraction"}
     assert chosen("auto", nerfacto, "cpu", 999, 1_000_000) == {"compiled_scoring", "fast_contraction"}
@@ -123,6 +123,14 @@ def test_compiled_scoring_leaves_training_as_it_was_and_scores_as_eager_code_doe
     assert chosen(True, nerfacto, "cpu", 10, 14_400) == {"fast", "fast_contraction"}
     assert chosen(False, nerfacto, "cuda", 30000, 1_000_000) == set()
     assert chosen("auto", vanilla, "cpu", 30000, 1_000_000) == {"fast_contraction"}  # (it has none: no-op)
+    # a kind by name: the fast path everywhere, however short the trial, with that kind; the grids otherwise
+    assert choose("compiled-step", nerfacto, "cpu", 10, 14_400) == {
+        "fast": True, "kind": "model", "compiled_scoring": False, "fast_contraction": True
+    }
+    assert [choose(s, nerfacto, "cuda", 10, 0)["kind"] for s in ("auto", True, "cuda-graphs", "triton")] == [
+        "grid", "grid", "cudagraphs", "triton"
+    ]
+    assert not choose("cuda-graphs", vanilla, "cuda", 10, 0)["fast"], "no hash grid: nothing to speed up"
 
 
 def test_the_fast_contraction_trains_and_scores_as_nerfstudios_code_bit_for_bit(view, tmp_path, one_thread):

@@ -32,6 +32,7 @@ from nerfstudio.field_components.encodings import HashEncoding
 from nerfstudio.field_components.spatial_distortions import SceneContraction
 
 from nerftune import cpu_compile
+from nerftune.fast_path_setting import compiles_everywhere, kind_of
 from nerftune.machine import tcnn_installed
 from nerftune.nerf.compiled_model import compile_model, forced_update, schedule_variants, supports, training_input
 from nerftune.nerf.compiled_model import training_losses, uncompile_model
@@ -255,10 +256,11 @@ def has_torch_hash_grid(config: Any) -> bool:
 
 def wanted(setting: bool | str, config: Any, device: str, steps: int = 0) -> bool:
     """Whether a trial of `steps` training steps takes the fast path (training and scoring compiled), for a model
-    it speeds up: spec `fast_path` true, or auto on CUDA, and on the CPU where it pays (`cpu_compile.py`)."""
+    it speeds up: spec `fast_path` true or a named kind, or auto on CUDA, and on the CPU where it pays
+    (`cpu_compile.py`)."""
     if setting is False or not has_torch_hash_grid(config):
         return False
-    return setting is True or device == "cuda" or cpu_compile.compiles_training(setting, steps)
+    return compiles_everywhere(setting) or device == "cuda" or cpu_compile.compiles_training(setting, steps)
 
 
 def compiles_scoring(setting: bool | str, config: Any, device: str, test_rays: int) -> bool:
@@ -268,12 +270,13 @@ def compiles_scoring(setting: bool | str, config: Any, device: str, test_rays: i
     return on_cpu and cpu_compile.compiles_scoring(setting, 0, test_rays)
 
 
-def choose(setting: bool | str, config: Any, device: str, steps: int, test_rays: int) -> dict[str, bool]:
-    """A trial's fast path, as `NerfTrainer`'s arguments (fast, compiled_scoring, fast_contraction): what it
-    compiles and rewrites, from its spec's `fast_path`, its device, its training steps and its test set's rays."""
+def choose(setting: bool | str, config: Any, device: str, steps: int, test_rays: int) -> dict[str, Any]:
+    """A trial's fast path, as `NerfTrainer`'s arguments (fast, its kind, compiled_scoring, fast_contraction): what
+    it compiles and rewrites, from its spec's `fast_path`, its device, its training steps and its test set's rays."""
     fast = wanted(setting, config, device, steps)
     return {
         "fast": fast,
+        "kind": kind_of(setting),
         "compiled_scoring": not fast and compiles_scoring(setting, config, device, test_rays),
         "fast_contraction": wants_fast_contraction(setting, device),
     }

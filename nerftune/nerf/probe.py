@@ -23,7 +23,7 @@ from nerftune.cli import described
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.nerf import device as nerf_device
 from nerftune.nerf.config import build_config
-from nerftune.nerf.fast_path import wanted, wants_fast_contraction
+from nerftune.nerf.fast_path import choose
 from nerftune.nerf.loop import NerfTrainer
 from nerftune.packing import busy_fraction
 from nerftune.trials import TrialRecipe
@@ -59,9 +59,8 @@ def train_probe(job: dict, copies: int, barrier: Path) -> dict[str, float]:
         config = build_config(
             configuration["method"], view, Path(tmp) / "out", 10**6, 0, device, job["profile"], recipe.overrides
         )
-        fast_path = job["fast_path"]
-        fast_contraction = wants_fast_contraction(fast_path, device)
-        trainer = NerfTrainer(config, fast=wanted(fast_path, config, device), fast_contraction=fast_contraction)
+        # as a trial of the sweep trains (on the CPU, `auto` as in a short trial: no compiling)
+        trainer = NerfTrainer(config, **choose(job["fast_path"], config, device, steps=0, test_rays=0))
         trainer.train(WARMUP_STEPS)
         _wait_for_copies(barrier, copies)
         nerf_device.synchronize(device)
