@@ -30,6 +30,7 @@ that would not end within --budget seconds are skipped and said so. Usage (on a 
 
     python benchmarks/gpu.py [--steps 200] [--profile default] [--budget 480] [--out results.json]
     python benchmarks/gpu.py --parts packing,mps --packing-profiles small  # one packing curve, without and with MPS
+    python benchmarks/gpu.py --parts sweep,packing --fast-path cuda-graphs  # sweeps and probes with a named kind
     python benchmarks/gpu.py --device cpu --profile tiny --steps 60 --packing-profiles tiny   # a CPU rehearsal
 """
 
@@ -49,9 +50,9 @@ from typing import Any, Callable
 import pandas as pd
 import torch
 from bare import bare_nerfstudio
-from gpu_table import LABELS, table
+from gpu_table import print_summary
 from mps import private_mps
-from step_breakdown import print_breakdown, step_breakdown
+from step_breakdown import step_breakdown
 
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.data.synthetic import SceneOptions, write_scene
@@ -112,9 +113,12 @@ def trial_loop(
     } | breakdown
 
 
-def ray_sweep(scene: Path, out: Path, steps: int, profile: str, gpu: float | str, name: str) -> dict[str, Any]:
+def ray_sweep(
+    scene: Path, out: Path, steps: int, profile: str, gpu: float | str, name: str, fast_path: str = "auto"
+) -> dict[str, Any]:
     """`python -m nerftune.sweep` with 4 trials that share the GPU (`gpu` each, or `auto`: as many as measured to
-    pay); their rows of results.csv, and with `auto` what the sweep measured and chose (packing.json)."""
+    pay), on the spec's `fast_path`; their rows of results.csv, and with `auto` what the sweep measured and chose
+    (packing.json)."""
     cpus = max(1, min(4, (os.cpu_count() or 2) // SWEEP_TRIALS))
     spec = out / f"{name}.yaml"
     spec.write_text(
@@ -123,6 +127,7 @@ def ray_sweep(scene: Path, out: Path, steps: int, profile: str, gpu: float | str
             name: {name}
             data: {scene}
             profile: {profile}
+            fast_path: {fast_path}
             space: {{steps: {steps}, seed: {{values: {list(range(SWEEP_TRIALS))}}}}}
             search: {{algorithm: grid}}
             scheduler: {{type: none}}
@@ -168,9 +173,9 @@ def training_span(folder: Path) -> float:
     return max(ends) - min(starts)
 
 
-def packing_curve(scene: Path, profile: str, steps: int) -> list[dict[str, Any]]:
+def packing_curve(scene: Path, profile: str, steps: int, fast_path: str = "auto") -> list[dict[str, Any]]:
     cpus = max(1, (os.cpu_count() or 4) // 4)  # as a sweep of 4 trials per GPU on this machine would give each
-    job = ProbeJob(str(scene), 8, profile, "auto", {"method": "nerfacto", "frames": 1.0, "seed": 0}, steps, cpus)
+    job = ProbeJob(str(scene), 8, profile, fast_path, {"method": "nerfacto", "frames": 1.0, "seed": 0}, steps, cpus)
     return [
         {"copies": m.copies, "aggregate": m.aggregate, "each": m.steps_per_s, "peak_mb": m.peak_mb, "error": m.error}
         | ({"gpu_busy": m.gpu_busy} if m.gpu_busy is not None else {})
@@ -178,9 +183,9 @@ def packing_curve(scene: Path, profile: str, steps: int) -> list[dict[str, Any]]
     ]
 
 
-def mps_curve(folder: Path, scene: Path, profile: str, steps: int) -> list[dict[str, Any]]:
+def mps_curve(folder: Path, scene: Path, profile: str, steps: int, fast_path: str) -> list[dict[str, Any]]:
     with private_mps(folder):
-        return packing_curve(scene, profile, steps)
+        return packing_curve(scene, profile, steps, fast_path)
 
 
 class Budget:
@@ -216,6 +221,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write every figure here as JSON too")
     parser.add_argument("--parts", default="bare,eager,fast,triton,fp32,graphs,graphs32,model,sweep,packing,auto,mps")
     parser.add_argument("--packing-profiles", default="tiny,small", help="the profiles the packing part measures")
+    parser.add_argument("--fast-path", default="auto", help="the sweeps' and packing probes' `fast_path` setting")
     args = parser.parse_args()
     if args.device == "cuda":
         assert torch.cuda.is_available(), "this benchmark needs a CUDA GPU (or --device cpu for a rehearsal)"
@@ -225,6 +231,7 @@ def main() -> None:
         "torch": torch.__version__,
         "profile": args.profile,
         "steps": args.steps,
+        "fast_path": args.fast_path,
     }
     budget = Budget(args.budget, results, args.out)
     with tempfile.TemporaryDirectory() as tmp:
@@ -256,7 +263,7 @@ def main() -> None:
             budget.run(
                 "sweep",
                 60 + 4 * args.steps / rate,
-                lambda: ray_sweep(scene, out, args.steps, args.profile, share, "gpu-sweep"),
+                lambda: ray_sweep(scene, out, args.steps, args.profile, share, "gpu-sweep", args.fast_path),
             )
         if "auto" in parts and args.device == "cpu":
             print("auto: skipped (on the CPU, `gpu: auto` is refused before launch)", flush=True)
@@ -264,42 +271,20 @@ def main() -> None:
             budget.run(
                 "auto",
                 150 + 2 * args.steps / rate,
-                lambda: ray_sweep(scene, out, args.steps, "small", "auto", "gpu-auto"),
+                lambda: ray_sweep(scene, out, args.steps, "small", "auto", "gpu-auto", args.fast_path),
             )
         if "packing" in parts:
             for profile in args.packing_profiles.split(","):
-                budget.run(f"packing_{profile}", 90, lambda: packing_curve(scene, profile, 40))
+                budget.run(f"packing_{profile}", 90, lambda: packing_curve(scene, profile, 40, args.fast_path))
         if "mps" in parts and args.device == "cpu":
             print("mps: skipped (NVIDIA's MPS needs CUDA)", flush=True)
         elif "mps" in parts:
             for profile in args.packing_profiles.split(","):
-                budget.run(f"packing_mps_{profile}", 100, lambda: mps_curve(out / "mps", scene, profile, 40))
+                curve = lambda: mps_curve(out / "mps", scene, profile, 40, args.fast_path)  # noqa: E731
+                budget.run(f"packing_mps_{profile}", 100, curve)
     print_summary(results)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2, default=str))
-
-
-def print_summary(results: dict[str, Any]) -> None:
-    """The README's table (`gpu_table.py`), each loop's costliest kernels, and each sweep's trials."""
-    print(f"\n{table(results)}\n")
-    for part, label in LABELS.items():
-        breakdown = (results.get(part) or {}).get("breakdown")
-        if breakdown:
-            print_breakdown(label, breakdown)
-    for part in ("sweep", "auto"):
-        sweep = results.get(part) or {}
-        for key, chosen in (sweep.get("packing") or {}).items():
-            print(f"  gpu: auto ({key}): {chosen['trials_per_gpu']} trial(s) per GPU chosen")
-        if "trials" in sweep:
-            print(f"  {part}: each trial's speed, memory and the device Ray gave it")
-            print_trials(sweep["trials"])
-
-
-def print_trials(trials: list[dict[str, Any]]) -> None:
-    """Each trial of a sweep: its speed, memory, and the device Ray gave it."""
-    columns = ["trial_id", "steps_per_s", "peak_gpu_mb", "device", "cuda_visible_devices", "gpu_name", "compile_s"]
-    table = pd.DataFrame(trials).reindex(columns=[*columns, "implementation", "psnr"])
-    print(textwrap.indent(table.to_string(index=False, float_format="{:.2f}".format), "    "))
 
 
 if __name__ == "__main__":

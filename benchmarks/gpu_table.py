@@ -2,7 +2,8 @@
 
     python benchmarks/gpu_table.py gpu.json      # prints the table in Markdown, then the projection
 
-`gpu.py` prints the same at the end of its run.
+`gpu.py` prints the same at the end of its run (`print_summary`), with each loop's costliest kernels and each
+sweep's trials.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import json
 import math
 import sys
 from pathlib import Path
+import textwrap
 from typing import Any
+
+import pandas as pd
 
 LABELS = {  # each part of gpu.py that trains one trial's loop: its row
     "bare": "(a) bare nerfstudio: its own `Trainer.train()`, same config",
@@ -57,7 +61,9 @@ def table(results: dict[str, Any]) -> str:
         if fastest
         else ""
     )
-    return f"{results['gpu']}, torch {results['torch']}\n\n" + "\n".join(lines) + projection
+    fast_path = results.get("fast_path", "auto")
+    setting = f"; sweeps and packing probes with `fast_path: {fast_path}`" if fast_path != "auto" else ""
+    return f"{results['gpu']}, torch {results['torch']}{setting}\n\n" + "\n".join(lines) + projection
 
 
 def _row(label: str, figures: dict[str, Any], bare: float | None) -> str:
@@ -117,6 +123,31 @@ def projected_hours(steps_per_s: float) -> float:
 
     spec = load_spec(Path(__file__).parent.parent / "search_spaces" / "frames.yaml")
     return spec.trial_count * spec.max_steps / steps_per_s / 3600
+
+
+def print_summary(results: dict[str, Any]) -> None:
+    """The README's table, each loop's costliest kernels, and each sweep's trials."""
+    from step_breakdown import print_breakdown  # (it imports torch and nerfstudio: the table alone needs neither)
+
+    print(f"\n{table(results)}\n")
+    for part, label in LABELS.items():
+        breakdown = (results.get(part) or {}).get("breakdown")
+        if breakdown:
+            print_breakdown(label, breakdown)
+    for part in ("sweep", "auto"):
+        sweep = results.get(part) or {}
+        for key, chosen in (sweep.get("packing") or {}).items():
+            print(f"  gpu: auto ({key}): {chosen['trials_per_gpu']} trial(s) per GPU chosen")
+        if "trials" in sweep:
+            print(f"  {part}: each trial's speed, memory and the device Ray gave it")
+            print_trials(sweep["trials"])
+
+
+def print_trials(trials: list[dict[str, Any]]) -> None:
+    """Each trial of a sweep: its speed, memory, and the device Ray gave it."""
+    columns = ["trial_id", "steps_per_s", "peak_gpu_mb", "device", "cuda_visible_devices", "gpu_name", "compile_s"]
+    rows = pd.DataFrame(trials).reindex(columns=[*columns, "implementation", "psnr"])
+    print(textwrap.indent(rows.to_string(index=False, float_format="{:.2f}".format), "    "))
 
 
 if __name__ == "__main__":

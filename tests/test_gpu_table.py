@@ -67,3 +67,8 @@ def test_a_runs_waits_busy_time_failures_and_mps_curves_reach_the_table():
     assert any(row.startswith(failed) for row in rows)
     assert "| packed, small profile under MPS: 1, 2 copies at once | 30.0, failed in all |" in "\n".join(rows)
     assert rows[-1] == "`search_spaces/frames.yaml` in full at 45.0 steps/s: 4.4 h"
+    # a run whose sweeps and probes named a kind of fast path says so above its table
+    named = {**results, "fast_path": "cuda-graphs"}
+    assert table(named).splitlines()[0] == (
+        "NVIDIA H200, torch 2.11.0+cu130; sweeps and packing probes with `fast_path: cuda-graphs`"
+    )
