@@ -23,7 +23,7 @@ NEEDS_CUDA = {"cuda-graphs": "compiled-step", "triton": "true"}  # and what to u
 
 def known_setting(value: object) -> object:
     """`value` if a spec may write it as its `fast_path`; else the problem, naming every value it may."""
-    if value in (True, False, "auto") or value in KINDS:
+    if isinstance(value, bool) or value == "auto" or (isinstance(value, str) and value in KINDS):
         return value
     raise FieldProblem("fast_path", f"{value!r} is not a fast path", f"use auto, true, false, {', '.join(KINDS)}")
 
@@ -35,7 +35,7 @@ def kind_of(setting: bool | str) -> str:
 
 def compiles_everywhere(setting: bool | str) -> bool:
     """Whether every trial of a model with a hash grid takes the fast path, on any device and however short."""
-    return setting is True or setting in KINDS
+    return setting is True or (isinstance(setting, str) and setting in KINDS)
 
 
 def check_fast_path(setting: bool | str, methods: Sequence[str], spec_path: Path, gpus: int, on_cluster: bool) -> None:

@@ -90,6 +90,12 @@ CASES = {
         "fast_path",
         "'fastest' is not a fast path (use auto, true, false, compiled-step, cuda-graphs, triton)",
     ),
+    "a fast path written as a mapping": (
+        lambda t: t + "fast_path: {kind: graphs}\n",
+        None,
+        "fast_path",
+        "{'kind': 'graphs'} is not a fast path",
+    ),
     "a kind of fast path for CUDA on a machine without a GPU": (
         lambda t: t + "fast_path: cuda-graphs\n",
         None,
