@@ -56,6 +56,7 @@ from step_breakdown import step_breakdown
 
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.data.synthetic import SceneOptions, write_scene
+from nerftune.fast_path_setting import KINDS
 from nerftune.machine import visible_gpus
 from nerftune.nerf.config import build_config
 from nerftune.nerf.loop import NerfTrainer
@@ -221,7 +222,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write every figure here as JSON too")
     parser.add_argument("--parts", default="bare,eager,fast,triton,fp32,graphs,graphs32,model,sweep,packing,auto,mps")
     parser.add_argument("--packing-profiles", default="tiny,small", help="the profiles the packing part measures")
-    parser.add_argument("--fast-path", default="auto", help="the sweeps' and packing probes' `fast_path` setting")
+    parser.add_argument("--fast-path", default="auto", choices=["auto", *KINDS], help="the sweeps' and probes' setting")
     args = parser.parse_args()
     if args.device == "cuda":
         assert torch.cuda.is_available(), "this benchmark needs a CUDA GPU (or --device cpu for a rehearsal)"
