@@ -226,8 +226,13 @@ from pathlib import Path
 from nerftune.nerf.config import build_config
 from nerftune.nerf.loop import NerfTrainer
 torch.set_num_threads(1)  # as in a one-CPU trial: multi-threaded reductions round differently run to run
-view, out, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-run = NerfTrainer(build_config("nerfacto", view, out / mode, 400, 0, "cpu", "tiny"))
+view, out, mode, kind = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+config = build_config("nerfacto", view, out / mode, 400, 0, "cpu", "tiny")
+if kind == "model":  # the whole step compiled, drawing eager code's random numbers (which a checkpoint keeps)
+    torch._inductor.config.fallback_random = True
+    config.pipeline.datamanager.train_num_rays_per_batch = 64  # (the compiled-model tests' graph: cached)
+run = NerfTrainer(config, fast=kind == "model", kind="model", fast_contraction=kind == "model")
+print("compiled", run.fast and run.kind)
 if mode == "straight":
     run.train(60)
     run.evaluate([0, 1])  # evaluation moves training state too (nerfacto's proposal-update counter)
@@ -240,10 +245,14 @@ print("psnr", repr(run.evaluate([0, 1]).metrics["psnr"]))
 """
 
 
-def test_a_trial_resumed_in_a_new_process_reports_what_an_uninterrupted_one_does(view, tmp_path):
+@pytest.mark.parametrize("kind", ["eager", "model"])
+def test_a_trial_resumed_in_a_new_process_reports_what_an_uninterrupted_one_does(view, tmp_path, kind):
+    """Eager code, and the whole training step compiled (`fast_path: compiled-step`): its checkpoint, loaded into a
+    new process's compiled model, goes on as the uninterrupted run did."""
+
     def run(mode):
         done = subprocess.run(
-            [sys.executable, "-c", RESUME_SCRIPT, str(view), str(tmp_path), mode], capture_output=True, text=True
+            [sys.executable, "-c", RESUME_SCRIPT, str(view), str(tmp_path), mode, kind], capture_output=True, text=True
         )
         assert done.returncode == 0, done.stderr[-2000:]
         return done.stdout.splitlines()
@@ -251,6 +260,7 @@ def test_a_trial_resumed_in_a_new_process_reports_what_an_uninterrupted_one_does
     straight = run("straight")
     resumed = run("resumed")
     assert "resumed at 60" in resumed
+    assert f"compiled {kind if kind == 'model' else False}" in resumed, "the kind asked for, not eager code"
     assert resumed[-1] == straight[-1], (straight, resumed)  # to every digit
 
 
