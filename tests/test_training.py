@@ -228,9 +228,8 @@ from nerftune.nerf.loop import NerfTrainer
 torch.set_num_threads(1)  # as in a one-CPU trial: multi-threaded reductions round differently run to run
 view, out, mode, kind = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
 config = build_config("nerfacto", view, out / mode, 400, 0, "cpu", "tiny")
-if kind == "model":  # the whole step compiled, drawing eager code's random numbers (which a checkpoint keeps)
-    torch._inductor.config.fallback_random = True
-    config.pipeline.datamanager.train_num_rays_per_batch = 64  # (the compiled-model tests' graph: cached)
+if kind == "model":  # the whole step compiled as `fast_path: compiled-step` trains it: inductor's random numbers,
+    config.pipeline.datamanager.train_num_rays_per_batch = 64  # seeded by torch's generator, which checkpoints keep
 run = NerfTrainer(config, fast=kind == "model", kind="model", fast_contraction=kind == "model")
 print("compiled", run.fast and run.kind)
 if mode == "straight":
