@@ -32,7 +32,7 @@ from nerfstudio.field_components.encodings import HashEncoding
 from nerfstudio.field_components.spatial_distortions import SceneContraction
 
 from nerftune import cpu_compile
-from nerftune.fast_path_setting import compiles_everywhere, kind_of
+from nerftune.fast_path_setting import kind_of
 from nerftune.machine import tcnn_installed
 from nerftune.nerf.compiled_model import compile_model, forced_update, schedule_variants, supports, training_input
 from nerftune.nerf.compiled_model import training_losses, uncompile_model
@@ -260,7 +260,7 @@ def wanted(setting: bool | str, config: Any, device: str, steps: int = 0) -> boo
     (`cpu_compile.py`)."""
     if setting is False or not has_torch_hash_grid(config):
         return False
-    return compiles_everywhere(setting) or device == "cuda" or cpu_compile.compiles_training(setting, steps)
+    return device == "cuda" or cpu_compile.compiles_training(setting, steps)  # (true or a kind: every trial)
 
 
 def compiles_scoring(setting: bool | str, config: Any, device: str, test_rays: int) -> bool:
