@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 from nerftune.cli import described
 from nerftune.cluster_check import check_cluster, check_machine
+from nerftune.cpu_training_time import cpu_training_warning
 from nerftune.errors import InputError
 from nerftune.outcomes import StopReason
 from nerftune.gpu_auto import measure_packing
@@ -66,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2
-    for warning in [*prepared.warnings, *memory_warnings(prepared, bool(args.address))]:
+    slow = cpu_training_warning(prepared, bool(args.address))
+    for warning in [*prepared.warnings, *memory_warnings(prepared, bool(args.address)), *filter(None, [slow])]:
         print(f"warning: {warning}", file=sys.stderr)
     print(describe_plan(prepared, bool(args.address), target), flush=True)
     if args.dry_run:
