@@ -6,7 +6,14 @@ from types import SimpleNamespace
 
 from nerftune.console import LiveView
 from nerftune.quiet import Terminal
-from nerftune.scoring_progress import SCORING_FILE, ScoringNotices, ScoringProgress, clear_scoring, read_scoring
+from nerftune.scoring_progress import (
+    SCORING_FILE,
+    ScoringNotices,
+    ScoringProgress,
+    clear_scoring,
+    duration_text,
+    read_scoring,
+)
 
 
 def test_the_trial_writes_its_count_of_images_and_removes_it_when_done(tmp_path):
@@ -94,3 +101,8 @@ def test_long_work_in_this_process_says_how_far_after_half_a_minute_then_each_mi
     assert said[-1] == "rendering trial 3f2a1c0d: 9 of 40 views in 2 min, about 5 min left"
     done(40, 500)
     assert len(said) == 2, "the line that ends the work says the rest"
+
+
+def test_durations_read_in_the_unit_a_person_would_say():
+    said = [duration_text(s) for s in (45, 89, 90, 89 * 60, 90 * 60, 47.9 * 3600, 48 * 3600, 17.6 * 86400)]
+    assert said == ["45 s", "89 s", "2 min", "89 min", "1.5 h", "47.9 h", "2 days", "18 days"]
