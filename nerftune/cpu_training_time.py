@@ -18,8 +18,8 @@ from nerftune.plan import concurrency
 from nerftune.preflight import Prepared
 from nerftune.scoring_progress import duration_text
 
-# nerfacto's steps a second on one core: (eager, compiled hash grid)
-STEPS_PER_S = {"tiny": (19.0, 33.0), "small": (0.53, 1.07), "default": (0.11, 0.23)}
+# nerfacto's steps a second on one core: (eager, compiled hash grid), the medians of 3 measurements each
+STEPS_PER_S = {"tiny": (19.0, 32.0), "small": (0.57, 1.1), "default": (0.1, 0.23)}
 SLOW_TRAINING_S = 2 * 3600  # above this, the plan says how long the training takes
 RATED_METHOD = "nerfacto"
 

@@ -170,19 +170,19 @@ def test_the_plan_says_when_trials_at_once_would_not_fit_memory(scene_dir, write
 
 def test_the_plan_says_when_training_on_the_cpu_takes_hours(scene_dir, write_spec, tmp_path, capsys):
     """nerfacto trains some 0.23 steps/s a core at nerfstudio's own settings with its grid compiled (trials of 1000
-    steps or more compile), 0.11 eager, and 33 at the tiny profile: two 30,000-step trials one after the other take
-    3 days, 6 eager, half an hour tiny (not said); 300,000 tiny steps each, 5 hours."""
+    steps or more compile), 0.1 eager, and 32 at the tiny profile: two 30,000-step trials one after the other take
+    3 days, 7 eager, half an hour tiny (not said); 300,000 tiny steps each, 5 hours."""
     default = "up to 30,000 steps a trial, 1 trial at once, nerfacto's default profile at some"
     for profile, steps, fast_path, warned in (
         ("default", 30000, "auto", f"3 days: {default} 0.23 steps/s a core (compiled hash grid, measured on a 2-core "
-         "machine); for a study on the CPU, `profile: tiny` trains about 143x faster; for nerfacto's own settings, "
+         "machine); for a study on the CPU, `profile: tiny` trains about 139x faster; for nerfacto's own settings, "
          "a GPU"),
-        ("default", 30000, "false", f"6 days: {default} 0.11 steps/s a core (eager hash grid, measured on a 2-core "
-         "machine); for a study on the CPU, `profile: tiny` trains about 173x faster; for nerfacto's own settings, "
+        ("default", 30000, "false", f"7 days: {default} 0.1 steps/s a core (eager hash grid, measured on a 2-core "
+         "machine); for a study on the CPU, `profile: tiny` trains about 190x faster; for nerfacto's own settings, "
          "a GPU"),
         ("tiny", 30000, "auto", None),
-        ("tiny", 300000, "auto", "5.1 h: up to 300,000 steps a trial, 1 trial at once, nerfacto's tiny profile at "
-         "some 33 steps/s a core (compiled hash grid, measured on a 2-core machine); train fewer steps or trials, or "
+        ("tiny", 300000, "auto", "5.2 h: up to 300,000 steps a trial, 1 trial at once, nerfacto's tiny profile at "
+         "some 32 steps/s a core (compiled hash grid, measured on a 2-core machine); train fewer steps or trials, or "
          "on a GPU"),
     ):
         spec = write_spec(

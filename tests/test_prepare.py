@@ -137,8 +137,19 @@ def test_mp4_video_recovers_cameras_and_point_of_interest(video, capture, tmp_pa
     assert result.returncode == 0, result.stderr[-3000:]
     stages = ("frames", "features", "mapping (SIMPLE_RADIAL)", "mapping (OPENCV)")  # auto maps with both models
     assert all(f"{stage}:" in result.stderr for stage in stages), "progress bars"
-    assert json.loads((tmp_path / "card" / "prepare_report.json").read_text())["matcher"] == "sequential"
+    assert not re.search(r"mapping \(\w+\): *\d+frame \[", result.stderr), "no bar runs past the frame count"
+    report = json.loads((tmp_path / "card" / "prepare_report.json").read_text())
+    assert report["matcher"] == "sequential"
     check_against_truth(tmp_path / "card", capture, min_registered=NEARLY_ALL)
+    # it says what it kept against what, whether it found the document, and how to use the folder
+    said = result.stdout.splitlines()
+    assert said[0].startswith(f"{tmp_path / 'card'}: {report['frames_registered']}/36 frames registered, ")
+    tried = r"SIMPLE_RADIAL \d+ frames at [\d.]+ px, OPENCV \d+ frames at [\d.]+ px"
+    assert re.fullmatch(rf"camera: {report['camera_model']} \(tried: {tried}\); incremental mapping", said[1]), said
+    assert said[2].startswith("point of interest: the document's centre, on a plane of ")
+    assert said[3] == f"use it: `data: {tmp_path / 'card'}` in a sweep spec; everything prepare did: " + str(
+        tmp_path / "card" / "prepare_report.json"
+    )
 
 
 @pytest.mark.slow
@@ -628,3 +639,22 @@ def test_photos_of_two_lenses_get_a_camera_each_and_poses_a_shared_camera_gets_w
     focal = {Path(name).stem: float(fx) for name, fx in zip(parsed.image_filenames, parsed.cameras.fx.ravel())}
     assert focal["frame_00012"] == pytest.approx(intrinsics(ultra_wide)["fl_x"], rel=0.03), "nerfstudio reads each"
     assert focal["frame_00000"] == pytest.approx(intrinsics(CAPTURE)["fl_x"], rel=0.03)
+
+
+def test_prepare_says_a_single_attempt_and_a_missing_document_plainly():
+    from nerftune.data.prepare_summary import summary_lines
+
+    kept = {"frames_registered": 20, "mean_reprojection_error_px": 0.81234, "seconds": 2.0}
+    report = {
+        "frames_in": 40, "frames_registered": 20, "points": 900, "mean_reprojection_error_px": 0.81234,
+        "camera_model": "SIMPLE_RADIAL", "camera_model_attempts": [{"camera_model": "SIMPLE_RADIAL", **kept}],
+        "mapper": "incremental", "mapper_attempts": [{"mapper": "incremental", "kept": True, **kept}],
+        "lenses": [{"lens": "the capture's", "frames": 40, "frames_registered": 20, "fl_x": 500.0}], "document": {},
+    }
+    assert summary_lines(Path("data/card"), report) == [
+        "data/card: 20/40 frames registered, 900 points, reprojection error 0.81 px",
+        "camera: SIMPLE_RADIAL; incremental mapping",
+        "point of interest: no document plane found; camera paths aim where the cameras look (or `nerftune paths "
+        "--poi x,y,z`), with no crop",
+        "use it: `data: data/card` in a sweep spec; everything prepare did: data/card/prepare_report.json",
+    ]

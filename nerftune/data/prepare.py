@@ -27,10 +27,11 @@ from nerftune.cli import described
 from nerftune.data.capture import Selection, read_frames
 from nerftune.data.dataset import PREPARE_REPORT as REPORT_FILE
 from nerftune.data.focal import from_arguments
-from nerftune.data.lenses import Lens, capture_lenses, lens_report, lenses_found, sfm_lenses
+from nerftune.data.lenses import Lens, capture_lenses, lens_report, sfm_lenses
 from nerftune.data.photos import folder_photos
 from nerftune.data.poi import find_document
 from nerftune.data.prepare_files import PLY_FILE, write_frames, write_transforms
+from nerftune.data.prepare_summary import summary_lines
 from nerftune.data.sfm import CAMERA_MODELS, MAPPERS, MATCHERS
 from nerftune.data.sfm_choice import Outcome, SfmOptions, reconstruct
 from nerftune.data.video import is_video
@@ -50,12 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2
-    print(
-        f"{args.out}: {report['frames_registered']}/{report['frames_in']} frames registered, "
-        f"{report['points']} points, reprojection error {report['mean_reprojection_error_px']:.2f} px"
-    )
-    if len(report["lenses"]) > 1:
-        print(lenses_found(report["lenses"]))
+    print("\n".join(summary_lines(args.out, report)))
     return 0
 
 
