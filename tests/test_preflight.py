@@ -171,23 +171,27 @@ def test_the_plan_says_when_trials_at_once_would_not_fit_memory(scene_dir, write
 def test_the_plan_says_when_training_on_the_cpu_takes_hours(scene_dir, write_spec, tmp_path, capsys):
     """nerfacto trains some 0.23 steps/s a core at nerfstudio's own settings with its grid compiled (trials of 1000
     steps or more compile), 0.1 eager, and 32 at the tiny profile: two 30,000-step trials one after the other take
-    3 days, 7 eager, half an hour tiny (not said); 300,000 tiny steps each, 5 hours."""
+    3 days, 7 eager, half an hour tiny (not said); 300,000 tiny steps each, 5 hours. A sweep over nerfacto and
+    vanilla-nerf (1.7 steps/s tiny) is judged by vanilla-nerf: four 4000-step trials, 2.6 hours."""
     default = "up to 30,000 steps a trial, 1 trial at once, nerfacto's default profile at some"
-    for profile, steps, fast_path, warned in (
+    for profile, steps, fast_path, warned, method in (
         ("default", 30000, "auto", f"3 days: {default} 0.23 steps/s a core (compiled hash grid, measured on a 2-core "
          "machine); for a study on the CPU, `profile: tiny` trains about 139x faster; for nerfacto's own settings, "
-         "a GPU"),
+         "a GPU", "nerfacto"),
         ("default", 30000, "false", f"7 days: {default} 0.1 steps/s a core (eager hash grid, measured on a 2-core "
          "machine); for a study on the CPU, `profile: tiny` trains about 190x faster; for nerfacto's own settings, "
-         "a GPU"),
-        ("tiny", 30000, "auto", None),
+         "a GPU", "nerfacto"),
+        ("tiny", 30000, "auto", None, "nerfacto"),
         ("tiny", 300000, "auto", "5.2 h: up to 300,000 steps a trial, 1 trial at once, nerfacto's tiny profile at "
          "some 32 steps/s a core (compiled hash grid, measured on a 2-core machine); train fewer steps or trials, or "
-         "on a GPU"),
+         "on a GPU", "nerfacto"),
+        ("tiny", 4000, "auto", "2.6 h: up to 4,000 steps a trial, 1 trial at once, vanilla-nerf's tiny profile at some "
+         "1.7 steps/s a core (the slowest of its methods, measured on a 2-core machine); train fewer steps or trials, "
+         "or on a GPU", "{values: [nerfacto, vanilla-nerf]}"),
     ):
         spec = write_spec(
             f"name: long\ndata: {scene_dir}\nprofile: {profile}\nfast_path: {fast_path}\n"
-            f"space: {{steps: {steps}, seed: {{values: [0, 1]}}}}\nresources: {{gpu: 0, cpu: 1}}\n"
+            f"space: {{steps: {steps}, seed: {{values: [0, 1]}}, method: {method}}}\nresources: {{gpu: 0, cpu: 1}}\n"
             "max_concurrent_trials: 1\nsearch: {algorithm: grid}\n"
         )
         assert sweep.main([str(spec), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
