@@ -191,7 +191,7 @@ def map_frames(
         options = _incremental_options(setting)
         options.min_model_size = _min_model_size(image_names)
         with tqdm(total=len(image_names), desc=label, unit="frame") as bar:
-            # COLMAP can call back more often than there are frames (61 times for 60 once): the bar stops at 60
+            # COLMAP can call back more often than there are frames (61 times for 60 once): the bar stops at their count
             next_image = lambda: bar.update() if bar.n < bar.total else None  # noqa: E731
             models = pycolmap.incremental_mapping(database, image_dir, out, options, next_image_callback=next_image)
     largest = max(models.values(), key=lambda m: m.num_reg_images(), default=None)
