@@ -1,4 +1,5 @@
-"""What a person sees while a sweep runs: one line per trial event, a progress bar of steps, the final table.
+"""What a person sees while a sweep runs: one line per trial event, a progress bar of steps (where the output is a
+terminal; in a log file, a line of steps done and time left at most every 10 minutes), the final table.
 
 Everything else that the run prints (Ray's and nerfstudio's own output, the workers' logs, library warnings) goes
 to `sweeps/<name>/sweep.log`; `--verbose` sends it to the terminal as before. Warnings that matter (LPIPS missing, a
@@ -21,11 +22,12 @@ from nerftune.dimensions import total_steps
 from nerftune.outcomes import LPIPS_MISSING, error_summary
 from nerftune.quiet import terminal
 from nerftune.results import RESULTS_FILE, best_row
-from nerftune.scoring_progress import ScoringNotices
+from nerftune.scoring_progress import ScoringNotices, duration_text
 from nerftune.spec import SweepSpec
 
 LOG_FILE = "sweep.log"
 LOOK_EVERY_S = 5.0  # how often the console reads how far running trials are in scoring their test sets
+PROGRESS_EVERY_S = 600.0  # without a terminal (a batch job's log), the steps done and time left at most this often
 
 
 class LiveView(Callback):
@@ -41,7 +43,9 @@ class LiveView(Callback):
     def setup(self, **info: Any) -> None:
         """Called by Ray Tune when the run (new or restored) starts."""
         self.terminal = terminal()
-        self.start = time.monotonic()
+        self.clock = time.monotonic
+        self.start = self.said_progress = self.clock()
+        self.steps_at_start: int | None = None  # steps trained before this run (a resumed sweep's): not its pace
         self.warned: set[str] = set()
         self.last_step: dict[str, Any] = {}  # per trial: the step it last reported
         self.scoring, self.looked_at = ScoringNotices(), 0.0
@@ -114,9 +118,12 @@ class LiveView(Callback):
         )
 
     def _say(self, line: str, trials: list) -> None:
-        elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - self.start))
-        self.bar.write(f"[{elapsed}] {line}", file=self.terminal.out)
+        self._write(line)
         self._update(trials)
+
+    def _write(self, line: str) -> None:
+        elapsed = time.strftime("%H:%M:%S", time.gmtime(self.clock() - self.start))
+        self.bar.write(f"[{elapsed}] {line}", file=self.terminal.out)
 
     def _warn(self, line: str) -> None:
         self.bar.clear()  # the bar's line on the terminal, so that the warning does not run into it
@@ -134,6 +141,24 @@ class LiveView(Callback):
         expected += max(self.trials - len(trials), 0) * self.max_steps
         self.bar.total, self.bar.n = max(expected, done), done
         self.bar.refresh()
+        if self.bar.disable:  # no bar to show it: a line now and then
+            self._progress_line(done, max(expected, done), sum(t.status in ("TERMINATED", "ERROR") for t in trials))
+
+    def _progress_line(self, done: int, expected: int, ended: int) -> None:
+        """Steps done of those still possible (ASHA's stops make fewer), and the time left at this run's pace."""
+        if self.steps_at_start is None:
+            self.steps_at_start = done
+        now = self.clock()
+        trained = done - self.steps_at_start
+        if now - self.said_progress < PROGRESS_EVERY_S or trained <= 0 or done >= expected:
+            return
+        self.said_progress = now
+        pace = trained / (now - self.start)
+        self._write(
+            f"progress: {done:,} of up to {expected:,} steps ({100 * done / expected:.0f} %), {ended} of "
+            f"{self.trials} trials ended; up to about {duration_text((expected - done) / pace)} left at this run's "
+            f"pace so far ({pace:.1f} steps/s)"
+        )
 
 
 def summary_lines(table: pd.DataFrame, spec: SweepSpec, folder: Path) -> list[str]:

@@ -153,3 +153,40 @@ def test_a_trial_that_could_not_compile_its_hash_grid_is_said_once(tmp_path):
             "slower than compiled): torch.compile failed "
             "(InductorError: InvalidCxxCompiler: No working C++ compiler found); install a C++ compiler (g++, or set "
             "$CXX)") in err.getvalue()
+
+
+def test_without_a_terminal_the_console_says_the_steps_done_and_time_left_every_ten_minutes():
+    """A batch job's log has no progress bar: a line at a trial event, at most every 10 minutes, of the steps done
+    of those still possible and the time left at this run's pace (steps a resumed sweep had trained before it do not
+    count towards its pace)."""
+    import io
+    from types import SimpleNamespace
+
+    from nerftune.console import LiveView
+    from nerftune.quiet import Terminal
+
+    view = LiveView(trials=4, max_steps=1000, metric="psnr", dimensions=[])
+    view.setup()
+    out = io.StringIO()
+    view.terminal = Terminal(out, io.StringIO())
+    assert view.bar.disable, "pytest's output is no terminal"
+    now = [0.0]
+    view.clock = lambda: now[0]
+    view.start = view.said_progress = 0.0
+    trial = lambda name, status, step: SimpleNamespace(  # noqa: E731
+        trial_id=name, status=status, last_result={"step": step}, config={}
+    )
+    # resumed: trial a had trained 500 steps before this run
+    view.on_trial_start(0, [trial("a", "RUNNING", 500)], trial("a", "RUNNING", 500))
+    now[0] = 900.0
+    trials = [trial("a", "RUNNING", 1000), trial("b", "RUNNING", 400)]
+    view.on_trial_result(1, trials, trials[1], {"step": 400, "psnr": 20.0, "lpips": 0.1})
+    progress = [line for line in out.getvalue().splitlines() if "progress:" in line]
+    # 1,400 of up to 1,000 + 1,000 + 2 x 1,000 not started = 4,000; 900 steps in 900 s: 2,600 s left
+    assert progress == [
+        "[00:15:00] progress: 1,400 of up to 4,000 steps (35 %), 0 of 4 trials ended; up to about 43 min left at this "
+        "run's pace so far (1.0 steps/s)"
+    ]
+    now[0] = 1000.0
+    view.on_trial_complete(2, trials, trials[0])
+    assert sum("progress:" in line for line in out.getvalue().splitlines()) == 1, "not again within 10 minutes"
