@@ -6,9 +6,10 @@ the tiny profile.
 The rates are each method's on one core of this 2-core machine, at each profile, nerfacto's with nerfstudio's eager
 hash grid and with it compiled (`fast_path: auto` compiles trials of 1000 steps or more), 2026-12-07
 (`benchmarks/cpu_profiles.py`). A step's cost does not depend on the image size. A trial with more CPUs trains faster,
-but less than in proportion: the estimate takes it in proportion, and ASHA's stops aside, so it is the least the
-training takes at the profile's settings (a spec that changes the rays a step or the model's size changes the speed
-too; scoring comes on top, `evaluation_cost.py`). A sweep over several methods is judged by its slowest.
+but less than in proportion: the estimate counts it in proportion, so for such trials it is low. It trains every trial
+to its last step (ASHA's stops make less) at the profile's settings (a spec that changes the rays a step or the
+model's size changes the speed too; scoring comes on top, `evaluation_cost.py`). A sweep over several methods is
+judged by its slowest.
 """
 
 from __future__ import annotations
