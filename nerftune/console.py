@@ -132,17 +132,18 @@ class LiveView(Callback):
 
     def _update(self, trials: list) -> None:
         """Steps done over steps still expected: an ended trial expects no more, one not yet started its maximum."""
-        done = expected = 0
+        done = expected = trials_ended = 0
         for trial in trials:
             step = (trial.last_result or {}).get("step", 0)
             done += step
             ended = trial.status in ("TERMINATED", "ERROR")
+            trials_ended += ended
             expected += step if ended else (total_steps(trial.config) if "steps" in trial.config else self.max_steps)
         expected += max(self.trials - len(trials), 0) * self.max_steps
         self.bar.total, self.bar.n = max(expected, done), done
         self.bar.refresh()
         if self.bar.disable:  # no bar to show it: a line now and then
-            self._progress_line(done, max(expected, done), sum(t.status in ("TERMINATED", "ERROR") for t in trials))
+            self._progress_line(done, max(expected, done), trials_ended)
 
     def _progress_line(self, done: int, expected: int, ended: int) -> None:
         """Steps done of those still possible (ASHA's stops make fewer), and the time left at this run's pace."""

@@ -188,5 +188,14 @@ def test_without_a_terminal_the_console_says_the_steps_done_and_time_left_every_
         "run's pace so far (1.0 steps/s)"
     ]
     now[0] = 1000.0
+    trials[0].status = "TERMINATED"
     view.on_trial_complete(2, trials, trials[0])
     assert sum("progress:" in line for line in out.getvalue().splitlines()) == 1, "not again within 10 minutes"
+    now[0] = 1600.0
+    trials[1].last_result = {"step": 800}
+    view.on_trial_result(3, trials, trials[1], {"step": 800, "psnr": 21.0, "lpips": 0.1})
+    # 1,800 of 1,000 (a, ended) + 1,000 + 2,000; 1,300 steps in 1,600 s: 2,708 s left
+    assert [line for line in out.getvalue().splitlines() if "progress:" in line][-1] == (
+        "[00:26:40] progress: 1,800 of up to 4,000 steps (45 %), 1 of 4 trials ended; up to about 45 min left at this "
+        "run's pace so far (0.8 steps/s)"
+    )
