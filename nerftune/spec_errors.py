@@ -11,7 +11,24 @@ from pydantic import BaseModel, ValidationError
 
 from nerftune.dimensions import FieldProblem
 from nerftune.errors import InputError
-from nerftune.spec_sections import Dimension
+from nerftune.spec_sections import NAME_PATTERN, Dimension
+
+# pydantic's error types (by prefix) that say a value has the wrong type, and what the value must be instead
+TYPE_WORDS = {
+    "int_": "a whole number",
+    "float_": "a number",
+    "bool_": "true or false",
+    "string_type": "text",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+}
+BOUND_WORDS = {
+    "greater_than": "more than {gt}",
+    "greater_than_equal": "at least {ge}",
+    "less_than": "less than {lt}",
+    "less_than_equal": "at most {le}",
+}
 
 
 def yaml_mapping(text: str, source: str | Path) -> dict:
@@ -45,8 +62,24 @@ def to_input_error(error: ValidationError, source: str | Path, raw: dict, root: 
         return InputError(source, field, "unknown key", hint)
     if first["type"] == "missing":
         return InputError(source, field, "required field is missing", "add it, as search_spaces/demo.yaml does")
-    message = first["msg"].removeprefix("Value error, ")
-    return InputError(source, field, f"{message} (got {first.get('input')!r})", "")
+    if first["loc"] == ("metric", "name") and isinstance(raw.get("metric"), str):
+        field = "metric"  # written as the shorthand `metric: NAME`
+    return InputError(source, field, f"{_problem(first)} (got {first.get('input')!r})", "")
+
+
+def _problem(error: dict) -> str:
+    """The problem in the house's words where pydantic's own would read as its internals ("Input should be ...")."""
+    ctx, kind = error.get("ctx", {}), error["type"]
+    if kind == "literal_error":
+        return f"must be one of {ctx['expected'].replace(' or ', ', ')}"
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == NAME_PATTERN:
+        return "must start with a letter or a digit and hold only letters, digits, '_', '.' and '-': it names a folder"
+    if kind in BOUND_WORDS:
+        return "must be " + BOUND_WORDS[kind].format(**ctx)
+    for prefix, wanted in TYPE_WORDS.items():
+        if kind.startswith(prefix):
+            return f"must be {wanted}"
+    return error["msg"].removeprefix("Value error, ")
 
 
 def _valid_keys(loc: tuple, root: type[BaseModel]) -> str:

@@ -117,7 +117,10 @@ class MetricSpec(_Strict):
         if self.mode is None:
             object.__setattr__(self, "mode", natural)
         elif self.mode != natural:
-            raise ValueError(f"{self.name} is better when higher/lower: its mode is {natural!r}, not {self.mode!r}")
+            better = "higher" if natural == "max" else "lower"
+            raise ValueError(
+                f"{better} {self.name} is better, so its mode is {natural!r}, not {self.mode!r}: leave it out"
+            )
         return self
 
 

@@ -86,7 +86,25 @@ BAD = {
     "yaml syntax": ("name: t\nspace: {frames: [1, 2\n", "line 3", "invalid YAML"),
     "unknown top-level key": (GOOD + "schedular: {type: asha}\n", "schedular", "unknown key"),
     "unknown nested key": (GOOD + "scheduler: {grace: 3}\n", "scheduler.grace", "valid keys here: type, grace_period"),
-    "wrong type": (GOOD + "num_samples: many\n", "num_samples", "integer"),
+    # in the house's words, not pydantic's ("Input should be ...")
+    "wrong type": (GOOD + "num_samples: many\n", "num_samples", "must be a whole number (got 'many')"),
+    "not a choice": (
+        GOOD + "scheduler: {type: hyperband}\n",
+        "scheduler.type",
+        "must be one of 'asha', 'none' (got 'hyperband')",
+    ),
+    "out of bounds": (GOOD + "checkpoints: {keep: 0}\n", "checkpoints.keep", "must be at least 1 (got 0)"),
+    "not true or false": (
+        GOOD + "render: {circles: {views: 2}, video: maybe}\n",
+        "render.video",
+        "must be true or false (got 'maybe')",
+    ),
+    "a name that cannot name a folder": (
+        GOOD.replace("name: t", "name: a/b"),
+        "name",
+        "must start with a letter or a digit and hold only letters, digits, '_', '.' and '-': it names a folder",
+    ),
+    "an unknown metric, written short": (GOOD + "metric: psnrr\n", "spec.yaml: metric: must be one of 'psnr', ", ""),
     "empty values": (GOOD.replace("[4, 8]", "[]"), "space.frames", "empty"),
     "empty range": (
         GOOD + "  pipeline.model.hidden_dim: {type: int, min: 64, max: 16}\n",
@@ -123,7 +141,7 @@ BAD = {
         "a grid search needs `values`",
     ),
     "missing data": ("name: t\nspace: {steps: 10}\n", "data", "required field is missing"),
-    "wrong mode": (GOOD + "metric: {name: psnr, mode: min}\n", "metric", "its mode is 'max'"),
+    "wrong mode": (GOOD + "metric: {name: psnr, mode: min}\n", "metric", "higher psnr is better, so its mode is 'max'"),
     "grace period over steps": (
         GOOD + "scheduler: {grace_period: 150}\n",
         "scheduler.grace_period",
