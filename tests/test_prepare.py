@@ -292,6 +292,13 @@ def negative_max_size(tmp_path: Path, capture: Path) -> list[str]:
     return [str(capture_subset(capture, tmp_path / "frames", 3)), "--max-size", "-1"]
 
 
+def no_photos(tmp_path: Path, capture: Path) -> list[str]:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "spec.yaml").write_text("name: a\n")
+    return [str(folder)]
+
+
 def global_without_prior(tmp_path: Path, capture: Path) -> list[str]:
     return [str(capture_subset(capture, tmp_path / "frames", 3)), "--mapper", "global"]
 
@@ -302,6 +309,7 @@ ROBUSTNESS = {
     "masks do not match the frames": (mismatched_masks, "no mask for frame_00005.png"),
     "masks of another shape than their frames": (sideways_masks, "is 360x480, a different shape from its frame"),
     "a folder of raw photos": (raw_photos, "holds .dng photos, which are not read here"),
+    "a folder of no photos": (no_photos, "notes: INPUT: holds no photos (read here: "),
     "a broken HEIC photo": (broken_heic_photo, "frame_00001.HEIC: unreadable image"),
     "one focal prior for photos of two lenses": (
         photos_of_two_lenses,

@@ -39,16 +39,19 @@ UNDO_ORIENTATION = {
 
 def folder_photos(folder: Path) -> list[Path]:
     """The photos of `folder` read here, in name order; raises `InputError` for a folder of photos in a format
-    that no PIL plugin here reads (a camera's raw files), rather than finding no frames."""
+    that no PIL plugin here reads (a camera's raw files), or of no photos at all, rather than finding no frames."""
     photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     unread = sorted({p.suffix.lower() for p in folder.iterdir() if p.suffix.lower() in UNREAD_PHOTO_SUFFIXES})
+    read_here = f"read here: {', '.join(sorted(IMAGE_SUFFIXES))}"
     if len(photos) < 2 and unread:
         raise InputError(
             folder,
             "INPUT",
             f"holds {' and '.join(unread)} photos, which are not read here",
-            f"convert them to JPEG or PNG (read here: {', '.join(sorted(IMAGE_SUFFIXES))}), or give the video",
+            f"convert them to JPEG or PNG ({read_here}), or give the video",
         )
+    if not photos:
+        raise InputError(folder, "INPUT", f"holds no photos ({read_here})", "give the capture's folder, or its video")
     return photos
 
 
