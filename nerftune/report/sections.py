@@ -16,6 +16,12 @@ from nerftune.report.page import Section, csv_table
 from nerftune.report.plots import plot_by_dimension, plot_learning_curves, plot_pareto
 from nerftune.spec import SCENE
 
+P_BETTER = (
+    "That probability takes each mean's uncertainty from its replicates by Student's t, as Welch's test does (a "
+    "little more cautiously with 2 or 3 seeds): with so few seeds it stays well short of 1 unless the gap is many "
+    "times the seed noise."
+)
+
 
 def _measured(final: pd.DataFrame) -> list[str]:
     return [m for m in METRICS if m in final and final[m].notna().any()]
@@ -78,11 +84,11 @@ def dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list
             if len(compared):
                 section.notes.append(
                     f"Each level against the next ({metric}): difference of means, Welch's t-test p-value, and the "
-                    "bootstrap probability that the higher level is better (0.5: no idea; near 1 or 0: a difference)."
+                    f"probability that the higher level is better (0.5: no idea; near 1 or 0: a difference). {P_BETTER}"
                     if ordered
                     else f"Each level against the best one ({metric}, `to`): difference of means (the best's minus "
-                    "the level's), Welch's t-test p-value, and the bootstrap probability that the best is better "
-                    "(0.5: no idea; near 1: a difference)."
+                    "the level's), Welch's t-test p-value, and the probability that the best is better (0.5: no "
+                    f"idea; near 1: a difference). {P_BETTER}"
                 )
                 section.tables.append(csv_table(compared, f"compare_{_slug(dimension)}.csv", out))
             elif within:  # its levels completed only in different strata
