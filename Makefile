@@ -28,8 +28,10 @@ test-fast: install
 	$(PY) -m pytest $(FAST_TIER)
 
 # the fast tier first, so that a broken house fails in minutes; then the real sweeps and training, with the
-# slowest tests and fixtures listed at the end (where the suite's time goes)
+# slowest tests and fixtures listed at the end (where the suite's time goes). First the system programs the slow
+# tier drives (Chromium, Tesseract, ffmpeg, PostgreSQL): apt-get installs the missing ones where it runs as root
 test: install
+	bash tests/system_packages.sh
 	$(PY) -m pytest $(FAST_TIER)
 	$(PY) -m pytest -m slow --durations=30
 

@@ -101,7 +101,7 @@ class Postgres:
 def postgres_bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name)]
     if not found[-1]:
-        raise AssertionError(f"PostgreSQL's {name} is missing: apt-get install postgresql (.ci/run does)")
+        raise AssertionError(f"PostgreSQL's {name} is missing: apt-get install postgresql (make test does)")
     return found[-1]
 
 

@@ -26,7 +26,7 @@ TEXT_SCENE = SceneOptions(frames=8, width=320, height=240, distance=1.2, texture
 
 @pytest.fixture(scope="module")
 def text_scene(tmp_path_factory) -> Path:
-    assert legibility.ocr_available(), "these tests need Tesseract: apt-get install tesseract-ocr (.ci/run does)"
+    assert legibility.ocr_available(), "these tests need Tesseract: apt-get install tesseract-ocr (make test does)"
     return write_scene(tmp_path_factory.mktemp("text") / TEXT_SCENE.name(), TEXT_SCENE)
 
 

@@ -82,7 +82,7 @@ def test_the_best_trial_of_each_frame_count_is_rendered_and_shown_in_frame_order
 def test_the_page_opens_offline_in_a_real_browser(study_sweep, tmp_path):
     chromium = Path("/usr/bin/chromium")
     if not chromium.exists():
-        pytest.fail("Chromium is missing: apt-get install chromium (.ci/run installs it)")
+        pytest.fail("Chromium is missing: apt-get install chromium (make test installs it)")
     from playwright.sync_api import sync_playwright
 
     page_file = study_sweep.folder / "report" / "index.html"

@@ -194,7 +194,7 @@ def test_sweep_logs_to_a_real_tracking_server(scene_dir, write_spec, tmp_path):
 def test_mlflow_ui_shows_the_trials_and_their_params(tracked, tmp_path):
     chromium = Path("/usr/bin/chromium")
     if not chromium.exists():
-        pytest.fail("Chromium is missing: apt-get install chromium (.ci/run installs it)")
+        pytest.fail("Chromium is missing: apt-get install chromium (make test installs it)")
     from playwright.sync_api import sync_playwright
 
     storage, client, _, result = tracked
