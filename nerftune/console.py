@@ -27,6 +27,7 @@ from nerftune.spec import SweepSpec
 
 LOG_FILE = "sweep.log"
 LOOK_EVERY_S = 5.0  # how often the console reads how far running trials are in scoring their test sets
+TABLE_ROWS = 30  # the final table's rows on the console (a study's 24 trials fit; a long search's best do)
 PROGRESS_EVERY_S = 600.0  # without a terminal (a batch job's log), the steps done and time left at most this often
 
 
@@ -166,8 +167,13 @@ def summary_lines(table: pd.DataFrame, spec: SweepSpec, folder: Path) -> list[st
     """The final table, the best trial, the best configuration over its replicates and where the results are."""
     dimensions, metric = list(spec.searched), spec.metric.name
     columns = ["trial_id", *dimensions, f"best_{metric}", "steps_done", "stop_reason", "steps_per_s"]
+    shown = table.head(TABLE_ROWS)  # results.csv's order: the best first, then stopped and failed trials
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
-        lines = table[[c for c in columns if c in table]].to_string(index=False).splitlines()
+        lines = shown[[c for c in columns if c in shown]].to_string(index=False).splitlines()
+    if len(table) > len(shown):
+        rest = table.stop_reason.iloc[len(shown):].map(lambda reason: reason.split(":")[0]).value_counts()
+        counts = ", ".join(f"{count} {reason}" for reason, count in rest.items())
+        lines.append(f"... and {len(table) - len(shown)} more trials ({counts}): every one in {RESULTS_FILE}")
     best = best_row(table, metric)
     if best:
         values = ", ".join(f"{k}={best[k]}" for k in dimensions)

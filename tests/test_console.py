@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
-from nerftune.console import summary_lines
+from nerftune.console import TABLE_ROWS, summary_lines
 from nerftune.quiet import quiet_output, terminal
 from nerftune.spec import parse_spec
 
@@ -56,6 +56,25 @@ def test_summary_is_the_table_the_best_trial_and_the_results_file(tmp_path):
     assert lines[-2] == "best trial a: psnr 21.500 (frames=12)"
     assert lines[-1] == f"results: {tmp_path / 'results.csv'}"
     assert summary_lines(table, spec("frames: 12"), tmp_path)[-2] == "best trial a: psnr 21.500", "nothing searched"
+
+
+def test_a_long_sweeps_table_shows_its_best_trials_and_counts_the_rest(tmp_path):
+    count = TABLE_ROWS + 12
+    table = pd.DataFrame(
+        {
+            "trial_id": [f"t{i}" for i in range(count)],
+            "frames": [12] * count,
+            "best_psnr": [30.0 - i for i in range(TABLE_ROWS + 1)] + [None] * 11,
+            "steps_done": [90] * (TABLE_ROWS + 1) + [30] * 11,
+            "stop_reason": ["completed"] * (TABLE_ROWS + 1) + ["asha_pruned"] * 10 + ["error: boom: at step 30"],
+            "steps_per_s": [10.0] * count,
+        }
+    )
+    lines = summary_lines(table, spec("frames: [12, 3]"), tmp_path)
+    assert [line.split()[0] for line in lines[1 : TABLE_ROWS + 1]] == [f"t{i}" for i in range(TABLE_ROWS)]
+    more = "... and 12 more trials (10 asha_pruned, 1 completed, 1 error): every one in results.csv"
+    assert lines[TABLE_ROWS + 1] == more
+    assert lines[-2] == "best trial t0: psnr 30.000 (frames=12)"
 
 
 def spec(space: str, replicates: str = ""):
