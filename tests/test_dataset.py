@@ -103,8 +103,9 @@ def test_broken_dataset_is_one_clear_line(case, scene_dir, tmp_path):
 
 
 def test_missing_dataset_folder(tmp_path):
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(InputError, match="does not exist") as missing:
         load_dataset(tmp_path / "nowhere")
+    assert f"`nerftune prepare VIDEO --out {tmp_path / 'nowhere'}`" in str(missing.value), "how to make it"
     tmp_path.joinpath("empty").mkdir()
     with pytest.raises(InputError, match="transforms.json: missing"):
         load_dataset(tmp_path / "empty")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import socket
 from collections import Counter
 from dataclasses import dataclass
@@ -92,7 +93,13 @@ def load_dataset(root: str | Path, test_every: int = 8, check_images: bool = Tru
     root = Path(root)
     transforms_path = root / "transforms.json"
     if not root.is_dir():
-        raise InputError(root, "data", "dataset folder does not exist", "give a folder with a transforms.json")
+        raise InputError(
+            root,
+            "data",
+            "dataset folder does not exist",
+            f"make it from a phone video: `nerftune prepare VIDEO --out {shlex.quote(str(root))}`; or point `data` at "
+            "a nerfstudio dataset folder, with its transforms.json",
+        )
     if not transforms_path.is_file():
         raise InputError(
             transforms_path, "", "missing", "run `nerftune prepare` or point `data` at a nerfstudio folder"
