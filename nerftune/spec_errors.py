@@ -24,10 +24,12 @@ TYPE_WORDS = {
     "model_type": "a mapping",
 }
 BOUND_WORDS = {
-    "greater_than": "more than {gt}",
-    "greater_than_equal": "at least {ge}",
-    "less_than": "less than {lt}",
-    "less_than_equal": "at most {le}",
+    "greater_than": "must be more than {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be less than {lt}",
+    "less_than_equal": "must be at most {le}",
+    "too_short": "must list at least {min_length} value(s)",
+    "too_long": "must list at most {max_length} value(s)",
 }
 
 
@@ -75,7 +77,7 @@ def _problem(error: dict) -> str:
     if kind == "string_pattern_mismatch" and ctx.get("pattern") == NAME_PATTERN:
         return "must start with a letter or a digit and hold only letters, digits, '_', '.' and '-': it names a folder"
     if kind in BOUND_WORDS:
-        return "must be " + BOUND_WORDS[kind].format(**ctx)
+        return BOUND_WORDS[kind].format(**ctx)
     for prefix, wanted in TYPE_WORDS.items():
         if kind.startswith(prefix):
             return f"must be {wanted}"

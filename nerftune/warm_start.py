@@ -54,7 +54,8 @@ def resolve(value: str, spec_path: Path, storage: Path) -> Source:
             spec_path,
             f"space.{INIT_FROM}",
             f"{value!r} names no trial, checkpoint folder or checkpoint file",
-            "give a trial folder or checkpoint (relative to the spec), or SWEEP/TRIAL_ID of a sweep in the storage folder",
+            "give a trial folder or checkpoint (relative to the spec), or SWEEP/TRIAL_ID of a sweep in the storage "
+            "folder",
         )
     try:
         trial_dir, checkpoint = locate(found)

@@ -94,6 +94,11 @@ BAD = {
         "must be one of 'asha', 'none' (got 'hyperband')",
     ),
     "out of bounds": (GOOD + "checkpoints: {keep: 0}\n", "checkpoints.keep", "must be at least 1 (got 0)"),
+    "an empty list": (
+        GOOD + "render: {circles: {radii: [], views: 2}}\n",
+        "render.circles.radii",
+        "must list at least 1 value(s) (got [])",
+    ),
     "not true or false": (
         GOOD + "render: {circles: {views: 2}, video: maybe}\n",
         "render.video",

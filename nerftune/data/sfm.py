@@ -62,7 +62,8 @@ class Reconstruction:
         }
 
     def write_ply(self, path: Path) -> None:
-        """The sparse points as a binary PLY with colours (COLMAP's exporter; nerfstudio reads it as `ply_file_path`)."""
+        """The sparse points as a binary PLY with colours (COLMAP's exporter; nerfstudio reads it as
+        `ply_file_path`)."""
         if self.model is None:
             raise ValueError("no reconstruction to export")
         self.model.export_PLY(str(path))
