@@ -258,13 +258,32 @@ def best_configuration_lines(table: pd.DataFrame, spec: SweepSpec) -> list[str]:
     if not spec.replicates:
         return []
     metric, dimensions = spec.metric.name, list(spec.configuration_space)
-    seeds = seed_table(final_trials(table), dimensions, metric) if len(table) else pd.DataFrame()
+    final = final_trials(table)
+    seeds = seed_table(final, dimensions, metric) if len(table) else pd.DataFrame()
     seeds = seeds[seeds.n > 1] if len(seeds) else seeds
     if not len(seeds):
         return [f"no configuration has 2 {spec.replicates} replicates that completed: no best configuration yet"]
-    best = seeds.sort_values("mean", ascending=spec.metric.mode == "min").to_dict("records")[0]
-    values = ", ".join(f"{name}={best[name]}" for name in dimensions)
-    return [
-        f"best configuration ({values}): {metric} {best['mean']:.3f} over {best['n']} {spec.replicates} replicates "
-        f"({best['min']:.3f} to {best['max']:.3f}; 95 % interval {best['ci_low']:.2f} to {best['ci_high']:.2f})"
+    ranked = seeds.sort_values("mean", ascending=spec.metric.mode == "min").to_dict("records")
+    best = ranked[0]
+
+    def named(row: dict) -> str:
+        return ", ".join(f"{name}={row[name]}" for name in dimensions)
+
+    lines = [
+        f"best configuration ({named(best)}): {metric} {best['mean']:.3f} over {best['n']} {spec.replicates} "
+        f"replicates ({best['min']:.3f} to {best['max']:.3f}; 95 % interval {best['ci_low']:.2f} to "
+        f"{best['ci_high']:.2f})"
     ]
+    if len(ranked) > 1:  # is the best told apart from the runner-up, or is its lead within seed noise?
+        second = ranked[1]
+        a, b = (
+            final.loc[final.configuration == row["configuration"], metric].dropna().to_numpy(float)
+            for row in (second, best)
+        )
+        welch = welch_p(a, b)
+        lines.append(
+            f"next best ({named(second)}): {metric} {second['mean']:.3f}; the best beats it with probability "
+            f"{p_better(a, b, spec.metric.mode, np.random.default_rng(0)):.2f}"
+            + (f" (Welch's p {welch:.2g})" if math.isfinite(welch) else "")
+        )
+    return lines
