@@ -17,7 +17,7 @@ COMMANDS = {  # name: (where its main is, what it does)
     "replay": ("nerftune.replay:main", "replay a scheduler on the learning curves a sweep recorded"),
     "export": ("nerftune.export:main", "a trial for nerfstudio's own tools, or as a point cloud or mesh"),
 }
-USAGE = f"usage: nerftune {{{','.join(COMMANDS)}}} ...  (nerftune COMMAND --help)"
+USAGE = f"usage: nerftune {{{','.join(COMMANDS)}}} ...  (nerftune COMMAND --help; nerftune --version)"
 
 
 def described(doc: str) -> str:
@@ -30,6 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] in (["-h"], ["--help"]):
         width = max(map(len, COMMANDS))
         print("\n".join([USAGE, "", "commands:", *(f"  {n:{width}}  {what}" for n, (_, what) in COMMANDS.items())]))
+        return 0
+    if argv[:1] == ["--version"]:
+        from nerftune.versions import version_line
+
+        print(version_line())
         return 0
     if not argv or argv[0] not in COMMANDS:
         unknown = f"error: unknown command {argv[0]!r}; " if argv else ""

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from nerftune.machine import tcnn_installed
 from nerftune.preflight import Prepared
 from nerftune.spec import spec_hash
-
-PACKAGES = ("nerftune", "nerfstudio", "ray", "torch", "optuna", "mlflow")
+from nerftune.versions import installed_versions
 
 
 def provenance(prepared: Prepared) -> dict[str, Any]:
@@ -27,11 +25,7 @@ def provenance(prepared: Prepared) -> dict[str, Any]:
         "tiny_cuda_nn": "installed" if tcnn_installed() else "not installed",
         "git_commit": git_commit() or "unknown",
     }
-    for package in PACKAGES:
-        try:
-            values[f"version.{package}"] = version(package)
-        except PackageNotFoundError:
-            values[f"version.{package}"] = "not installed"
+    values.update({f"version.{package}": found for package, found in installed_versions().items()})
     return values
 
 

@@ -269,6 +269,24 @@ def test_the_command_lists_its_commands_and_refuses_unknown_ones(capsys):
     assert main([]) == 2 and capsys.readouterr().err.startswith("usage: nerftune")
 
 
+def test_the_command_says_its_version_and_the_stacks_for_a_bug_report():
+    from importlib.metadata import version
+
+    script = "import sys; from nerftune.cli import main; main(['--version']); print(sorted(sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line, modules = result.stdout.splitlines()
+    assert line == (
+        f"nerftune {version('nerftune')} (nerfstudio {version('nerfstudio')}, ray {version('ray')}, torch "
+        f"{version('torch')}, optuna {version('optuna')}, mlflow {version('mlflow')}, pycolmap {version('pycolmap')})"
+    )
+    assert not {"torch", "ray", "nerfstudio", "mlflow", "pycolmap"} & set(eval(modules)), "read, not imported"
+
+
 @pytest.mark.parametrize("command", ["sweep", "prepare", "paths", "eval", "report", "replay", "export"])
 def test_each_commands_help_says_its_whole_summary(command, capsys):
     """`nerftune COMMAND --help` gives the summary its module's docstring starts with, never cut off mid-sentence."""
