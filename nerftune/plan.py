@@ -9,6 +9,7 @@ from nerftune.cpu_compile import plan_text
 from nerftune.machine import cpu_count
 from nerftune.novel_views import rendered_trials_text
 from nerftune.preflight import Prepared
+from nerftune.replicate_precision import precision_line
 from nerftune.schedule import rungs
 from nerftune.scoring_progress import duration_text
 from nerftune.spec import FINETUNE_STEPS, INIT_FROM, SOURCE, value_text
@@ -60,6 +61,8 @@ def describe_plan(prepared: Prepared, on_cluster: bool, target: TrackingTarget |
         else:
             shown = f"{dim.type} in [{dim.min:g}, {dim.max:g}]" + (" log" if dim.log else "")
         lines.append(f"  {name}: {shown}")
+    if spec.replicates:
+        lines.append(precision_line(len(spec.replicate_values), spec.replicates))
     if spec.finetune:
         lines.append(
             f"fine-tuning: after its `steps`, each trial trains `{FINETUNE_STEPS}` more on {spec.finetune.target} "

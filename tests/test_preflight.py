@@ -53,6 +53,15 @@ def test_dry_run_prints_the_plan_and_starts_nothing(scene_dir, write_spec, tmp_p
     assert not (tmp_path / "sweeps" / "t").exists(), "a dry run starts no sweep"
 
 
+def test_a_studys_plan_says_how_closely_its_replicates_will_pin_down_a_mean(scene_dir, write_spec, tmp_path, capsys):
+    seeds = spec_text(scene_dir, "replicates: seed\n").replace("  method:", "  seed: {values: [0, 1, 2]}\n  method:")
+    for text in (seeds, spec_text(scene_dir)):
+        assert sweep.main([str(write_spec(text)), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
+    study, plain = capsys.readouterr().out.split("\nsweep t:")
+    assert "\nreplicates: 3 seeds per configuration: a configuration's mean will be known to within 2.5 times" in study
+    assert "replicates:" not in plain, "no replicates, no line"
+
+
 def test_the_plan_runs_no_more_trials_at_once_than_the_sweep_has(scene_dir, write_spec, tmp_path, capsys):
     spec = write_spec(f"name: one\ndata: {scene_dir}\nspace: {{steps: 10}}\nresources: {{cpu: 0.25, gpu: 0}}\n")
     assert sweep.main([str(spec), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
