@@ -176,8 +176,9 @@ def p_better(a: np.ndarray, b: np.ndarray, mode: str, generator: np.random.Gener
     """The probability that b's true mean beats a's, given their replicates: each mean's posterior is Student's t
     about the replicates' mean, scaled by its standard error, with n - 1 degrees of freedom (the Behrens-Fisher
     problem with Jeffreys' prior; the Bayesian counterpart of Welch's test). With 2 or 3 seeds the t's tails are
-    heavy: two seeds a side that do not overlap give about 0.9, not the 1.0 that resampling the replicates (a
-    bootstrap) gives, since a bootstrap of 2 values never draws a mean outside them."""
+    heavy: the demo's 6 against 42 frames, two seeds a side 3.1 dB apart that do not overlap, give 0.90, not the 1.0
+    that resampling the replicates (a bootstrap) gives, since a bootstrap of 2 values never draws a mean outside
+    them."""
     if len(a) < 2 or len(b) < 2:
         return math.nan
     draws_a, draws_b = (_mean_posterior(values, generator) for values in (a, b))
