@@ -2,12 +2,15 @@
 
 nerftune eval sweeps/frames                      # from what the trials reported
 nerftune eval sweeps/frames --reevaluate        # render the fixed test set again from every saved checkpoint
+nerftune eval sweeps/frames --views             # also a row per test view: SWEEP_DIR/evaluation_views.csv
 
 Columns: trial_id, method, frames, frames_used, seed, steps, the searched values, step, stage (with a `finetune`
 stage: rgb or finetune), psnr, ssim, lpips, doc_psnr, doc_ssim, doc_lpips, doc_cer, test_images, rays_per_s
 (training), eval_rays_per_s, fps (test-set rendering), train_s, eval_s, checkpoint, reevaluated, data_hash. LPIPS
 is empty where its network weights could not be had (one warning says how to provide them), doc_cer where Tesseract
 is missing. --reevaluate refuses trials whose data changed since they trained (it would score other images).
+--views: a row per trial, whole-test-set scoring and test view, with the same settings columns, the view's metrics and
+its novelty for the trial (`test_view_scores.csv` of each trial folder; those of older trials are missing).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("sweep", type=Path, help="the sweep's folder, e.g. sweeps/frames")
     parser.add_argument("--out", type=Path, help="the CSV to write (default: SWEEP_DIR/evaluation.csv)")
     parser.add_argument("--reevaluate", action="store_true", help="re-render the test set from saved checkpoints")
+    parser.add_argument("--views", action="store_true", help="also each test view's scores and novelty, per trial")
     parser.add_argument("--verbose", action="store_true", help="show nerfstudio's output (else: SWEEP_DIR/eval.log)")
     args = parser.parse_args(argv)
     try:
@@ -77,6 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown = [c for c in ("trial_id", "frames", "seed", "step", *METRICS, "fps") if c in table]
     print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"{out}: {len(table)} rows ({table.trial_id.nunique()} trials)")
+    if args.views:
+        views = views_table(args.sweep, table)
+        views_out = out.with_name(f"{out.stem}_views.csv")
+        views.to_csv(views_out, index=False)
+        print(f"{views_out}: {len(views)} rows ({views.trial_id.nunique()} trials' test views)")
     if args.reevaluate and not args.verbose:
         print(f"nerfstudio's own output: {args.sweep / EVAL_LOG}")
     return 0
@@ -112,6 +121,24 @@ def evaluation_table(
     if table["stage"].isna().all():
         table = table.drop(columns="stage")
     return table.astype({metric: float for metric in METRICS})
+
+
+def views_table(sweep_dir: Path, table: pd.DataFrame) -> pd.DataFrame:
+    """A row per trial, whole-test-set scoring and view: `table`'s settings columns, then the trial's recorded
+    `test_view_scores.csv`."""
+    from nerftune.view_scores import VIEW_SCORES_FILE
+
+    settings = table.columns[: table.columns.get_loc("step")].tolist()
+    per_trial = table.drop_duplicates("trial_id").set_index("trial_id")[settings[1:]]
+    recorded = [
+        pd.read_csv(folder / VIEW_SCORES_FILE).assign(trial_id=read_recipe(folder).trial_id)
+        for folder in trial_folders(sweep_dir)
+        if (folder / VIEW_SCORES_FILE).is_file()
+    ]
+    if not recorded:
+        return pd.DataFrame(columns=[*settings, "step", "view"])
+    views = pd.concat(recorded, ignore_index=True)
+    return views.join(per_trial, on="trial_id")[[*settings, *(c for c in views if c != "trial_id")]]
 
 
 def _check_data_unchanged(folder: Path, recipe) -> None:

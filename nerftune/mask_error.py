@@ -24,9 +24,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from nerftune import paths
-from nerftune.data.dataset import Dataset, mask_of, pose_matrix
-from nerftune.data.poi import recorded_or_look_at
+from nerftune.data.dataset import Dataset, mask_of
+from nerftune.view_scores import novelty_of_test_views
 
 NEAR, ELSEWHERE = "near_error", "elsewhere"  # the suffixes of outcomes.MASK_ERROR_COLUMNS
 
@@ -93,14 +92,7 @@ def write_corrupted(dataset: Dataset, names: list[str], error: MaskError, out_di
 
 def nearest_training_frames(dataset: Dataset, train_names: list[str]) -> dict[str, str]:
     """Each test view's nearest training frame, by the novelty measure of `nerftune render`."""
-    by_name = {frame["file_path"]: frame for frame in dataset.frames}
-    train = np.stack([pose_matrix(by_name[name]) for name in train_names])
-    document = dataset.transforms.get("nerftune", {})
-    frame = paths.document_frame(recorded_or_look_at(document, train), document.get("document_normal") or None, train)
-    return {
-        name: train_names[paths.novelty(pose_matrix(by_name[name]), train, frame).nearest]
-        for name in dataset.test_names
-    }
+    return {name: train_names[view.nearest] for name, view in novelty_of_test_views(dataset, train_names).items()}
 
 
 def split_metrics(per_view: dict[str, dict[str, float | None]], near: set[str]) -> dict[str, float | None]:

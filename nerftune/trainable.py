@@ -36,6 +36,7 @@ from nerftune.trial_plan import RenderPlan, TrialPlan
 from nerftune.trial_view import trial_view
 from nerftune.tracking import PENDING_FILE, TrialRun
 from nerftune.trials import CHECKPOINT_FILE, MILESTONE_FILE, TrialRecipe, locate, read_recipe, write_recipe
+from nerftune.view_scores import ViewScores
 from nerftune.warm_start import WARM_START_FILE, Source
 
 
@@ -90,8 +91,9 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         _report({**last_report, "resumed_from_step": resumed_from}, trainer)
     pending = trial_dir / PENDING_FILE
     run = TrialRun(plan.tracking, context.get_trial_id(), context.get_trial_name(), pending) if plan.tracking else None
+    train_names = [dataset.frame_names[i] for i in train_indices]
+    view_scores = ViewScores.of(trial_dir, dataset, train_names)
     if run:
-        train_names = [dataset.frame_names[i] for i in train_indices]
         known = lambda values: {k: v for k, v in values.items() if v is not None}  # noqa: E731 (no GPU name on a CPU)
         run.set_tags(known(placement))  # tags, which a retried trial on another node may change; params cannot
         _log_setup(run, {**config, **known(facts)}, nerf_config, train_names, dataset.test_names)
@@ -114,6 +116,7 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             if near_error:  # the same test views, now scored on their segmentation images
                 moved = by_segmentation_image(dataset, segmented, dict.fromkeys(near_error.views))
                 near_error = replace(near_error, views=set(moved))
+            view_scores = replace(view_scores, names=by_segmentation_image(dataset, segmented, view_scores.names))
         on_chunk = (lambda chunk: _queue_train_metrics(run, chunk)) if run else None
         train_loss = trainer.train(milestone, check_every=plan.train_log_every, on_chunk=on_chunk)
         last = milestone == milestones[-1]
@@ -126,6 +129,10 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             )
         finally:
             progress.close()
+        if evaluation.images == len(dataset.test_indices):  # each view's scores beside its novelty for this trial
+            scores_file = view_scores.write(trainer.step, evaluation.per_view)
+            if run and last:
+                run.log_file(scores_file)
         timings = trainer.timings
         value = evaluation.metrics.get(plan.metric)
         improved = value is not None and better(value, best, plan.mode)

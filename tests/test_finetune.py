@@ -149,6 +149,11 @@ def test_a_sweep_over_fine_tuning_steps_records_both_stages(scene_dir, write_spe
     assert [(r["step"], r["stage"]) for r in reports] == [(20, "rgb"), (40, "rgb"), (60, "finetune"), (80, "finetune")]
     # a trial's best is its last stage's: the RGB stage's scores are of other images
     assert tuned.best_doc_psnr == pytest.approx(max(r["doc_psnr"] for r in reports if r["stage"] == "finetune"))
+    # every milestone scored the whole test set (no eval.max_images), view by view, under the test frames' own names
+    views = pd.read_csv(folder / "test_view_scores.csv")
+    test_names = sorted(load_dataset(scene_dir).test_names)
+    assert views.groupby("step").view.apply(sorted).to_dict() == {step: test_names for step in (20, 40, 60, 80)}
+    assert views[views.step == 80].doc_psnr.mean() == pytest.approx(tuned.doc_psnr, abs=1e-4)
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'sweeps' / 'mlflow.db'}")
     children, _ = children_and_parent(client, "finetune")

@@ -17,7 +17,7 @@ from PIL import Image
 from conftest import LR
 from nerftune import scoring_progress
 from nerftune.evaluate import FIXED_COLUMNS
-from nerftune.trials import RECIPE_FILE
+from nerftune.trials import RECIPE_FILE, read_recipe
 
 pytestmark = pytest.mark.slow
 
@@ -181,7 +181,7 @@ def test_a_path_through_a_test_camera_reproduces_the_evaluation_render(swept, tm
 
 def test_eval_export_has_a_row_per_trial_and_evaluated_step(swept, tmp_path):
     out = tmp_path / "evaluation.csv"
-    code, _, err = nerftune_cli("eval", swept.folder, "--out", out)
+    code, said, err = nerftune_cli("eval", swept.folder, "--out", out, "--views")
     assert code == 0, err[-3000:]
     table = pd.read_csv(out)
     milestones = [s for steps in swept.table.steps_done for s in (30, 60, 90) if s <= steps]
@@ -197,6 +197,26 @@ def test_eval_export_has_a_row_per_trial_and_evaluated_step(swept, tmp_path):
     assert table.lpips.isna().all()
     assert sum("lpips" in line.lower() for line in err.splitlines()) == 1
     assert "alexnet-owt-7be5be79.pth" in err
+
+    # --views: each whole-test-set scoring (here: the last milestone of the trials that trained to the end) by view
+    views = pd.read_csv(tmp_path / "evaluation_views.csv")
+    completed = table[table.test_images == 3]
+    assert f"{len(views)} rows ({completed.trial_id.nunique()} trials' test views)" in said
+    assert len(views) == 3 * len(completed) and set(zip(views.trial_id, views.step)) == set(
+        zip(completed.trial_id, completed.step)
+    )
+    settings = list(table.columns[: table.columns.get_loc("step")])  # trial_id, method, frames, ..., LR
+    assert LR in settings and list(views.columns[: len(settings) + 2]) == [*settings, "step", "view"]
+    # the trial's metric is the mean over its views
+    by_trial = views.groupby("trial_id").psnr.mean()
+    assert by_trial.to_dict() == pytest.approx(completed.set_index("trial_id").psnr.to_dict(), abs=1e-4)
+    assert set(views.label) <= {"on", "inside", "outside"} and views.novelty.between(0, 1).all()
+    for trial_dir in swept.trial_dirs():  # each view's nearest training frame is one the trial trained on
+        recipe = read_recipe(trial_dir)
+        view = json.loads((Path(recipe.view_dir) / "transforms.json").read_text())
+        trained = {Path(name).name for name in view["train_filenames"]}
+        nearest = views[views.trial_id == recipe.trial_id].nearest_training_frame
+        assert {Path(name).name for name in nearest} <= trained
 
 
 def test_eval_reevaluates_saved_checkpoints_on_the_full_test_set(swept, tmp_path, monkeypatch):

@@ -29,6 +29,8 @@ FILES = (
     "pareto.csv",
     "pareto.png",
     "provenance.csv",
+    "psnr_by_novelty.png",
+    "psnr_by_novelty.csv",
 )
 
 
@@ -67,6 +69,14 @@ def test_the_report_tables_hold_what_results_csv_says(study_sweep):
     assert sorted(trials.trial_id) == sorted(table.trial_id)
     page = (report / "index.html").read_text()
     assert "Noise floor" in page and "Welch" in page
+    # the test views by novelty: every completed configuration's 2 seeds x 3 test views, in bands of novelty; the
+    # test views lie farther from 3 training frames than from 12
+    bands = pd.read_csv(report / "psnr_by_novelty.csv")
+    assert set(bands.configuration) == set(final.configuration)
+    assert (bands.groupby("configuration").views.sum() == 6).all() and bands.seeds.between(1, 2).all()
+    novelty = bands.novelty_mean.mul(bands.views).groupby(bands.frames).sum() / bands.groupby("frames").views.sum()
+    assert novelty[3] > novelty[12]
+    assert "Test views by novelty (psnr)" in page
 
 
 def test_the_best_trial_of_each_frame_count_is_rendered_and_shown_in_frame_order(study_sweep):

@@ -104,6 +104,8 @@ def test_trial_runs_are_nested_with_params_metrics_and_artifacts(tracked):
         files = artifact_paths(client, run.info.run_id)
         assert {"config.yml", "frames/train.txt", "frames/test.txt", "checkpoint/trial.ckpt"} <= set(files)
         assert [f for f in files if f.startswith("renders/step_")] == [f"renders/step_{s:06d}_test0.png" for s in steps]
+        # each test view's scores and novelty, from the trial's last scoring of the whole test set (a completed one's)
+        assert ("test_view_scores.csv" in files) == (row["stop_reason"] == "completed")
         train_list = client.download_artifacts(run.info.run_id, "frames/train.txt")
         assert len(Path(train_list).read_text().split()) == row["frames"]
     assert set(table.stop_reason) == {"completed", "asha_pruned"}, "trials one at a time: ASHA stops the frozen ones"

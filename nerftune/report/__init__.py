@@ -2,9 +2,9 @@
 
 nerftune report sweeps/frames        # also written at the end of every sweep; works on a running sweep too
 
-Reads the sweep's folder only (`data`); each section (`sections`, `scenes`, `novel`) computes with `stats` and
-`importance` and draws with `plots`; `page` writes the page. Metrics are compared only where they are comparable: on
-trials that trained all their steps and scored the whole test set at the end.
+Reads the sweep's folder only (`data`); each section (`sections`, `scenes`, `view_novelty`, `novel`) computes with
+`stats` and `importance` and draws with `plots`; `page` writes the page. Metrics are compared only where they are
+comparable: on trials that trained all their steps and scored the whole test set at the end.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from nerftune.report.data import SweepData, load_sweep
 from nerftune.report.novel import novel_views_section
 from nerftune.report.page import render_page
 from nerftune.report.scenes import scenes_section
+from nerftune.report.view_novelty import view_novelty_section
 
 REPORT_DIR = "report"
 
@@ -49,6 +50,7 @@ def build_report(folder: Path) -> Path:
     parts = [
         *sections.dimension_sections(sweep, final, out),
         scenes_section(sweep, final, gpu_share, out),
+        view_novelty_section(sweep, final, out),
         novel_views_section(sweep, out),
         sections.curves_section(sweep, out),
         sections.seed_section(sweep, seeds, noise, out),

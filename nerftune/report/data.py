@@ -4,7 +4,7 @@ milestones, errors) and results.csv where the sweep has ended. It never trains a
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from nerftune.results import RESULTS_FILE, record_from_folder, results_table
 from nerftune.spec import SweepSpec, parse_spec
 from nerftune.state import STATE_FILE, read_state
 from nerftune.trials import RECIPE_FILE
+from nerftune.view_scores import VIEW_SCORES_FILE
 
 CURVE_COLUMNS = ("step", *METRICS, "test_images", "full_test", "train_s", "wall_s")
 RENDER_COLUMNS = ("trial_id", "path", "folder", "views", "fps")  # path: the paths' name; folder: renders/<path>
@@ -29,6 +30,8 @@ class SweepData:
     trials: pd.DataFrame  # one row per trial, as results.csv
     curves: pd.DataFrame  # one row per trial and milestone: trial_id, configuration, the CURVE_COLUMNS
     renders: pd.DataFrame  # one row per rendered path of a trial: RENDER_COLUMNS
+    # one row per test view of a trial and whole-test-set scoring: trial_id and test_view_scores.csv's columns
+    view_scores: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def dimensions(self) -> list[str]:
@@ -59,8 +62,8 @@ def load_sweep(folder: Path) -> SweepData:
     )
     if len(trials):
         curves = curves.merge(trials[["trial_id", "configuration"]], on="trial_id")
-    renders = _renders({record.trial_id: d for record, d in zip(records, trial_dirs)})
-    return SweepData(folder, spec, state, trials, curves, renders)
+    by_trial = {record.trial_id: d for record, d in zip(records, trial_dirs)}
+    return SweepData(folder, spec, state, trials, curves, _renders(by_trial), _view_scores(by_trial))
 
 
 def _stop_reasons(trials: pd.DataFrame, results_file: Path) -> pd.Series:
@@ -92,3 +95,12 @@ def _renders(trial_dirs: dict[str, Path]) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=list(RENDER_COLUMNS))
+
+
+def _view_scores(trial_dirs: dict[str, Path]) -> pd.DataFrame:
+    tables = [
+        pd.read_csv(folder / VIEW_SCORES_FILE).assign(trial_id=trial_id)
+        for trial_id, folder in trial_dirs.items()
+        if (folder / VIEW_SCORES_FILE).is_file()
+    ]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["trial_id", "step", "view"])

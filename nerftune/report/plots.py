@@ -127,6 +127,27 @@ def plot_learning_curves(
     _save(fig, out)
 
 
+def plot_by_novelty(views: pd.DataFrame, bands: pd.DataFrame, labels: dict, metric: str, out: Path) -> None:
+    """Every test view's metric against its novelty (dots), per configuration of `labels`; a line through its
+    bands' means (at the views' mean novelty in each band), its bar from the lowest seed's mean to the highest."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for index, (configuration, label) in enumerate(labels.items()):
+        colour = f"C{index % 10}"
+        mine = views[views.configuration == configuration]
+        ax.plot(mine.novelty, mine[metric], ".", color=colour, alpha=0.35, markersize=5)
+        line = bands[bands.configuration == configuration].sort_values("novelty_mean")
+        spread = [line["mean"] - line.seed_min, line.seed_max - line["mean"]]
+        ax.errorbar(line.novelty_mean, line["mean"], yerr=spread, fmt="-o", color=colour, lw=1.2, markersize=4,
+                    capsize=3, label=label)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("novelty of the test view for the trial (0: a training camera's view)")
+    ax.set_ylabel(f"test {metric}")
+    ax.set_title(f"test views' {metric} by novelty (dots: views; line: mean per band, bars: its seeds)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    _save(fig, out)
+
+
 def plot_pareto(points: pd.DataFrame, quality: str, cost: str, metric: str, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     ax.scatter(points[cost], points[quality], s=18, color="0.6", label="configurations")
