@@ -1,6 +1,6 @@
 """The dimensions of a sweep's space that nerftune itself knows (not nerfstudio settings), and how their values are
-checked: the standard ones (frames, seed, method, steps) and the study dimensions (scene, poses, masks,
-mask_error, finetune_steps, init_from). `spec.py` re-exports the names."""
+checked: the standard ones (frames, seed, method, steps) and the study dimensions (scene, frame_subset, poses,
+masks, mask_error, finetune_steps, init_from). `spec.py` re-exports the names."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ REQUIRED_DIMENSIONS = ("steps",)
 DEFAULT_DIMENSIONS: dict[str, Any] = {"frames": 1.0, "seed": 0, "method": "nerfacto"}
 CONFIGURATION = "configuration"  # a trial's configuration number (the searcher's; shared by its replicates)
 SCENE = "scene"  # the dimension of a study over several datasets: their names (always a stratum)
+# which `frames` frames a trial trains on: 0 the evenly spaced ones, 1, 2, ... others, one drawn per stretch of the pool
+FRAME_SUBSET = "frame_subset"
 POSES = "poses"  # where a trial's poses come from: SfM on all frames, or on its own training frames
 POSE_SOURCES = ("global", "per_subset")
 MASKS = "masks"  # whether training ignores the pixels outside each frame's mask (true) or sees every pixel (false)
@@ -20,7 +22,7 @@ MASK_ERROR_KINDS = ("none", "corner", "dilate", "erode", "shift")  # none: the c
 FINETUNE_STEPS = "finetune_steps"  # steps of the spec's `finetune` stage, after the RGB steps (0: none)
 INIT_FROM = "init_from"  # a warm start: the trial or checkpoint whose weights a trial starts from (`warm_start.py`)
 SOURCE = "source"  # the `init_from` value of the model a sweep with a `warm_start` block trains first
-STUDY_DIMENSIONS = (SCENE, POSES, MASKS, MASK_ERROR, FINETUNE_STEPS, INIT_FROM)
+STUDY_DIMENSIONS = (SCENE, FRAME_SUBSET, POSES, MASKS, MASK_ERROR, FINETUNE_STEPS, INIT_FROM)
 # nerfstudio's trainer settings that a spec names as they are (every other nerfstudio field by its dotted path):
 # those that shape training; the trainer's paths, logging and checkpoint cadence are nerftune's to set
 TRAINER_SETTINGS = ("mixed_precision", "use_grad_scaler", "gradient_accumulation_steps")
@@ -76,7 +78,7 @@ def check_standard_dimension(name: str, dim) -> None:
     elif name == MASK_ERROR:
         for value in dim.choices or [None]:
             _check_mask_error(field, value)
-    elif name in ("steps", "seed", FINETUNE_STEPS):
+    elif name in ("steps", "seed", FINETUNE_STEPS, FRAME_SUBSET):
         low = 1 if name == "steps" else 0
         values = dim.choices or [dim.min, dim.max]
         if dim.values is None and dim.type != "int":

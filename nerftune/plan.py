@@ -12,7 +12,7 @@ from nerftune.preflight import Prepared
 from nerftune.replicate_precision import precision_line
 from nerftune.schedule import rungs
 from nerftune.scoring_progress import duration_text
-from nerftune.spec import FINETUNE_STEPS, INIT_FROM, SOURCE, value_text
+from nerftune.spec import FINETUNE_STEPS, FRAME_SUBSET, INIT_FROM, SOURCE, value_text
 from nerftune.tracking import TrackingTarget
 
 
@@ -63,6 +63,8 @@ def describe_plan(prepared: Prepared, on_cluster: bool, target: TrackingTarget |
         lines.append(f"  {name}: {shown}")
     if spec.replicates:
         lines.append(precision_line(len(spec.replicate_values), spec.replicates))
+    if FRAME_SUBSET in spec.space:
+        lines.append(_frame_subset_line(prepared))
     if spec.finetune:
         lines.append(
             f"fine-tuning: after its `steps`, each trial trains `{FINETUNE_STEPS}` more on {spec.finetune.target} "
@@ -127,6 +129,27 @@ def _render_line(prepared: Prepared) -> str:
         f"novel views: {views} ({prepared.camera_paths_name}) of {rendered_trials_text(prepared.spec)}{when}"
         + (f", with {extras}" if extras else "")
     )
+
+
+def _frame_subset_line(prepared: Prepared) -> str:
+    """What the `frame_subset` values give: how many different sets of training frames at each frame count (a count
+    that takes the whole pool has one, whatever the value)."""
+    subsets = prepared.spec.space[FRAME_SUBSET].choices
+    frames = prepared.spec.space["frames"].choices
+    line = f"{FRAME_SUBSET}: 0 takes evenly spaced frames, the others one frame from each stretch of the training pool"
+    if not subsets or not frames:
+        return line
+    distinct = {
+        value: max(
+            len({tuple(scene.dataset.train_indices(value, int(subset))) for subset in subsets})
+            for scene in prepared.scenes.values()
+        )
+        for value in frames
+    }
+    counts = ", ".join(f"{n} at frames {value_text(value)}" for value, n in distinct.items())
+    same = [value_text(value) for value, n in distinct.items() if n == 1 < len(subsets)]
+    warning = f" (at frames {', '.join(same)} all {len(subsets)} take the same frames)" if same else ""
+    return f"{line}; distinct training sets: {counts}{warning}"
 
 
 def _data_lines(prepared: Prepared) -> list[str]:

@@ -21,9 +21,10 @@ def half_width(replicates: int) -> float:
 def precision_line(replicates: int, dimension: str) -> str:
     """The plan's line: how wide a configuration's interval will be, against the seed noise, and with more seeds."""
     unit = "seeds" if dimension == "seed" else f"values of {dimension}"
+    noise = "seed noise" if dimension == "seed" else "replicate noise"
     line = (
         f"replicates: {replicates} {unit} per configuration: a configuration's mean will be known to within "
-        f"{half_width(replicates):.1f} times the seed noise either way (its 95 % interval; the noise: the "
+        f"{half_width(replicates):.1f} times the {noise} either way (its 95 % interval; the noise: the "
         "replicates' standard deviation)"
     )
     more = [n for n in (3, 5) if n > replicates]

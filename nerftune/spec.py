@@ -43,6 +43,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from nerftune.dimensions import (  # noqa: F401 (the dimension names are the spec's, re-exported)
     CONFIGURATION,
     DEFAULT_DIMENSIONS,
+    FRAME_SUBSET,
     MASK_ERROR,
     MASKS,
     POSES,

@@ -11,7 +11,7 @@ from typing import Any
 from nerftune.data.dataset import Dataset, write_view
 from nerftune.data.subset_poses import solve
 from nerftune.mask_error import MaskError, chosen_frames, nearest_training_frames, write_corrupted
-from nerftune.dimensions import MASK_ERROR, MASKS, POSES
+from nerftune.dimensions import FRAME_SUBSET, MASK_ERROR, MASKS, POSES
 from nerftune.trials import VIEW_FOLDER
 
 
@@ -51,7 +51,7 @@ def _corrupt_masks(
 def _poses(config: dict[str, Any], dataset: Dataset, trial_dir: Path) -> tuple[list[int], dict, dict]:
     """The training frames, the view's changes and the record of where the poses came from (`poses: per_subset`:
     SfM on the training frames alone, aligned to the global poses)."""
-    train_indices = dataset.train_indices(config["frames"])
+    train_indices = dataset.train_indices(config["frames"], int(config.get(FRAME_SUBSET, 0)))
     if config.get(POSES, "global") == "global":
         return train_indices, {}, {}
     subset = solve(dataset, train_indices, trial_dir / "sfm")

@@ -62,6 +62,21 @@ def test_a_studys_plan_says_how_closely_its_replicates_will_pin_down_a_mean(scen
     assert "replicates:" not in plain, "no replicates, no line"
 
 
+def test_a_plan_over_frame_subsets_says_where_they_take_the_same_frames(scene_dir, write_spec, tmp_path, capsys):
+    text = spec_text(scene_dir, "replicates: frame_subset\n").replace(
+        "  frames: {values: [2, 8]}", "  frames: {values: [2, 21]}\n  frame_subset: {values: [0, 1, 2]}"
+    )
+    assert sweep.main([str(write_spec(text)), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0
+    out = capsys.readouterr().out
+    assert "(2 configurations x 3 frame_subset replicates)" in out
+    assert "3 values of frame_subset per configuration" in out and "times the replicate noise" in out
+    # 21 frames is the whole pool: every subset is it
+    assert (
+        "\nframe_subset: 0 takes evenly spaced frames, the others one frame from each stretch of the training pool; "
+        "distinct training sets: 3 at frames 2, 1 at frames 21 (at frames 21 all 3 take the same frames)\n"
+    ) in out
+
+
 def test_the_plan_runs_no_more_trials_at_once_than_the_sweep_has(scene_dir, write_spec, tmp_path, capsys):
     spec = write_spec(f"name: one\ndata: {scene_dir}\nspace: {{steps: 10}}\nresources: {{cpu: 0.25, gpu: 0}}\n")
     assert sweep.main([str(spec), "--dry-run", "--storage", str(tmp_path / "sweeps")]) == 0

@@ -349,3 +349,27 @@ def test_importance_says_it_ranks_only_what_the_scheduler_let_finish(tmp_path):
         notes = " ".join(importance_section(sweep, seeds, 1.0, tmp_path).notes)
         assert "fANOVA (Optuna) over 3 configuration means" in notes
         assert ("The scheduler stopped 1 configuration(s) early" in notes) == said, notes
+
+
+def test_frame_subsets_are_compared_against_the_best_one_not_each_against_the_next(tmp_path):
+    """A frame subset's number names a draw of frames, not a size: subset 2 is not "more" than subset 1."""
+    from nerftune.report.sections import dimension_sections
+
+    spec = parse_spec(
+        "name: s\ndata: synthetic:id-card\nspace: {frames: 6, frame_subset: [0, 1, 2], seed: [0, 1], steps: 10}\n"
+        "replicates: seed\n"
+    )
+    final = pd.DataFrame(
+        [
+            {"trial_id": f"t{k}{s}", "configuration": k, "frames": 6, "frame_subset": k, "seed": s,
+             "psnr": psnr + 0.5 * s, "stop_reason": "completed"}
+            for k, psnr in enumerate([20.0, 23.0, 21.0])
+            for s in (0, 1)
+        ]
+    )
+    sweep = SweepData(tmp_path, spec, {}, final, pd.DataFrame(), pd.DataFrame())
+    (section,) = dimension_sections(sweep, final, tmp_path)
+    assert section.title == "Quality against frame_subset"
+    compared = pd.read_csv(tmp_path / "compare_frame_subset.csv")
+    assert sorted(zip(compared["from"], compared["to"])) == [(0, 1), (2, 1)], "each against subset 1, the best"
+    assert any("against the best one" in note for note in section.notes)

@@ -21,6 +21,7 @@ STUDIES = (
     "masks.yaml",
     "mask_errors.yaml",
     "warm_start.yaml",
+    "frame_subsets.yaml",
 )  # every configuration trains to the end
 
 
@@ -185,6 +186,11 @@ BAD = {
         "lists a value twice",
     ),
     "replicates not searched": (GOOD + "replicates: seed\n", "replicates", "'seed' is not a searched dimension"),
+    "a frame subset that is no subset": (
+        GOOD + "  frame_subset: {values: [0, -1]}\n",
+        "space.frame_subset",
+        "frame_subset must be whole numbers >= 0",
+    ),
     "replicates with one value": (
         GOOD + "  seed: {values: [3]}\nreplicates: seed\n",
         "replicates",

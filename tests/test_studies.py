@@ -5,6 +5,7 @@ study over two scenes keeps each scene apart and pools them."""
 import glob
 import json
 import pickle
+from pathlib import Path
 
 import optuna
 import pandas as pd
@@ -12,6 +13,7 @@ import pytest
 from ray import tune
 
 from conftest import LR, run_cli
+from nerftune.data.dataset import load_dataset
 from nerftune.schedule import RUNG_BOOK_FILE
 from nerftune.trials import RECIPE_FILE, read_recipe
 
@@ -106,8 +108,8 @@ data:
   - {path: "synthetic:id-card", name: narrow, scene: {frames: 24, width: 80, height: 60, azimuth_range_deg: 100}}
   - {path: "synthetic:id-card", name: wide, scene: {frames: 24, width: 80, height: 60}}
 profile: tiny
-space: {steps: 60, seed: {values: [0, 1]}, frames: 6}
-replicates: seed
+space: {steps: 60, seed: 0, frames: 6, frame_subset: {values: [0, 1]}}
+replicates: frame_subset
 search: {algorithm: grid}
 scheduler: {type: none}
 resources: {cpu: 1, gpu: 0}
@@ -128,13 +130,21 @@ def test_a_study_over_two_scenes_keeps_each_scene_apart_and_pools_them(write_spe
     data_dirs = {name: scene["data_dir"] for name, scene in state["scenes"].items()}
     assert set(data_dirs) == {"narrow", "wide"} and len(set(data_dirs.values())) == 2, "each scene its own data"
     assert all(len(scene["test_files"]) == 3 for scene in state["scenes"].values())
-    rendered = {}
+    rendered, trained = {}, {}
     for trial_dir in folder.glob(f"*/{RECIPE_FILE}"):
         recipe = read_recipe(trial_dir.parent)
         assert recipe.data_dir == data_dirs[recipe.config["scene"]], "a trial trains on its own scene"
+        # the replicates are frame subsets: each trial trains on its own subset's frames of its scene
+        subset = recipe.config["frame_subset"]
+        dataset = load_dataset(recipe.data_dir, recipe.test_every)
+        view = json.loads((Path(recipe.view_dir) / "transforms.json").read_text())
+        frames = [Path(name).name for name in view["train_filenames"]]
+        assert frames == [Path(dataset.frame_names[i]).name for i in dataset.train_indices(6, subset)]
+        trained[recipe.config["scene"], subset] = frames
         for summary in trial_dir.parent.glob("renders/circles/render.json"):
             rendered[recipe.config["scene"]] = json.loads(summary.read_text())["views"]
     assert set(rendered) == {"narrow", "wide"}, "the best trial of each scene is rendered"
+    assert trained["narrow", 0] != trained["narrow", 1] and trained["wide", 0] != trained["wide", 1]
     report = folder / "report"
     per_scene = pd.read_csv(report / "scenes.csv").set_index("scene")
     assert per_scene["mean"].to_dict() == pytest.approx(table.groupby("scene").psnr.mean().to_dict())

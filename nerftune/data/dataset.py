@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from nerftune.data.fingerprint import combined, frame_digests
-from nerftune.data.frames import interval_test_indices, resolve_frame_count, select_evenly, train_pool
+from nerftune.data.frames import interval_test_indices, resolve_frame_count, select_subset, train_pool
 from nerftune.errors import InputError
 
 SPLIT_FILE = "split_indices.json"
@@ -83,9 +83,10 @@ class Dataset:
         """(width, height) of the main camera's images."""
         return int(self.main_camera.get("w", 0)), int(self.main_camera.get("h", 0))
 
-    def train_indices(self, frames: int | float) -> list[int]:
-        """The training frames of a trial with this `frames` value: evenly spaced, first and last of the pool."""
-        return select_evenly(self.pool, resolve_frame_count(frames, len(self.pool)))
+    def train_indices(self, frames: int | float, subset: int = 0) -> list[int]:
+        """The training frames of a trial with this `frames` value and `frame_subset` (0: evenly spaced, first and
+        last of the pool; see `frames.select_subset`)."""
+        return select_subset(self.pool, resolve_frame_count(frames, len(self.pool)), subset)
 
 
 def load_dataset(root: str | Path, test_every: int = 8, check_images: bool = True) -> Dataset:

@@ -14,7 +14,7 @@ from nerftune.report.data import SweepData
 from nerftune.report.importance import importance_table
 from nerftune.report.page import Section, csv_table
 from nerftune.report.plots import plot_by_dimension, plot_learning_curves, plot_pareto
-from nerftune.spec import SCENE
+from nerftune.spec import FRAME_SUBSET, SCENE
 
 P_BETTER = (
     "That probability takes each mean's uncertainty from its replicates by Student's t, as Welch's test does (a "
@@ -28,8 +28,13 @@ def _measured(final: pd.DataFrame) -> list[str]:
 
 
 def _numeric(sweep: SweepData) -> list[str]:
+    """The ordered dimensions (drawn as curves, each level against the next); a frame subset is a name, not a size."""
     space = sweep.spec.configuration_space
-    return [n for n, d in space.items() if d.values is None or all(isinstance(v, (int, float)) for v in d.values)]
+    return [
+        n
+        for n, d in space.items()
+        if n != FRAME_SUBSET and (d.values is None or all(isinstance(v, (int, float)) for v in d.values))
+    ]
 
 
 def dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list[Section]:
