@@ -373,3 +373,25 @@ def test_frame_subsets_are_compared_against_the_best_one_not_each_against_the_ne
     compared = pd.read_csv(tmp_path / "compare_frame_subset.csv")
     assert sorted(zip(compared["from"], compared["to"])) == [(0, 1), (2, 1)], "each against subset 1, the best"
     assert any("against the best one" in note for note in section.notes)
+    # which frames against which seed: the subsets' means (20.25, 23.25, 21.25) spread far beyond what two seeds
+    # 0.5 apart make them spread
+    (spread,) = pd.read_csv(tmp_path / "frame_subset_spread.csv").to_dict("records")
+    assert (spread["subsets"], spread["seeds"]) == (3, 2)
+    assert spread["seed_sd"] == pytest.approx(0.5 / 2**0.5) and spread["from_seeds_alone"] == pytest.approx(0.25)
+    assert spread["subset_sd"] == pytest.approx((np.var([20.25, 23.25, 21.25], ddof=1) - 0.125 / 2) ** 0.5)
+    assert spread["anova_p"] < 0.01
+    assert any("over all trials, the 3 subsets' means spread by 1.53 (sd)" in note for note in section.notes)
+
+
+def test_subsets_that_differ_no_more_than_their_seeds_add_nothing():
+    from nerftune.report.subset_spread import subset_spread
+
+    # the same four seeds' values in every subset, in another order: the subsets' means are equal
+    values = [20.0, 21.0, 22.0, 23.0]
+    final = pd.DataFrame(
+        [{"frame_subset": k, "seed": s, "psnr": values[(s + k) % 4]} for k in range(3) for s in range(4)]
+    )
+    (row,) = subset_spread(final, [], "psnr").to_dict("records")
+    assert row["subset_means_sd"] == pytest.approx(0.0) and row["subset_sd"] == 0.0
+    assert row["anova_p"] == pytest.approx(1.0)
+    assert len(subset_spread(final[final.seed == 0], [], "psnr")) == 0, "one seed per subset: no seed noise to weigh"

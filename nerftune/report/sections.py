@@ -14,6 +14,7 @@ from nerftune.report.data import SweepData
 from nerftune.report.importance import importance_table
 from nerftune.report.page import Section, csv_table
 from nerftune.report.plots import plot_by_dimension, plot_learning_curves, plot_pareto
+from nerftune.report.subset_spread import spread_note, subset_spread
 from nerftune.spec import FRAME_SUBSET, SCENE
 
 P_BETTER = (
@@ -102,6 +103,10 @@ def dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list
                     f"No two levels of {dimension} completed with the same {held} (the study's strata): comparing "
                     f"levels across them would credit {dimension} with what {held} did, so there is no comparison."
                 )
+        spread = subset_spread(final, others, metric) if dimension == FRAME_SUBSET and sweep.spec.replicates else None
+        if spread is not None and len(spread):  # which frames against which seed
+            section.notes.append(spread_note(spread, others, metric))
+            section.tables.append(csv_table(spread, "frame_subset_spread.csv", out))
     return sections
 
 
