@@ -22,6 +22,7 @@ STUDIES = (
     "mask_errors.yaml",
     "warm_start.yaml",
     "frame_subsets.yaml",
+    "frame_subsets_demo.yaml",
 )  # every configuration trains to the end
 
 
