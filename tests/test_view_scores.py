@@ -65,7 +65,7 @@ def study_views(slope_per_unit: float = -10.0) -> tuple[pd.DataFrame, pd.DataFra
             novelty = np.linspace(near, far, 9)
             psnr = 30.0 + slope_per_unit * novelty + 0.1 * (seed - 1)
             views.append(pd.DataFrame({"trial_id": trial_id, "step": 10, "view": range(9), "psnr": psnr,
-                                       "novelty": novelty}))
+                                       "novelty": novelty, "label": ["on"] * 8 + ["outside"]}))
             views.append(pd.DataFrame({"trial_id": trial_id, "step": 5, "view": range(9), "psnr": 0.0,
                                        "novelty": novelty}))  # an earlier scoring: not the trial's last
             trials.append({"trial_id": trial_id, "frames": frames, "seed": seed, "configuration": int(frames == 6),
@@ -93,6 +93,12 @@ def test_the_section_compares_configurations_at_matched_novelty_and_finds_the_sl
     assert shown.frames.tolist() == [42, 6], "the best configuration first"
     assert shown["0 to 0.2"][0].startswith("28.75 [28.") and shown["0 to 0.2"][1] == "", "no views there: an empty cell"
     assert "worse on the more novel views in 6 of them" in " ".join(section.notes)
+    # the views, hardest first: view 8, the most novel of every trial, is the worst of all 6
+    hardest = pd.read_csv(tmp_path / "psnr_by_test_view.csv")
+    assert hardest.view.tolist()[:2] == [8, 7] and hardest.worst_in.tolist()[0] == 6 and (hardest.trials == 6).all()
+    assert (hardest.outside_in == [6] + [0] * 8).all()
+    notes = " ".join(section.notes)
+    assert "worst view of most trials: 8 in 6 of 6 trials (novelty 0.45 to 0.90, outside the training" in notes
 
 
 def test_views_that_span_too_little_novelty_give_no_slope_and_no_views_no_section(tmp_path):

@@ -60,7 +60,53 @@ def view_novelty_section(sweep: SweepData, final: pd.DataFrame, out: Path) -> Se
     both = bands.merge(slopes, on=["configuration", *dimensions], how="left")
     name, _ = csv_table(both, f"{metric}_by_novelty.csv", out)
     section.tables.append((name, _page_table(bands, slopes, ranked[:MAX_SHOWN], dimensions)))
+    hardest = hardest_views(views, metric, lower_is_better)
+    section.notes.append(_hardest_line(hardest, metric))
+    section.tables.append(csv_table(hardest.head(MAX_SHOWN), f"{metric}_by_test_view.csv", out))
     return section
+
+
+def hardest_views(views: pd.DataFrame, metric: str, lower_is_better: bool) -> pd.DataFrame:
+    """Per test view, worst first: the trials that scored it, its mean metric over them, its novelty's range, in
+    how many of them it was the trial's worst view, and in how many it lay outside the training trajectory."""
+    scored = views.dropna(subset=[metric])
+    worst_rank = scored.groupby("trial_id")[metric].rank(ascending=not lower_is_better, method="min") == 1
+    outside = scored.label == "outside" if "label" in scored else False
+    table = scored.assign(worst=worst_rank, outside=outside).groupby("view").agg(
+        trials=("trial_id", "nunique"),
+        mean=(metric, "mean"),
+        novelty_min=("novelty", "min"),
+        novelty_max=("novelty", "max"),
+        worst_in=("worst", "sum"),
+        outside_in=("outside", "sum"),
+    )
+    return table.sort_values("mean", ascending=not lower_is_better).reset_index()
+
+
+def _hardest_line(hardest: pd.DataFrame, metric: str) -> str:
+    """Names the views that are the worst of most trials: one outside the training trajectory (extrapolated) is hard
+    by nature; one within it that every model gets wrong may be a poor frame (motion blur, glare, a
+    pose SfM got wrong)."""
+    flagged = hardest[hardest.worst_in * 2 > hardest.trials]
+    text = (
+        f"Test views, the hardest first ({metric}_by_test_view.csv: the {MAX_SHOWN} hardest): each view's mean over "
+        f"the trials, its novelty's range over them, in how many it was the trial's worst view and in how many it "
+        f"lay outside the training trajectory (`nerftune render`'s label: farther off the document's normal than the "
+        f"training cameras at its azimuth, or on a side none saw: extrapolated)."
+    )
+    if not len(flagged):
+        return text + " No view is the worst of most trials."
+    named = "; ".join(
+        f"{row.view} in {row.worst_in} of {row.trials} trials (novelty {row.novelty_min:.2f} to {row.novelty_max:.2f}, "
+        + ("outside the training trajectory: extrapolated" if row.outside_in * 2 > row.trials else "within it")
+        + ")"
+        for row in flagged.itertuples()
+    )
+    return (
+        f"{text} The worst view of most trials: {named}. An extrapolated view is hard by nature; one within the "
+        f"trajectory that nearly every model gets wrong may be a poor frame (motion blur, glare, a pose SfM got "
+        f"wrong): look at it, and leave it out of the test set (a split_indices.json) if so."
+    )
 
 
 def last_scoring(view_scores: pd.DataFrame, final: pd.DataFrame, dimensions: list[str]) -> pd.DataFrame:
