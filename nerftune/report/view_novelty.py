@@ -5,8 +5,9 @@ Every trial scores the same test views, but a trial on few frames sees them from
 scoring of the whole test set (`test_view_scores.csv`) gives every view's metric beside its novelty for that trial
 (0: a training camera's view, towards 1: far from all of them). Per configuration and band of novelty: the mean of
 its replicates' means over the views in that band, with the seeds' 95 % interval; where two configurations have
-views in the same band, they compare like with like. Per trial: the slope of the metric against novelty (a least
-squares line through its views), so a configuration's slope says how fast its quality falls away from its cameras.
+views in the same band, they compare at the same distance from their cameras. Per trial: the slope of the metric
+against novelty (a least squares line through its views), so a configuration's slope says how fast its quality
+falls away from its cameras. And the test views hardest first: a view that is the worst of most trials is named.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def view_novelty_section(sweep: SweepData, final: pd.DataFrame, out: Path) -> Se
     section.tables.append((name, _page_table(bands, slopes, ranked[:MAX_SHOWN], dimensions)))
     hardest = hardest_views(views, metric, lower_is_better)
     section.notes.append(_hardest_line(hardest, metric))
-    section.tables.append(csv_table(hardest.head(MAX_SHOWN), f"{metric}_by_test_view.csv", out))
+    name, _ = csv_table(hardest, f"{metric}_by_test_view.csv", out)
+    section.tables.append((name, hardest.head(MAX_SHOWN)))
     return section
 
 
@@ -89,10 +91,10 @@ def _hardest_line(hardest: pd.DataFrame, metric: str) -> str:
     pose SfM got wrong)."""
     flagged = hardest[hardest.worst_in * 2 > hardest.trials]
     text = (
-        f"Test views, the hardest first ({metric}_by_test_view.csv: the {MAX_SHOWN} hardest): each view's mean over "
-        f"the trials, its novelty's range over them, in how many it was the trial's worst view and in how many it "
-        f"lay outside the training trajectory (`nerftune render`'s label: farther off the document's normal than the "
-        f"training cameras at its azimuth, or on a side none saw: extrapolated)."
+        f"Test views, the hardest first (the page shows {MAX_SHOWN}, {metric}_by_test_view.csv all): each view's "
+        f"mean over the trials, its novelty's range over them, in how many it was the trial's worst view and in "
+        f"how many it lay outside the training trajectory (`nerftune render`'s label: farther off the document's "
+        f"normal than the training cameras at its azimuth, or on a side none saw: extrapolated)."
     )
     if not len(flagged):
         return text + " No view is the worst of most trials."
