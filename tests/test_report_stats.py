@@ -395,3 +395,24 @@ def test_subsets_that_differ_no_more_than_their_seeds_add_nothing():
     assert row["subset_means_sd"] == pytest.approx(0.0) and row["subset_sd"] == 0.0
     assert row["anova_p"] == pytest.approx(1.0)
     assert len(subset_spread(final[final.seed == 0], [], "psnr")) == 0, "one seed per subset: no seed noise to weigh"
+
+
+def test_the_noise_is_named_after_the_replicate_dimension(tmp_path):
+    from nerftune.report.sections import seed_section
+
+    final = pd.DataFrame(
+        [{"trial_id": f"t{c}{k}", "configuration": c, "frames": f, "frame_subset": k, "psnr": 20.0 + c + k,
+          "stop_reason": "completed"} for c, f in enumerate([6, 12]) for k in (0, 1)]
+    )
+    for replicates, title, floor in (
+        ("frame_subset", "Noise over frame_subset: the final metric per configuration", "are noise over frame_subset"),
+        ("seed", "Seed noise: the final metric per configuration", "are seed noise until"),
+    ):
+        space = "{frames: [6, 12], frame_subset: [0, 1], steps: 10}" if replicates != "seed" else (
+            "{frames: [6, 12], seed: [0, 1], steps: 10}")
+        spec = parse_spec(f"name: s\ndata: synthetic:id-card\nspace: {space}\nreplicates: {replicates}\n")
+        table = final.rename(columns={"frame_subset": replicates})
+        sweep = SweepData(tmp_path, spec, {}, table, pd.DataFrame(), pd.DataFrame())
+        seeds = stats.seed_table(table, ["frames"], "psnr")
+        section = seed_section(sweep, seeds, stats.pooled_std(seeds), tmp_path)
+        assert section.title == title and floor in section.notes[0]

@@ -128,15 +128,22 @@ def curves_section(sweep: SweepData, out: Path) -> Section:
     return section
 
 
+def noise_name(sweep: SweepData) -> str:
+    """What the replicates' spread is: seed noise, or (with `replicates: frame_subset`, say) the noise over that."""
+    replicates = sweep.spec.replicates
+    return "seed noise" if replicates in (None, "seed") else f"noise over {replicates}"
+
+
 def seed_section(sweep: SweepData, seeds: pd.DataFrame, noise: float, out: Path) -> Section:
-    section = Section("Seed noise: the final metric per configuration")
+    name = noise_name(sweep)
+    section = Section(f"{name[0].upper()}{name[1:]}: the final metric per configuration")
     if not len(seeds):
         section.notes.append("No configuration has completed yet.")
         return section
     if math.isfinite(noise):
         section.notes.append(
             f"Noise floor: the replicate standard deviation pooled over configurations is {noise:.3g} "
-            f"({sweep.spec.metric.name}). Differences smaller than this are seed noise until shown otherwise."
+            f"({sweep.spec.metric.name}). Differences smaller than this are {name} until shown otherwise."
         )
     elif not sweep.spec.replicates:
         section.notes.append(
@@ -144,7 +151,7 @@ def seed_section(sweep: SweepData, seeds: pd.DataFrame, noise: float, out: Path)
             "tests (add `replicates: seed` to the spec)."
         )
     else:
-        section.notes.append("No configuration has two completed replicates yet: seed noise is unknown.")
+        section.notes.append(f"No configuration has two completed replicates yet: {name} is unknown.")
     section.tables.append(csv_table(seeds, "seeds.csv", out))
     return section
 
@@ -238,7 +245,7 @@ def importance_section(sweep: SweepData, seeds: pd.DataFrame, noise: float, out:
     if len(table):
         below = table[table.above_noise == False].parameter.tolist()  # noqa: E712 (None: unknown)
         if below:
-            section.notes.append(f"Not distinguishable from seed noise: {', '.join(below)}.")
+            section.notes.append(f"Not distinguishable from {noise_name(sweep)}: {', '.join(below)}.")
         section.tables.append(csv_table(table, "importance.csv", out))
     return section
 
