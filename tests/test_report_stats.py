@@ -416,3 +416,35 @@ def test_the_noise_is_named_after_the_replicate_dimension(tmp_path):
         seeds = stats.seed_table(table, ["frames"], "psnr")
         section = seed_section(sweep, seeds, stats.pooled_std(seeds), tmp_path)
         assert section.title == title and floor in section.notes[0]
+
+
+def test_other_dimensions_are_compared_over_the_frame_subsets_with_the_subsets_as_replicates(tmp_path):
+    """Subset 1 at 6 frames and subset 1 at 12 are unrelated draws: frames are compared over all subsets, each a
+    point (its seeds' mean), never subset by subset, nor by each count's luckiest subset."""
+    from nerftune.report.sections import dimension_sections
+
+    spec = parse_spec(
+        "name: s\ndata: synthetic:id-card\nspace: {frames: [6, 12], frame_subset: [0, 1, 2], seed: [0, 1], "
+        "steps: 10}\nreplicates: seed\n"
+    )
+    rows = [
+        {"trial_id": f"t{f}{k}{s}", "frames": f, "frame_subset": k, "seed": s, "psnr": 20.0 + f / 6 + k + s,
+         "stop_reason": "completed"}
+        for f in (6, 12) for k in range(3) for s in range(2)
+    ]
+    final = pd.DataFrame(rows)
+    final["configuration"] = final.groupby(["frames", "frame_subset"]).ngroup()
+    sweep = SweepData(tmp_path, spec, {}, final, pd.DataFrame(), pd.DataFrame())
+    sections = {section.title: section for section in dimension_sections(sweep, final, tmp_path)}
+    assert any("Frame subsets pooled" in note for note in sections["Quality against frames"].notes)
+    by_frames = pd.read_csv(tmp_path / "by_frames.csv")
+    assert "frame_subset" not in by_frames and by_frames.n.tolist() == [3, 3], "the 3 subsets are the replicates"
+    assert by_frames["mean"].tolist() == pytest.approx([22.5, 23.5])  # subsets' means 21.5, 22.5, 23.5 (+1)
+    (compared,) = pd.read_csv(tmp_path / "compare_frames.csv").to_dict("records")
+    assert (compared["from"], compared["to"], compared["n_from"]) == (6, 12, 3)
+    assert compared["difference"] == pytest.approx(1.0)
+    assert not any("Frame subsets pooled" in note for note in sections["Quality against frame_subset"].notes)
+    # the study's answer names a setting, over its subsets, not its luckiest subset
+    best, runner_up = stats.best_configuration_lines(final, spec)
+    assert best.startswith("best configuration (frames=12): psnr 23.500 over 3 frame subsets (22.500 to 24.500;")
+    assert runner_up.startswith("next best (frames=6): psnr 22.500; the best beats it with probability")

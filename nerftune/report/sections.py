@@ -14,7 +14,7 @@ from nerftune.report.data import SweepData
 from nerftune.report.importance import importance_table
 from nerftune.report.page import Section, csv_table
 from nerftune.report.plots import plot_by_dimension, plot_learning_curves, plot_pareto
-from nerftune.report.subset_spread import spread_note, subset_spread
+from nerftune.report.subset_spread import POOLED_NOTE, spread_note, subset_means, subset_spread
 from nerftune.spec import FRAME_SUBSET, SCENE
 
 P_BETTER = (
@@ -49,11 +49,19 @@ def dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list
         ]
     )
     numeric = _numeric(sweep)
+    # searched frame subsets are draws of frames, not settings: every other dimension is compared over them
+    pooling = FRAME_SUBSET in sweep.dimensions and FRAME_SUBSET not in sweep.spec.stratify and len(final)
+    pooled = subset_means(final, sweep.dimensions, _measured(final)) if pooling else None
+    whole = final
     for dimension in [name for name in sweep.dimensions if name != SCENE]:  # scenes have a section of their own
         ordered = dimension in numeric
-        others = [d for d in sweep.dimensions if d != dimension]
+        pooled_here = pooled is not None and dimension != FRAME_SUBSET
+        final = pooled if pooled_here else whole
+        others = [d for d in sweep.dimensions if d != dimension and not (pooled_here and d == FRAME_SUBSET)]
         section = Section(f"Quality against {dimension}", notes=list(no_bands))
         sections.append(section)
+        if pooled_here:
+            section.notes.append(POOLED_NOTE)
         if not len(final) or final[dimension].nunique() < 2:
             section.notes = [f"Fewer than two values of {dimension} have completed trials yet: nothing to compare."]
             continue

@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from nerftune.dimensions import FRAME_SUBSET
 from nerftune.outcomes import METRIC_RANGES, StopReason
+from nerftune.report.subset_spread import subset_means
 from nerftune.spec import SweepSpec
 
 CONFIDENCE = 0.95
@@ -259,7 +261,10 @@ def best_configuration_lines(table: pd.DataFrame, spec: SweepSpec) -> list[str]:
     if not spec.replicates:
         return []
     metric, dimensions = spec.metric.name, list(spec.configuration_space)
-    final = final_trials(table)
+    final, replicates = final_trials(table), f"{spec.replicates} replicates"
+    if FRAME_SUBSET in dimensions and len(dimensions) > 1 and len(final):  # subsets are draws: settings over them
+        final, replicates = subset_means(final, dimensions, [metric]), "frame subsets"
+        dimensions = [d for d in dimensions if d != FRAME_SUBSET]
     seeds = seed_table(final, dimensions, metric) if len(table) else pd.DataFrame()
     seeds = seeds[seeds.n > 1] if len(seeds) else seeds
     if not len(seeds):
@@ -271,8 +276,8 @@ def best_configuration_lines(table: pd.DataFrame, spec: SweepSpec) -> list[str]:
         return ", ".join(f"{name}={row[name]}" for name in dimensions)
 
     lines = [
-        f"best configuration ({named(best)}): {metric} {best['mean']:.3f} over {best['n']} {spec.replicates} "
-        f"replicates ({best['min']:.3f} to {best['max']:.3f}; 95 % interval {best['ci_low']:.2f} to "
+        f"best configuration ({named(best)}): {metric} {best['mean']:.3f} over {best['n']} {replicates} "
+        f"({best['min']:.3f} to {best['max']:.3f}; 95 % interval {best['ci_low']:.2f} to "
         f"{best['ci_high']:.2f})"
     ]
     if len(ranked) > 1:  # is the best told apart from the runner-up, or is its lead within seed noise?

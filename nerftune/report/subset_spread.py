@@ -19,6 +19,11 @@ from scipy import stats
 
 from nerftune.dimensions import FRAME_SUBSET
 
+POOLED_NOTE = (
+    f"Frame subsets pooled: each point is one {FRAME_SUBSET}'s mean over its replicates, and the bands and tests take "
+    f"the subsets as the replicates (which frames a count took is part of the noise here)."
+)
+
 
 def subset_spread(final: pd.DataFrame, others: Sequence[str], metric: str) -> pd.DataFrame:
     """Per value of `others`: subsets, seeds per subset (the fewest), the seed sd within subsets, the sd of the
@@ -64,3 +69,13 @@ def spread_note(table: pd.DataFrame, others: Sequence[str], metric: str) -> str:
         "means vary by beyond what their few seeds make them vary (random-effects one-way ANOVA); 0: no sign that "
         "which frames a count takes matters more than the seed."
     )
+
+
+def subset_means(final: pd.DataFrame, dimensions: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """One row per configuration (a setting on one frame subset): its settings and its replicates' mean of each
+    metric, numbered by the setting without the subset, so that the subsets become that setting's replicates."""
+    settings = [d for d in dimensions if d != FRAME_SUBSET]
+    means = final.groupby("configuration").agg({**{d: "first" for d in dimensions}, **{m: "mean" for m in metrics}})
+    means = means.reset_index(drop=True)
+    means["configuration"] = means.groupby(settings, dropna=False, sort=True).ngroup() if settings else 0
+    return means
