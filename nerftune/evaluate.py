@@ -10,17 +10,20 @@ stage: rgb or finetune), psnr, ssim, lpips, doc_psnr, doc_ssim, doc_lpips, doc_c
 is empty where its network weights could not be had (one warning says how to provide them), doc_cer where Tesseract
 is missing. --reevaluate refuses trials whose data changed since they trained (it would score other images).
 --views: a row per trial, whole-test-set scoring and test view, with the same settings columns, the view's metrics and
-its novelty for the trial (`test_view_scores.csv` of each trial folder; those of older trials are missing).
+its novelty for the trial (`test_view_scores.csv` of each trial folder, missing in older trials; with --reevaluate,
+each re-evaluated checkpoint's views instead).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 import math
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -68,9 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.reevaluate:  # nerfstudio speaks as each checkpoint loads: into the sweep's eval.log
             trial_folders(args.sweep)  # a log only in a sweep's folder: bad input makes none
             with quiet_output(args.sweep / EVAL_LOG, args.verbose) as terminal:
-                table = evaluation_table(args.sweep, True, terminal.say)
+                table, scored_views = evaluation_table(args.sweep, True, terminal.say)
         else:
-            table = evaluation_table(args.sweep)
+            table, scored_views = evaluation_table(args.sweep)
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2
@@ -82,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"{out}: {len(table)} rows ({table.trial_id.nunique()} trials)")
     if args.views:
-        views = views_table(args.sweep, table)
+        views = views_table(args.sweep, table, scored_views)
         views_out = out.with_name(f"{out.stem}_views.csv")
         views.to_csv(views_out, index=False)
         print(f"{views_out}: {len(views)} rows ({views.trial_id.nunique()} trials' test views)")
@@ -93,9 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def evaluation_table(
     sweep_dir: Path, reevaluate: bool = False, say: Callable[[str], None] = print
-) -> pd.DataFrame:
-    """The table; with `reevaluate`, each saved checkpoint scored again, with a line `say`s as each is done."""
-    rows = []
+) -> tuple[pd.DataFrame, list[dict]]:
+    """The table; with `reevaluate`, each saved checkpoint scored again, with a line `say`s as each is done, and its
+    views' rows (as `test_view_scores.csv` has them, with trial_id)."""
+    rows, views = [], []
     trials = [(folder, read_recipe(folder)) for folder in trial_folders(sweep_dir)]
     searched = sorted({k for _, recipe in trials for k in recipe.config} - set(STANDARD_DIMENSIONS))
     if reevaluate:
@@ -112,7 +116,9 @@ def evaluation_table(
                 trial_id=recipe.trial_id, steps=recipe.config["steps"], reevaluated=False, data_hash=recipe.data_hash
             )
             if reevaluate and report["checkpoint"]:
-                row.update(_reevaluate(recipe, Path(report["checkpoint"]), say), reevaluated=True)
+                scores, scored_views = _reevaluate(recipe, Path(report["checkpoint"]), say)
+                row.update(scores, reevaluated=True)
+                views += [{"trial_id": recipe.trial_id, **view} for view in scored_views]
                 done, elapsed = done + 1, time.monotonic() - started
                 progress = how_far(done, saved, elapsed, elapsed, unit="checkpoints")
                 say(f"trial {recipe.trial_id} step {row['step']}: psnr {row['psnr']:.3f} ({progress})")
@@ -120,17 +126,17 @@ def evaluation_table(
     table = pd.DataFrame(rows, columns=FIXED_COLUMNS[:6] + searched + FIXED_COLUMNS[6:])
     if table["stage"].isna().all():
         table = table.drop(columns="stage")
-    return table.astype({metric: float for metric in METRICS})
+    return table.astype({metric: float for metric in METRICS}), views
 
 
-def views_table(sweep_dir: Path, table: pd.DataFrame) -> pd.DataFrame:
-    """A row per trial, whole-test-set scoring and view: `table`'s settings columns, then the trial's recorded
-    `test_view_scores.csv`."""
+def views_table(sweep_dir: Path, table: pd.DataFrame, reevaluated: list[dict]) -> pd.DataFrame:
+    """A row per trial, whole-test-set scoring and view: `table`'s settings columns, then the `reevaluated` views, or
+    else the trials' recorded `test_view_scores.csv`."""
     from nerftune.view_scores import VIEW_SCORES_FILE
 
     settings = table.columns[: table.columns.get_loc("step")].tolist()
     per_trial = table.drop_duplicates("trial_id").set_index("trial_id")[settings[1:]]
-    recorded = [
+    recorded = [pd.DataFrame(reevaluated)] if reevaluated else [
         pd.read_csv(folder / VIEW_SCORES_FILE).assign(trial_id=read_recipe(folder).trial_id)
         for folder in trial_folders(sweep_dir)
         if (folder / VIEW_SCORES_FILE).is_file()
@@ -181,9 +187,9 @@ def _set_documents(recipe, trainer) -> None:
     trainer.document_regions, trainer.text_checks = regions, text
 
 
-def _reevaluate(recipe, checkpoint: Path, say: Callable[[str], None]) -> dict[str, Any]:
+def _reevaluate(recipe, checkpoint: Path, say: Callable[[str], None]) -> tuple[dict[str, Any], list[dict]]:
     """The full fixed test set rendered from the checkpoint, with the trial's own model and dataset view (`say`ing
-    how far it is where that takes a while)."""
+    how far it is where that takes a while): the metrics, and a row per view."""
     from nerftune.evaluation_cost import test_rays
     from nerftune.nerf.render import load_trained
 
@@ -193,10 +199,25 @@ def _reevaluate(recipe, checkpoint: Path, say: Callable[[str], None]) -> dict[st
         _set_documents(recipe, trainer)
         evaluation = trainer.evaluate(on_image=Notices(say, f"trial {recipe.trial_id} step {trainer.step}", "images"))
     metrics = {k: (v if v is not None and math.isfinite(v) else None) for k, v in evaluation.metrics.items()}
-    return {
+    scores = {
         **metrics,
         "test_images": evaluation.images,
         "eval_rays_per_s": evaluation.rays_per_s,
         "fps": evaluation.fps,
         "step": trainer.step,
     }
+    return scores, _view_scores(recipe, trainer).rows(trainer.step, evaluation.per_view)
+
+
+def _view_scores(recipe, trainer):
+    """What names and places the views of the trial's scoring: its training frames, from its dataset view."""
+    from nerftune.finetune import by_segmentation_image
+    from nerftune.view_scores import ViewScores
+
+    dataset = _dataset(recipe.data_dir, recipe.test_every)
+    by_path = {str((dataset.root / name).resolve()): name for name in dataset.frame_names}
+    trained = json.loads((Path(recipe.view_dir) / "transforms.json").read_text())["train_filenames"]
+    scores = ViewScores.of(Path(recipe.view_dir).parent, dataset, [by_path[str(Path(p).resolve())] for p in trained])
+    if trainer.colour_only:  # a fine-tuned model scores the views' segmentation images
+        scores = replace(scores, names=by_segmentation_image(dataset, trainer.config.data, scores.names))
+    return scores

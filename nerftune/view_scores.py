@@ -52,7 +52,7 @@ class ViewScores:
     def write(self, step: int, per_view: dict[str, dict[str, float | None]]) -> Path:
         """Add this step's rows (a view per row, `per_view` keyed by image path as `names` is) to the table; an
         evaluation of the same step again (a resumed trial's) replaces its rows."""
-        rows = [self._row(step, self.names[image], scores) for image, scores in per_view.items()]
+        rows = self.rows(step, per_view)
         path = self.trial_dir / VIEW_SCORES_FILE
         earlier = pd.read_csv(path) if path.is_file() else None
         kept = [earlier[earlier.step != step]] if earlier is not None else []
@@ -60,6 +60,10 @@ class ViewScores:
         columns = ["step", "view", *(m for m in METRICS if m in table), *NOVELTY_COLUMNS]
         table[columns].to_csv(path, index=False)
         return path
+
+    def rows(self, step: int, per_view: dict[str, dict[str, float | None]]) -> list[dict]:
+        """A row per view of one scoring of the test set, as the table has them."""
+        return [self._row(step, self.names[image], scores) for image, scores in per_view.items()]
 
     def _row(self, step: int, name: str, scores: dict[str, float | None]) -> dict:
         view = self.novelty[name]

@@ -161,12 +161,17 @@ def test_a_sweep_over_fine_tuning_steps_records_both_stages(scene_dir, write_spe
     assert [m.step for m in client.get_metric_history(run.info.run_id, "psnr")] == [20, 40]
     assert [m.step for m in client.get_metric_history(run.info.run_id, "finetune_psnr")] == [60, 80]
 
-    code, _, err = nerftune_cli("eval", sweep, "--reevaluate", "--out", tmp_path / "eval.csv")
+    code, _, err = nerftune_cli("eval", sweep, "--reevaluate", "--views", "--out", tmp_path / "eval.csv")
     assert code == 0, err
     rows = pd.read_csv(tmp_path / "eval.csv")
     last = rows[(rows.finetune_steps == 40) & (rows.step == 80)].iloc[0]
     assert last.stage == "finetune" and last.reevaluated
     assert last.psnr == pytest.approx(tuned.psnr, abs=1e-3), "re-rendered on the segmented test images"
+    # and view by view, under the test frames' own names, the segmentation images' scores included
+    views = pd.read_csv(tmp_path / "eval_views.csv")
+    tuned_views = views[(views.finetune_steps == 40) & (views.step == 80)]
+    assert sorted(tuned_views.view) == test_names
+    assert tuned_views.psnr.mean() == pytest.approx(last.psnr, abs=1e-3)
 
 
 @pytest.mark.parametrize(

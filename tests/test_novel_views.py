@@ -223,10 +223,16 @@ def test_eval_reevaluates_saved_checkpoints_on_the_full_test_set(swept, tmp_path
     monkeypatch.setattr(scoring_progress, "FIRST_NOTICE_S", 0.0)  # a line after every test image, however fast
     monkeypatch.setattr(scoring_progress, "NOTICE_EVERY_S", 0.0)
     out = tmp_path / "again.csv"
-    code, said, err = nerftune_cli("eval", swept.folder, "--out", out, "--reevaluate")
+    code, said, err = nerftune_cli("eval", swept.folder, "--out", out, "--reevaluate", "--views")
     assert code == 0, err[-3000:]
     table = pd.read_csv(out)
     assert len(table) == swept.table.steps_done.floordiv(30).sum() and table.reevaluated.all()
+    # --views: every re-evaluated checkpoint's 3 test views (not only the scorings the trials recorded)
+    views = pd.read_csv(tmp_path / "again_views.csv")
+    assert len(views) == 3 * len(table)
+    means = views.groupby(["trial_id", "step"]).psnr.mean()
+    assert means.to_dict() == pytest.approx(table.set_index(["trial_id", "step"]).psnr.to_dict(), abs=1e-4)
+    assert views.novelty.between(0, 1).all() and views.nearest_training_frame.notna().all()
     # a line as each checkpoint is scored again, how far and how long; nerfstudio's own output in eval.log
     progress = [line for line in said.splitlines() if " checkpoints in " in line]
     assert len(progress) == len(table) and progress[-1].endswith(")"), said
