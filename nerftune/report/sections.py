@@ -56,7 +56,7 @@ def dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list
     for dimension in [name for name in sweep.dimensions if name != SCENE]:  # scenes have a section of their own
         ordered = dimension in numeric
         pooled_here = pooled is not None and dimension != FRAME_SUBSET
-        final = pooled if pooled_here else whole
+        final = pooled if pooled_here else whole  # from here on: the trials, or the subsets' means
         others = [d for d in sweep.dimensions if d != dimension and not (pooled_here and d == FRAME_SUBSET)]
         section = Section(f"Quality against {dimension}", notes=list(no_bands))
         sections.append(section)
