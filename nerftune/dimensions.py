@@ -109,6 +109,23 @@ def check_replicates_and_strata(replicates: str | None, stratify: list[str], sea
     check_grouping("stratify", stratify, replicates, searched)
 
 
+def check_frame_subsets(searched: dict, replicates: str | None, stratify: list[str], scheduler: str, search: str):
+    """Searched frame subsets are draws to average over, not settings to pick: a searcher or a scheduler that favours
+    the luckier ones would bias every comparison made over them."""
+    if FRAME_SUBSET not in searched or replicates == FRAME_SUBSET:
+        return
+    hint = f"or make them the replicates (`replicates: {FRAME_SUBSET}`)"
+    if search == "tpe":
+        problem = "tpe would favour the luckier frame subsets"
+        raise FieldProblem("search.algorithm", problem, f"use grid or random, {hint}")
+    if scheduler == "asha" and FRAME_SUBSET not in stratify:
+        raise FieldProblem(
+            "scheduler",
+            "ASHA would stop the unluckier frame subsets early, and only the luckier would be compared",
+            f"add {FRAME_SUBSET} to stratify, use `scheduler: {{type: none}}`, {hint}",
+        )
+
+
 def check_grouping(field: str, names: list[str], replicates: str | None, searched: dict) -> None:
     """`stratify` and `render.per` group trials by the values of searched dimensions: each must list its values, and
     none may be the replicate dimension (its values are the same settings)."""

@@ -55,6 +55,7 @@ from nerftune.dimensions import (  # noqa: F401 (the dimension names are the spe
     INIT_FROM,
     SOURCE,
     FieldProblem,
+    check_frame_subsets,
     check_grouping,
     check_replicates_and_strata,
     check_source_values,
@@ -178,6 +179,7 @@ class SweepSpec(_Strict):
         for name, dim in self.space.items():
             check_standard_dimension(name, dim)
         check_replicates_and_strata(self.replicates, self.stratify, self.searched)
+        check_frame_subsets(self.searched, self.replicates, self.stratify, self.scheduler.type, self.search.algorithm)
         if self.render is not None:
             check_grouping("render.per", self.render.per, self.replicates, self.searched)
         if self.warm_start is not None:

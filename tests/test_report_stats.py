@@ -209,7 +209,7 @@ def test_an_unordered_dimension_gets_its_own_section_with_levels_side_by_side(tm
 
     spec = parse_spec(
         "name: s\ndata: synthetic:id-card\nspace: {frames: [6, 12], poses: [global, per_subset], seed: [0, 1], "
-        "steps: 10}\nreplicates: seed\n"
+        "steps: 10}\nreplicates: seed\nsearch: {algorithm: grid}\nscheduler: {type: none}\n"
     )
     final = pd.DataFrame(
         {
@@ -337,7 +337,7 @@ def test_importance_says_it_ranks_only_what_the_scheduler_let_finish(tmp_path):
 
     spec = parse_spec(
         "name: s\ndata: synthetic:id-card\nspace: {frames: [6, 12, 24], poses: [global, per_subset], seed: [0, 1], "
-        "steps: 10}\nreplicates: seed\n"
+        "steps: 10}\nreplicates: seed\nsearch: {algorithm: grid}\nscheduler: {type: none}\n"
     )
     finished = _study([(6, "global", True, 20.0), (12, "global", True, 23.0), (24, "per_subset", True, 24.0)])
     seeds = stats.seed_table(finished, ["frames", "poses"], "psnr")
@@ -357,7 +357,7 @@ def test_frame_subsets_are_compared_against_the_best_one_not_each_against_the_ne
 
     spec = parse_spec(
         "name: s\ndata: synthetic:id-card\nspace: {frames: 6, frame_subset: [0, 1, 2], seed: [0, 1], steps: 10}\n"
-        "replicates: seed\n"
+        "replicates: seed\nsearch: {algorithm: grid}\nscheduler: {type: none}\n"
     )
     final = pd.DataFrame(
         [
@@ -425,7 +425,7 @@ def test_other_dimensions_are_compared_over_the_frame_subsets_with_the_subsets_a
 
     spec = parse_spec(
         "name: s\ndata: synthetic:id-card\nspace: {frames: [6, 12], frame_subset: [0, 1, 2], seed: [0, 1], "
-        "steps: 10}\nreplicates: seed\n"
+        "steps: 10}\nreplicates: seed\nsearch: {algorithm: grid}\nscheduler: {type: none}\n"
     )
     rows = [
         {"trial_id": f"t{f}{k}{s}", "frames": f, "frame_subset": k, "seed": s, "psnr": 20.0 + f / 6 + k + s,

@@ -187,6 +187,17 @@ BAD = {
         "lists a value twice",
     ),
     "replicates not searched": (GOOD + "replicates: seed\n", "replicates", "'seed' is not a searched dimension"),
+    "frame subsets a searcher would pick among": (
+        GOOD + "  frame_subset: {values: [0, 1, 2]}\n",
+        "search.algorithm",
+        "tpe would favour the luckier frame subsets (use grid or random, or make them the replicates",
+    ),
+    "frame subsets a scheduler would stop": (
+        GOOD + "  frame_subset: {values: [0, 1, 2]}\nsearch: {algorithm: grid}\n",
+        "scheduler",
+        "ASHA would stop the unluckier frame subsets early, and only the luckier would be compared (add frame_subset "
+        "to stratify, use `scheduler: {type: none}`, or make them the replicates (`replicates: frame_subset`))",
+    ),
     "a frame subset that is no subset": (
         GOOD + "  frame_subset: {values: [0, -1]}\n",
         "space.frame_subset",
@@ -323,3 +334,14 @@ def test_a_password_in_the_spec_is_not_echoed(write_spec):
 def test_missing_spec_file(tmp_path):
     with pytest.raises(InputError, match="cannot read the spec"):
         load_spec(tmp_path / "nope.yaml")
+
+
+def test_frame_subsets_may_be_searched_where_no_searcher_or_scheduler_picks_among_them(write_spec):
+    subsets = GOOD + "  frame_subset: {values: [0, 1, 2]}\n"
+    for extra in (
+        "search: {algorithm: random}\nscheduler: {type: none}\n",
+        "search: {algorithm: grid}\nstratify: [frames, frame_subset]\n",  # ASHA within each subset of each count
+        "replicates: frame_subset\n",  # tpe and ASHA over configurations, each judged on all its subsets
+    ):
+        spec = load_spec(write_spec(subsets + extra))
+        assert spec.space["frame_subset"].choices == [0, 1, 2]

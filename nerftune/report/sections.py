@@ -50,7 +50,7 @@ def dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list
     )
     numeric = _numeric(sweep)
     # searched frame subsets are draws of frames, not settings: every other dimension is compared over them
-    pooling = FRAME_SUBSET in sweep.dimensions and FRAME_SUBSET not in sweep.spec.stratify and len(final)
+    pooling = FRAME_SUBSET in sweep.dimensions and len(final)
     pooled = subset_means(final, sweep.dimensions, _measured(final)) if pooling else None
     whole = final
     for dimension in [name for name in sweep.dimensions if name != SCENE]:  # scenes have a section of their own
