@@ -87,8 +87,7 @@ def hardest_views(views: pd.DataFrame, metric: str, lower_is_better: bool) -> pd
 
 def _hardest_line(hardest: pd.DataFrame, metric: str) -> str:
     """Names the views that are the worst of most trials: one outside the training trajectory (extrapolated) is hard
-    by nature; one within it that every model gets wrong may be a poor frame (motion blur, glare, a
-    pose SfM got wrong)."""
+    by nature; one within it that every model gets wrong may be a poor frame (motion blur, glare, a bad pose)."""
     flagged = hardest[hardest.worst_in * 2 > hardest.trials]
     text = (
         f"Test views, the hardest first (the page shows {MAX_SHOWN}, {metric}_by_test_view.csv all): each view's "
