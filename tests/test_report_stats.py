@@ -205,7 +205,7 @@ def test_each_level_of_an_unordered_dimension_against_the_best_one():
 
 
 def test_an_unordered_dimension_gets_its_own_section_with_levels_side_by_side(tmp_path):
-    from nerftune.report.sections import dimension_sections
+    from nerftune.report.by_dimension import dimension_sections
 
     spec = parse_spec(
         "name: s\ndata: synthetic:id-card\nspace: {frames: [6, 12], poses: [global, per_subset], seed: [0, 1], "
@@ -280,7 +280,7 @@ STUDY = (
 
 
 def _sections(final: pd.DataFrame, tmp_path) -> dict:
-    from nerftune.report.sections import dimension_sections
+    from nerftune.report.by_dimension import dimension_sections
 
     trials = final.assign(trial_id=[f"t{i}" for i in range(len(final))])
     sweep = SweepData(tmp_path, parse_spec(STUDY), {}, trials, pd.DataFrame(), pd.DataFrame())
@@ -353,7 +353,7 @@ def test_importance_says_it_ranks_only_what_the_scheduler_let_finish(tmp_path):
 
 def test_frame_subsets_are_compared_against_the_best_one_not_each_against_the_next(tmp_path):
     """A frame subset's number names a draw of frames, not a size: subset 2 is not "more" than subset 1."""
-    from nerftune.report.sections import dimension_sections
+    from nerftune.report.by_dimension import dimension_sections
 
     spec = parse_spec(
         "name: s\ndata: synthetic:id-card\nspace: {frames: 6, frame_subset: [0, 1, 2], seed: [0, 1], steps: 10}\n"
@@ -421,7 +421,7 @@ def test_the_noise_is_named_after_the_replicate_dimension(tmp_path):
 def test_other_dimensions_are_compared_over_the_frame_subsets_with_the_subsets_as_replicates(tmp_path):
     """Subset 1 at 6 frames and subset 1 at 12 are unrelated draws: frames are compared over all subsets, each a
     point (its seeds' mean), never subset by subset, nor by each count's luckiest subset."""
-    from nerftune.report.sections import dimension_sections
+    from nerftune.report.by_dimension import dimension_sections
 
     spec = parse_spec(
         "name: s\ndata: synthetic:id-card\nspace: {frames: [6, 12], frame_subset: [0, 1, 2], seed: [0, 1], "

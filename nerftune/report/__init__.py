@@ -2,8 +2,8 @@
 
 nerftune report sweeps/frames        # also written at the end of every sweep; works on a running sweep too
 
-Reads the sweep's folder only (`data`); each section (`sections`, `scenes`, `view_novelty`, `novel`) computes with
-`stats` and `importance` and draws with `plots`; `page` writes the page. Metrics are compared only where they are
+Reads the sweep's folder only (`data`); each section (`by_dimension`, `sections`, `scenes`, `view_novelty`,
+`novel`) computes with `stats` and `importance` and draws with `plots`; `page` writes the page. Metrics are compared only where they are
 comparable: on trials that trained all their steps and scored the whole test set at the end.
 """
 
@@ -23,6 +23,7 @@ from nerftune.cli import described
 from nerftune.errors import InputError
 from nerftune.outcomes import is_error
 from nerftune.report import sections, stats
+from nerftune.report.by_dimension import dimension_sections
 from nerftune.report.data import SweepData, load_sweep
 from nerftune.report.novel import novel_views_section
 from nerftune.report.page import render_page
@@ -48,7 +49,7 @@ def build_report(folder: Path) -> Path:
     noise = stats.pooled_std(seeds) if len(seeds) else math.nan
     gpu_share = sections.gpu_per_trial(sweep)
     parts = [
-        *sections.dimension_sections(sweep, final, out),
+        *dimension_sections(sweep, final, out),
         scenes_section(sweep, final, gpu_share, out),
         view_novelty_section(sweep, final, out),
         novel_views_section(sweep, out),

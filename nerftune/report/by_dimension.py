@@ -1,0 +1,122 @@
+"""The sections of quality against each dimension of the space: per level, the replicates' means with their
+intervals, a figure, each level against the next (ordered dimensions) or against the best (unordered ones), and for
+a dimension that costs more the more of it (frames, steps) how much of it is enough (`enough`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from nerftune.outcomes import METRICS
+from nerftune.report import stats
+from nerftune.report.data import SweepData
+from nerftune.report.page import Section, csv_table
+from nerftune.report.plots import plot_by_dimension
+from nerftune.report.subset_spread import POOLED_NOTE, spread_note, subset_means, subset_spread
+from nerftune.spec import FRAME_SUBSET, SCENE
+
+P_BETTER = (
+    "That probability takes each mean's uncertainty from its replicates by Student's t, as Welch's test does (a "
+    "little more cautiously with 2 or 3 seeds): with so few seeds it stays well short of 1 unless the gap is many "
+    "times the seed noise."
+)
+
+
+def _measured(final: pd.DataFrame) -> list[str]:
+    return [m for m in METRICS if m in final and final[m].notna().any()]
+
+
+def _numeric(sweep: SweepData) -> list[str]:
+    """The ordered dimensions (drawn as curves, each level against the next); a frame subset is a name, not a size."""
+    space = sweep.spec.configuration_space
+    return [
+        n
+        for n, d in space.items()
+        if n != FRAME_SUBSET and (d.values is None or all(isinstance(v, (int, float)) for v in d.values))
+    ]
+
+
+def dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list[Section]:
+    sections = []
+    no_bands = (
+        []
+        if sweep.spec.replicates
+        else [
+            "No replicates: every point is one seed, so there are no bands and "
+            "no tests (add `replicates: seed` to the spec)."
+        ]
+    )
+    numeric = _numeric(sweep)
+    # searched frame subsets are draws of frames, not settings: every other dimension is compared over them
+    pooling = FRAME_SUBSET in sweep.dimensions and len(final)
+    pooled = subset_means(final, sweep.dimensions, _measured(final)) if pooling else None
+    whole = final
+    for dimension in [name for name in sweep.dimensions if name != SCENE]:  # scenes have a section of their own
+        ordered = dimension in numeric
+        pooled_here = pooled is not None and dimension != FRAME_SUBSET
+        final = pooled if pooled_here else whole  # from here on: the trials, or the subsets' means
+        others = [d for d in sweep.dimensions if d != dimension and not (pooled_here and d == FRAME_SUBSET)]
+        section = Section(f"Quality against {dimension}", notes=list(no_bands))
+        sections.append(section)
+        if pooled_here:
+            section.notes.append(POOLED_NOTE)
+        if not len(final) or final[dimension].nunique() < 2:
+            section.notes = [f"Fewer than two values of {dimension} have completed trials yet: nothing to compare."]
+            continue
+        dim = sweep.spec.space[dimension]
+        log_x = ordered and (
+            dim.log or (dim.values is not None and min(dim.values) > 0 and max(dim.values) / min(dim.values) > 100)
+        )
+        tables = []
+        # a level's best configuration is taken over the searched settings, never across the study's other strata
+        within = [d for d in sweep.spec.stratify if d in others]
+        searched = [d for d in others if d not in within]
+        metric, mode = sweep.spec.metric.name, sweep.spec.metric.mode
+        best_rows = stats.best_per_level(final, dimension, metric, mode, within) if searched else None
+        # stratified by this dimension with other settings searched: each level's best configuration is the curve
+        stratified = dimension in sweep.spec.stratify and bool(searched)
+        for measured in _measured(final):
+            summary = stats.by_dimension(final, dimension, others, measured)
+            summary.insert(0, "metric", measured)
+            tables.append(summary)
+            best = None
+            if stratified:
+                best = stats.by_dimension(best_rows, dimension, within, measured)
+                tables.append(best.assign(metric=measured, **{name: "(best per level)" for name in searched}))
+            figure = f"{measured}_by_{_slug(dimension)}.png"
+            plot_by_dimension(summary, final, dimension, others, measured, out / figure, log_x, best, ordered, within)
+            section.figures.append(figure)
+        if tables:
+            section.tables.append(csv_table(pd.concat(tables, ignore_index=True), f"by_{_slug(dimension)}.csv", out))
+            compare = stats.neighbour_levels if ordered else stats.against_best_level
+            compared = compare(final, dimension, others, metric, mode)
+            if searched:  # and each level's best configuration against the next's, whatever its searched settings
+                best = compare(best_rows, dimension, within, metric, mode)
+                compared = pd.concat([compared, best.assign(**{name: "(best per level)" for name in searched})])
+            if len(compared):
+                section.notes.append(
+                    f"Each level against the next ({metric}): difference of means, Welch's t-test p-value, and the "
+                    f"probability that the higher level is better (0.5: no idea; near 1 or 0: a difference). {P_BETTER}"
+                    if ordered
+                    else f"Each level against the best one ({metric}, `to`): difference of means (the best's minus "
+                    "the level's), Welch's t-test p-value, and the probability that the best is better (0.5: no "
+                    f"idea; near 1: a difference). {P_BETTER}"
+                )
+                section.tables.append(csv_table(compared, f"compare_{_slug(dimension)}.csv", out))
+            elif within:  # its levels completed only in different strata
+                held = " and ".join(within)
+                section.notes.append(
+                    f"No two levels of {dimension} completed with the same {held} (the study's strata): comparing "
+                    f"levels across them would credit {dimension} with what {held} did, so there is no comparison."
+                )
+        spread = subset_spread(final, others, metric) if dimension == FRAME_SUBSET and sweep.spec.replicates else None
+        if spread is not None and len(spread):  # which frames against which seed
+            section.notes.append(spread_note(spread, others, metric))
+            section.tables.append(csv_table(spread, "frame_subset_spread.csv", out))
+    return sections
+
+
+def _slug(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
