@@ -179,9 +179,9 @@ def summary_lines(table: pd.DataFrame, spec: SweepSpec, folder: Path) -> list[st
         values = ", ".join(f"{k}={best[k]}" for k in dimensions)
         searched = f" ({values})" if values else ""  # nothing searched: no empty brackets
         lines.append(f"best trial {best['trial_id']}: {metric} {best[f'best_{metric}']:.3f}{searched}")
-    from nerftune.report.stats import best_configuration_lines  # scipy: only where a sweep ends
+    from nerftune.report.answers import study_lines  # scipy: only where a sweep ends
 
-    return lines + best_configuration_lines(table, spec) + [f"results: {folder / RESULTS_FILE}"]
+    return lines + study_lines(table, spec) + [f"results: {folder / RESULTS_FILE}"]
 
 
 def _is_terminal(stream: IO[str]) -> bool:

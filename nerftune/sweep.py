@@ -219,11 +219,11 @@ def _open_tracking(prepared: Prepared, state: dict, tracking_uri: str | None, te
 
 
 def _publish_report(target: TrackingTarget, report: Path, table: Any, spec, terminal) -> None:
-    from nerftune.report.stats import best_configuration_lines
+    from nerftune.report.answers import study_lines
     from nerftune.tracking_sweep import markdown_table, publish_report
 
     shown = [c for c in ("trial_id", "configuration", *table.columns[2:8], "steps_done", "stop_reason") if c in table]
-    best = "".join(f"{line}.\n\n" for line in best_configuration_lines(table, spec))
+    best = "".join(f"{line}.\n\n" for line in study_lines(table, spec))
     description = (
         f"nerftune sweep: {len(table)} trials. Report: `{report}` (and this experiment's sweep run, "
         f"artifact report/index.html).\n\n{best}" + markdown_table(table[list(dict.fromkeys(shown))].head(20))

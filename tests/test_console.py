@@ -96,15 +96,17 @@ def test_a_study_names_its_best_configuration_by_the_mean_of_its_replicates(tmp_
     )
     study = spec("frames: [6, 12, 24], seed: [0, 1]", "replicates: seed\n")
     lines = summary_lines(table.sort_values("best_psnr", ascending=False), study, tmp_path)
-    assert lines[-4].startswith("best trial c: psnr 24.000")
-    assert lines[-3] == (
+    assert lines[-5].startswith("best trial c: psnr 24.000")
+    assert lines[-4] == (
         "best configuration (frames=6): psnr 22.500 over 2 seed replicates (22.000 to 23.000; 95 % interval 16.15 "
         "to 28.85)"
-    ), lines[-3]
+    ), lines[-4]
     # and whether it is told apart from the runner-up: 1.5 dB ahead of seeds 6 dB apart is no finding
     next_best = "next best (frames=12): psnr 21.000; the best beats it with probability 0.63 (Welch's p 0.7)"
-    assert lines[-2] == next_best, lines[-2]
-    assert "frames=24" not in lines[-3] + lines[-2], "a stopped configuration is no answer"
+    assert lines[-3] == next_best, lines[-3]
+    assert "frames=24" not in lines[-4] + lines[-3], "a stopped configuration is no answer"
+    # and how many frames are enough, among those compared (24 frames was stopped)
+    assert lines[-2].startswith("how many frames are enough: the most frames compared, 12, scored 21.000 (psnr); 6 ")
     only_one = table.assign(stop_reason=["completed"] * 2 + ["asha_pruned"] * 3)
     assert summary_lines(only_one, study, tmp_path)[-2].startswith("best configuration (frames=6)"), "no runner-up"
     none_done = table.assign(stop_reason="asha_pruned")

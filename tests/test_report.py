@@ -22,6 +22,7 @@ FILES = (
     "ssim_by_frames.png",
     "by_frames.csv",
     "compare_frames.csv",
+    "enough_frames.csv",
     "seeds.csv",
     "timing.csv",
     "cost_per_configuration.csv",
@@ -59,6 +60,13 @@ def test_the_report_tables_hold_what_results_csv_says(study_sweep):
         # one configuration completes per frame count (the frozen one is stopped): it is also the level's best
         assert per_rate.loc[frames, "mean"] == pytest.approx(group.final_psnr.mean())
         assert best.loc[frames, "mean"] == pytest.approx(group.final_psnr.mean())
+    # how many frames are enough: 3 frames against 12, the most, per learning rate and per level's best
+    enough = pd.read_csv(report / "enough_frames.csv")
+    enough_best = enough[enough[LR].astype(str) == "(best per level)"].set_index("frames")
+    assert (enough_best["most"] == 12).all()
+    assert enough_best.loc[3, "difference"] == pytest.approx(best.loc[3, "mean"] - best.loc[12, "mean"])
+    assert 0 <= enough_best.loc[3, "p_within"] <= 1
+    assert "How many frames are enough" in (report / "index.html").read_text()
     cost = pd.read_csv(report / "cost_per_configuration.csv").set_index("configuration")
     assert (cost.steps_done == table.groupby("configuration").steps_done.sum()).all()
     assert (cost.device_s > 0).all()

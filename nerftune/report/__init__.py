@@ -3,8 +3,8 @@
 nerftune report sweeps/frames        # also written at the end of every sweep; works on a running sweep too
 
 Reads the sweep's folder only (`data`); each section (`by_dimension`, `sections`, `scenes`, `view_novelty`,
-`novel`) computes with `stats` and `importance` and draws with `plots`; `page` writes the page. Metrics are compared only where they are
-comparable: on trials that trained all their steps and scored the whole test set at the end.
+`novel`) computes with `stats` and `importance` and draws with `plots`; `page` writes the page. Metrics are compared
+only where they are comparable: on trials that trained all their steps and scored the whole test set at the end.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from nerftune.cli import described
 from nerftune.errors import InputError
 from nerftune.outcomes import is_error
 from nerftune.report import sections, stats
+from nerftune.report.answers import study_lines
 from nerftune.report.by_dimension import dimension_sections
 from nerftune.report.data import SweepData, load_sweep
 from nerftune.report.novel import novel_views_section
@@ -33,8 +34,9 @@ from nerftune.report.view_novelty import view_novelty_section
 REPORT_DIR = "report"
 
 
-def build_report(folder: Path) -> Path:
-    """Write the report of the sweep in `folder`; returns its index.html."""
+def build_report(folder: Path, tolerance: float | None = None) -> Path:
+    """Write the report of the sweep in `folder`; returns its index.html. `tolerance`: how much worse than the most
+    frames (steps) tested is still enough, in the metric's units (default: 0.5 dB of PSNR, 0.01 of the others)."""
     sweep = load_sweep(folder)
     out = Path(folder) / REPORT_DIR
     shutil.rmtree(out, ignore_errors=True)  # the report's own folder: no figure of an earlier run stays behind
@@ -49,7 +51,7 @@ def build_report(folder: Path) -> Path:
     noise = stats.pooled_std(seeds) if len(seeds) else math.nan
     gpu_share = sections.gpu_per_trial(sweep)
     parts = [
-        *dimension_sections(sweep, final, out),
+        *dimension_sections(sweep, final, out, tolerance),
         scenes_section(sweep, final, gpu_share, out),
         view_novelty_section(sweep, final, out),
         novel_views_section(sweep, out),
@@ -64,11 +66,11 @@ def build_report(folder: Path) -> Path:
     ]
     trials.to_csv(out / "trials.csv", index=False)
     shown = [part for part in parts if part is not None]  # scenes: studies of several; novel views: once rendered
-    page.write_text(render_page(title, _summary(sweep, final), shown))
+    page.write_text(render_page(title, _summary(sweep, final, tolerance), shown))
     return page
 
 
-def _summary(sweep: SweepData, final: pd.DataFrame) -> str:
+def _summary(sweep: SweepData, final: pd.DataFrame, tolerance: float | None = None) -> str:
     trials = sweep.trials
     counts = trials.stop_reason.map(lambda r: "errored" if is_error(r) else r).value_counts().to_dict()
     spec = sweep.spec
@@ -78,7 +80,7 @@ def _summary(sweep: SweepData, final: pd.DataFrame) -> str:
         else "no replicates"
     )
     strata = f", strata: {' x '.join(spec.stratify)}" if spec.stratify else ""
-    best = "".join(f"{line[0].upper()}{line[1:]}. " for line in stats.best_configuration_lines(trials, spec))
+    best = "".join(f"{line[0].upper()}{line[1:]}. " for line in study_lines(trials, spec, tolerance))
     return (
         f"{len(trials)} trials of {spec.trial_count} planned "
         f"({', '.join(f'{n} {reason}' for reason, n in sorted(counts.items()))}); {replicates}{strata}; "
@@ -108,9 +110,18 @@ def _forced_warning(state: dict) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nerftune report", description=described(__doc__))
     parser.add_argument("sweep_dir", type=Path, help="a sweep's folder, e.g. sweeps/demo")
+    parser.add_argument(
+        "--within",
+        type=float,
+        metavar="X",
+        help="how much worse than the most frames (steps) tested is still enough, in the metric's units "
+        "(default: 0.5 for PSNR in dB, 0.01 for SSIM, LPIPS and character error rate)",
+    )
     args = parser.parse_args(argv)
     try:
-        page = build_report(args.sweep_dir)
+        if args.within is not None and not args.within > 0:
+            raise InputError("command line", "--within", f"is {args.within:g}; it must be positive", "e.g. 0.5")
+        page = build_report(args.sweep_dir, args.within)
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ import pandas as pd
 from nerftune.outcomes import METRICS
 from nerftune.report import stats
 from nerftune.report.data import SweepData
+from nerftune.report.enough import COSTLY_DIMENSIONS, amount, enough, tolerance_of
 from nerftune.report.page import Section, csv_table
 from nerftune.report.plots import plot_by_dimension
 from nerftune.report.subset_spread import POOLED_NOTE, spread_note, subset_means, subset_spread
@@ -37,7 +38,10 @@ def _numeric(sweep: SweepData) -> list[str]:
     ]
 
 
-def dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list[Section]:
+def dimension_sections(
+    sweep: SweepData, final: pd.DataFrame, out: Path, tolerance: float | None = None
+) -> list[Section]:
+    """`tolerance`: how much worse than the most frames (steps) tested is still enough (default: `enough`'s)."""
     sections = []
     no_bands = (
         []
@@ -110,11 +114,38 @@ def dimension_sections(sweep: SweepData, final: pd.DataFrame, out: Path) -> list
                     f"No two levels of {dimension} completed with the same {held} (the study's strata): comparing "
                     f"levels across them would credit {dimension} with what {held} did, so there is no comparison."
                 )
+            if dimension in COSTLY_DIMENSIONS and ordered and sweep.spec.replicates:
+                section.notes.extend(_enough_notes(final, best_rows, dimension, others, within, sweep, tolerance, out))
         spread = subset_spread(final, others, metric) if dimension == FRAME_SUBSET and sweep.spec.replicates else None
         if spread is not None and len(spread):  # which frames against which seed
             section.notes.append(spread_note(spread, others, metric))
             section.tables.append(csv_table(spread, "frame_subset_spread.csv", out))
     return sections
+
+
+def _enough_notes(
+    final: pd.DataFrame,
+    best_rows: pd.DataFrame | None,
+    dimension: str,
+    others: list[str],
+    within: list[str],
+    sweep: SweepData,
+    tolerance: float | None,
+    out: Path,
+) -> list[str]:
+    metric, mode = sweep.spec.metric.name, sweep.spec.metric.mode
+    tolerance = tolerance_of(metric, tolerance)
+    table, lines = enough(final, best_rows, dimension, others, within, metric, mode, tolerance)
+    if not len(table):
+        return []
+    csv_table(table, f"enough_{_slug(dimension)}.csv", out)
+    return [
+        f"How many {dimension} are enough: each level compared (2 replicates or more that trained all their steps) "
+        f"against the most, and the probability that its true mean is no more than {amount(tolerance, metric)} "
+        f"worse (`nerftune report --within` sets how much; the probability is computed as above); every level in "
+        f"enough_{_slug(dimension)}.csv.",
+        *lines,
+    ]
 
 
 def _slug(name: str) -> str:

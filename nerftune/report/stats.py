@@ -183,12 +183,12 @@ def p_better(a: np.ndarray, b: np.ndarray, mode: str, generator: np.random.Gener
     them."""
     if len(a) < 2 or len(b) < 2:
         return math.nan
-    draws_a, draws_b = (_mean_posterior(values, generator) for values in (a, b))
+    draws_a, draws_b = (mean_posterior(values, generator) for values in (a, b))
     wins = draws_b > draws_a if mode == "max" else draws_b < draws_a
     return float(wins.mean() + 0.5 * (draws_b == draws_a).mean())
 
 
-def _mean_posterior(values: np.ndarray, generator: np.random.Generator) -> np.ndarray:
+def mean_posterior(values: np.ndarray, generator: np.random.Generator) -> np.ndarray:
     """Draws of the true mean of `values` (2 or more): mean + standard error x Student's t (n - 1 degrees)."""
     error = values.std(ddof=1) / math.sqrt(len(values))
     return values.mean() + error * generator.standard_t(len(values) - 1, POSTERIOR_DRAWS)
@@ -255,16 +255,24 @@ def effect_sizes(seeds: pd.DataFrame, dimensions: Sequence[str]) -> dict[str, fl
     return effects
 
 
+def comparable(table: pd.DataFrame, spec: SweepSpec) -> tuple[pd.DataFrame, list[str], str]:
+    """The rows a study's answers compare, the dimensions that tell configurations apart, and what the replicates
+    are: the final trials, or, where frame subsets were searched beside other dimensions, each subset's seed mean
+    (subsets are draws of frames, not settings: every other setting is judged over them)."""
+    final, dimensions = final_trials(table), list(spec.configuration_space)
+    if FRAME_SUBSET in dimensions and len(dimensions) > 1 and len(final):
+        final = subset_means(final, dimensions, [spec.metric.name])
+        return final, [d for d in dimensions if d != FRAME_SUBSET], "frame subsets"
+    return final, dimensions, f"{spec.replicates} replicates"
+
+
 def best_configuration_lines(table: pd.DataFrame, spec: SweepSpec) -> list[str]:
     """With replicates, the answer a study gives: the configuration with the best mean over its replicates, with
     their spread and the mean's 95 % interval (one seed's luck is not a finding)."""
     if not spec.replicates:
         return []
-    metric, dimensions = spec.metric.name, list(spec.configuration_space)
-    final, replicates = final_trials(table), f"{spec.replicates} replicates"
-    if FRAME_SUBSET in dimensions and len(dimensions) > 1 and len(final):  # subsets are draws: settings over them
-        final, replicates = subset_means(final, dimensions, [metric]), "frame subsets"
-        dimensions = [d for d in dimensions if d != FRAME_SUBSET]
+    metric = spec.metric.name
+    final, dimensions, replicates = comparable(table, spec)
     seeds = seed_table(final, dimensions, metric) if len(table) else pd.DataFrame()
     seeds = seeds[seeds.n > 1] if len(seeds) else seeds
     if not len(seeds):

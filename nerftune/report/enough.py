@@ -1,0 +1,187 @@
+"""How much of a costly dimension is enough: the fewest frames (steps, fine-tuning steps) whose quality is within a
+tolerance of the most compared, with the probability that it truly is.
+
+Each level is set against the largest one compared, the default a researcher would otherwise take ("use every frame"),
+rather than against whichever level scored best: the best of several noisy means is biased upwards, and more so the
+more levels there are. The probability comes from the same posterior of each level's mean as the comparisons of
+neighbouring levels (`stats.p_better`), so with 2 or 3 seeds it stays modest unless the gap is far outside the noise.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from nerftune.dimensions import FINETUNE_STEPS
+from nerftune.report.stats import best_per_level, mean_posterior
+from nerftune.spec import SweepSpec
+
+COSTLY_DIMENSIONS = ("frames", "steps", FINETUNE_STEPS)  # the more of them, the more a capture or a trial costs
+# a difference too small to matter by default: half a decibel of PSNR is hard to see; 0.01 of SSIM or LPIPS, and
+# one character in a hundred, about as small
+DEFAULT_TOLERANCE = {
+    **dict.fromkeys(("psnr", "doc_psnr"), 0.5),
+    **dict.fromkeys(("ssim", "doc_ssim", "lpips", "doc_lpips", "doc_cer"), 0.01),
+}
+SURE = 0.9  # the probability at which a level is called surely enough
+MAX_LINES = 6  # the answers spelt out on the page; enough_<dimension>.csv holds every group's
+
+
+def tolerance_of(metric: str, asked: float | None) -> float:
+    return asked if asked is not None else DEFAULT_TOLERANCE.get(metric, 0.0)
+
+
+def against_most(
+    final: pd.DataFrame,
+    dimension: str,
+    others: Sequence[str],
+    metric: str,
+    mode: str,
+    tolerance: float,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Per value of the other dimensions, each level of `dimension` with 2 replicates or more (the levels compared)
+    against the largest such level: the difference of means (level - most) and `p_within`, the probability that the
+    level's true mean is no more than `tolerance` worse than the most's."""
+    rows, generator = [], np.random.default_rng(seed)
+    groups = final.groupby(list(others), sort=True, dropna=False) if others else [((), final)]
+    for keys, group in groups:
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        replicates = {
+            level: values.dropna().to_numpy(float) for level, values in group.groupby(dimension, sort=True)[metric]
+        }
+        replicates = {level: values for level, values in replicates.items() if len(values) >= 2}
+        if len(replicates) < 2:
+            continue
+        most = max(replicates)
+        most_draws = mean_posterior(replicates[most], generator)
+        for level, values in replicates.items():
+            draws = mean_posterior(values, generator)
+            gap = most_draws - draws if mode == "max" else draws - most_draws  # how much worse the level is
+            rows.append(
+                {
+                    **dict(zip(others, keys)),
+                    dimension: level,
+                    "most": most,
+                    "n": len(values),
+                    "mean": values.mean(),
+                    "difference": values.mean() - replicates[most].mean(),
+                    "p_within": float((gap <= tolerance).mean()) if level != most else math.nan,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def enough(
+    final: pd.DataFrame,
+    best_rows: pd.DataFrame | None,
+    dimension: str,
+    others: Sequence[str],
+    within: Sequence[str],
+    metric: str,
+    mode: str,
+    tolerance: float,
+) -> tuple[pd.DataFrame, list[str]]:
+    """The table of every level against the most (per value of the other dimensions, and, where other settings were
+    searched, of each level's best configuration among them: `best_rows`, per value of the strata `within`) and
+    the page's answers, the best configurations' first."""
+    table = against_most(final, dimension, others, metric, mode, tolerance)
+    lines = enough_lines(table, dimension, others, metric, mode, tolerance)
+    if best_rows is not None:
+        best = against_most(best_rows, dimension, within, metric, mode, tolerance)
+        lines = enough_lines(best, dimension, within, metric, mode, tolerance, best_of=True) + lines
+        searched = [name for name in others if name not in within]
+        table = pd.concat([table, best.assign(**{name: "(best per level)" for name in searched})], ignore_index=True)
+    if len(lines) > MAX_LINES:
+        lines = [*lines[:MAX_LINES], f"And {len(lines) - MAX_LINES} more in enough_{dimension}.csv."]
+    return table, lines
+
+
+def enough_lines(
+    table: pd.DataFrame,
+    dimension: str,
+    others: Sequence[str],
+    metric: str,
+    mode: str,
+    tolerance: float,
+    best_of: bool = False,
+) -> list[str]:
+    """Per group of `against_most`'s table (per value of `others`), its `answer`. `best_of`: the table compares
+    each level's best configuration."""
+    lines = []
+    for where, group in _groups(table, others, best_of):
+        answer = answer_of(group, dimension, metric, mode, tolerance)
+        lines.append(f"{where[0].upper()}{where[1:]}: {answer}." if where else f"{answer[0].upper()}{answer[1:]}.")
+    return lines
+
+
+def headline_lines(
+    final: pd.DataFrame, spec: SweepSpec, dimensions: Sequence[str], tolerance: float | None = None
+) -> list[str]:
+    """A study's answer for each costly dimension it varied, in a line for the console, the report's summary and
+    MLflow: over each level's best configuration of the other settings, per value of the study's other strata."""
+    metric, mode = spec.metric.name, spec.metric.mode
+    tolerance, lines = tolerance_of(metric, tolerance), []
+    for dimension in [name for name in COSTLY_DIMENSIONS if name in dimensions]:
+        others = [name for name in dimensions if name != dimension]
+        within = [name for name in spec.stratify if name in others]
+        best_of = len(others) > len(within)
+        rows = best_per_level(final, dimension, metric, mode, within) if best_of else final
+        table = against_most(rows, dimension, within, metric, mode, tolerance)
+        for where, group in _groups(table, within, best_of):
+            answer = answer_of(group, dimension, metric, mode, tolerance)
+            lines.append(f"how many {dimension} are enough{f' ({where})' if where else ''}: {answer}")
+    return lines
+
+
+def answer_of(group: pd.DataFrame, dimension: str, metric: str, mode: str, tolerance: float) -> str:
+    """One group's levels against the most: the fewest level within the tolerance by the replicates' means, how
+    likely it truly is, and the fewest that is with probability `SURE`; or that quality had not levelled off."""
+    group = group.sort_values(dimension)
+    most = group.iloc[-1]
+    worse = -group.difference if mode == "max" else group.difference
+    fewest = group[(worse <= tolerance).to_numpy()].iloc[0]
+    head = f"the most {dimension} compared, {_level(most[dimension])}, scored {most['mean']:.3f} ({metric}); "
+    if fewest[dimension] == most[dimension]:
+        return (
+            f"{head}no fewer came within {amount(tolerance, metric)} of it, so quality had not levelled off and more "
+            f"{dimension} may still help"
+        )
+    answer = (
+        f"{head}{_level(fewest[dimension])} is the fewest within {amount(tolerance, metric)} of it by the means "
+        f"({fewest['mean']:.3f}), truly within with probability {fewest.p_within:.2f}"
+    )
+    sure = group[(group.p_within >= SURE).to_numpy()]
+    if not len(sure):
+        return (
+            f"{answer}; none short of {_level(most[dimension])} is within with probability {SURE} or more: more "
+            "replicates would tell"
+        )
+    if sure.iloc[0][dimension] != fewest[dimension]:
+        return f"{answer}; {_level(sure.iloc[0][dimension])} is within with probability {sure.iloc[0].p_within:.2f}"
+    return answer
+
+
+def _groups(table: pd.DataFrame, others: Sequence[str], best_of: bool) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(where, rows) per value of `others`: where names the value, and each level's best configuration."""
+    groups = table.groupby(list(others), sort=False, dropna=False) if others and len(table) else [((), table)]
+    for keys, group in groups:
+        if not len(group):
+            continue
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        values = ", ".join(f"{n}={k}" for n, k in zip(others, keys))
+        where = f"at {values}" if values else ""
+        if best_of:
+            where = f"over each level's best configuration{f' {where}' if where else ''}"
+        yield where, group
+
+
+def amount(tolerance: float, metric: str) -> str:
+    return f"{tolerance:g} dB" if metric.endswith("psnr") else f"{tolerance:g}"
+
+
+def _level(value: float) -> str:
+    return f"{value:g}"

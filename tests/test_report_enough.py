@@ -1,0 +1,150 @@
+"""How many frames are enough (`report/enough.py`), on tables whose answers are worked out by hand."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from nerftune.report import main as report_main
+from nerftune.report.data import SweepData
+from nerftune.report.enough import against_most, enough, enough_lines
+from nerftune.spec import parse_spec
+
+
+def _levels(values: dict) -> pd.DataFrame:
+    """Replicates per frame count: {frames: [psnr of each seed]}."""
+    rows = [
+        {"configuration": c, "frames": frames, "seed": s, "psnr": v}
+        for c, (frames, psnr) in enumerate(values.items())
+        for s, v in enumerate(psnr)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_each_level_against_the_most_with_two_seeds_a_side_is_a_cauchy_difference():
+    # two seeds a side, 1 dB apart: each mean's posterior is Cauchy with scale 0.5, their difference Cauchy with
+    # scale 1; 18 frames' mean is exactly 0.5 dB under 42's (probability 1/2 of being within 0.5 dB), and 6 frames'
+    # 3.5 dB under, within with probability 1/2 + atan(-3)/pi
+    table = against_most(_levels({6: [20, 21], 18: [23, 24], 42: [23.5, 24.5]}), "frames", [], "psnr", "max", 0.5)
+    table = table.set_index("frames")
+    assert (table["most"] == 42).all() and list(table.n) == [2, 2, 2]
+    assert table.loc[6, "difference"] == -3.5 and table.loc[18, "difference"] == -0.5
+    assert table.loc[18, "p_within"] == pytest.approx(0.5, abs=0.01)
+    assert table.loc[6, "p_within"] == pytest.approx(0.5 + math.atan(-3) / math.pi, abs=0.01)
+    assert math.isnan(table.loc[42, "p_within"])
+
+
+def test_a_level_with_one_replicate_is_left_out_and_a_lone_level_has_nothing_to_compare():
+    table = against_most(_levels({6: [20], 18: [23, 24], 42: [23.5, 24.5]}), "frames", [], "psnr", "max", 0.5)
+    assert sorted(table.frames) == [18, 42]
+    assert not len(against_most(_levels({6: [20], 42: [23.5, 24.5]}), "frames", [], "psnr", "max", 0.5))
+
+
+def test_the_fewest_within_by_the_means_and_the_fewest_surely_within():
+    # 18 frames is within 0.5 dB by the means but no surer than a coin; 30 frames, 0.1 dB under with three close
+    # seeds, is surely within
+    final = _levels({6: [20, 21, 20.5], 18: [23.8, 24.6, 23.6], 30: [24.3, 24.4, 24.5], 42: [24.4, 24.5, 24.6]})
+    table = against_most(final, "frames", [], "psnr", "max", 0.5)
+    (line,) = enough_lines(table, "frames", [], "psnr", "max", 0.5)
+    assert line.startswith("The most frames compared, 42, scored 24.500 (psnr); 18 is the fewest within 0.5 dB of it")
+    p18, p30 = table.set_index("frames").loc[[18, 30], "p_within"]
+    assert p18 < 0.9 <= p30
+    assert f"truly within with probability {p18:.2f}; 30 is within with probability {p30:.2f}." in line
+
+
+def test_quality_still_rising_at_the_most_frames_is_said_so():
+    table = against_most(_levels({6: [20, 21], 18: [22, 23], 42: [24, 25]}), "frames", [], "psnr", "max", 0.5)
+    (line,) = enough_lines(table, "frames", [], "psnr", "max", 0.5)
+    assert "no fewer came within 0.5 dB of it, so quality had not levelled off and more frames may still help" in line
+
+
+def test_a_metric_where_lower_is_better_is_within_when_it_is_at_most_the_tolerance_higher():
+    final = _levels({6: [0.30, 0.32], 18: [0.205, 0.215], 42: [0.20, 0.21]}).rename(columns={"psnr": "lpips"})
+    table = against_most(final, "frames", [], "lpips", "min", 0.01).set_index("frames")
+    assert table.loc[18, "difference"] == pytest.approx(0.005) and table.loc[18, "p_within"] > 0.5
+    assert table.loc[6, "p_within"] < 0.1
+    (line,) = enough_lines(table.reset_index(), "frames", [], "lpips", "min", 0.01)
+    assert "18 is the fewest within 0.01 of it" in line
+
+
+def test_no_level_short_of_the_most_surely_within_asks_for_more_replicates():
+    # 6 frames' two seeds average 42's but lie 4 dB apart: within by the means, with probability about 0.56
+    table = against_most(_levels({6: [22, 26], 42: [23.5, 24.5]}), "frames", [], "psnr", "max", 0.5)
+    (line,) = enough_lines(table, "frames", [], "psnr", "max", 0.5)
+    assert "6 is the fewest within 0.5 dB of it by the means (24.000), truly within with probability 0.56" in line
+    assert "none short of 42 is within with probability 0.9 or more: more replicates would tell" in line
+
+
+def test_each_levels_best_configuration_is_answered_first_and_kept_apart_in_the_table():
+    final = pd.concat(
+        [
+            _levels({6: [20, 21], 42: [24, 25]}).assign(hidden_dim=16),
+            _levels({6: [23, 24], 42: [23, 24]}).assign(hidden_dim=32, configuration=lambda t: t.configuration + 2),
+        ],
+        ignore_index=True,
+    )
+    best_rows = final[final.configuration.isin([2, 1])]  # each frame count's best width: 32 at 6, 16 at 42
+    table, lines = enough(final, best_rows, "frames", ["hidden_dim"], [], "psnr", "max", 0.5)
+    assert lines[0].startswith("Over each level's best configuration: the most frames compared, 42, scored 24.500")
+    assert lines[1].startswith("At hidden_dim=16: ")
+    assert lines[2].startswith("At hidden_dim=32: the most frames compared, 42")
+    assert "6 is the fewest within 0.5 dB of it" in lines[2]
+    best = table[table.hidden_dim.astype(str) == "(best per level)"].set_index("frames")
+    assert best.loc[6, "difference"] == -1.0 and best.loc[42, "most"] == 42
+
+
+def test_the_quality_section_of_frames_says_how_many_are_enough(tmp_path):
+    from nerftune.report.by_dimension import dimension_sections
+
+    spec = parse_spec(
+        "name: s\ndata: synthetic:id-card\nspace: {frames: [6, 18, 42], seed: [0, 1], steps: 10}\n"
+        "replicates: seed\nsearch: {algorithm: grid}\nscheduler: {type: none}\n"
+    )
+    final = _levels({6: [20, 21], 18: [23, 24], 42: [23.5, 24.5]})
+    sweep = SweepData(tmp_path, spec, {}, final.assign(trial_id=list("abcdef")), pd.DataFrame(), pd.DataFrame())
+    (section,) = dimension_sections(sweep, final, tmp_path, tolerance=1.0)
+    notes = " ".join(section.notes)
+    assert "How many frames are enough" in notes and "no more than 1 dB worse" in notes
+    assert "18 is the fewest within 1 dB of it by the means (23.500)" in notes
+    assert pd.read_csv(tmp_path / "enough_frames.csv").frames.tolist() == [6, 18, 42]
+    # without replicates each point is one seed: no answer is given as a fact
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    spec = parse_spec("name: s\ndata: synthetic:id-card\nspace: {frames: [6, 18, 42], steps: 10}\n")
+    sweep = SweepData(alone, spec, {}, final.assign(trial_id=list("abcdef")), pd.DataFrame(), pd.DataFrame())
+    (section,) = dimension_sections(sweep, final, alone)
+    assert "How many frames" not in " ".join(section.notes) and not (alone / "enough_frames.csv").exists()
+
+
+def test_a_tolerance_that_is_not_positive_is_one_line_and_exit_2(tmp_path, capsys):
+    assert report_main([str(tmp_path), "--within", "-0.5"]) == 2
+    assert capsys.readouterr().err == "error: command line: --within: is -0.5; it must be positive (e.g. 0.5)\n"
+
+
+def test_a_studys_lines_say_how_many_frames_are_enough_over_each_levels_best_configuration():
+    from nerftune.report.answers import study_lines
+
+    spec = parse_spec(
+        "name: s\ndata: synthetic:id-card\nspace: {frames: [6, 42], seed: [0, 1], steps: 10,\n"
+        "  pipeline.model.hidden_dim: [16, 32]}\nreplicates: seed\nstratify: frames\n"
+    )
+    table = pd.concat(
+        [
+            _levels({6: [20, 21], 42: [24, 25]}).assign(**{"pipeline.model.hidden_dim": 16}),
+            _levels({6: [24, 24.2], 42: [23, 24]}).assign(
+                **{"pipeline.model.hidden_dim": 32}, configuration=lambda t: t.configuration + 2
+            ),
+        ],
+        ignore_index=True,
+    ).assign(stop_reason="completed", full_test=True)
+    lines = study_lines(table, spec)
+    assert lines[0].startswith("best configuration (frames=42, pipeline.model.hidden_dim=16): psnr 24.500")
+    # each frame count's best width: 32 at 6 frames (24.1), 16 at 42 (24.5), 0.4 dB apart
+    assert lines[-1].startswith(
+        "how many frames are enough (over each level's best configuration): the most frames compared, 42, scored "
+        "24.500 (psnr); 6 is the fewest within 0.5 dB of it by the means (24.100)"
+    )
+    assert len(study_lines(table, spec, tolerance=0.2)) == len(lines)
+    assert "no fewer came within 0.2 dB" in study_lines(table, spec, tolerance=0.2)[-1]
+    alone = parse_spec("name: s\ndata: synthetic:id-card\nspace: {frames: [6, 42], seed: [0, 1], steps: 10}\n")
+    assert study_lines(table, alone) == [], "without replicates there is no answer to give"
