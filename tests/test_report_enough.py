@@ -55,7 +55,12 @@ def test_the_fewest_within_by_the_means_and_the_fewest_surely_within():
 def test_quality_still_rising_at_the_most_frames_is_said_so():
     table = against_most(_levels({6: [20, 21], 18: [22, 23], 42: [24, 25]}), "frames", [], "psnr", "max", 0.5)
     (line,) = enough_lines(table, "frames", [], "psnr", "max", 0.5)
-    assert "no fewer came within 0.5 dB of it, so quality had not levelled off and more frames may still help" in line
+    p18 = table.set_index("frames").loc[18, "p_within"]
+    assert p18 < 0.5
+    assert line.endswith(
+        f"by the means no fewer came within 0.5 dB of it (18, the nearest, is within with probability {p18:.2f}): "
+        "quality had not levelled off by 42, and more frames may still help."
+    )
 
 
 def test_a_metric_where_lower_is_better_is_within_when_it_is_at_most_the_tolerance_higher():
@@ -148,3 +153,55 @@ def test_a_studys_lines_say_how_many_frames_are_enough_over_each_levels_best_con
     assert "no fewer came within 0.2 dB" in study_lines(table, spec, tolerance=0.2)[-1]
     alone = parse_spec("name: s\ndata: synthetic:id-card\nspace: {frames: [6, 42], seed: [0, 1], steps: 10}\n")
     assert study_lines(table, alone) == [], "without replicates there is no answer to give"
+
+
+def _curves(values: dict, full_test: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Learning curves of frames=6's two seeds: {step: [psnr of each seed]}, the last step their final value;
+    (curves, final) as `SweepData` and `final_trials` hold them. Intermediate milestones score the whole test set
+    or (`full_test` False) a few of its images."""
+    last = max(values)
+    curves = pd.DataFrame(
+        [
+            {"trial_id": f"t{s}", "configuration": 0, "step": step, "psnr": v, "full_test": full_test or step == last}
+            for step, psnr in values.items()
+            for s, v in enumerate(psnr)
+        ]
+    )
+    final = pd.DataFrame(
+        {"trial_id": ["t0", "t1"], "configuration": 0, "frames": 6, "psnr": values[last], "stop_reason": "completed"}
+    )
+    return curves, final
+
+
+def test_how_many_steps_are_enough_is_read_off_the_milestones_that_scored_the_whole_test_set():
+    from nerftune.report.enough import steps_from_curves
+
+    curves, final = _curves({100: [15, 16], 200: [22.9, 23.1], 300: [23.2, 23.4]})
+    table = steps_from_curves(curves, final, ["frames"], "psnr", "max", 0.5).set_index("steps")
+    assert list(table.index) == [100, 200, 300] and (table["most"] == 300).all()
+    assert table.loc[200, "difference"] == pytest.approx(-0.3) and table.loc[100, "p_within"] < 0.1
+    (line,) = enough_lines(table.reset_index(), "steps", ["frames"], "psnr", "max", 0.5)
+    assert line.startswith("At frames=6: the most steps compared, 300, scored 23.300 (psnr); 200 is the fewest")
+    # intermediate milestones that scored a few test images are no level; nor are the curves where steps is searched
+    thinned = _curves({100: [15, 16], 300: [23.2, 23.4]}, full_test=False)
+    assert not len(steps_from_curves(*thinned, ["frames"], "psnr", "max", 0.5)), "the last milestone alone"
+    assert not len(steps_from_curves(curves, final.assign(steps=300), ["frames", "steps"], "psnr", "max", 0.5))
+
+
+def test_the_learning_curves_section_says_how_many_steps_are_enough_or_what_would_tell(tmp_path):
+    from nerftune.report.sections import curves_section
+
+    spec = parse_spec(
+        "name: s\ndata: synthetic:id-card\nspace: {frames: 6, seed: [0, 1], steps: 300}\nreplicates: seed\n"
+        "eval: {every: 100}\n"
+    )
+    curves, final = _curves({100: [15, 16], 200: [22.9, 23.1], 300: [23.2, 23.4]})
+    sweep = SweepData(tmp_path, spec, {}, final, curves, pd.DataFrame())
+    notes = " ".join(curves_section(sweep, final, tmp_path).notes)
+    assert "How many steps are enough, from the curves" in notes and "200 is the fewest within 0.5 dB" in notes
+    assert pd.read_csv(tmp_path / "enough_steps_by_milestone.csv").steps.tolist() == [100, 200, 300]
+    thinned = spec.model_copy(update={"eval": spec.eval.model_copy(update={"max_images": 2})})
+    curves, final = _curves({100: [15, 16], 300: [23.2, 23.4]}, full_test=False)
+    sweep = SweepData(tmp_path, thinned, {}, final, curves, pd.DataFrame())
+    notes = " ".join(curves_section(sweep, final, tmp_path).notes)
+    assert "With `eval: {max_images: 0}` (every milestone scoring the whole test set, not 2 of its images)" in notes

@@ -55,7 +55,7 @@ def build_report(folder: Path, tolerance: float | None = None) -> Path:
         scenes_section(sweep, final, gpu_share, out),
         view_novelty_section(sweep, final, out),
         novel_views_section(sweep, out),
-        sections.curves_section(sweep, out),
+        sections.curves_section(sweep, final, out, tolerance),
         sections.seed_section(sweep, seeds, noise, out),
         sections.time_section(sweep, final, out),
         sections.cost_section(sweep, gpu_share, out),

@@ -19,7 +19,8 @@ from nerftune.dimensions import FINETUNE_STEPS
 from nerftune.report.stats import best_per_level, mean_posterior
 from nerftune.spec import SweepSpec
 
-COSTLY_DIMENSIONS = ("frames", "steps", FINETUNE_STEPS)  # the more of them, the more a capture or a trial costs
+STEPS = "steps"
+COSTLY_DIMENSIONS = ("frames", STEPS, FINETUNE_STEPS)  # the more of them, the more a capture or a trial costs
 # a difference too small to matter by default: half a decibel of PSNR is hard to see; 0.01 of SSIM or LPIPS, and
 # one character in a hundred, about as small
 DEFAULT_TOLERANCE = {
@@ -27,7 +28,7 @@ DEFAULT_TOLERANCE = {
     **dict.fromkeys(("ssim", "doc_ssim", "lpips", "doc_lpips", "doc_cer"), 0.01),
 }
 SURE = 0.9  # the probability at which a level is called surely enough
-MAX_LINES = 6  # the answers spelt out on the page; enough_<dimension>.csv holds every group's
+MAX_LINES = 6  # the answers spelt out on the page; its CSV holds every group's
 
 
 def tolerance_of(metric: str, asked: float | None) -> float:
@@ -75,6 +76,21 @@ def against_most(
     return pd.DataFrame(rows)
 
 
+def steps_from_curves(
+    curves: pd.DataFrame, final: pd.DataFrame, dimensions: Sequence[str], metric: str, mode: str, tolerance: float
+) -> pd.DataFrame:
+    """How many steps are enough, from the learning curves: per configuration, each milestone at which 2 of its
+    trials or more scored the whole test set, against the last (`against_most` with the milestones' steps as the
+    levels). A milestone at step s stands for a trial of s steps, since nerfstudio's schedules follow the step, not
+    the run's length; where `steps` is itself a dimension, its own comparison answers instead (empty table)."""
+    if STEPS in dimensions or not len(curves) or not len(final):
+        return pd.DataFrame()
+    whole = curves[curves.full_test.fillna(True).astype(bool) & curves.trial_id.isin(final.trial_id)]
+    rows = whole[["trial_id", "step", metric]].rename(columns={"step": STEPS})
+    rows = rows.merge(final[["trial_id", *dimensions]], on="trial_id")
+    return against_most(rows, STEPS, dimensions, metric, mode, tolerance)
+
+
 def enough(
     final: pd.DataFrame,
     best_rows: pd.DataFrame | None,
@@ -95,9 +111,7 @@ def enough(
         lines = enough_lines(best, dimension, within, metric, mode, tolerance, best_of=True) + lines
         searched = [name for name in others if name not in within]
         table = pd.concat([table, best.assign(**{name: "(best per level)" for name in searched})], ignore_index=True)
-    if len(lines) > MAX_LINES:
-        lines = [*lines[:MAX_LINES], f"And {len(lines) - MAX_LINES} more in enough_{dimension}.csv."]
-    return table, lines
+    return table, capped(lines, f"enough_{dimension.rsplit('.', 1)[-1]}.csv")
 
 
 def enough_lines(
@@ -137,6 +151,13 @@ def headline_lines(
     return lines
 
 
+def capped(lines: list[str], csv_name: str) -> list[str]:
+    """The first `MAX_LINES` answers, and where the rest are."""
+    if len(lines) <= MAX_LINES:
+        return lines
+    return [*lines[:MAX_LINES], f"And {len(lines) - MAX_LINES} more in {csv_name}."]
+
+
 def answer_of(group: pd.DataFrame, dimension: str, metric: str, mode: str, tolerance: float) -> str:
     """One group's levels against the most: the fewest level within the tolerance by the replicates' means, how
     likely it truly is, and the fewest that is with probability `SURE`; or that quality had not levelled off."""
@@ -146,9 +167,11 @@ def answer_of(group: pd.DataFrame, dimension: str, metric: str, mode: str, toler
     fewest = group[(worse <= tolerance).to_numpy()].iloc[0]
     head = f"the most {dimension} compared, {_level(most[dimension])}, scored {most['mean']:.3f} ({metric}); "
     if fewest[dimension] == most[dimension]:
+        nearest = group.iloc[-2]
         return (
-            f"{head}no fewer came within {amount(tolerance, metric)} of it, so quality had not levelled off and more "
-            f"{dimension} may still help"
+            f"{head}by the means no fewer came within {amount(tolerance, metric)} of it ({_level(nearest[dimension])}, "
+            f"the nearest, is within with probability {nearest.p_within:.2f}): quality had not levelled off by "
+            f"{_level(most[dimension])}, and more {dimension} may still help"
         )
     answer = (
         f"{head}{_level(fewest[dimension])} is the fewest within {amount(tolerance, metric)} of it by the means "
@@ -184,4 +207,4 @@ def amount(tolerance: float, metric: str) -> str:
 
 
 def _level(value: float) -> str:
-    return f"{value:g}"
+    return f"{int(value)}" if float(value).is_integer() else f"{value:g}"

@@ -13,11 +13,13 @@ from nerftune.outcomes import StopReason, is_error
 from nerftune.report import stats
 from nerftune.report.data import SweepData
 from nerftune.report.importance import importance_table
+from nerftune.report.enough import STEPS, amount, capped, enough_lines, steps_from_curves, tolerance_of
 from nerftune.report.page import Section, csv_table
 from nerftune.report.plots import plot_learning_curves, plot_pareto
 
 
-def curves_section(sweep: SweepData, out: Path) -> Section:
+def curves_section(sweep: SweepData, final: pd.DataFrame, out: Path, tolerance: float | None = None) -> Section:
+    """The learning curves and, with replicates, how many steps are enough by them (`tolerance`: `enough`'s)."""
     metric, curves = sweep.spec.metric.name, sweep.curves
     section = Section("Learning curves")
     if not len(curves) or curves[metric].isna().all():
@@ -32,7 +34,32 @@ def curves_section(sweep: SweepData, out: Path) -> Section:
         )
     csv_table(curves, "curves.csv", out)
     section.notes.append("Every milestone of every trial: curves.csv.")
+    if sweep.spec.replicates:
+        section.notes.extend(_steps_enough_notes(sweep, final, out, tolerance))
     return section
+
+
+def _steps_enough_notes(sweep: SweepData, final: pd.DataFrame, out: Path, tolerance: float | None) -> list[str]:
+    """How many steps are enough, read off the curves where their milestones scored the whole test set."""
+    metric, mode, dimensions = sweep.spec.metric.name, sweep.spec.metric.mode, sweep.dimensions
+    tolerance = tolerance_of(metric, tolerance)
+    table = steps_from_curves(sweep.curves, final, dimensions, metric, mode, tolerance)
+    if not len(table) or table.steps.nunique() < 2:
+        thinned = sweep.spec.eval.max_images
+        if not thinned or STEPS in dimensions:
+            return []
+        return [
+            f"With `eval: {{max_images: 0}}` (every milestone scoring the whole test set, not {thinned} of its "
+            "images) the curves would also tell how many steps are enough."
+        ]
+    csv_table(table, "enough_steps_by_milestone.csv", out)
+    return [
+        "How many steps are enough, from the curves: per configuration, each milestone at which its replicates "
+        f"scored the whole test set against the last, and the probability that its true mean is no more than "
+        f"{amount(tolerance, metric)} worse (a milestone at step s stands for a trial of s steps: nerfstudio's "
+        "schedules follow the step, not the run's length); every milestone in enough_steps_by_milestone.csv.",
+        *capped(enough_lines(table, STEPS, dimensions, metric, mode, tolerance), "enough_steps_by_milestone.csv"),
+    ]
 
 
 def noise_name(sweep: SweepData) -> str:
