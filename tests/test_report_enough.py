@@ -59,7 +59,7 @@ def test_quality_still_rising_at_the_most_frames_is_said_so():
     assert p18 < 0.5
     assert line.endswith(
         f"by the means no fewer came within 0.5 dB of it (18, the nearest, is within with probability {p18:.2f}): "
-        "quality had not levelled off by 42, and more frames may still help."
+        "quality was still rising at 42, and more frames may help."
     )
 
 

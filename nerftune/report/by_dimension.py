@@ -115,7 +115,7 @@ def dimension_sections(
                     f"levels across them would credit {dimension} with what {held} did, so there is no comparison."
                 )
             if dimension in COSTLY_DIMENSIONS and ordered and sweep.spec.replicates:
-                section.notes.extend(_enough_notes(final, best_rows, dimension, others, within, sweep, tolerance, out))
+                _add_enough(section, final, best_rows, dimension, others, within, sweep, tolerance, out)
         spread = subset_spread(final, others, metric) if dimension == FRAME_SUBSET and sweep.spec.replicates else None
         if spread is not None and len(spread):  # which frames against which seed
             section.notes.append(spread_note(spread, others, metric))
@@ -123,7 +123,8 @@ def dimension_sections(
     return sections
 
 
-def _enough_notes(
+def _add_enough(
+    section: Section,
     final: pd.DataFrame,
     best_rows: pd.DataFrame | None,
     dimension: str,
@@ -132,18 +133,18 @@ def _enough_notes(
     sweep: SweepData,
     tolerance: float | None,
     out: Path,
-) -> list[str]:
+) -> None:
+    """How many of a costly dimension are enough: the answers as notes, every level as a table."""
     metric, mode = sweep.spec.metric.name, sweep.spec.metric.mode
     tolerance = tolerance_of(metric, tolerance)
     table, lines = enough(final, best_rows, dimension, others, within, metric, mode, tolerance)
     if not len(table):
-        return []
-    csv_table(table, f"enough_{_slug(dimension)}.csv", out)
-    return [
+        return
+    section.tables.append(csv_table(table, f"enough_{_slug(dimension)}.csv", out))
+    section.notes += [
         f"How many {dimension} are enough: each level compared (2 replicates or more that trained all their steps) "
         f"against the most, and the probability that its true mean is no more than {amount(tolerance, metric)} "
-        f"worse (`nerftune report --within` sets how much; the probability is computed as above); every level in "
-        f"enough_{_slug(dimension)}.csv.",
+        f"worse (`nerftune report --within` sets how much; the probability is computed as above).",
         *lines,
     ]
 
