@@ -170,7 +170,8 @@ def answer_of(group: pd.DataFrame, dimension: str, metric: str, mode: str, toler
         nearest = group.iloc[-2]
         return (
             f"{head}by the means no fewer came within {amount(tolerance, metric)} of it ({_level(nearest[dimension])}, "
-            f"the nearest, is within with probability {nearest.p_within:.2f}): quality was still rising at {_level(most[dimension])}, and more {dimension} may help"
+            f"the nearest, is within with probability {nearest.p_within:.2f}): quality was still rising at "
+            f"{_level(most[dimension])}, and more {dimension} may help"
         )
     answer = (
         f"{head}{_level(fewest[dimension])} is the fewest within {amount(tolerance, metric)} of it by the means "
