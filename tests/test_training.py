@@ -244,6 +244,17 @@ print("psnr", repr(run.evaluate([0, 1]).metrics["psnr"]))
 """
 
 
+def test_a_milestone_at_step_s_scores_what_a_trial_of_s_steps_does(view, tmp_path, one_thread):
+    """What the report's "how many steps are enough" reads off the learning curves rests on this: nerfstudio's
+    schedules follow the step, not the run's length."""
+    scored = []
+    for steps in (60, 30):  # one after the other, as trials run: setting a trainer up seeds the process's generators
+        run = trainer(view, tmp_path / str(steps), steps=steps)
+        run.train(30)
+        scored.append(run.evaluate([0, 2]).metrics)
+    assert scored[0] == scored[1]  # to every digit
+
+
 @pytest.mark.parametrize("kind", ["eager", "model"])
 def test_a_trial_resumed_in_a_new_process_reports_what_an_uninterrupted_one_does(view, tmp_path, kind):
     """Eager code, and the whole training step compiled (`fast_path: compiled-step`): its checkpoint, loaded into a
