@@ -118,7 +118,10 @@ def test_the_page_opens_offline_in_a_real_browser(study_sweep, tmp_path):
         sizes = page.eval_on_selector_all("img", "images => images.map(i => [i.src, i.complete, i.naturalWidth])")
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         text = page.inner_text("body")
+        page.click("nav.contents >> text=Compute cost")  # the contents take the reader to the section
+        reached = page.evaluate("[location.hash, document.getElementById('compute-cost').getBoundingClientRect().top]")
         browser.close()
+    assert reached[0] == "#compute-cost" and abs(reached[1]) < 5, reached
     assert not errors and not failed, (errors, failed)
     assert len(sizes) >= 4 and all(complete and width > 0 for _, complete, width in sizes), sizes
     assert "Seed noise" in text and "Compute cost" in text and "Provenance" in text
@@ -133,6 +136,8 @@ def test_mlflow_keeps_the_report_and_describes_the_experiment(study_sweep):
     assert str(study_sweep.folder / "report" / "index.html") in description and "| trial_id |" in description
     best = next(line for line in study_sweep.result.stdout.splitlines() if line.startswith("best configuration ("))
     assert f"{best}." in description and "over 2 seed replicates" in best, "the study's answer, as the console says"
+    enough = next(line for line in study_sweep.result.stdout.splitlines() if line.startswith("how many frames are"))
+    assert f"{enough}." in description
     [parent] = [r for r in client.search_runs([experiment.experiment_id]) if "mlflow.parentRunId" not in r.data.tags]
     logged = {f.path for f in client.list_artifacts(parent.info.run_id, "report")}
     assert {"report/index.html", "report/seeds.csv", "report/learning_curves.png"} <= logged
