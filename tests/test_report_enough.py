@@ -57,9 +57,13 @@ def test_quality_still_rising_at_the_most_frames_is_said_so():
     (line,) = enough_lines(table, "frames", [], "psnr", "max", 0.5)
     p18 = table.set_index("frames").loc[18, "p_within"]
     assert p18 < 0.5
+    # 18 frames, 2 dB under, is 1.5 dB beyond the tolerance; at a replicate sd of 0.71 dB, 3 seeds a level (more
+    # than the 2 it has) would put that beyond doubt: the difference of two t's with 2 degrees has its 0.9 quantile
+    # at 3.04 standard errors, 3.04 x 0.71 / sqrt(3) = 1.24 <= 1.5
     assert line.endswith(
         f"by the means no fewer came within 0.5 dB of it (18, the nearest, is within with probability {p18:.2f}): "
-        "quality was still rising at 42, and more frames may help."
+        "quality was still rising at 42, and more frames may help; about 3 replicates a level would settle it, at "
+        "these levels' replicate noise (0.71 dB) if their means hold."
     )
 
 
@@ -77,7 +81,13 @@ def test_no_level_short_of_the_most_surely_within_asks_for_more_replicates():
     table = against_most(_levels({6: [22, 26], 42: [23.5, 24.5]}), "frames", [], "psnr", "max", 0.5)
     (line,) = enough_lines(table, "frames", [], "psnr", "max", 0.5)
     assert "6 is the fewest within 0.5 dB of it by the means (24.000), truly within with probability 0.56" in line
-    assert "none short of 42 is within with probability 0.9 or more: more replicates would tell" in line
+    # at the replicate sd pooled over 6 and 42 frames, 2.06 dB, putting a mean 0.5 dB inside the tolerance beyond
+    # doubt takes 58 seeds a level (the difference's 0.9 quantile, 1.839 standard errors, x 2.06 / sqrt(58) =
+    # 0.498; with 57: 0.502)
+    assert line.endswith(
+        "none short of 42 is within with probability 0.9 or more: about 58 replicates a level would settle it, at "
+        "these levels' replicate noise (2.1 dB) if their means hold."
+    )
 
 
 def test_each_levels_best_configuration_is_answered_first_and_kept_apart_in_the_table():
@@ -205,3 +215,19 @@ def test_the_learning_curves_section_says_how_many_steps_are_enough_or_what_woul
     sweep = SweepData(tmp_path, thinned, {}, final, curves, pd.DataFrame())
     notes = " ".join(curves_section(sweep, final, tmp_path).notes)
     assert "With `eval: {max_images: 0}` (every milestone scoring the whole test set, not 2 of its images)" in notes
+
+
+def test_replicates_to_settle_a_gap_grow_as_it_nears_the_tolerance():
+    from nerftune.report.enough import difference_quantile, replicates_to_settle
+
+    # two means of 2 replicates each: their posteriors are Cauchy, their difference Cauchy with twice the scale
+    assert difference_quantile(2) == pytest.approx(2 * math.tan(math.pi * 0.4), rel=1e-4)
+    assert difference_quantile(100) == pytest.approx(1.2816 * math.sqrt(2), rel=0.01), "near the normal's"
+    needed = replicates_to_settle(1.5, math.sqrt(0.5))
+    assert difference_quantile(needed) * math.sqrt(0.5 / needed) <= 1.5 < difference_quantile(needed - 1) * math.sqrt(
+        0.5 / (needed - 1)
+    )
+    assert replicates_to_settle(-1.5, math.sqrt(0.5)) == needed, "inside the tolerance or outside, alike"
+    assert replicates_to_settle(0.5, math.sqrt(0.5)) > needed
+    assert replicates_to_settle(1.5, math.sqrt(0.5), have=needed) == needed + 1, "more than a level has already"
+    assert replicates_to_settle(0.01, 1.0) is None, "a gap about the tolerance is no question for more seeds"

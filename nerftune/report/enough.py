@@ -9,11 +9,14 @@ neighbouring levels (`stats.p_better`), so with 2 or 3 seeds it stays modest unl
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import optimize
+from scipy import stats as scipy_stats
 
 from nerftune.dimensions import FINETUNE_STEPS
 from nerftune.report.stats import best_per_level, mean_posterior
@@ -28,6 +31,8 @@ DEFAULT_TOLERANCE = {
     **dict.fromkeys(("ssim", "doc_ssim", "lpips", "doc_lpips", "doc_cer"), 0.01),
 }
 SURE = 0.9  # the probability at which a level is called surely enough
+QUANTILE_POINTS = 20000  # of a Student t, for the distribution of a difference of two
+MOST_REPLICATES = 100  # beyond this many a level, more replicates are no answer: the gap is about the tolerance
 MAX_LINES = 6  # the answers spelt out on the page; its CSV holds every group's
 
 
@@ -69,6 +74,7 @@ def against_most(
                     "most": most,
                     "n": len(values),
                     "mean": values.mean(),
+                    "std": values.std(ddof=1),
                     "difference": values.mean() - replicates[most].mean(),
                     "p_within": float((gap <= tolerance).mean()) if level != most else math.nan,
                 }
@@ -168,11 +174,14 @@ def answer_of(group: pd.DataFrame, dimension: str, metric: str, mode: str, toler
     head = f"the most {dimension} compared, {_level(most[dimension])}, scored {most['mean']:.3f} ({metric}); "
     if fewest[dimension] == most[dimension]:
         nearest = group.iloc[-2]
-        return (
+        answer = (
             f"{head}by the means no fewer came within {amount(tolerance, metric)} of it ({_level(nearest[dimension])}, "
             f"the nearest, is within with probability {nearest.p_within:.2f}): quality was still rising at "
             f"{_level(most[dimension])}, and more {dimension} may help"
         )
+        if nearest.p_within > 1 - SURE:  # not surely outside either
+            answer += f"; {_to_settle(group, float(worse.iloc[-2]) - tolerance, metric)}"
+        return answer
     answer = (
         f"{head}{_level(fewest[dimension])} is the fewest within {amount(tolerance, metric)} of it by the means "
         f"({fewest['mean']:.3f}), truly within with probability {fewest.p_within:.2f}"
@@ -180,12 +189,51 @@ def answer_of(group: pd.DataFrame, dimension: str, metric: str, mode: str, toler
     sure = group[(group.p_within >= SURE).to_numpy()]
     if not len(sure):
         return (
-            f"{answer}; none short of {_level(most[dimension])} is within with probability {SURE} or more: more "
-            "replicates would tell"
+            f"{answer}; none short of {_level(most[dimension])} is within with probability {SURE} or more: "
+            f"{_to_settle(group, tolerance - float(worse[fewest.name]), metric)}"
         )
     if sure.iloc[0][dimension] != fewest[dimension]:
         return f"{answer}; {_level(sure.iloc[0][dimension])} is within with probability {sure.iloc[0].p_within:.2f}"
     return answer
+
+
+def replicates_to_settle(margin: float, noise: float, have: int = 1) -> int | None:
+    """The fewest replicates a level, more than the `have` it has and at most `MOST_REPLICATES`, that would put a
+    gap `margin` away from the tolerance beyond doubt at probability `SURE`, with replicates whose standard
+    deviation is `noise`, if the means hold (by the posterior `p_within` uses); None where even the most would not."""
+    def settles(n: int) -> bool:
+        return difference_quantile(n) * noise / math.sqrt(n) <= abs(margin)
+
+    low, high = max(2, have + 1), MOST_REPLICATES
+    if low > high or not settles(high):
+        return None
+    while low < high:  # the spread needed shrinks as n grows: the first n that settles it, by bisection
+        middle = (low + high) // 2
+        low, high = (low, middle) if settles(middle) else (middle + 1, high)
+    return low
+
+
+@functools.lru_cache(maxsize=None)
+def difference_quantile(n: int) -> float:
+    """The `SURE` quantile of T - T' for two independent Student t's with n - 1 degrees: how many standard errors
+    apart two means of n replicates each must lie to be told apart so, by the posterior of each mean
+    (`stats.mean_posterior`); with 2 replicates, Cauchy's heavy tails make that 6.2, with many about 1.81. The
+    distribution of the difference by numerical integration: P(T - T' <= x) = E[F(x + T')], with T' at evenly
+    spaced quantiles (the midpoint rule over its probabilities: exact to about 1e-4 even for Cauchy's tails)."""
+    t = scipy_stats.t(n - 1)
+    others = t.ppf((np.arange(QUANTILE_POINTS) + 0.5) / QUANTILE_POINTS)
+    return float(optimize.brentq(lambda x: t.cdf(x + others).mean() - SURE, 0.0, 100.0))
+
+
+def _to_settle(group: pd.DataFrame, margin: float, metric: str) -> str:
+    """How many replicates a level would settle the answer, at the replicate noise pooled over the group's levels."""
+    dof = group.n - 1
+    noise = math.sqrt((dof * group["std"] ** 2).sum() / dof.sum())
+    needed = replicates_to_settle(margin, noise, int(group.n.max()))
+    at = f"at these levels' replicate noise ({noise:.2g}{' dB' if metric.endswith('psnr') else ''}) if their means hold"
+    if needed is None:
+        return f"the gap is too near the tolerance for even {MOST_REPLICATES} replicates a level to settle it, {at}"
+    return f"about {needed} replicates a level would settle it, {at}"
 
 
 def _groups(table: pd.DataFrame, others: Sequence[str], best_of: bool) -> Iterator[tuple[str, pd.DataFrame]]:
