@@ -201,6 +201,7 @@ def replicates_to_settle(margin: float, noise: float, have: int = 1) -> int | No
     """The fewest replicates a level, more than the `have` it has and at most `MOST_REPLICATES`, that would put a
     gap `margin` away from the tolerance beyond doubt at probability `SURE`, with replicates whose standard
     deviation is `noise`, if the means hold (by the posterior `p_within` uses); None where even the most would not."""
+
     def settles(n: int) -> bool:
         return difference_quantile(n) * noise / math.sqrt(n) <= abs(margin)
 
@@ -230,7 +231,7 @@ def _to_settle(group: pd.DataFrame, margin: float, metric: str) -> str:
     dof = group.n - 1
     noise = math.sqrt((dof * group["std"] ** 2).sum() / dof.sum())
     needed = replicates_to_settle(margin, noise, int(group.n.max()))
-    at = f"at these levels' replicate noise ({noise:.2g}{' dB' if metric.endswith('psnr') else ''}) if their means hold"
+    at = f"at these levels' replicate noise ({noise:.2g}{_unit(metric)}) if their means hold"
     if needed is None:
         return f"the gap is too near the tolerance for even {MOST_REPLICATES} replicates a level to settle it, {at}"
     return f"about {needed} replicates a level would settle it, {at}"
@@ -251,7 +252,11 @@ def _groups(table: pd.DataFrame, others: Sequence[str], best_of: bool) -> Iterat
 
 
 def amount(tolerance: float, metric: str) -> str:
-    return f"{tolerance:g} dB" if metric.endswith("psnr") else f"{tolerance:g}"
+    return f"{tolerance:g}{_unit(metric)}"
+
+
+def _unit(metric: str) -> str:
+    return " dB" if metric.endswith("psnr") else ""
 
 
 def _level(value: float) -> str:
