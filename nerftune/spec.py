@@ -2,7 +2,7 @@
 
     name: demo
     data: synthetic:id-card            # or a nerfstudio dataset folder (relative to this file)
-    metric: psnr                       # or {name: psnr, mode: max}
+    metric: psnr                       # or {name: psnr, tolerance: 0.5}: how much worse is still enough
     profile: tiny                      # tiny: for CPUs; small: quick GPU studies; default: nerfstudio's settings
     space:                             # what to vary: values, a distribution, or a fixed scalar
       frames: {values: [6, 12, 24]}    # counts, or fractions of the training pool

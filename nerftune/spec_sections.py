@@ -110,6 +110,12 @@ class DataSpec(_Strict):
 class MetricSpec(_Strict):
     name: Literal[tuple(METRIC_MODES)] = "psnr"  # type: ignore[valid-type]
     mode: Literal["max", "min"] | None = None
+    tolerance: float | None = Field(
+        None,
+        gt=0,
+        description="the smallest difference that matters: how much worse than the most frames (steps) is still "
+        "enough, in the metric's units (default: 0.5 for PSNR in dB, 0.01 for the others)",
+    )
 
     @model_validator(mode="after")
     def _natural_mode(self) -> "MetricSpec":

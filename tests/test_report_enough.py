@@ -161,6 +161,14 @@ def test_a_studys_lines_say_how_many_frames_are_enough_over_each_levels_best_con
     )
     assert len(study_lines(table, spec, tolerance=0.2)) == len(lines)
     assert "no fewer came within 0.2 dB" in study_lines(table, spec, tolerance=0.2)[-1]
+    # the spec's own tolerance (the study's question), unless the command line asks another
+    strict = parse_spec(
+        "name: s\ndata: synthetic:id-card\nspace: {frames: [6, 42], seed: [0, 1], steps: 10,\n"
+        "  pipeline.model.hidden_dim: [16, 32]}\nreplicates: seed\nstratify: frames\n"
+        "metric: {name: psnr, tolerance: 0.2}\n"
+    )
+    assert study_lines(table, strict) == study_lines(table, spec, tolerance=0.2)
+    assert study_lines(table, strict, tolerance=0.5) == lines
     alone = parse_spec("name: s\ndata: synthetic:id-card\nspace: {frames: [6, 42], seed: [0, 1], steps: 10}\n")
     assert study_lines(table, alone) == [], "without replicates there is no answer to give"
 

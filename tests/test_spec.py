@@ -149,6 +149,7 @@ BAD = {
     ),
     "missing data": ("name: t\nspace: {steps: 10}\n", "data", "required field is missing"),
     "wrong mode": (GOOD + "metric: {name: psnr, mode: min}\n", "metric", "higher psnr is better, so its mode is 'max'"),
+    "no tolerance": (GOOD + "metric: {name: psnr, tolerance: 0}\n", "metric.tolerance", "must be more than 0.0 (got 0)"),
     "grace period over steps": (
         GOOD + "scheduler: {grace_period: 150}\n",
         "scheduler.grace_period",

@@ -36,7 +36,7 @@ REPORT_DIR = "report"
 
 def build_report(folder: Path, tolerance: float | None = None) -> Path:
     """Write the report of the sweep in `folder`; returns its index.html. `tolerance`: how much worse than the most
-    frames (steps) tested is still enough, in the metric's units (default: 0.5 dB of PSNR, 0.01 of the others)."""
+    frames (steps) tested is still enough, in the metric's units (default: the spec's, else `enough`'s)."""
     sweep = load_sweep(folder)
     out = Path(folder) / REPORT_DIR
     shutil.rmtree(out, ignore_errors=True)  # the report's own folder: no figure of an earlier run stays behind
@@ -115,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=float,
         metavar="X",
         help="how much worse than the most frames (steps) tested is still enough, in the metric's units "
-        "(default: 0.5 for PSNR in dB, 0.01 for SSIM, LPIPS and character error rate)",
+        "(default: the spec's metric.tolerance, else 0.5 for PSNR in dB, 0.01 for SSIM, LPIPS and character "
+        "error rate)",
     )
     args = parser.parse_args(argv)
     try:

@@ -136,7 +136,7 @@ def _add_enough(
 ) -> None:
     """How many of a costly dimension are enough: the answers as notes, every level as a table."""
     metric, mode = sweep.spec.metric.name, sweep.spec.metric.mode
-    tolerance = tolerance_of(metric, tolerance)
+    tolerance = tolerance_of(sweep.spec.metric, tolerance)
     table, lines = enough(final, best_rows, dimension, others, within, metric, mode, tolerance)
     if not len(table):
         return
@@ -144,7 +144,8 @@ def _add_enough(
     section.notes += [
         f"How many {dimension} are enough: each level compared (2 replicates or more that trained all their steps) "
         f"against the most, and the probability that its true mean is no more than {amount(tolerance, metric)} "
-        f"worse (`nerftune report --within` sets how much; the probability is computed as above).",
+        f"worse (the spec's `metric: {{tolerance: X}}` or `nerftune report --within X` sets how much; the "
+        "probability is computed as above).",
         *lines,
     ]
 

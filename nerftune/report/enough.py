@@ -20,7 +20,7 @@ from scipy import stats as scipy_stats
 
 from nerftune.dimensions import FINETUNE_STEPS
 from nerftune.report.stats import best_per_level, mean_posterior
-from nerftune.spec import SweepSpec
+from nerftune.spec import MetricSpec, SweepSpec
 
 STEPS = "steps"
 COSTLY_DIMENSIONS = ("frames", STEPS, FINETUNE_STEPS)  # the more of them, the more a capture or a trial costs
@@ -36,8 +36,12 @@ MOST_REPLICATES = 100  # beyond this many a level, more replicates are no answer
 MAX_LINES = 6  # the answers spelt out on the page; its CSV holds every group's
 
 
-def tolerance_of(metric: str, asked: float | None) -> float:
-    return asked if asked is not None else DEFAULT_TOLERANCE.get(metric, 0.0)
+def tolerance_of(metric: MetricSpec, asked: float | None = None) -> float:
+    """How much worse than the most is still enough: as asked (`nerftune report --within`), as the spec's metric
+    says (`tolerance`), or by default."""
+    if asked is not None:
+        return asked
+    return metric.tolerance if metric.tolerance is not None else DEFAULT_TOLERANCE.get(metric.name, 0.0)
 
 
 def against_most(
@@ -144,7 +148,7 @@ def headline_lines(
     """A study's answer for each costly dimension it varied, in a line for the console, the report's summary and
     MLflow: over each level's best configuration of the other settings, per value of the study's other strata."""
     metric, mode = spec.metric.name, spec.metric.mode
-    tolerance, lines = tolerance_of(metric, tolerance), []
+    tolerance, lines = tolerance_of(spec.metric, tolerance), []
     for dimension in [name for name in COSTLY_DIMENSIONS if name in dimensions]:
         others = [name for name in dimensions if name != dimension]
         within = [name for name in spec.stratify if name in others]

@@ -42,7 +42,7 @@ def curves_section(sweep: SweepData, final: pd.DataFrame, out: Path, tolerance: 
 def _steps_enough_notes(sweep: SweepData, final: pd.DataFrame, out: Path, tolerance: float | None) -> list[str]:
     """How many steps are enough, read off the curves where their milestones scored the whole test set."""
     metric, mode, dimensions = sweep.spec.metric.name, sweep.spec.metric.mode, sweep.dimensions
-    tolerance = tolerance_of(metric, tolerance)
+    tolerance = tolerance_of(sweep.spec.metric, tolerance)
     table = steps_from_curves(sweep.curves, final, dimensions, metric, mode, tolerance)
     if not len(table) or table.steps.nunique() < 2:
         thinned = sweep.spec.eval.max_images
