@@ -22,6 +22,7 @@ MASK_ERROR_KINDS = ("none", "corner", "dilate", "erode", "shift")  # none: the c
 FINETUNE_STEPS = "finetune_steps"  # steps of the spec's `finetune` stage, after the RGB steps (0: none)
 INIT_FROM = "init_from"  # a warm start: the trial or checkpoint whose weights a trial starts from (`warm_start.py`)
 SOURCE = "source"  # the `init_from` value of the model a sweep with a `warm_start` block trains first
+COSTLY_DIMENSIONS = ("frames", "steps", FINETUNE_STEPS)  # the more, the dearer: how many are enough is a question
 STUDY_DIMENSIONS = (SCENE, FRAME_SUBSET, POSES, MASKS, MASK_ERROR, FINETUNE_STEPS, INIT_FROM)
 # nerfstudio's trainer settings that a spec names as they are (every other nerfstudio field by its dotted path):
 # those that shape training; the trainer's paths, logging and checkpoint cadence are nerftune's to set

@@ -25,6 +25,17 @@ METRIC_RANGES = {
     **dict.fromkeys(("psnr", "doc_psnr", "lpips", "doc_lpips", "doc_cer"), (0.0, float("inf"))),
     **dict.fromkeys(("ssim", "doc_ssim"), (-1.0, 1.0)),
 }
+# the smallest difference that matters, unless a spec says (`metric.tolerance`): half a decibel of PSNR is hard to
+# see; 0.01 of SSIM or LPIPS, and one character in a hundred, about as small
+METRIC_TOLERANCES = {
+    **dict.fromkeys(("psnr", "doc_psnr"), 0.5),
+    **dict.fromkeys(("ssim", "doc_ssim", "lpips", "doc_lpips", "doc_cer"), 0.01),
+}
+
+
+def metric_amount(value: float, metric: str, form: str = "g") -> str:
+    """A difference of `metric` in its units: "0.5 dB" of PSNR, "0.01" of SSIM (`form`: the number's format)."""
+    return f"{value:{form}}{' dB' if metric.endswith('psnr') else ''}"
 
 # per-trial timings and speeds, reported at every milestone and kept in results.csv
 TIMINGS = ("train_s", "eval_s", "setup_s", "compile_s", "wall_s", "steps_per_s", "rays_per_s")

@@ -9,9 +9,11 @@ from nerftune.cpu_compile import plan_text
 from nerftune.machine import cpu_count
 from nerftune.novel_views import rendered_trials_text
 from nerftune.preflight import Prepared
-from nerftune.replicate_precision import precision_line
+from nerftune.replicate_precision import enough_line, precision_line
 from nerftune.schedule import rungs
 from nerftune.scoring_progress import duration_text
+from nerftune.dimensions import COSTLY_DIMENSIONS
+from nerftune.outcomes import metric_amount
 from nerftune.spec import FINETUNE_STEPS, FRAME_SUBSET, INIT_FROM, SOURCE, value_text
 from nerftune.tracking import TrackingTarget
 
@@ -63,6 +65,10 @@ def describe_plan(prepared: Prepared, on_cluster: bool, target: TrackingTarget |
         lines.append(f"  {name}: {shown}")
     if spec.replicates:
         lines.append(precision_line(len(spec.replicate_values), spec.replicates))
+        costly = _costly_questions(spec)
+        if costly:
+            tolerance = metric_amount(spec.metric.smallest_difference(), spec.metric.name)
+            lines.append(enough_line(len(spec.replicate_values), spec.replicates, costly, tolerance))
     if FRAME_SUBSET in spec.space:
         lines.append(_frame_subset_line(prepared))
     if spec.finetune:
@@ -129,6 +135,19 @@ def _render_line(prepared: Prepared) -> str:
         f"novel views: {views} ({prepared.camera_paths_name}) of {rendered_trials_text(prepared.spec)}{when}"
         + (f", with {extras}" if extras else "")
     )
+
+
+def _costly_questions(spec) -> list[str]:
+    """What the report will say how many of are enough: the frames (steps) the study varies, and the steps by the
+    learning curves where every milestone scores the whole test set."""
+    varied = [
+        name
+        for name in COSTLY_DIMENSIONS
+        if name in spec.configuration_space and (spec.space[name].values is None or len(spec.space[name].values) > 1)
+    ]
+    if "steps" not in varied and spec.eval.every and not spec.eval.max_images:
+        varied.append("steps (by the learning curves)")
+    return varied
 
 
 def _frame_subset_line(prepared: Prepared) -> str:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nerftune.dimensions import FieldProblem
-from nerftune.outcomes import METRIC_MODES
+from nerftune.outcomes import METRIC_MODES, METRIC_TOLERANCES
 
 SYNTHETIC_PREFIX = "synthetic:"
 SYNTHETIC_SCENES = ("id-card",)
@@ -116,6 +116,10 @@ class MetricSpec(_Strict):
         description="the smallest difference that matters: how much worse than the most frames (steps) is still "
         "enough, in the metric's units (default: 0.5 for PSNR in dB, 0.01 for the others)",
     )
+
+    def smallest_difference(self) -> float:
+        """The tolerance the spec gives, or the metric's default."""
+        return self.tolerance if self.tolerance is not None else METRIC_TOLERANCES[self.name]
 
     @model_validator(mode="after")
     def _natural_mode(self) -> "MetricSpec":

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from nerftune.outcomes import METRICS
+from nerftune.dimensions import COSTLY_DIMENSIONS
+from nerftune.outcomes import METRICS, metric_amount
 from nerftune.report import stats
 from nerftune.report.data import SweepData
-from nerftune.report.enough import COSTLY_DIMENSIONS, amount, enough, tolerance_of
+from nerftune.report.enough import enough, tolerance_of
 from nerftune.report.page import Section, csv_table
 from nerftune.report.plots import plot_by_dimension
 from nerftune.report.subset_spread import POOLED_NOTE, spread_note, subset_means, subset_spread
@@ -143,7 +144,7 @@ def _add_enough(
     section.tables.append(csv_table(table, f"enough_{_slug(dimension)}.csv", out))
     section.notes += [
         f"How many {dimension} are enough: each level compared (2 replicates or more that trained all their steps) "
-        f"against the most, and the probability that its true mean is no more than {amount(tolerance, metric)} "
+        f"against the most, and the probability that its true mean is no more than {metric_amount(tolerance, metric)} "
         f"worse (the spec's `metric: {{tolerance: X}}` or `nerftune report --within X` sets how much; the "
         "probability is computed as above).",
         *lines,

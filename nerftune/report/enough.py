@@ -18,19 +18,13 @@ import pandas as pd
 from scipy import optimize
 from scipy import stats as scipy_stats
 
-from nerftune.dimensions import FINETUNE_STEPS
+from nerftune.dimensions import COSTLY_DIMENSIONS
+from nerftune.outcomes import metric_amount
 from nerftune.report.stats import best_per_level, mean_posterior
 from nerftune.spec import MetricSpec, SweepSpec
 
 STEPS = "steps"
-COSTLY_DIMENSIONS = ("frames", STEPS, FINETUNE_STEPS)  # the more of them, the more a capture or a trial costs
-# a difference too small to matter by default: half a decibel of PSNR is hard to see; 0.01 of SSIM or LPIPS, and
-# one character in a hundred, about as small
-DEFAULT_TOLERANCE = {
-    **dict.fromkeys(("psnr", "doc_psnr"), 0.5),
-    **dict.fromkeys(("ssim", "doc_ssim", "lpips", "doc_lpips", "doc_cer"), 0.01),
-}
-SURE = 0.9  # the probability at which a level is called surely enough
+SURE = 0.9  # the probability at which a level is called surely enough (the plan's `SURE_MARGINS` assume it)
 QUANTILE_POINTS = 20000  # of a Student t, for the distribution of a difference of two
 MOST_REPLICATES = 100  # beyond this many a level, more replicates are no answer: the gap is about the tolerance
 MAX_LINES = 6  # the answers spelt out on the page; its CSV holds every group's
@@ -39,9 +33,7 @@ MAX_LINES = 6  # the answers spelt out on the page; its CSV holds every group's
 def tolerance_of(metric: MetricSpec, asked: float | None = None) -> float:
     """How much worse than the most is still enough: as asked (`nerftune report --within`), as the spec's metric
     says (`tolerance`), or by default."""
-    if asked is not None:
-        return asked
-    return metric.tolerance if metric.tolerance is not None else DEFAULT_TOLERANCE.get(metric.name, 0.0)
+    return asked if asked is not None else metric.smallest_difference()
 
 
 def against_most(
@@ -179,15 +171,15 @@ def answer_of(group: pd.DataFrame, dimension: str, metric: str, mode: str, toler
     if fewest[dimension] == most[dimension]:
         nearest = group.iloc[-2]
         answer = (
-            f"{head}by the means no fewer came within {amount(tolerance, metric)} of it ({_level(nearest[dimension])}, "
-            f"the nearest, is within with probability {nearest.p_within:.2f}): quality was still rising at "
-            f"{_level(most[dimension])}, and more {dimension} may help"
+            f"{head}by the means no fewer came within {metric_amount(tolerance, metric)} of it "
+            f"({_level(nearest[dimension])}, the nearest, is within with probability {nearest.p_within:.2f}): quality "
+            f"was still rising at {_level(most[dimension])}, and more {dimension} may help"
         )
         if nearest.p_within > 1 - SURE:  # not surely outside either
             answer += f"; {_to_settle(group, float(worse.iloc[-2]) - tolerance, metric)}"
         return answer
     answer = (
-        f"{head}{_level(fewest[dimension])} is the fewest within {amount(tolerance, metric)} of it by the means "
+        f"{head}{_level(fewest[dimension])} is the fewest within {metric_amount(tolerance, metric)} of it by the means "
         f"({fewest['mean']:.3f}), truly within with probability {fewest.p_within:.2f}"
     )
     sure = group[(group.p_within >= SURE).to_numpy()]
@@ -235,7 +227,7 @@ def _to_settle(group: pd.DataFrame, margin: float, metric: str) -> str:
     dof = group.n - 1
     noise = math.sqrt((dof * group["std"] ** 2).sum() / dof.sum())
     needed = replicates_to_settle(margin, noise, int(group.n.max()))
-    at = f"at these levels' replicate noise ({noise:.2g}{_unit(metric)}) if their means hold"
+    at = f"at these levels' replicate noise ({metric_amount(noise, metric, '.2g')}) if their means hold"
     if needed is None:
         return f"the gap is too near the tolerance for even {MOST_REPLICATES} replicates a level to settle it, {at}"
     return f"about {needed} replicates a level would settle it, {at}"
@@ -254,13 +246,6 @@ def _groups(table: pd.DataFrame, others: Sequence[str], best_of: bool) -> Iterat
             where = f"over each level's best configuration{f' {where}' if where else ''}"
         yield where, group
 
-
-def amount(tolerance: float, metric: str) -> str:
-    return f"{tolerance:g}{_unit(metric)}"
-
-
-def _unit(metric: str) -> str:
-    return " dB" if metric.endswith("psnr") else ""
 
 
 def _level(value: float) -> str:

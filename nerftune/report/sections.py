@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from nerftune.outcomes import StopReason, is_error
+from nerftune.outcomes import StopReason, is_error, metric_amount
 from nerftune.report import stats
 from nerftune.report.data import SweepData
 from nerftune.report.importance import importance_table
-from nerftune.report.enough import STEPS, amount, capped, enough_lines, steps_from_curves, tolerance_of
+from nerftune.report.enough import STEPS, capped, enough_lines, steps_from_curves, tolerance_of
 from nerftune.report.page import Section, csv_table
 from nerftune.report.plots import plot_learning_curves, plot_pareto
 
@@ -56,7 +56,7 @@ def _steps_enough_notes(sweep: SweepData, final: pd.DataFrame, out: Path, tolera
     return [
         "How many steps are enough, from the curves: per configuration, each milestone at which its replicates "
         f"scored the whole test set against the last, and the probability that its true mean is no more than "
-        f"{amount(tolerance, metric)} worse (a milestone at step s stands for a trial of s steps: nerfstudio's "
+        f"{metric_amount(tolerance, metric)} worse (a milestone at step s stands for a trial of s steps: nerfstudio's "
         "schedules follow the step, not the run's length); every milestone in enough_steps_by_milestone.csv.",
         *capped(enough_lines(table, STEPS, dimensions, metric, mode, tolerance), "enough_steps_by_milestone.csv"),
     ]
