@@ -6,15 +6,15 @@ from __future__ import annotations
 import math
 
 from nerftune.cpu_compile import plan_text
+from nerftune.dimensions import COSTLY_DIMENSIONS
 from nerftune.machine import cpu_count
 from nerftune.novel_views import rendered_trials_text
+from nerftune.outcomes import metric_amount
 from nerftune.preflight import Prepared
 from nerftune.replicate_precision import enough_line, precision_line
 from nerftune.schedule import rungs
 from nerftune.scoring_progress import duration_text
-from nerftune.dimensions import COSTLY_DIMENSIONS
-from nerftune.outcomes import metric_amount
-from nerftune.spec import FINETUNE_STEPS, FRAME_SUBSET, INIT_FROM, SOURCE, value_text
+from nerftune.spec import FINETUNE_STEPS, FRAME_SUBSET, INIT_FROM, SOURCE, SweepSpec, value_text
 from nerftune.tracking import TrackingTarget
 
 
@@ -137,7 +137,7 @@ def _render_line(prepared: Prepared) -> str:
     )
 
 
-def _costly_questions(spec) -> list[str]:
+def _costly_questions(spec: SweepSpec) -> list[str]:
     """What the report will say how many of are enough: the frames (steps) the study varies, and the steps by the
     learning curves where every milestone scores the whole test set."""
     varied = [

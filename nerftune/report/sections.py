@@ -12,8 +12,8 @@ import pandas as pd
 from nerftune.outcomes import StopReason, is_error, metric_amount
 from nerftune.report import stats
 from nerftune.report.data import SweepData
-from nerftune.report.importance import importance_table
 from nerftune.report.enough import STEPS, capped, enough_lines, steps_from_curves, tolerance_of
+from nerftune.report.importance import importance_table
 from nerftune.report.page import Section, csv_table
 from nerftune.report.plots import plot_learning_curves, plot_pareto
 
