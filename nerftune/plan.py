@@ -145,7 +145,7 @@ def _costly_questions(spec: SweepSpec) -> list[str]:
         for name in COSTLY_DIMENSIONS
         if name in spec.configuration_space and (spec.space[name].values is None or len(spec.space[name].values) > 1)
     ]
-    if "steps" not in varied and spec.eval.every and not spec.eval.max_images:
+    if "steps" not in varied and spec.eval.every and not spec.eval.max_images and not spec.finetune:
         varied.append("steps (by the learning curves)")
     return varied
 

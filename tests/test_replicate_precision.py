@@ -56,6 +56,8 @@ def test_the_plan_asks_how_many_frames_and_steps_only_where_the_study_can_tell()
     curves = base + "frames: [6, 12], steps: 100}\neval: {every: 20"
     assert _costly_questions(parse_spec(curves + "}\n")) == ["frames", "steps (by the learning curves)"]
     assert _costly_questions(parse_spec(curves + ", max_images: 2}\n")) == ["frames"]
+    finetuned = curves + "}\nfinetune: {target: segmentation, train: color, steps: 20}\n"
+    assert _costly_questions(parse_spec(finetuned)) == ["frames"], "its curves change images at the second stage"
     assert _costly_questions(parse_spec(base + "frames: 6, steps: 100}\n")) == []
 
 

@@ -223,6 +223,14 @@ def test_the_learning_curves_section_says_how_many_steps_are_enough_or_what_woul
     sweep = SweepData(tmp_path, thinned, {}, final, curves, pd.DataFrame())
     notes = " ".join(curves_section(sweep, final, tmp_path).notes)
     assert "With `eval: {max_images: 0}` (every milestone scoring the whole test set, not 2 of its images)" in notes
+    # a fine-tuning stage scores segmentation images from its first step on: its curves are no one measurement
+    tuned = parse_spec(
+        "name: s\ndata: synthetic:id-card\nspace: {frames: 6, seed: [0, 1], steps: 300}\nreplicates: seed\n"
+        "eval: {every: 100}\nfinetune: {target: segmentation, train: color, steps: 20}\n"
+    )
+    curves, final = _curves({100: [15, 16], 200: [22.9, 23.1], 300: [23.2, 23.4]})
+    sweep = SweepData(tmp_path, tuned, {}, final, curves, pd.DataFrame())
+    assert "How many steps" not in " ".join(curves_section(sweep, final, tmp_path).notes)
 
 
 def test_replicates_to_settle_a_gap_grow_as_it_nears_the_tolerance():

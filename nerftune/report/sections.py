@@ -34,7 +34,7 @@ def curves_section(sweep: SweepData, final: pd.DataFrame, out: Path, tolerance: 
         )
     csv_table(curves, "curves.csv", out)
     section.notes.append("Every milestone of every trial: curves.csv.")
-    if sweep.spec.replicates:
+    if sweep.spec.replicates and not sweep.spec.finetune:  # a fine-tuning stage scores other images: no one curve
         section.notes.extend(_steps_enough_notes(sweep, final, out, tolerance))
     return section
 
