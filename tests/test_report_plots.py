@@ -61,3 +61,19 @@ def test_each_stratum_gets_its_own_best_per_level_line(drawn, tmp_path):
     assert {"best per level (scene=a)", "best per level (scene=b)"} <= set(lines)
     assert list(lines["best per level (scene=a)"].get_ydata()) == [20.0, 22.0]
     assert list(lines["best per level (scene=b)"].get_ydata()) == [25.0, 27.0]
+
+
+def test_the_tolerance_under_the_most_frames_compared_is_a_dotted_line_on_the_curve_it_answers(drawn, tmp_path):
+    # 42 frames has one replicate only: the most compared is 18 frames (22.5), and the line lies 0.5 dB under it
+    summary = pd.DataFrame({"frames": [6, 18, 42], "mean": [20.0, 22.5, 30.0], "n": [2, 2, 1]})
+    summary = summary.assign(ci_low=summary["mean"] - 1, ci_high=summary["mean"] + 1)
+    final = pd.DataFrame({"frames": [6, 6, 18, 18, 42], "psnr": [19.5, 20.5, 22.0, 23.0, 30.0]})
+    enough = (-0.5, "0.5 dB under the most: enough above")
+    plots.plot_by_dimension(summary, final, "frames", [], "psnr", tmp_path / "f.png", enough=enough)
+    (fig,) = drawn
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    assert list(lines[enough[1]].get_ydata()) == [22.0, 22.0]
+    # several curves and no best-per-level line: no one curve to mark
+    two = pd.concat([summary.assign(lr=1), summary.assign(lr=2)])
+    plots.plot_by_dimension(two, final.assign(lr=1), "frames", ["lr"], "psnr", tmp_path / "g.png", enough=enough)
+    assert enough[1] not in [line.get_label() for line in drawn[1].axes[0].get_lines()]

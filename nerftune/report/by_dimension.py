@@ -81,6 +81,8 @@ def dimension_sections(
         best_rows = stats.best_per_level(final, dimension, metric, mode, within) if searched else None
         # stratified by this dimension with other settings searched: each level's best configuration is the curve
         stratified = dimension in sweep.spec.stratify and bool(searched)
+        costly = dimension in COSTLY_DIMENSIONS and ordered and bool(sweep.spec.replicates)
+        line = _enough_line(sweep, tolerance) if costly else None
         for measured in _measured(final):
             summary = stats.by_dimension(final, dimension, others, measured)
             summary.insert(0, "metric", measured)
@@ -90,7 +92,10 @@ def dimension_sections(
                 best = stats.by_dimension(best_rows, dimension, within, measured)
                 tables.append(best.assign(metric=measured, **{name: "(best per level)" for name in searched}))
             figure = f"{measured}_by_{_slug(dimension)}.png"
-            plot_by_dimension(summary, final, dimension, others, measured, out / figure, log_x, best, ordered, within)
+            shown = line if measured == metric else None
+            plot_by_dimension(
+                summary, final, dimension, others, measured, out / figure, log_x, best, ordered, within, shown
+            )
             section.figures.append(figure)
         if tables:
             section.tables.append(csv_table(pd.concat(tables, ignore_index=True), f"by_{_slug(dimension)}.csv", out))
@@ -115,7 +120,7 @@ def dimension_sections(
                     f"No two levels of {dimension} completed with the same {held} (the study's strata): comparing "
                     f"levels across them would credit {dimension} with what {held} did, so there is no comparison."
                 )
-            if dimension in COSTLY_DIMENSIONS and ordered and sweep.spec.replicates:
+            if costly:
                 _add_enough(section, final, best_rows, dimension, others, within, sweep, tolerance, out)
         spread = subset_spread(final, others, metric) if dimension == FRAME_SUBSET and sweep.spec.replicates else None
         if spread is not None and len(spread):  # which frames against which seed
@@ -149,6 +154,15 @@ def _add_enough(
         "probability is computed as above).",
         *lines,
     ]
+
+
+def _enough_line(sweep: SweepData, tolerance: float | None) -> tuple[float, str]:
+    """The figure's dotted line: the tolerance under the most (over it, where lower is better), and its label."""
+    tolerance = tolerance_of(sweep.spec.metric, tolerance)
+    amount = metric_amount(tolerance, sweep.spec.metric.name)
+    if sweep.spec.metric.mode == "max":
+        return -tolerance, f"{amount} under the most: enough above"
+    return tolerance, f"{amount} over the most: enough below"
 
 
 def _slug(name: str) -> str:

@@ -37,11 +37,13 @@ def plot_by_dimension(
     best: pd.DataFrame | None = None,
     ordered: bool = True,
     within: Sequence[str] = (),
+    enough: tuple[float, str] | None = None,
 ) -> None:
     """Replicate mean and 95 % band per value of `dimension`, one line per value of the other dimensions, and every
     replicate as a point; `best` (each level's best configuration) as a black line, one per value of `within` (the
     study's other strata, each its own marker). An unordered dimension (a method, a pose source) has its levels side
-    by side, each mean with its band as an error bar, and no lines."""
+    by side, each mean with its band as an error bar, and no lines. `enough`: (offset, label) of a dotted line at
+    the curve's most level with 2 replicates or more, offset by the tolerance (the best line's, or the only one's)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     levels = sorted(set(summary[dimension].dropna()) | set(final[dimension].dropna()), key=None if ordered else str)
     groups = list(summary.groupby(list(others), sort=True, dropna=False)) if others else [((), summary)]
@@ -79,6 +81,11 @@ def plot_by_dimension(
             label = f"best per level ({_label(within, keys)})" if within else "best per level"
             marker = "sD^vo"[number % 5]
             draw(at(rows[dimension], slots - 1), rows, "black", f"-{marker}", label, 0.08, lw=2, markersize=5)
+    reference = best if best is not None else summary
+    if enough is not None and not within and (best is not None or not others):
+        compared = reference[reference.n >= 2].sort_values(dimension)
+        if len(compared) > 1:
+            ax.axhline(compared["mean"].iloc[-1] + enough[0], color="dimgrey", ls=":", lw=1.2, label=enough[1])
     ax.set_xlabel(dimension)
     if not ordered:
         ax.set_xticks(range(len(levels)), [value_text(level) for level in levels], fontsize=8)
