@@ -247,3 +247,9 @@ def test_replicates_to_settle_a_gap_grow_as_it_nears_the_tolerance():
     assert replicates_to_settle(0.5, math.sqrt(0.5)) > needed
     assert replicates_to_settle(1.5, math.sqrt(0.5), have=needed) == needed + 1, "more than a level has already"
     assert replicates_to_settle(0.01, 1.0) is None, "a gap about the tolerance is no question for more seeds"
+
+
+def test_frames_as_fractions_of_the_pool_read_as_fractions():
+    table = against_most(_levels({0.25: [20, 21], 0.5: [23, 24], 1.0: [23.5, 24.5]}), "frames", [], "psnr", "max", 1.0)
+    (line,) = enough_lines(table, "frames", [], "psnr", "max", 1.0)
+    assert line.startswith("The most frames compared, 1.0, scored 24.000 (psnr); 0.5 is the fewest within 1 dB")

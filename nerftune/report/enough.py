@@ -249,4 +249,5 @@ def _groups(table: pd.DataFrame, others: Sequence[str], best_of: bool) -> Iterat
 
 
 def _level(value: float) -> str:
-    return f"{int(value)}" if float(value).is_integer() else f"{value:g}"
+    """A count as a whole number (a CSV may have read it as 18.0); a fraction of the pool as one (1.0: all of it)."""
+    return f"{int(value)}" if float(value).is_integer() and value > 1 else repr(float(value))
