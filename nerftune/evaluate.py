@@ -215,7 +215,7 @@ def _view_scores(recipe, trainer):
     from nerftune.view_scores import ViewScores
 
     dataset = _dataset(recipe.data_dir, recipe.test_every)
-    by_path = {str((dataset.root / name).resolve()): name for name in dataset.frame_names}
+    by_path = dataset.names_by_path(dataset.frame_names)
     trained = json.loads((Path(recipe.view_dir) / "transforms.json").read_text())["train_filenames"]
     scores = ViewScores.of(Path(recipe.view_dir).parent, dataset, [by_path[str(Path(p).resolve())] for p in trained])
     if trainer.colour_only:  # a fine-tuned model scores the views' segmentation images

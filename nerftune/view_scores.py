@@ -46,7 +46,7 @@ class ViewScores:
 
     @classmethod
     def of(cls, trial_dir: Path, dataset: Dataset, train_names: list[str]) -> ViewScores:
-        names = {str((dataset.root / name).resolve()): name for name in dataset.test_names}
+        names = dataset.names_by_path(dataset.test_names)
         return cls(Path(trial_dir), train_names, novelty_of_test_views(dataset, train_names), names)
 
     def write(self, step: int, per_view: dict[str, dict[str, float | None]]) -> Path:

@@ -55,6 +55,11 @@ class Dataset:
     def test_names(self) -> list[str]:
         return [self.frames[i]["file_path"] for i in self.test_indices]
 
+    def names_by_path(self, names: list[str]) -> dict[str, str]:
+        """`names` (frame file paths as transforms.json has them) keyed by the resolved path of their image: how
+        nerfstudio names an image it loaded."""
+        return {str((self.root / name).resolve()): name for name in names}
+
     @cached_property
     def frame_digests(self) -> dict[str, str]:
         """Each frame's content (its files' bytes, pose, intrinsics and shared fields) as a digest, by name."""
