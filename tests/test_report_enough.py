@@ -63,7 +63,7 @@ def test_quality_still_rising_at_the_most_frames_is_said_so():
     assert line.endswith(
         f"by the means no fewer came within 0.5 dB of it (18, the nearest, is within with probability {p18:.2f}): "
         "quality was still rising at 42, and more frames may help; about 3 replicates a level would settle it, at "
-        "these levels' replicate noise (0.71 dB) if their means hold."
+        "the replicate noise of these levels (0.71 dB) if the means hold."
     )
 
 
@@ -86,7 +86,7 @@ def test_no_level_short_of_the_most_surely_within_asks_for_more_replicates():
     # 0.498; with 57: 0.502)
     assert line.endswith(
         "none short of 42 is within with probability 0.9 or more: about 58 replicates a level would settle it, at "
-        "these levels' replicate noise (2.1 dB) if their means hold."
+        "the replicate noise of these levels (2.1 dB) if the means hold."
     )
 
 
@@ -192,7 +192,7 @@ def _curves(values: dict, full_test: bool = True) -> tuple[pd.DataFrame, pd.Data
 
 
 def test_how_many_steps_are_enough_is_read_off_the_milestones_that_scored_the_whole_test_set():
-    from nerftune.report.enough import steps_from_curves
+    from nerftune.report.steps_enough import steps_from_curves
 
     curves, final = _curves({100: [15, 16], 200: [22.9, 23.1], 300: [23.2, 23.4]})
     table = steps_from_curves(curves, final, ["frames"], "psnr", "max", 0.5).set_index("steps")
@@ -200,6 +200,16 @@ def test_how_many_steps_are_enough_is_read_off_the_milestones_that_scored_the_wh
     assert table.loc[200, "difference"] == pytest.approx(-0.3) and table.loc[100, "p_within"] < 0.1
     (line,) = enough_lines(table.reset_index(), "steps", ["frames"], "psnr", "max", 0.5)
     assert line.startswith("At frames=6: the most steps compared, 300, scored 23.300 (psnr); 200 is the fewest")
+    # each trial against its own last milestone: two seeds 4 dB apart that each gained 0.2 and 0.25 dB from step
+    # 200 to 300 put 200 steps within 0.5 dB surely (the mean gain's posterior: Cauchy about 0.225 with scale
+    # 0.025), where their levels taken apart could not tell
+    curves, final = _curves({200: [19.8, 23.75], 300: [20.0, 24.0]})
+    paired = steps_from_curves(curves, final, ["frames"], "psnr", "max", 0.5).set_index("steps")
+    assert paired.loc[200, "difference"] == pytest.approx(-0.225) and paired.paired.all()
+    assert paired.loc[200, "p_within"] == pytest.approx(0.5 + math.atan(0.275 / 0.025) / math.pi, abs=0.005)
+    apart = against_most(final.drop(columns="psnr").merge(curves).rename(columns={"step": "steps"}), "steps",
+                         ["frames"], "psnr", "max", 0.5).set_index("steps")
+    assert apart.loc[200, "p_within"] < 0.6
     # intermediate milestones that scored a few test images are no level; nor are the curves where steps is searched
     thinned = _curves({100: [15, 16], 300: [23.2, 23.4]}, full_test=False)
     assert not len(steps_from_curves(*thinned, ["frames"], "psnr", "max", 0.5)), "the last milestone alone"
@@ -247,6 +257,9 @@ def test_replicates_to_settle_a_gap_grow_as_it_nears_the_tolerance():
     assert replicates_to_settle(0.5, math.sqrt(0.5)) > needed
     assert replicates_to_settle(1.5, math.sqrt(0.5), have=needed) == needed + 1, "more than a level has already"
     assert replicates_to_settle(0.01, 1.0) is None, "a gap about the tolerance is no question for more seeds"
+    # paired (a trial's milestones): one mean difference, Student's t at 0.9: 3 trials give 1.886 x 1 / sqrt(3) =
+    # 1.09 > 1.0, 4 give 1.638 / 2 = 0.82
+    assert replicates_to_settle(1.0, 1.0, paired=True) == 4
 
 
 def test_frames_as_fractions_of_the_pool_read_as_fractions():

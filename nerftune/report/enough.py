@@ -23,7 +23,6 @@ from nerftune.outcomes import metric_amount
 from nerftune.report.stats import best_per_level, mean_posterior
 from nerftune.spec import MetricSpec, SweepSpec
 
-STEPS = "steps"
 SURE = 0.9  # the probability at which a level is called surely enough (the plan's `SURE_MARGINS` assume it)
 QUANTILE_POINTS = 20000  # of a Student t, for the distribution of a difference of two
 MOST_REPLICATES = 100  # beyond this many a level, more replicates are no answer: the gap is about the tolerance
@@ -76,21 +75,6 @@ def against_most(
                 }
             )
     return pd.DataFrame(rows)
-
-
-def steps_from_curves(
-    curves: pd.DataFrame, final: pd.DataFrame, dimensions: Sequence[str], metric: str, mode: str, tolerance: float
-) -> pd.DataFrame:
-    """How many steps are enough, from the learning curves: per configuration, each milestone at which 2 of its
-    trials or more scored the whole test set, against the last (`against_most` with the milestones' steps as the
-    levels). A milestone at step s stands for a trial of s steps, since nerfstudio's schedules follow the step, not
-    the run's length; where `steps` is itself a dimension, its own comparison answers instead (empty table)."""
-    if STEPS in dimensions or not len(curves) or not len(final):
-        return pd.DataFrame()
-    whole = curves[curves.full_test.fillna(True).astype(bool) & curves.trial_id.isin(final.trial_id)]
-    rows = whole[["trial_id", "step", metric]].rename(columns={"step": STEPS})
-    rows = rows.merge(final[["trial_id", *dimensions]], on="trial_id")
-    return against_most(rows, STEPS, dimensions, metric, mode, tolerance)
 
 
 def enough(
@@ -193,13 +177,15 @@ def answer_of(group: pd.DataFrame, dimension: str, metric: str, mode: str, toler
     return answer
 
 
-def replicates_to_settle(margin: float, noise: float, have: int = 1) -> int | None:
+def replicates_to_settle(margin: float, noise: float, have: int = 1, paired: bool = False) -> int | None:
     """The fewest replicates a level, more than the `have` it has and at most `MOST_REPLICATES`, that would put a
     gap `margin` away from the tolerance beyond doubt at probability `SURE`, with replicates whose standard
-    deviation is `noise`, if the means hold (by the posterior `p_within` uses); None where even the most would not."""
+    deviation is `noise`, if the means hold (by the posterior `p_within` uses); None where even the most would not.
+    `paired`: the levels are the same trials (milestones), `noise` the spread of each trial's own difference."""
 
     def settles(n: int) -> bool:
-        return difference_quantile(n) * noise / math.sqrt(n) <= abs(margin)
+        quantile = scipy_stats.t.ppf(SURE, n - 1) if paired else difference_quantile(n)
+        return quantile * noise / math.sqrt(n) <= abs(margin)
 
     low, high = max(2, have + 1), MOST_REPLICATES
     if low > high or not settles(high):
@@ -223,11 +209,15 @@ def difference_quantile(n: int) -> float:
 
 
 def _to_settle(group: pd.DataFrame, margin: float, metric: str) -> str:
-    """How many replicates a level would settle the answer, at the replicate noise pooled over the group's levels."""
-    dof = group.n - 1
-    noise = math.sqrt((dof * group["std"] ** 2).sum() / dof.sum())
-    needed = replicates_to_settle(margin, noise, int(group.n.max()))
-    at = f"at these levels' replicate noise ({metric_amount(noise, metric, '.2g')}) if their means hold"
+    """How many replicates a level would settle the answer, at the replicate noise pooled over the group's levels
+    (of paired levels, over their differences)."""
+    usable = group.dropna(subset=["std"])
+    dof = usable.n - 1
+    noise = math.sqrt((dof * usable["std"] ** 2).sum() / dof.sum())
+    paired = bool(group.get("paired", pd.Series(False, index=group.index)).any())
+    needed = replicates_to_settle(margin, noise, int(group.n.max()), paired)
+    spread = "each trial's difference from its last milestone" if paired else "these levels"
+    at = f"at the replicate noise of {spread} ({metric_amount(noise, metric, '.2g')}) if the means hold"
     if needed is None:
         return f"the gap is too near the tolerance for even {MOST_REPLICATES} replicates a level to settle it, {at}"
     return f"about {needed} replicates a level would settle it, {at}"

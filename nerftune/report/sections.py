@@ -12,10 +12,11 @@ import pandas as pd
 from nerftune.outcomes import StopReason, is_error, metric_amount
 from nerftune.report import stats
 from nerftune.report.data import SweepData
-from nerftune.report.enough import STEPS, capped, enough_lines, steps_from_curves, tolerance_of
+from nerftune.report.enough import capped, enough_lines, tolerance_of
 from nerftune.report.importance import importance_table
 from nerftune.report.page import Section, csv_table
 from nerftune.report.plots import plot_learning_curves, plot_pareto
+from nerftune.report.steps_enough import STEPS, steps_from_curves
 
 
 def curves_section(sweep: SweepData, final: pd.DataFrame, out: Path, tolerance: float | None = None) -> Section:
@@ -55,7 +56,8 @@ def _steps_enough_notes(sweep: SweepData, final: pd.DataFrame, out: Path, tolera
     csv_table(table, "enough_steps_by_milestone.csv", out)
     return [
         "How many steps are enough, from the curves: per configuration, each milestone at which its replicates "
-        f"scored the whole test set against the last, and the probability that its true mean is no more than "
+        "scored the whole test set against the last, within each trial (a seed's own luck, shared by both, "
+        "cancels), and the probability that the trials' mean difference is truly no more than "
         f"{metric_amount(tolerance, metric)} worse (a milestone at step s stands for a trial of s steps: nerfstudio's "
         "schedules follow the step, not the run's length); every milestone in enough_steps_by_milestone.csv.",
         *capped(enough_lines(table, STEPS, dimensions, metric, mode, tolerance), "enough_steps_by_milestone.csv"),
