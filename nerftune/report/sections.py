@@ -14,6 +14,7 @@ from nerftune.report import stats
 from nerftune.report.data import SweepData
 from nerftune.report.enough import capped, enough_lines, tolerance_of
 from nerftune.report.importance import importance_table
+from nerftune.report.noise import noise_by_level, noise_lines
 from nerftune.report.page import Section, csv_table
 from nerftune.report.plots import plot_learning_curves, plot_pareto
 from nerftune.report.steps_enough import STEPS, steps_from_curves
@@ -89,6 +90,10 @@ def seed_section(sweep: SweepData, seeds: pd.DataFrame, noise: float, out: Path)
     else:
         section.notes.append(f"No configuration has two completed replicates yet: {name} is unknown.")
     section.tables.append(csv_table(seeds, "seeds.csv", out))
+    by_level = noise_by_level(seeds, sweep.dimensions)
+    if len(by_level):  # does the seed matter more at some levels (at few frames, say)?
+        section.notes += noise_lines(by_level, sweep.spec.metric.name, name)
+        section.tables.append(csv_table(by_level, "noise_by_level.csv", out))
     return section
 
 
