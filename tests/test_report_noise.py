@@ -58,3 +58,13 @@ def test_the_seed_section_says_how_the_noise_varies_with_frames(tmp_path):
     notes = " ".join(seed_section(sweep, seeds, stats.pooled_std(seeds), tmp_path).notes)
     assert "The seed noise by frames (psnr sd, 95 % interval): 6: 3 (" in notes and "(a difference)" in notes
     assert pd.read_csv(tmp_path / "noise_by_level.csv").level.tolist() == [6, 12]
+    # a searched range has a level per configuration: its noise by level would be each configuration's again
+    ranged = parse_spec(
+        "name: s\ndata: synthetic:id-card\nspace: {frames: [6, 12], seed: [0, 1, 2], steps: 10,\n"
+        "  pipeline.model.hidden_dim: {type: int, min: 16, max: 64}}\nreplicates: seed\n"
+    )
+    final = final.assign(**{"pipeline.model.hidden_dim": [16] * 3 + [48] * 3})
+    seeds = stats.seed_table(final, ["frames", "pipeline.model.hidden_dim"], "psnr")
+    sweep = SweepData(tmp_path, ranged, {}, final, pd.DataFrame(), pd.DataFrame())
+    seed_section(sweep, seeds, stats.pooled_std(seeds), tmp_path)
+    assert set(pd.read_csv(tmp_path / "noise_by_level.csv").dimension) == {"frames"}

@@ -90,7 +90,8 @@ def seed_section(sweep: SweepData, seeds: pd.DataFrame, noise: float, out: Path)
     else:
         section.notes.append(f"No configuration has two completed replicates yet: {name} is unknown.")
     section.tables.append(csv_table(seeds, "seeds.csv", out))
-    by_level = noise_by_level(seeds, sweep.dimensions)
+    listed = [name for name, dimension in sweep.spec.configuration_space.items() if dimension.values is not None]
+    by_level = noise_by_level(seeds, listed)  # a searched range has as many levels as configurations: not those
     if len(by_level):  # does the seed matter more at some levels (at few frames, say)?
         section.notes += noise_lines(by_level, sweep.spec.metric.name, name)
         section.tables.append(csv_table(by_level, "noise_by_level.csv", out))
