@@ -4,6 +4,7 @@ a dimension that costs more the more of it (frames, steps) how much of it is eno
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -39,111 +40,128 @@ def _numeric(sweep: SweepData) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class Levels:
+    """One dimension's levels as its section compares them."""
+
+    dimension: str
+    final: pd.DataFrame  # the trials, or (frame subsets searched) each subset's seed mean
+    others: list[str]  # the other dimensions, held fixed
+    within: list[str]  # the study's other strata among them: never compared across
+    searched: list[str]  # the rest: each level's best configuration is taken over them
+    best_rows: pd.DataFrame | None  # the replicates of each level's best configuration (where any are searched)
+    ordered: bool  # a number (a curve; each level against the next) or a name (each against the best)
+    costly: bool  # frames, steps: with replicates, the section says how many are enough
+
+
 def dimension_sections(
     sweep: SweepData, final: pd.DataFrame, out: Path, tolerance: float | None = None
 ) -> list[Section]:
     """`tolerance`: how much worse than the most frames (steps) tested is still enough (default: `enough`'s)."""
     sections = []
-    no_bands = (
-        []
-        if sweep.spec.replicates
-        else [
-            "No replicates: every point is one seed, so there are no bands and "
-            "no tests (add `replicates: seed` to the spec)."
-        ]
-    )
     numeric = _numeric(sweep)
     # searched frame subsets are draws of frames, not settings: every other dimension is compared over them
     pooling = FRAME_SUBSET in sweep.dimensions and len(final)
     pooled = subset_means(final, sweep.dimensions, _measured(final)) if pooling else None
-    whole = final
+    metric, mode = sweep.spec.metric.name, sweep.spec.metric.mode
     for dimension in [name for name in sweep.dimensions if name != SCENE]:  # scenes have a section of their own
-        ordered = dimension in numeric
         pooled_here = pooled is not None and dimension != FRAME_SUBSET
-        final = pooled if pooled_here else whole  # from here on: the trials, or the subsets' means
+        rows = pooled if pooled_here else final
         others = [d for d in sweep.dimensions if d != dimension and not (pooled_here and d == FRAME_SUBSET)]
-        section = Section(f"Quality against {dimension}", notes=list(no_bands))
+        section = Section(f"Quality against {dimension}")
         sections.append(section)
+        if not sweep.spec.replicates:
+            section.notes.append(
+                "No replicates: every point is one seed, so there are no bands and no tests (add `replicates: seed` "
+                "to the spec)."
+            )
         if pooled_here:
             section.notes.append(POOLED_NOTE)
-        if not len(final) or final[dimension].nunique() < 2:
+        if not len(rows) or rows[dimension].nunique() < 2:
             section.notes = [f"Fewer than two values of {dimension} have completed trials yet: nothing to compare."]
             continue
-        dim = sweep.spec.space[dimension]
-        log_x = ordered and (
-            dim.log or (dim.values is not None and min(dim.values) > 0 and max(dim.values) / min(dim.values) > 100)
-        )
-        tables = []
         # a level's best configuration is taken over the searched settings, never across the study's other strata
         within = [d for d in sweep.spec.stratify if d in others]
         searched = [d for d in others if d not in within]
-        metric, mode = sweep.spec.metric.name, sweep.spec.metric.mode
-        best_rows = stats.best_per_level(final, dimension, metric, mode, within) if searched else None
-        # stratified by this dimension with other settings searched: each level's best configuration is the curve
-        stratified = dimension in sweep.spec.stratify and bool(searched)
-        costly = dimension in COSTLY_DIMENSIONS and ordered and bool(sweep.spec.replicates)
-        line = _enough_line(sweep, tolerance) if costly else None
-        for measured in _measured(final):
-            summary = stats.by_dimension(final, dimension, others, measured)
-            summary.insert(0, "metric", measured)
-            tables.append(summary)
-            best = None
-            if stratified:
-                best = stats.by_dimension(best_rows, dimension, within, measured)
-                tables.append(best.assign(metric=measured, **{name: "(best per level)" for name in searched}))
-            figure = f"{measured}_by_{_slug(dimension)}.png"
-            shown = line if measured == metric else None
-            plot_by_dimension(
-                summary, final, dimension, others, measured, out / figure, log_x, best, ordered, within, shown
-            )
-            section.figures.append(figure)
-        if tables:
-            section.tables.append(csv_table(pd.concat(tables, ignore_index=True), f"by_{_slug(dimension)}.csv", out))
-            compare = stats.neighbour_levels if ordered else stats.against_best_level
-            compared = compare(final, dimension, others, metric, mode)
-            if searched:  # and each level's best configuration against the next's, whatever its searched settings
-                best = compare(best_rows, dimension, within, metric, mode)
-                compared = pd.concat([compared, best.assign(**{name: "(best per level)" for name in searched})])
-            if len(compared):
-                section.notes.append(
-                    f"Each level against the next ({metric}): difference of means, Welch's t-test p-value, and the "
-                    f"probability that the higher level is better (0.5: no idea; near 1 or 0: a difference). {P_BETTER}"
-                    if ordered
-                    else f"Each level against the best one ({metric}, `to`): difference of means (the best's minus "
-                    "the level's), Welch's t-test p-value, and the probability that the best is better (0.5: no "
-                    f"idea; near 1: a difference). {P_BETTER}"
-                )
-                section.tables.append(csv_table(compared, f"compare_{_slug(dimension)}.csv", out))
-            elif within:  # its levels completed only in different strata
-                held = " and ".join(within)
-                section.notes.append(
-                    f"No two levels of {dimension} completed with the same {held} (the study's strata): comparing "
-                    f"levels across them would credit {dimension} with what {held} did, so there is no comparison."
-                )
+        best_rows = stats.best_per_level(rows, dimension, metric, mode, within) if searched else None
+        ordered = dimension in numeric
+        costly = ordered and dimension in COSTLY_DIMENSIONS and bool(sweep.spec.replicates)
+        levels = Levels(dimension, rows, others, within, searched, best_rows, ordered, costly)
+        if _add_figures(section, levels, sweep, tolerance, out):  # a metric was measured: compare its levels
+            _add_comparisons(section, levels, sweep, out)
             if costly:
-                _add_enough(section, final, best_rows, dimension, others, within, sweep, tolerance, out)
-        spread = subset_spread(final, others, metric) if dimension == FRAME_SUBSET and sweep.spec.replicates else None
+                _add_enough(section, levels, sweep, tolerance, out)
+        spread = subset_spread(rows, others, metric) if dimension == FRAME_SUBSET and sweep.spec.replicates else None
         if spread is not None and len(spread):  # which frames against which seed
             section.notes.append(spread_note(spread, others, metric))
             section.tables.append(csv_table(spread, "frame_subset_spread.csv", out))
     return sections
 
 
-def _add_enough(
-    section: Section,
-    final: pd.DataFrame,
-    best_rows: pd.DataFrame | None,
-    dimension: str,
-    others: list[str],
-    within: list[str],
-    sweep: SweepData,
-    tolerance: float | None,
-    out: Path,
-) -> None:
-    """How many of a costly dimension are enough: the answers as notes, every level as a table."""
+def _add_figures(section: Section, levels: Levels, sweep: SweepData, tolerance: float | None, out: Path) -> bool:
+    """Per measured metric a figure and its table (by_<dimension>.csv); in a study stratified by this dimension with
+    other settings searched, each level's best configuration is the curve. Whether any metric was measured."""
+    dimension, final, others, within = levels.dimension, levels.final, levels.others, levels.within
+    dim = sweep.spec.space[dimension]
+    log_x = levels.ordered and (
+        dim.log or (dim.values is not None and min(dim.values) > 0 and max(dim.values) / min(dim.values) > 100)
+    )
+    stratified = dimension in sweep.spec.stratify and bool(levels.searched)
+    tables = []
+    for measured in _measured(final):
+        summary = stats.by_dimension(final, dimension, others, measured)
+        summary.insert(0, "metric", measured)
+        tables.append(summary)
+        best = None
+        if stratified:
+            best = stats.by_dimension(levels.best_rows, dimension, within, measured)
+            tables.append(best.assign(metric=measured, **{name: "(best per level)" for name in levels.searched}))
+        figure = f"{measured}_by_{_slug(dimension)}.png"
+        line = _enough_line(sweep, tolerance) if levels.costly and measured == sweep.spec.metric.name else None
+        plot_by_dimension(
+            summary, final, dimension, others, measured, out / figure, log_x, best, levels.ordered, within, line
+        )
+        section.figures.append(figure)
+    if tables:
+        section.tables.append(csv_table(pd.concat(tables, ignore_index=True), f"by_{_slug(dimension)}.csv", out))
+    return bool(tables)
+
+
+def _add_comparisons(section: Section, levels: Levels, sweep: SweepData, out: Path) -> None:
+    """Each level against the next (ordered) or the best (unordered), under the same values of the other
+    dimensions and as each level's best configuration over the searched ones (compare_<dimension>.csv)."""
+    dimension, within, searched = levels.dimension, levels.within, levels.searched
     metric, mode = sweep.spec.metric.name, sweep.spec.metric.mode
+    compare = stats.neighbour_levels if levels.ordered else stats.against_best_level
+    compared = compare(levels.final, dimension, levels.others, metric, mode)
+    if searched:  # and each level's best configuration against the next's, whatever its searched settings
+        best = compare(levels.best_rows, dimension, within, metric, mode)
+        compared = pd.concat([compared, best.assign(**{name: "(best per level)" for name in searched})])
+    if len(compared):
+        section.notes.append(
+            f"Each level against the next ({metric}): difference of means, Welch's t-test p-value, and the "
+            f"probability that the higher level is better (0.5: no idea; near 1 or 0: a difference). {P_BETTER}"
+            if levels.ordered
+            else f"Each level against the best one ({metric}, `to`): difference of means (the best's minus "
+            "the level's), Welch's t-test p-value, and the probability that the best is better (0.5: no "
+            f"idea; near 1: a difference). {P_BETTER}"
+        )
+        section.tables.append(csv_table(compared, f"compare_{_slug(dimension)}.csv", out))
+    elif within:  # its levels completed only in different strata
+        held = " and ".join(within)
+        section.notes.append(
+            f"No two levels of {dimension} completed with the same {held} (the study's strata): comparing "
+            f"levels across them would credit {dimension} with what {held} did, so there is no comparison."
+        )
+
+
+def _add_enough(section: Section, levels: Levels, sweep: SweepData, tolerance: float | None, out: Path) -> None:
+    """How many of a costly dimension are enough: the answers as notes, every level as a table."""
+    metric, mode, dimension = sweep.spec.metric.name, sweep.spec.metric.mode, levels.dimension
     tolerance = tolerance_of(sweep.spec.metric, tolerance)
-    table, lines = enough(final, best_rows, dimension, others, within, metric, mode, tolerance)
+    table, lines = enough(
+        levels.final, levels.best_rows, dimension, levels.others, levels.within, metric, mode, tolerance
+    )
     if not len(table):
         return
     section.tables.append(csv_table(table, f"enough_{_slug(dimension)}.csv", out))
