@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from nerftune.report import scenes, stats
+from nerftune.report import answers, scenes, stats
 from nerftune.report.data import SweepData
 from nerftune.spec import parse_spec
 
@@ -445,6 +445,6 @@ def test_other_dimensions_are_compared_over_the_frame_subsets_with_the_subsets_a
     assert compared["difference"] == pytest.approx(1.0)
     assert not any("Frame subsets pooled" in note for note in sections["Quality against frame_subset"].notes)
     # the study's answer names a setting, over its subsets, not its luckiest subset
-    best, runner_up = stats.best_configuration_lines(final, spec)
+    best, runner_up = answers.best_configuration_lines(final, spec)
     assert best.startswith("best configuration (frames=12): psnr 23.500 over 3 frame subsets (22.500 to 24.500;")
     assert runner_up.startswith("next best (frames=6): psnr 22.500; the best beats it with probability")
