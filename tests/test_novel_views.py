@@ -91,7 +91,7 @@ def test_the_report_shows_the_rendered_trials_novel_views_best_first(swept):
     sheet = Image.open(report / "novel_views_circles.png")
     assert sheet.width > sheet.height and np.asarray(sheet.convert("L")).std() > 10
     page = (report / "index.html").read_text()
-    assert "<h2>Novel views</h2>" in page and "novel_views_circles.png" in page
+    assert "<h2 id='novel-views'>Novel views</h2>" in page and "novel_views_circles.png" in page
 
 
 def test_renders_are_mlflow_artifacts_of_their_trial(swept):
