@@ -136,8 +136,9 @@ def test_mlflow_keeps_the_report_and_describes_the_experiment(study_sweep):
     assert str(study_sweep.folder / "report" / "index.html") in description and "| trial_id |" in description
     best = next(line for line in study_sweep.result.stdout.splitlines() if line.startswith("best configuration ("))
     assert f"{best}." in description and "over 2 seed replicates" in best, "the study's answer, as the console says"
-    enough = next(line for line in study_sweep.result.stdout.splitlines() if line.startswith("how many frames are"))
-    assert f"{enough}." in description
+    # the answer's line, not the plan's that says beforehand what the answer needs
+    enough = [line for line in study_sweep.result.stdout.splitlines() if line.startswith("how many frames are")][-1]
+    assert "the most frames compared, 12" in enough and f"{enough}." in description
     [parent] = [r for r in client.search_runs([experiment.experiment_id]) if "mlflow.parentRunId" not in r.data.tags]
     logged = {f.path for f in client.list_artifacts(parent.info.run_id, "report")}
     assert {"report/index.html", "report/seeds.csv", "report/learning_curves.png"} <= logged
