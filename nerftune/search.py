@@ -47,7 +47,19 @@ class Configuration:
     told: bool = False  # Optuna has its value (a replicate retried later with --retry-errored cannot change it)
 
 
-class ConfigurationSearch(Searcher):
+class PickledState:
+    """A searcher's whole state, pickled: Ray saves it with the experiment's, and a resumed run restores it."""
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump(self.__dict__, file)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as file:
+            self.__dict__.update(pickle.load(file))
+
+
+class ConfigurationSearch(PickledState, Searcher):
     def __init__(
         self,
         space: dict[str, optuna.distributions.BaseDistribution],
@@ -142,14 +154,6 @@ class ConfigurationSearch(Searcher):
         except RuntimeError as error:  # Grid and brute-force samplers stop the study when done; outside optimize()
             logger.debug("optuna: %s", error)
 
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as file:
-            pickle.dump(self.__dict__, file)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as file:
-            self.__dict__.update(pickle.load(file))
-
 
 def optuna_space(space: dict[str, Dimension]) -> dict[str, optuna.distributions.BaseDistribution]:
     distributions = {}
@@ -194,3 +198,31 @@ def build_searcher(spec: SweepSpec) -> ConfigurationSearch | None:
                 for name, dim in space.items()
             },
         )
+
+
+class FixedTrials(PickledState, Searcher):
+    """Hands Ray Tune a list of trials as they are, in order: the replicates a grown study adds (`growth.py`), each
+    with its configuration's values and number. Nothing is searched and nothing is told: every configuration was
+    chosen, and judged, by the run that first tried it. Its state goes with Ray's, so a resumed round neither repeats
+    nor skips a trial."""
+
+    def __init__(self, trials: list[dict[str, Any]], metric: str, mode: str):
+        super().__init__(metric=metric, mode=mode)
+        self.pending = [dict(trial) for trial in trials]
+        self.live: set[str] = set()
+        self.max_concurrent = 0
+
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        self.max_concurrent = max_concurrent
+        return True
+
+    def suggest(self, trial_id: str) -> dict | None:
+        if not self.pending:
+            return Searcher.FINISHED
+        if self.max_concurrent and len(self.live) >= self.max_concurrent:
+            return None
+        self.live.add(trial_id)
+        return self.pending.pop(0)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        self.live.discard(trial_id)

@@ -3,7 +3,8 @@
 It records the spec (hash and text), the data folder, the fixed test set (names and hash), each frame's content
 digest and the sweep's MLflow run id. A rerun of the same command resumes; a changed spec, or data whose frames
 changed under the sweep (another `nerftune prepare` into its folder, say), is refused with what changed, unless
---force; --restart moves the old folder aside. Reading it needs no Ray.
+--force, but for replicate values added to a finished study, which grows it (`growth.py`); --restart moves the old
+folder aside. Reading it needs no Ray.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from nerftune.data.fingerprint import changes
 from nerftune.errors import InputError, some_of
+from nerftune.growth import planned_growth, record_round
 from nerftune.preflight import Prepared, Scene
 from nerftune.spec import spec_hash
 
@@ -25,7 +27,8 @@ FORCED_TAG = "nerftune.forced_resumes"
 
 
 def resume_decision(prepared: Prepared, restart: bool, force: bool, dry_run: bool) -> bool:
-    """Whether an earlier run of this sweep exists to resume; refuses when the spec changed (unless `force`)."""
+    """Whether an earlier run of this sweep exists to resume; refuses when the spec changed (unless `force`), but
+    for added replicate values of a finished study, which it grows (`prepared.growth`)."""
     folder = prepared.experiment_dir
     if restart and folder.exists() and not dry_run:
         aside = folder.with_name(f"{folder.name}.before-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -36,15 +39,18 @@ def resume_decision(prepared: Prepared, restart: bool, force: bool, dry_run: boo
     if state is None:
         return False
     if state.get("spec_hash") != spec_hash(prepared.spec_path):
-        first = _first_change(state.get("spec_text", ""), prepared.spec_path)
-        if not force:
-            raise InputError(
-                prepared.spec_path,
-                "",
-                f"changed since sweep {prepared.name} started ({first})",
-                "rerun with --force to resume anyway, or --restart to start over",
-            )
-        _forced(prepared, f"its spec {prepared.spec_path.name} changed ({first})")
+        prepared.growth = planned_growth(prepared.spec_path, prepared.spec, prepared.name, folder, state)
+        if prepared.growth is None:
+            first = _first_change(state.get("spec_text", ""), prepared.spec_path)
+            if not force:
+                raise InputError(
+                    prepared.spec_path,
+                    "",
+                    f"changed since sweep {prepared.name} started ({first})",
+                    "rerun with --force to resume anyway, or --restart to start over (a finished study grows "
+                    "by added replicate values alone)",
+                )
+            _forced(prepared, f"its spec {prepared.spec_path.name} changed ({first})")
     for name, scene in prepared.scenes.items():
         changed = _data_changes(state.get("scenes", {}).get(name, {}), scene)
         if changed and not force:
@@ -71,8 +77,21 @@ def record_forced(state: dict[str, Any], prepared: Prepared) -> None:
     if prepared.forced:
         at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         state.setdefault("forced_resumes", []).extend({"at": at, "over": what} for what in prepared.forced)
-        now = new_state(prepared)
-        state.update({key: now[key] for key in ("spec_path", "spec_hash", "spec_text", "scenes")})
+        adopt_spec(state, prepared)
+
+
+def record_growth(state: dict[str, Any], prepared: Prepared) -> None:
+    """A growth's round, in the state file (a rerun resumes it, the report says it), with the grown spec as the
+    sweep's own."""
+    if prepared.growth is not None:
+        record_round(state, prepared.growth)
+        adopt_spec(state, prepared)
+
+
+def adopt_spec(state: dict[str, Any], prepared: Prepared) -> None:
+    """Take the spec and data that a rerun went on with as the sweep's own: later reruns compare with those."""
+    now = new_state(prepared)
+    state.update({key: now[key] for key in ("spec_path", "spec_hash", "spec_text", "scenes")})
 
 
 def forced_tags(state: dict[str, Any]) -> dict[str, str]:

@@ -33,7 +33,16 @@ from nerftune.plan import describe_plan, source_name, training_text
 from nerftune.preflight import Prepared, prepare
 from nerftune.results import RESULTS_FILE, best_row
 from nerftune.spec import SOURCE
-from nerftune.state import forced_tags, new_state, read_state, record_forced, resume_decision, write_state
+from nerftune.growth import planned_trials, recorded_rounds
+from nerftune.state import (
+    forced_tags,
+    new_state,
+    read_state,
+    record_forced,
+    record_growth,
+    resume_decision,
+    write_state,
+)
 from nerftune.tracking import SWEEP_TAG, TrackingTarget, target_for
 from nerftune.tracking_check import check_tracking_store
 from nerftune.trial_memory import memory_warnings
@@ -71,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for warning in [*prepared.warnings, *memory_warnings(prepared, bool(args.address)), *filter(None, [slow])]:
         print(f"warning: {warning}", file=sys.stderr)
     print(describe_plan(prepared, bool(args.address), target), flush=True)
+    for line in prepared.growth.lines(prepared.experiment_dir) if prepared.growth else []:
+        print(line, flush=True)
     if args.dry_run:
         return 0
     try:
@@ -146,20 +157,23 @@ def run(
     state = (read_state(folder) if resume else None) or new_state(prepared)
     state.setdefault("provenance", provenance(prepared))
     record_forced(state, prepared)
+    record_growth(state, prepared)
     state["gpu_per_trial"] = prepared.gpu_per_trial  # what `gpu: auto` chose, for the report's costs
     dimensions = list(spec.searched)
     with quiet.quiet_output(folder / console.LOG_FILE, verbose) as terminal:
-        if resume:
+        if resume and not prepared.growth:
             terminal.say(f"resuming sweep {prepared.name} from {folder}")
         target = _open_tracking(prepared, state, tracking_uri, terminal)
         write_state(folder, state)  # with the sweep's MLflow run id, which a resumed sweep reopens
-        view = console.LiveView(spec.trial_count, spec.max_steps, spec.metric.name, dimensions)
+        trials = len(prepared.growth.round.trials) if prepared.growth else spec.trial_count
+        view = console.LiveView(trials, spec.max_steps, spec.metric.name, dimensions)
         plan = tuner.trial_plan(prepared, target)
-        records = tuner.fit(prepared, plan, address, resume, retry_errored, [view], verbose)
+        rounds = recorded_rounds(state)
+        records = tuner.fit(prepared, plan, address, resume, retry_errored, [view], verbose, rounds)
         table = results_table(records, list(spec.space), spec.metric.name, spec.metric.mode)
         table.to_csv(folder / RESULTS_FILE, index=False)
         if any(record.unfinished for record in records):
-            _wind_down(prepared, table, target, terminal)
+            _wind_down(prepared, table, target, terminal, planned_trials(state, spec))
             raise Interrupted()
         state["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         write_state(folder, state)
@@ -180,13 +194,13 @@ def run(
     return table
 
 
-def _wind_down(prepared: Prepared, table: Any, target: TrackingTarget | None, terminal) -> None:
+def _wind_down(prepared: Prepared, table: Any, target: TrackingTarget | None, terminal, planned: int) -> None:
     """After an interruption: say where the sweep stands and how to go on; the unfinished trials' MLflow runs and the
     sweep's are marked KILLED (a resume reopens them). No renders and no report: `nerftune report` makes one."""
     ended = int((table.stop_reason != StopReason.UNFINISHED.value).sum())
     terminal.say(
-        f"interrupted: {ended} of {prepared.spec.trial_count} trials ended, "
-        f"{len(table) - ended} unfinished, {prepared.spec.trial_count - len(table)} not started"
+        f"interrupted: {ended} of {planned} trials ended, {len(table) - ended} unfinished, {planned - len(table)} "
+        "not started"
     )
     if target:
         _close_tracking(prepared, target, table, terminal, status="KILLED")

@@ -22,7 +22,7 @@ from nerftune.tracking import (
     send_metrics,
     write_pending,
 )
-from nerftune.trials import read_recipe
+from nerftune.trials import read_recipe, trial_files
 
 EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 DESCRIPTION_TAG = "mlflow.note.content"  # the experiment's description in the UI (markdown)
@@ -189,7 +189,7 @@ def _close_set_aside(recorder: Recorder, open_runs: list[Any]) -> None:
 
 def _pending_files(sweep_dir: Path) -> dict[str, Path]:
     """Each trial's pending metrics file, by trial id."""
-    return {read_recipe(path.parent).trial_id: path for path in sweep_dir.glob(f"*/{PENDING_FILE}")}
+    return {read_recipe(path.parent).trial_id: path for path in trial_files(sweep_dir, PENDING_FILE)}
 
 
 def trial_summaries(table: Any, metric: str) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ CHECKPOINT_FILE = "trial.ckpt"
 MILESTONE_FILE = "milestone.json"  # the metrics reported with a checkpoint, beside it
 VIEW_FOLDER = "dataset"  # the trial's dataset view, in its folder
 INTERRUPTED_FOLDER = "interrupted"  # trials that an interrupted run started after its last saved state
+ROUND_FOLDER = "round-{}"  # the trials a grown study added (`growth.py`), each growth a Ray Tune run of its own
 STANDARD_DIMENSIONS = ("frames", "seed", "method", "steps", SCENE)
 
 
@@ -102,10 +103,17 @@ def trial_folders(sweep_dir: Path) -> list[Path]:
     """The sweep's trial folders that nerftune ran, in trial order."""
     if not sweep_dir.is_dir():
         raise InputError(sweep_dir, "SWEEP_DIR", "is not a folder", "give the sweep's folder, e.g. sweeps/demo")
-    folders = sorted(p.parent for p in sweep_dir.glob(f"*/{RECIPE_FILE}"))
+    folders = [p.parent for p in trial_files(sweep_dir, RECIPE_FILE)]
     if not folders:
         raise InputError(sweep_dir, "SWEEP_DIR", "holds no nerftune trials", "give the folder a sweep wrote")
     return sorted(folders, key=lambda p: read_recipe(p).trial_id)
+
+
+def trial_files(sweep_dir: Path, name: str) -> list[Path]:
+    """The file `name` of each trial folder of the sweep: those of its first run, and those of the rounds that grew
+    it since (`round-2/`, ...)."""
+    rounds = ROUND_FOLDER.format("*")
+    return sorted([*Path(sweep_dir).glob(f"*/{name}"), *Path(sweep_dir).glob(f"{rounds}/*/{name}")])
 
 
 def set_aside_unrecorded(sweep_dir: Path, recorded: set[str]) -> list[Path]:

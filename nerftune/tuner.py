@@ -9,7 +9,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import ray
 from ray import tune
@@ -22,7 +22,8 @@ from nerftune.preflight import Prepared
 from nerftune.quiet import terminal
 from nerftune.results import TrialRecord, record_of
 from nerftune.schedule import build_scheduler, rungs
-from nerftune.search import build_searcher
+from nerftune.growth import Round
+from nerftune.search import FixedTrials, build_searcher
 from nerftune.tracking import TrackingTarget
 from nerftune.trial_entry import train_trial
 from nerftune.trial_plan import RenderPlan, TrialPlan
@@ -70,14 +71,12 @@ def fit(
     retry_errored: bool,
     callbacks: list[tune.Callback],
     verbose: bool,
+    rounds: Sequence[Round] = (),
 ) -> list[TrialRecord]:
-    """Run the sweep (or continue it from its folder) on Ray; returns every trial's record."""
+    """Run the sweep (or continue it from its folder) on Ray, then each round that grew it (`growth.py`: resumed
+    from its folder, or new); returns every trial's record. An interrupted run leaves the rounds after it."""
     # Tune snapshots its state at every checkpoint when num_to_keep is set, and warns about it each time
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    trainable = tune.with_resources(
-        tune.with_parameters(train_trial, plan=plan), trial_resources(prepared, on_cluster=bool(address))
-    )
-    folder = str(prepared.experiment_dir.resolve())  # Tune's ExperimentAnalysis takes no relative path
     # without an address a Ray of its own ("local"): Ray would join the cluster that `ray start` last started on this
     # machine, unchecked, or wait for ever on one that has died since; given the CPUs the plan counted and checked
     own = {} if address else {"num_cpus": cpu_count()}
@@ -87,20 +86,45 @@ def fit(
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     try:
         with without_wandb():
-            if resume and tune.Tuner.can_restore(folder):
-                # with the callbacks pickled with its run, its loggers among them
-                tuner = tune.Tuner.restore(folder, trainable, resume_unfinished=True, resume_errored=retry_errored)
-            else:
-                tuner = _new_tuner(prepared, trainable, callbacks, verbose)
-            grid, interrupted = fit_noting_interruption(tuner)
-        unfinished = unfinished_trials(folder) if interrupted else {}
+            records = _fit_run(prepared, plan, None, address, resume, retry_errored, callbacks, verbose)
+            for round in rounds:
+                if any(record.unfinished for record in records):
+                    break
+                records += _fit_run(prepared, plan, round, address, True, retry_errored, callbacks, verbose)
     finally:
         ray.shutdown()
-    moved = set_aside_unrecorded(prepared.experiment_dir, {Path(result.path).name for result in grid})
+    return records
+
+
+def _fit_run(
+    prepared: Prepared,
+    plan: TrialPlan,
+    round: Round | None,
+    address: str | None,
+    resume: bool,
+    retry_errored: bool,
+    callbacks: list[tune.Callback],
+    verbose: bool,
+) -> list[TrialRecord]:
+    """One Ray Tune run: the sweep's first (`round` None) or a round; new, or continued from its folder."""
+    folder = round.folder(prepared.experiment_dir) if round else prepared.experiment_dir
+    path = str(folder.resolve())  # Tune's ExperimentAnalysis takes no relative path
+    trainable = tune.with_resources(
+        tune.with_parameters(train_trial, plan=replace(plan, sweep_dir=path)),
+        trial_resources(prepared, on_cluster=bool(address)),
+    )
+    if resume and tune.Tuner.can_restore(path):
+        # with the callbacks pickled with its run, its loggers among them
+        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=retry_errored)
+    else:
+        tuner = _new_tuner(prepared, trainable, callbacks, verbose, round)
+    grid, interrupted = fit_noting_interruption(tuner)
+    unfinished = unfinished_trials(path) if interrupted else {}
+    moved = set_aside_unrecorded(folder, {Path(result.path).name for result in grid})
     if moved:
         terminal().say(
             f"{len(moved)} trial folder(s) that the interrupted run had started before Ray saved its state (their "
-            f"configurations ran again as new trials): moved to {prepared.experiment_dir / INTERRUPTED_FOLDER}"
+            f"configurations ran again as new trials): moved to {folder / INTERRUPTED_FOLDER}"
         )
     records = [record_of(result) for result in grid]
     return [
@@ -163,25 +187,29 @@ def unfinished_trials(folder: str) -> dict[str, str]:
     return {Path(t.path).name: t.trial_id for t in ExperimentAnalysis(folder).trials if t.status not in ended}
 
 
-def _new_tuner(prepared: Prepared, trainable: Any, callbacks: list[tune.Callback], verbose: bool) -> tune.Tuner:
+def _new_tuner(
+    prepared: Prepared, trainable: Any, callbacks: list[tune.Callback], verbose: bool, round: Round | None
+) -> tune.Tuner:
+    """The sweep's first run (its searcher and scheduler), or a round: its trials as they are, none stopped early."""
     spec = prepared.spec
+    search = FixedTrials(round.trials, spec.metric.name, spec.metric.mode) if round else build_searcher(spec)
     return tune.Tuner(
         trainable,
         param_space=dict(spec.fixed),
         tune_config=tune.TuneConfig(
             metric=spec.metric.name,
             mode=spec.metric.mode,
-            search_alg=build_searcher(spec),
-            scheduler=build_scheduler(spec, prepared.experiment_dir),
-            num_samples=spec.trial_count,
+            search_alg=search,
+            scheduler=None if round else build_scheduler(spec, prepared.experiment_dir),
+            num_samples=len(round.trials) if round else spec.trial_count,
             max_concurrent_trials=spec.max_concurrent_trials or None,
             # a finished trial's worker takes the next trial: no new process importing torch and nerfstudio (about
             # 10 s each on 2 cores); every trial seeds, resets nerfstudio's globals and its GPU memory counters itself
             reuse_actors=os.environ.get(FRESH_WORKERS) != "1",
         ),
         run_config=tune.RunConfig(
-            name=prepared.name,
-            storage_path=str(prepared.storage),
+            name=round.folder(prepared.experiment_dir).name if round else prepared.name,
+            storage_path=str(prepared.experiment_dir if round else prepared.storage),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints.keep),
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             # pickled with the run: a restored sweep has them too (result.json is what nerftune reads of Tune's logs)

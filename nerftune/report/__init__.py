@@ -21,6 +21,7 @@ import pandas as pd
 
 from nerftune.cli import described
 from nerftune.errors import InputError
+from nerftune.growth import grown_text, planned_trials
 from nerftune.outcomes import is_error
 from nerftune.report import sections, stats
 from nerftune.report.answers import study_lines
@@ -74,15 +75,14 @@ def _summary(sweep: SweepData, final: pd.DataFrame, tolerance: float | None = No
     trials = sweep.trials
     counts = trials.stop_reason.map(lambda r: "errored" if is_error(r) else r).value_counts().to_dict()
     spec = sweep.spec
-    replicates = (
-        f"{len(spec.replicate_values)} replicates ({spec.replicates}) per configuration"
-        if spec.replicates
-        else "no replicates"
+    replicates = f"{len(spec.replicate_values)} replicates ({spec.replicates}) per configuration" + (
+        f" that completed, {grown_text(sweep.state)}" if sweep.state.get("rounds") else ""
     )
+    replicates = replicates if spec.replicates else "no replicates"
     strata = f", strata: {' x '.join(spec.stratify)}" if spec.stratify else ""
     best = "".join(f"{line[0].upper()}{line[1:]}. " for line in study_lines(trials, spec, tolerance))
     return (
-        f"{len(trials)} trials of {spec.trial_count} planned "
+        f"{len(trials)} trials of {planned_trials(sweep.state, spec)} planned "
         f"({', '.join(f'{n} {reason}' for reason, n in sorted(counts.items()))}); {replicates}{strata}; "
         f"{len(final)} trials trained all their steps and scored the whole test set: the statistics rest on them. "
         f"{best}{_forced_warning(sweep.state)}Written {time.strftime('%Y-%m-%d %H:%M')}."
@@ -93,8 +93,8 @@ def _nothing_yet(sweep: SweepData) -> str:
     from nerftune.console import LOG_FILE  # imports Ray's Tune: only on this rare page
 
     return (
-        f"No trial of the {sweep.spec.trial_count} planned has recorded anything yet: a trial writes its folder "
-        f"when it starts, so one that failed before (a worker that cannot import nerftune, say) is only in "
+        f"No trial of the {planned_trials(sweep.state, sweep.spec)} planned has recorded anything yet: a trial writes "
+        f"its folder when it starts, so one that failed before (a worker that cannot import nerftune, say) is only in "
         f"{sweep.folder / LOG_FILE}. Written {time.strftime('%Y-%m-%d %H:%M')}."
     )
 

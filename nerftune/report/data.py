@@ -15,7 +15,7 @@ from nerftune.outcomes import METRICS, StopReason
 from nerftune.results import RESULTS_FILE, record_from_folder, results_table
 from nerftune.spec import SweepSpec, parse_spec
 from nerftune.state import STATE_FILE, read_state
-from nerftune.trials import RECIPE_FILE
+from nerftune.trials import RECIPE_FILE, trial_files
 from nerftune.view_scores import VIEW_SCORES_FILE
 
 CURVE_COLUMNS = ("step", *METRICS, "test_images", "full_test", "train_s", "wall_s")
@@ -50,7 +50,7 @@ def load_sweep(folder: Path) -> SweepData:
             "give the folder a sweep wrote, e.g. sweeps/demo",
         )
     spec = parse_spec(state["spec_text"], state.get("spec_path", folder / STATE_FILE))
-    trial_dirs = sorted(p.parent for p in folder.glob(f"*/{RECIPE_FILE}"))
+    trial_dirs = [p.parent for p in trial_files(folder, RECIPE_FILE)]
     records = [record_from_folder(d) for d in trial_dirs]
     trials = results_table(records, list(spec.space), spec.metric.name, spec.metric.mode)
     if len(trials):

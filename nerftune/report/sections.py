@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from nerftune.growth import growth_records
 from nerftune.outcomes import StopReason, is_error, metric_amount
 from nerftune.report import stats
 from nerftune.report.data import SweepData
@@ -216,12 +217,14 @@ def provenance_section(sweep: SweepData, out: Path) -> Section:
     }
     forced = state.get("forced_resumes", [])
     values.update({f"resumed with --force, {entry['at']}": entry["over"] for entry in forced})
+    values.update(growth_records(state))
     table = pd.DataFrame({"what": list(values), "value": [str(v) for v in values.values()]})
     section = Section("Provenance", tables=[csv_table(table, "provenance.csv", out)])
     if forced:
         section.notes.append(
             "Resumed with --force over a changed spec or changed data: the trials that ran before and after "
-            "may not be comparable. The spec, test and data hashes above are those the sweep started with."
+            "may not be comparable. The spec hash above is that of the spec it last resumed on; the test and data "
+            "hashes, those it started with."
         )
     return section
 
