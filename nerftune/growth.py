@@ -46,14 +46,14 @@ class Growth:
     grown: int  # configurations that completed their steps: each gets the added replicates
     kept: int  # configurations that the scheduler stopped, or whose every replicate failed: unchanged
     before: int  # the sweep's trials before it grew
+    source_kept: bool = False  # a warm start's source has the same values as before: its trained model still serves
 
     def lines(self, sweep_dir: Path) -> list[str]:
         values = ", ".join(map(value_text, self.added))
-        kept = f"; {_configurations_text(self.kept)} that the scheduler stopped (or failed) keep their replicates"
         return [
-            f"growing the study: {self.dimension} {values} added to the {_configurations_text(self.grown)} that "
-            f"completed their steps: {len(self.round.trials)} new trials in {self.round.folder(sweep_dir)}"
-            f"{kept if self.kept else ''}; the {self.before} trials that ran are kept"
+            f"growing the study: {self.dimension} {values} added to each configuration that completed its steps "
+            f"({self.grown} of {self.grown + self.kept}): {_count(len(self.round.trials), 'new trial')} in "
+            f"{self.round.folder(sweep_dir)}; the {self.before} trials that ran are kept"
         ]
 
 
@@ -83,18 +83,26 @@ def planned_growth(spec_path: Path, spec: SweepSpec, name: str, folder: Path, st
             spec_path,
             f"space.{dimension}",
             f"adds {dimension} {some_of(list(map(value_text, added)))} to sweep {name}, which has not finished",
-            f"rerun with the values it ran with ({', '.join(map(value_text, old.replicate_values))}) to finish it, "
-            "then add them",
+            f"rerun it with the values it ran with, [{', '.join(map(value_text, old.replicate_values))}], to finish "
+            "it; then add them",
         )
     table = pd.read_csv(folder / RESULTS_FILE)
     completed, kept = _configurations(folder, table, list(spec.configuration_space))
+    if not completed:
+        raise InputError(
+            spec_path,
+            f"space.{dimension}",
+            f"adds {dimension} values to sweep {name}, none of whose configurations completed its steps",
+            "add them to a study that has a configuration to replicate, or --restart to start over",
+        )
     trials = [
         {**values, CONFIGURATION: number, dimension: value}
         for number, values in sorted(completed.items())
         for value in added
     ]
     rounds = state.get("rounds", [])
-    return Growth(Round(2 + len(rounds), trials), dimension, added, len(completed), kept, len(table))
+    source_kept = spec.warm_start is not None and old.source_spec().model_dump() == spec.source_spec().model_dump()
+    return Growth(Round(2 + len(rounds), trials), dimension, added, len(completed), kept, len(table), source_kept)
 
 
 def _configurations(folder: Path, table: pd.DataFrame, dimensions: list[str]) -> tuple[dict[int, dict[str, Any]], int]:
@@ -140,15 +148,15 @@ def planned_trials(state: dict[str, Any], spec: SweepSpec) -> int:
 def growth_records(state: dict[str, Any]) -> dict[str, str]:
     """Each round that grew the sweep, in words, by when: for the report's provenance."""
     return {
-        f"grown, {entry['at']}": f"{entry['dimension']} {', '.join(map(value_text, entry['added']))} added to "
-        f"{_configurations_text(entry['configurations'])} that completed: {len(entry['trials'])} trials in "
+        f"grown, {entry['at']}": f"{entry['dimension']} {', '.join(map(value_text, entry['added']))} added to each "
+        f"configuration that completed ({entry['configurations']}): {_count(len(entry['trials']), 'trial')} in "
         f"{ROUND_FOLDER.format(entry['round'])}/"
         for entry in state.get("rounds", [])
     }
 
 
-def _configurations_text(count: int) -> str:
-    return "1 configuration" if count == 1 else f"{count} configurations"
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def grown_text(state: dict[str, Any]) -> str:

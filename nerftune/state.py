@@ -47,8 +47,8 @@ def resume_decision(prepared: Prepared, restart: bool, force: bool, dry_run: boo
                     prepared.spec_path,
                     "",
                     f"changed since sweep {prepared.name} started ({first})",
-                    "rerun with --force to resume anyway, or --restart to start over (a finished study grows "
-                    "by added replicate values alone)",
+                    "rerun with --force to resume anyway, or --restart to start over; a finished study grows "
+                    "by added replicate values alone",
                 )
             _forced(prepared, f"its spec {prepared.spec_path.name} changed ({first})")
     for name, scene in prepared.scenes.items():

@@ -35,6 +35,7 @@ from nerftune.results import RESULTS_FILE, best_row
 from nerftune.spec import SOURCE
 from nerftune.growth import planned_trials, recorded_rounds
 from nerftune.state import (
+    adopt_spec,
     forced_tags,
     new_state,
     read_state,
@@ -124,10 +125,20 @@ def train_source(prepared: Prepared, args: argparse.Namespace) -> dict[str, str]
     from nerftune.trials import locate, trial_folders
 
     source = replace(
-        prepared, spec=prepared.spec.source_spec(), name=source_name(prepared), init_sources={}, warnings=[], forced=[]
+        prepared,
+        spec=prepared.spec.source_spec(),
+        name=source_name(prepared),
+        init_sources={},
+        warnings=[],
+        forced=[],
+        growth=None,
     )
     print(f"warm start: training the source model first, as sweep {source.name}", flush=True)
-    resume = resume_decision(source, args.restart, args.force, dry_run=False)
+    state = read_state(source.experiment_dir) if prepared.growth and prepared.growth.source_kept else None
+    if state is not None:  # a study that grows keeps its source, whose values the added replicates left alone
+        adopt_spec(state, source)
+        write_state(source.experiment_dir, state)
+    resume = state is not None or resume_decision(source, args.restart, args.force, dry_run=False)
     for warning in source.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     table = run(source, args.address, resume, args.retry_errored, args.tracking_uri, args.verbose)

@@ -225,3 +225,19 @@ def test_without_a_terminal_the_console_says_the_steps_done_and_time_left_every_
         "[00:26:40] progress: 1,800 of up to 4,000 steps (45 %), 1 of 4 trials ended; up to about 45 min left at this "
         "run's pace so far (0.8 steps/s)"
     )
+
+
+def test_a_study_of_seeds_alone_gives_its_one_configuration_without_naming_a_best(tmp_path):
+    table = pd.DataFrame(
+        {
+            "trial_id": list("abc"),
+            "configuration": [0, 0, 0],
+            "seed": [0, 1, 2],
+            "psnr": [22.0, 23.0, 24.0],
+            "best_psnr": [22.0, 23.0, 24.0],
+            "stop_reason": ["completed"] * 3,
+        }
+    )
+    lines = summary_lines(table, spec("frames: 6, seed: [0, 1, 2]", "replicates: seed\n"), tmp_path)
+    assert lines[-2].startswith("the configuration: psnr 23.000 over 3 seed replicates (22.000 to 24.000;"), lines
+    assert not any(line.startswith(("best configuration", "next best")) for line in lines)

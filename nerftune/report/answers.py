@@ -53,8 +53,9 @@ def best_configuration_lines(table: pd.DataFrame, spec: SweepSpec) -> list[str]:
     def named(row: dict) -> str:
         return ", ".join(f"{name}={row[name]}" for name in dimensions)
 
+    title = f"best configuration ({named(best)})" if dimensions else "the configuration"  # a study of seeds alone
     lines = [
-        f"best configuration ({named(best)}): {metric} {best['mean']:.3f} over {best['n']} {replicates} "
+        f"{title}: {metric} {best['mean']:.3f} over {best['n']} {replicates} "
         f"({best['min']:.3f} to {best['max']:.3f}; 95 % interval {best['ci_low']:.2f} to "
         f"{best['ci_high']:.2f})"
     ]

@@ -1,0 +1,212 @@
+"""A finished study grows by replicate values added to its spec: only the added replicates of the configurations that
+completed run, as a round of their own, and the results, the report and MLflow count them with the rest. First what
+is decided before anything starts (no Ray), then a real study grown on a local Ray cluster."""
+
+import json
+import textwrap
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from conftest import LR, nerftune_command, run_cli
+from nerftune.errors import InputError
+from nerftune.growth import (
+    added_replicates,
+    growth_records,
+    planned_growth,
+    planned_trials,
+    record_round,
+    recorded_rounds,
+)
+from nerftune.spec import parse_spec
+from nerftune.state import STATE_FILE, record_growth
+from nerftune.trials import TrialRecipe, write_recipe
+
+STUDY = """\
+name: grow
+data: synthetic:id-card
+space:
+  frames: {values: [6, 12]}
+  seed: {values: SEEDS}
+  steps: 60
+replicates: seed
+"""
+
+
+def study(seeds: str = "[0, 1]", more: str = "") -> str:
+    return STUDY.replace("SEEDS", seeds) + more
+
+
+def test_added_replicate_values_alone_grow_a_study():
+    old = parse_spec(study())
+    assert added_replicates(old, parse_spec(study("[0, 1, 2, 3]"))) == [2, 3]
+    assert added_replicates(old, parse_spec(study("[5, 1, 0]"))) == [5], "order is free: values, not positions"
+    assert added_replicates(old, parse_spec(study("[0, 1]"))) is None, "nothing added"
+    assert added_replicates(old, parse_spec(study("[0, 2]"))) is None, "a replicate removed: its trials would go"
+    more_steps = study("[0, 1, 2]").replace("steps: 60", "steps: 90")
+    assert added_replicates(old, parse_spec(more_steps)) is None, "another change: the old trials would not compare"
+    without = study().replace("replicates: seed\n", "")
+    assert added_replicates(parse_spec(without), parse_spec(without.replace("[0, 1]", "[0, 1, 2]"))) is None
+
+
+def fake_sweep(folder, outcomes: dict[int, list[str]], finished: bool = True, text: str = study()) -> dict:
+    """A sweep folder as a finished run of the spec `text` leaves it: per configuration (frames 6, then 12), its two
+    seeds' stop reasons in results.csv and their recipes in trial folders; returns its state."""
+    rows = []
+    for configuration, reasons in outcomes.items():
+        for seed, reason in enumerate(reasons):
+            trial_id = f"t{configuration}{seed}"
+            config = {"frames": [6, 12][configuration], "seed": seed, "steps": 60, "configuration": configuration}
+            (folder / trial_id).mkdir(parents=True)
+            write_recipe(folder / trial_id, TrialRecipe(trial_id, config, "tiny", "data", 8, "view"))
+            rows.append({"trial_id": trial_id, "configuration": configuration, "stop_reason": reason})
+    pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
+    state = {"spec_text": text, "spec_path": str(folder / "grow.yaml")}
+    return {**state, "finished": "2026-12-07T10:00:00+0000"} if finished else state
+
+
+def test_the_added_replicates_go_to_the_configurations_that_completed_and_the_state_keeps_the_round(tmp_path):
+    state = fake_sweep(tmp_path, {0: ["completed", "completed"], 1: ["asha_pruned", "asha_pruned"]})
+    growth = planned_growth(tmp_path / "grow.yaml", parse_spec(study("[0, 1, 2, 3]")), "grow", tmp_path, state)
+    assert growth.round.trials == [
+        {"frames": 6, "configuration": 0, "seed": 2},
+        {"frames": 6, "configuration": 0, "seed": 3},
+    ]
+    assert (growth.grown, growth.kept, growth.before, growth.round.number) == (1, 1, 4, 2)
+    assert growth.round.folder(tmp_path) == tmp_path / "round-2"
+    assert growth.lines(tmp_path) == [
+        f"growing the study: seed 2, 3 added to each configuration that completed its steps (1 of 2): 2 new trials "
+        f"in {tmp_path / 'round-2'}; the 4 trials that ran are kept"
+    ]
+    record_round(state, growth)
+    assert "finished" not in state, "the sweep runs again"
+    assert recorded_rounds(json.loads(json.dumps(state))) == [growth.round], "the round survives the state file"
+    assert planned_trials(state, parse_spec(study("[0, 1, 2, 3]"))) == 6, "4 that ran and 2 added, not 2 x 4"
+    [(when, what)] = growth_records(state).items()
+    assert when.startswith("grown, ")
+    assert what == "seed 2, 3 added to each configuration that completed (1): 2 trials in round-2/"
+    # a second growth is round 3, and grows what completed in round 2 too
+    state["finished"] = "later"
+    again = planned_growth(tmp_path / "grow.yaml", parse_spec(study("[0, 1, 2, 3, 4]")), "grow", tmp_path, state)
+    assert again.round.number == 3
+
+
+def test_a_growth_that_cannot_be_is_one_line(tmp_path):
+    spec = parse_spec(study("[0, 1, 2]"))
+    unfinished = fake_sweep(tmp_path / "a", {0: ["completed", "unfinished"]}, finished=False)
+    with pytest.raises(InputError) as raised:
+        planned_growth(tmp_path / "grow.yaml", spec, "grow", tmp_path / "a", unfinished)
+    assert raised.value.line() == (
+        f"{tmp_path / 'grow.yaml'}: space.seed: adds seed 2 to sweep grow, which has not finished (rerun it with "
+        "the values it ran with, [0, 1], to finish it; then add them)"
+    )
+    stopped = fake_sweep(tmp_path / "b", {0: ["asha_pruned", "asha_pruned"], 1: ["error: x", "error: y"]})
+    with pytest.raises(InputError, match="none of whose configurations completed its steps"):
+        planned_growth(tmp_path / "grow.yaml", spec, "grow", tmp_path / "b", stopped)
+
+
+def test_a_warm_start_source_is_kept_where_the_added_replicates_leave_its_values(tmp_path):
+    state = fake_sweep(tmp_path, {0: ["completed", "completed"]})
+    warm = "warm_start: {frames: 12}\n"
+    state["spec_text"] = study(more=warm)
+    kept = planned_growth(tmp_path / "s.yaml", parse_spec(study("[0, 1, 2]", warm)), "grow", tmp_path, state)
+    assert kept.source_kept, "the source trains with seed 0, the first value, before and after"
+    moved = planned_growth(tmp_path / "s.yaml", parse_spec(study("[2, 0, 1]", warm)), "grow", tmp_path, state)
+    assert not moved.source_kept, "seed 2 first: the source would be another model"
+
+
+def test_a_dry_run_says_how_the_study_grows_and_a_changed_spec_says_how_one_can(scene_dir, tmp_path):
+    storage, spec = tmp_path / "sweeps", tmp_path / "grow.yaml"
+    old = study().replace("synthetic:id-card", str(scene_dir))
+    folder = storage / "grow"
+    state = fake_sweep(folder, {0: ["completed", "completed"], 1: ["completed", "completed"]}, text=old)
+    (folder / STATE_FILE).write_text(json.dumps({**state, "spec_hash": "old"}))
+    spec.write_text(old.replace("[0, 1]", "[0, 1, 2]"))
+    result = run_cli(str(spec), "--storage", str(storage), "--dry-run")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "seed 2 added to each configuration that completed its steps (2 of 2): 2 new trials" in result.stdout
+    assert not (folder / "round-2").exists() and "rounds" not in json.loads((folder / STATE_FILE).read_text())
+    spec.write_text(old.replace("steps: 60", "steps: 90"))
+    result = run_cli(str(spec), "--storage", str(storage), "--dry-run")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("; a finished study grows by added replicate values alone)"), result.stderr
+
+
+def test_record_growth_takes_the_grown_spec_as_the_sweeps_own(scene_dir, tmp_path):
+    """What a later rerun compares with: the spec it grew to, not the one it started from."""
+    from nerftune.preflight import prepare
+
+    spec = tmp_path / "grow.yaml"
+    old = study().replace("synthetic:id-card", str(scene_dir))
+    spec.write_text(old.replace("[0, 1]", "[0, 1, 2]"))
+    prepared = prepare(str(spec), str(tmp_path / "sweeps"), None)
+    state = fake_sweep(tmp_path / "sweeps" / "grow", {0: ["completed", "completed"]}, text=old)
+    prepared.growth = planned_growth(spec, prepared.spec, "grow", prepared.experiment_dir, state)
+    record_growth(state, prepared)
+    assert state["spec_text"] == spec.read_text() and len(state["rounds"]) == 1
+
+
+GROWN_STUDY = """\
+name: grown
+data: {data}
+profile: tiny
+space:
+  frames: 12
+  seed: {{values: {seeds}}}
+  steps: 60
+  {lr}: {{values: [1.0e-2, 1.0e-7]}}
+replicates: seed
+search: {{algorithm: grid, seed: 10}}
+scheduler: {{type: asha, grace_period: 20, reduction_factor: 2}}
+max_concurrent_trials: 2
+resources: {{cpu: 1, gpu: 0}}
+eval: {{max_images: 1, train_log_every: 10}}
+"""
+
+
+@pytest.mark.slow
+def test_a_grown_study_trains_only_the_added_replicates_and_counts_them_everywhere(scene_dir, tmp_path):
+    """Two learning rates x seeds 0, 1; ASHA stops the frozen one (lr 1e-7) at its first rung, both seeds together.
+    Seed 2 added: one new trial, the learning configuration's, in round-2/; a rerun trains nothing."""
+    spec, storage = tmp_path / "grown.yaml", tmp_path / "sweeps"
+
+    def write(seeds: str) -> None:
+        spec.write_text(textwrap.dedent(GROWN_STUDY.format(data=scene_dir, seeds=seeds, lr=LR)))
+
+    write("[0, 1]")
+    first = run_cli(str(spec), "--storage", str(storage))
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    before = pd.read_csv(storage / "grown" / "results.csv")
+    learning = int(before[before[LR] > 1e-3].configuration.iloc[0])
+    assert (before[before[LR] < 1e-3].stop_reason == "asha_pruned").all(), before.to_string()
+
+    write("[0, 1, 2]")
+    grown = run_cli(str(spec), "--storage", str(storage))
+    assert grown.returncode == 0, grown.stdout[-3000:] + grown.stderr[-3000:]
+    assert "seed 2 added to each configuration that completed its steps (1 of 2): 1 new trial" in grown.stdout
+    assert grown.stdout.count(" started: ") == 1, "only the added replicate trains"
+    table = pd.read_csv(storage / "grown" / "results.csv")
+    assert len(table) == 5 and set(before.trial_id) < set(table.trial_id)
+    [new] = table[~table.trial_id.isin(before.trial_id)].to_dict("records")
+    assert (new["seed"], new["configuration"], new["stop_reason"]) == (2, learning, "completed")
+    assert list((storage / "grown" / "round-2").glob(f"*{new['trial_id']}*/trial.json")), "in the round's folder"
+    assert "over 3 seed replicates" in grown.stdout, "the best configuration's mean takes the new seed"
+
+    page = (storage / "grown" / "report" / "index.html").read_text()
+    assert "5 trials of 5 planned" in page and "seed 2 added later (see Provenance)" in page
+    provenance = pd.read_csv(storage / "grown" / "report" / "provenance.csv")
+    assert provenance.what.str.startswith("grown, ").sum() == 1
+
+    client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("grown").experiment_id])
+    [sweep_run] = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    trial_runs = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == sweep_run.info.run_id]
+    assert len(trial_runs) == 5 and sweep_run.info.status == "FINISHED"
+
+    again = run_cli(str(spec), "--storage", str(storage))
+    assert again.returncode == 0 and " started: " not in again.stdout, again.stdout[-2000:]
+    assert len(pd.read_csv(storage / "grown" / "results.csv")) == 5
+    evaluation = nerftune_command("eval", storage / "grown", "--out", tmp_path / "evaluation.csv")
+    assert evaluation.returncode == 0, evaluation.stderr[-2000:]
+    assert pd.read_csv(tmp_path / "evaluation.csv").trial_id.nunique() == 5, "every command finds the round's trials"
