@@ -67,6 +67,29 @@ def refused_sweep(spec: Path, storage: Path, name: str, *more: str, env: dict[st
     return line
 
 
+def ctrl_c(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal signals its foreground group: Ray's processes too
+
+
+def interrupted_run(command: list[str], stop, after: str, settle: float) -> str:
+    """Start the sweep, and stop it with `stop` `settle` seconds after a line that holds `after`; what it printed."""
+    process = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, text=True)
+    try:
+        seen = ""
+        for line in process.stdout:
+            seen += line
+            if after in line:
+                break
+        time.sleep(settle)
+        stop(process)
+        seen += process.stdout.read()
+        assert process.wait(timeout=120) == 130, seen
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    return seen
+
+
 def nerftune_command(*args: str) -> subprocess.CompletedProcess:
     """Run `python -m nerftune.cli COMMAND ...` in a fresh process."""
     return subprocess.run(

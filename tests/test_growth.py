@@ -3,13 +3,14 @@ completed run, as a round of their own, and the results, the report and MLflow c
 is decided before anything starts (no Ray), then a real study grown on a local Ray cluster."""
 
 import json
+import sys
 import textwrap
 
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from conftest import LR, nerftune_command, run_cli
+from conftest import LR, ctrl_c, interrupted_run, nerftune_command, run_cli
 from nerftune.errors import InputError
 from nerftune.growth import (
     added_replicates,
@@ -168,7 +169,8 @@ eval: {{max_images: 1, train_log_every: 10}}
 @pytest.mark.slow
 def test_a_grown_study_trains_only_the_added_replicates_and_counts_them_everywhere(scene_dir, tmp_path):
     """Two learning rates x seeds 0, 1; ASHA stops the frozen one (lr 1e-7) at its first rung, both seeds together.
-    Seed 2 added: one new trial, the learning configuration's, in round-2/; a rerun trains nothing."""
+    Seed 2 added: one new trial, the learning configuration's, in round-2/, which resumes like any run; a rerun of
+    the grown study trains nothing."""
     spec, storage = tmp_path / "grown.yaml", tmp_path / "sweeps"
 
     def write(seeds: str) -> None:
@@ -181,11 +183,15 @@ def test_a_grown_study_trains_only_the_added_replicates_and_counts_them_everywhe
     learning = int(before[before[LR] > 1e-3].configuration.iloc[0])
     assert (before[before[LR] < 1e-3].stop_reason == "asha_pruned").all(), before.to_string()
 
-    write("[0, 1, 2]")
+    write("[0, 1, 2]")  # the growth stopped with Ctrl-C at its trial's first milestone, then resumed
+    command = [sys.executable, "-m", "nerftune.sweep", str(spec), "--storage", str(storage)]
+    stopped = interrupted_run(command, ctrl_c, " step 20: ", settle=0)
+    assert "seed 2 added to each configuration that completed its steps (1 of 2): 1 new trial" in stopped
+    assert stopped.count(" started: ") == 1, "only the added replicate trains"
+    assert "interrupted: 4 of 5 trials ended, 1 unfinished, 0 not started" in stopped
     grown = run_cli(str(spec), "--storage", str(storage))
     assert grown.returncode == 0, grown.stdout[-3000:] + grown.stderr[-3000:]
-    assert "seed 2 added to each configuration that completed its steps (1 of 2): 1 new trial" in grown.stdout
-    assert grown.stdout.count(" started: ") == 1, "only the added replicate trains"
+    assert " started: " not in grown.stdout and " continues from step 20" in grown.stdout, grown.stdout[-3000:]
     table = pd.read_csv(storage / "grown" / "results.csv")
     assert len(table) == 5 and set(before.trial_id) < set(table.trial_id)
     [new] = table[~table.trial_id.isin(before.trial_id)].to_dict("records")

@@ -16,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 from ray import tune
 
-from conftest import LR, ROOT, nerftune_command, run_cli
+from conftest import LR, ROOT, ctrl_c, interrupted_run, nerftune_command, run_cli
 from nerftune.spec import spec_hash
 from nerftune.trials import MILESTONE_FILE, milestones
 from nerftune.tuner import FRESH_WORKERS
@@ -117,31 +117,8 @@ checkpoints: {{keep: 2}}
 """
 
 
-def ctrl_c(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGINT)  # as a terminal signals its foreground group: Ray's processes too
-
-
 def batch_stop(process: subprocess.Popen) -> None:
     os.kill(process.pid, signal.SIGUSR1)  # as a batch system signals the job's command before its time is up
-
-
-def interrupted_run(command: list[str], stop, after: str, settle: float) -> str:
-    """Start the sweep, and stop it with `stop` `settle` seconds after a line that holds `after`; what it printed."""
-    process = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, text=True)
-    try:
-        seen = ""
-        for line in process.stdout:
-            seen += line
-            if after in line:
-                break
-        time.sleep(settle)
-        stop(process)
-        seen += process.stdout.read()
-        assert process.wait(timeout=120) == 130, seen
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-    return seen
 
 
 def assert_stopped_for_a_resume(storage: Path, seen: str, client: MlflowClient, experiment: str) -> None:
