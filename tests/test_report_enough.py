@@ -121,6 +121,8 @@ def test_the_quality_section_of_frames_says_how_many_are_enough(tmp_path):
     notes = " ".join(section.notes)
     assert "How many frames are enough" in notes and "no more than 1 dB worse" in notes
     assert "18 is the fewest within 1 dB of it by the means (23.500)" in notes
+    assert "about 9 replicates a level would settle it" in notes
+    assert section.notes[-1].startswith("To run those replicates: add values to `seed` in the spec and rerun"), notes
     assert pd.read_csv(tmp_path / "enough_frames.csv").frames.tolist() == [6, 18, 42]
     # without replicates each point is one seed: no answer is given as a fact
     alone = tmp_path / "alone"

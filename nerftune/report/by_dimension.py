@@ -172,6 +172,12 @@ def _add_enough(section: Section, levels: Levels, sweep: SweepData, tolerance: f
         "probability is computed as above).",
         *lines,
     ]
+    if any("would settle it" in line for line in lines):
+        section.notes.append(
+            f"To run those replicates: add values to `{sweep.spec.replicates}` in the spec and rerun the same command; "
+            "the finished study grows by them (the configurations that completed get the added replicates, and only "
+            "those trials train)."
+        )
 
 
 def _enough_line(sweep: SweepData, tolerance: float | None) -> tuple[float, str]:
