@@ -108,8 +108,10 @@ def training_text(prepared: Prepared, on_cluster: bool) -> str:
     most: trials start in order as others end, so with c at once and each at most T long, none ends later than
     ceil(trials / c) x T (lighter configurations, and GPUs packed less densely than measured, are faster)."""
     spec = prepared.spec
-    trials, steps = spec.trial_count, spec.max_steps
-    line = f"training: at most {trials * steps:,} steps in all ({trials} trials x up to {steps:,})"
+    growth = prepared.growth  # a study that grows trains its added replicates only
+    trials, steps = len(growth.round.trials) if growth else spec.trial_count, spec.max_steps
+    new = "new " if growth else ""
+    line = f"training: at most {trials * steps:,} steps in all ({trials} {new}trials x up to {steps:,})"
     packing = prepared.packing
     trial_speed = packing.trial_speed() if packing else 0.0
     if trial_speed <= 0 or on_cluster or not prepared.gpus:

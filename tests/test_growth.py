@@ -127,6 +127,7 @@ def test_a_dry_run_says_how_the_study_grows_and_a_changed_spec_says_how_one_can(
     result = run_cli(str(spec), "--storage", str(storage), "--dry-run")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "seed 2 added to each configuration that completed its steps (2 of 2): 2 new trials" in result.stdout
+    assert "training: at most 120 steps in all (2 new trials x up to 60)" in result.stdout
     assert not (folder / "round-2").exists() and "rounds" not in json.loads((folder / STATE_FILE).read_text())
     spec.write_text(old.replace("steps: 60", "steps: 90"))
     result = run_cli(str(spec), "--storage", str(storage), "--dry-run")
