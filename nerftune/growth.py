@@ -86,6 +86,9 @@ def planned_growth(spec_path: Path, spec: SweepSpec, name: str, folder: Path, st
             f"rerun it with the values it ran with, [{', '.join(map(value_text, old.replicate_values))}], to finish "
             "it; then add them",
         )
+    if not (folder / RESULTS_FILE).is_file():
+        missing = "missing: the sweep's trials are not known"
+        raise InputError(folder / RESULTS_FILE, "", missing, "rerun it with the values it ran with")
     table = pd.read_csv(folder / RESULTS_FILE)
     completed, kept = _configurations(folder, table, list(spec.configuration_space))
     if not completed:

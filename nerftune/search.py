@@ -47,8 +47,18 @@ class Configuration:
     told: bool = False  # Optuna has its value (a replicate retried later with --retry-errored cannot change it)
 
 
-class PickledState:
-    """A searcher's whole state, pickled: Ray saves it with the experiment's, and a resumed run restores it."""
+class OwnSearcher(Searcher):
+    """A searcher that counts its trials at once itself (Tune then adds no limiter of its own), and whose whole state
+    is pickled: Ray saves it with the experiment's, and a resumed run restores it."""
+
+    def __init__(self, metric: str, mode: str):
+        super().__init__(metric=metric, mode=mode)
+        self.live: set[str] = set()  # trials handed out and not yet ended
+        self.max_concurrent = 0
+
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        self.max_concurrent = max_concurrent
+        return True
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as file:
@@ -59,7 +69,7 @@ class PickledState:
             self.__dict__.update(pickle.load(file))
 
 
-class ConfigurationSearch(PickledState, Searcher):
+class ConfigurationSearch(OwnSearcher):
     def __init__(
         self,
         space: dict[str, optuna.distributions.BaseDistribution],
@@ -79,15 +89,9 @@ class ConfigurationSearch(PickledState, Searcher):
         self.queue: list[dict[str, Any]] = []  # trials of the newest configuration not yet handed to Ray
         self.configuration_of: dict[str, int] = {}  # trial id -> index in self.configurations
         self.curves: dict[str, dict[int, float]] = {}  # trial id -> step -> metric
-        self.live: set[str] = set()
-        self.max_concurrent = 0
-
-    def set_max_concurrency(self, max_concurrent: int) -> bool:
-        """Concurrency is counted here: a replicate paused at a rung for its siblings holds no resources."""
-        self.max_concurrent = max_concurrent
-        return True
 
     def suggest(self, trial_id: str) -> dict | None:
+        # a replicate paused at a rung for its siblings holds no resources: it does not count
         if self.max_concurrent and len(self.live - WAITING_AT_RUNG) >= self.max_concurrent:
             return None
         if not self.queue:
@@ -200,21 +204,15 @@ def build_searcher(spec: SweepSpec) -> ConfigurationSearch | None:
         )
 
 
-class FixedTrials(PickledState, Searcher):
+class FixedTrials(OwnSearcher):
     """Hands Ray Tune a list of trials as they are, in order: the replicates a grown study adds (`growth.py`), each
     with its configuration's values and number. Nothing is searched and nothing is told: every configuration was
     chosen, and judged, by the run that first tried it. Its state goes with Ray's, so a resumed round neither repeats
     nor skips a trial."""
 
     def __init__(self, trials: list[dict[str, Any]], metric: str, mode: str):
-        super().__init__(metric=metric, mode=mode)
+        super().__init__(metric, mode)
         self.pending = [dict(trial) for trial in trials]
-        self.live: set[str] = set()
-        self.max_concurrent = 0
-
-    def set_max_concurrency(self, max_concurrent: int) -> bool:
-        self.max_concurrent = max_concurrent
-        return True
 
     def suggest(self, trial_id: str) -> dict | None:
         if not self.pending:
