@@ -109,7 +109,7 @@ def training_text(prepared: Prepared, on_cluster: bool) -> str:
     ceil(trials / c) x T (lighter configurations, and GPUs packed less densely than measured, are faster)."""
     spec = prepared.spec
     growth = prepared.growth  # a study that grows trains its added replicates only
-    trials, steps = len(growth.round.trials) if growth else spec.trial_count, spec.max_steps
+    trials, steps = growth.round.count if growth else spec.trial_count, spec.max_steps
     new = "new " if growth else ""
     line = f"training: at most {trials * steps:,} steps in all ({trials} {new}trials x up to {steps:,})"
     packing = prepared.packing

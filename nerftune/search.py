@@ -70,6 +70,8 @@ class OwnSearcher(Searcher):
 
 
 class ConfigurationSearch(OwnSearcher):
+    first = 0  # the number of its first configuration: a grown study's round numbers on from the sweep's last
+
     def __init__(
         self,
         space: dict[str, optuna.distributions.BaseDistribution],
@@ -97,8 +99,8 @@ class ConfigurationSearch(OwnSearcher):
         if not self.queue:
             self._propose()
         config = self.queue.pop(0)
-        self.configuration_of[trial_id] = config[CONFIGURATION]
-        self.configurations[config[CONFIGURATION]].trials.append(trial_id)
+        self.configuration_of[trial_id] = config[CONFIGURATION] - self.first
+        self.configurations[config[CONFIGURATION] - self.first].trials.append(trial_id)
         self.live.add(trial_id)
         return config
 
@@ -114,7 +116,7 @@ class ConfigurationSearch(OwnSearcher):
         self.configurations.append(Configuration(ot_trial))
         values = {k: self.values_of_labels.get(k, {}).get(v, v) for k, v in ot_trial.params.items()}
         self.queue = [
-            {**values, CONFIGURATION: index, **({self.replicate: r} if self.replicate else {})}
+            {**values, CONFIGURATION: self.first + index, **({self.replicate: r} if self.replicate else {})}
             for r in self.replicate_values
         ]
 
@@ -187,10 +189,15 @@ def build_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
 def build_searcher(spec: SweepSpec) -> ConfigurationSearch | None:
     if not spec.searched:
         return None  # nothing varies: every trial runs the fixed config
+    return configuration_search(spec)
+
+
+def configuration_search(spec: SweepSpec, first: int = 0) -> ConfigurationSearch:
+    """The spec's configurations, numbered from `first`, each run once per replicate value."""
     space = spec.configuration_space
     with warnings.catch_warnings():  # Optuna warns that a study over nothing (replicates only) is odd
         warnings.simplefilter("ignore", UserWarning)
-        return ConfigurationSearch(
+        search = ConfigurationSearch(
             space=optuna_space(space),
             sampler=build_sampler(spec),
             metric=spec.metric.name,
@@ -202,6 +209,8 @@ def build_searcher(spec: SweepSpec) -> ConfigurationSearch | None:
                 for name, dim in space.items()
             },
         )
+    search.first = first
+    return search
 
 
 class FixedTrials(OwnSearcher):

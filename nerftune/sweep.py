@@ -176,7 +176,7 @@ def run(
             terminal.say(f"resuming sweep {prepared.name} from {folder}")
         target = _open_tracking(prepared, state, tracking_uri, terminal)
         write_state(folder, state)  # with the sweep's MLflow run id, which a resumed sweep reopens
-        trials = len(prepared.growth.round.trials) if prepared.growth else spec.trial_count
+        trials = prepared.growth.round.count if prepared.growth else spec.trial_count
         view = console.LiveView(trials, spec.max_steps, spec.metric.name, dimensions)
         plan = tuner.trial_plan(prepared, target)
         rounds = recorded_rounds(state)

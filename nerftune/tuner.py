@@ -23,7 +23,8 @@ from nerftune.quiet import terminal
 from nerftune.results import TrialRecord, record_of
 from nerftune.schedule import build_scheduler, rungs
 from nerftune.growth import Round
-from nerftune.search import FixedTrials, build_searcher
+from nerftune.search import FixedTrials, build_searcher, configuration_search
+from nerftune.spec import SweepSpec
 from nerftune.tracking import TrackingTarget
 from nerftune.trial_entry import train_trial
 from nerftune.trial_plan import RenderPlan, TrialPlan
@@ -190,9 +191,7 @@ def unfinished_trials(folder: str) -> dict[str, str]:
 def _new_tuner(
     prepared: Prepared, trainable: Any, callbacks: list[tune.Callback], verbose: bool, round: Round | None
 ) -> tune.Tuner:
-    """The sweep's first run (its searcher and scheduler), or a round: its trials as they are, none stopped early."""
-    spec = prepared.spec
-    search = FixedTrials(round.trials, spec.metric.name, spec.metric.mode) if round else build_searcher(spec)
+    spec, search, scheduler = _run_search(prepared, round)
     return tune.Tuner(
         trainable,
         param_space=dict(spec.fixed),
@@ -200,8 +199,8 @@ def _new_tuner(
             metric=spec.metric.name,
             mode=spec.metric.mode,
             search_alg=search,
-            scheduler=None if round else build_scheduler(spec, prepared.experiment_dir),
-            num_samples=len(round.trials) if round else spec.trial_count,
+            scheduler=scheduler,
+            num_samples=round.count if round else spec.trial_count,
             max_concurrent_trials=spec.max_concurrent_trials or None,
             # a finished trial's worker takes the next trial: no new process importing torch and nerfstudio (about
             # 10 s each on 2 cores); every trial seeds, resets nerfstudio's globals and its GPU memory counters itself
@@ -217,3 +216,17 @@ def _new_tuner(
             verbose=1 if verbose else 0,
         ),
     )
+
+
+def _run_search(prepared: Prepared, round: Round | None) -> tuple[SweepSpec, Any, Any]:
+    """A run's spec, searcher and scheduler: the sweep's for its first run; a round of added replicates hands its
+    trials as they are, none stopped early; a round of added levels is a study of its own (its scheduler's book in
+    its folder), numbered on from the sweep's configurations."""
+    spec = prepared.spec
+    if round is None:
+        return spec, build_searcher(spec), build_scheduler(spec, prepared.experiment_dir)
+    if round.trials is not None:
+        return spec, FixedTrials(round.trials, spec.metric.name, spec.metric.mode), None
+    levels = round.spec_of(spec)
+    folder = round.folder(prepared.experiment_dir)
+    return levels, configuration_search(levels, round.first), build_scheduler(levels, folder)

@@ -13,13 +13,14 @@ from mlflow import MlflowClient
 from conftest import LR, ctrl_c, interrupted_run, nerftune_command, run_cli
 from nerftune.errors import InputError
 from nerftune.growth import (
-    added_replicates,
+    added_values,
     growth_records,
     planned_growth,
     planned_trials,
     record_round,
     recorded_rounds,
 )
+from nerftune.schedule import RUNG_BOOK_FILE
 from nerftune.spec import parse_spec
 from nerftune.state import STATE_FILE, record_growth
 from nerftune.trials import TrialRecipe, write_recipe
@@ -39,16 +40,17 @@ def study(seeds: str = "[0, 1]", more: str = "") -> str:
     return STUDY.replace("SEEDS", seeds) + more
 
 
-def test_added_replicate_values_alone_grow_a_study():
+def test_values_added_to_one_dimension_alone_grow_a_study():
     old = parse_spec(study())
-    assert added_replicates(old, parse_spec(study("[0, 1, 2, 3]"))) == [2, 3]
-    assert added_replicates(old, parse_spec(study("[5, 1, 0]"))) == [5], "order is free: values, not positions"
-    assert added_replicates(old, parse_spec(study("[0, 1]"))) is None, "nothing added"
-    assert added_replicates(old, parse_spec(study("[0, 2]"))) is None, "a replicate removed: its trials would go"
+    assert added_values(old, parse_spec(study("[0, 1, 2, 3]"))) == ("seed", [2, 3])
+    assert added_values(old, parse_spec(study("[5, 1, 0]"))) == ("seed", [5]), "order is free: values, not positions"
+    assert added_values(old, parse_spec(study().replace("[6, 12]", "[6, 12, 18]"))) == ("frames", [18])
+    assert added_values(old, parse_spec(study("[0, 1]"))) is None, "nothing added"
+    assert added_values(old, parse_spec(study("[0, 2]"))) is None, "a replicate removed: its trials would go"
     more_steps = study("[0, 1, 2]").replace("steps: 60", "steps: 90")
-    assert added_replicates(old, parse_spec(more_steps)) is None, "another change: the old trials would not compare"
-    without = study().replace("replicates: seed\n", "")
-    assert added_replicates(parse_spec(without), parse_spec(without.replace("[0, 1]", "[0, 1, 2]"))) is None
+    assert added_values(old, parse_spec(more_steps)) is None, "another change: the old trials would not compare"
+    both = study("[0, 1, 2]").replace("[6, 12]", "[6, 12, 18]")
+    assert added_values(old, parse_spec(both)) is None, "two dimensions at once: one growth at a time"
 
 
 def fake_sweep(folder, outcomes: dict[int, list[str]], finished: bool = True, text: str = study()) -> dict:
@@ -105,6 +107,48 @@ def test_a_growth_that_cannot_be_is_one_line(tmp_path):
     stopped = fake_sweep(tmp_path / "b", {0: ["asha_pruned", "asha_pruned"], 1: ["error: x", "error: y"]})
     with pytest.raises(InputError, match="none of whose configurations completed its steps"):
         planned_growth(tmp_path / "grow.yaml", spec, "grow", tmp_path / "b", stopped)
+
+
+LEVELS = "search: {algorithm: grid}\nstratify: frames\n"
+
+
+def test_added_levels_are_a_study_of_their_own_numbered_on_from_the_sweeps_configurations(tmp_path):
+    both_completed = {0: ["completed", "completed"], 1: ["completed", "completed"]}
+    state = fake_sweep(tmp_path, both_completed, text=study(more=LEVELS))
+    grown = parse_spec(study(more=LEVELS).replace("[6, 12]", "[6, 12, 18, 24]"))
+    growth = planned_growth(tmp_path / "grow.yaml", grown, "grow", tmp_path, state)
+    assert growth.round.levels == ("frames", [18, 24]) and growth.round.trials is None
+    assert (growth.round.count, growth.round.first, growth.before) == (4, 2, 4), "2 levels x 2 seeds, from number 2"
+    round_spec = growth.round.spec_of(grown)
+    assert round_spec.space["frames"].values == [18, 24] and round_spec.replicate_values == [0, 1]
+    assert growth.lines(tmp_path) == [
+        f"growing the study: frames 18, 24 added, a study of its own with every replicate: 4 new trials in "
+        f"{tmp_path / 'round-2'}; the 4 trials that ran are kept"
+    ]
+    record_round(state, growth)
+    assert recorded_rounds(json.loads(json.dumps(state))) == [growth.round]
+    assert planned_trials(state, grown) == 8
+    assert list(growth_records(state).values()) == ["frames 18, 24 added: 4 trials in round-2/"]
+
+
+@pytest.mark.parametrize(
+    "sections, problem",
+    [
+        ("search: {algorithm: grid}\n", "whose scheduler compared configurations across frames"),
+        ("search: {algorithm: random}\nstratify: frames\n", "a random search: its searcher weighed the old levels"),
+    ],
+)
+def test_levels_that_would_meet_other_rivals_than_the_old_are_refused(tmp_path, sections, problem):
+    state = fake_sweep(tmp_path, {0: ["completed", "completed"]}, text=study(more=sections))
+    grown = parse_spec(study(more=sections).replace("[6, 12]", "[6, 12, 18]"))
+    with pytest.raises(InputError) as raised:
+        planned_growth(tmp_path / "grow.yaml", grown, "grow", tmp_path, state)
+    assert f"space.frames: adds frames 18 to sweep grow, {problem}" in raised.value.line()
+    fixed = study(more=LEVELS.replace("stratify: frames\n", "")).replace("frames: {values: [6, 12]}", "frames: 6")
+    state["spec_text"] = fixed
+    listed = parse_spec(fixed.replace("frames: 6", "frames: [6, 12]"))
+    with pytest.raises(InputError, match="which it held at one value"):
+        planned_growth(tmp_path / "grow.yaml", listed, "grow", tmp_path, state)
 
 
 def test_a_warm_start_source_is_kept_where_the_added_replicates_leave_its_values(tmp_path):
@@ -217,3 +261,46 @@ def test_a_grown_study_trains_only_the_added_replicates_and_counts_them_everywhe
     evaluation = nerftune_command("eval", storage / "grown", "--out", tmp_path / "evaluation.csv")
     assert evaluation.returncode == 0, evaluation.stderr[-2000:]
     assert pd.read_csv(tmp_path / "evaluation.csv").trial_id.nunique() == 5, "every command finds the round's trials"
+
+
+LEVELS_STUDY = """\
+name: levels
+data: {data}
+profile: tiny
+space:
+  frames: {{values: {frames}}}
+  seed: {{values: [0, 1]}}
+  steps: 60
+  {lr}: 1.0e-2
+replicates: seed
+stratify: frames
+search: {{algorithm: grid, seed: 0}}
+scheduler: {{type: asha, grace_period: 20, reduction_factor: 2}}
+max_concurrent_trials: 2
+resources: {{cpu: 1, gpu: 0}}
+eval: {{max_images: 1}}
+"""
+
+
+@pytest.mark.slow
+def test_an_added_frame_count_runs_as_a_stratum_of_its_own_and_joins_the_answer(scene_dir, tmp_path):
+    """Frames 3 and 12, 2 seeds each, stratified; frames 6 added: its configuration with both seeds, under a
+    scheduler of its own (its rung book in round-2/), numbered after the sweep's two configurations."""
+    spec, storage = tmp_path / "levels.yaml", tmp_path / "sweeps"
+    spec.write_text(LEVELS_STUDY.format(data=scene_dir, frames="[3, 12]", lr=LR))
+    first = run_cli(str(spec), "--storage", str(storage))
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    spec.write_text(LEVELS_STUDY.format(data=scene_dir, frames="[3, 12, 6]", lr=LR))
+    grown = run_cli(str(spec), "--storage", str(storage))
+    assert grown.returncode == 0, grown.stdout[-3000:] + grown.stderr[-3000:]
+    assert "frames 6 added, a study of its own with every replicate: 2 new trials" in grown.stdout
+    assert grown.stdout.count(" started: frames=6 ") == 2 and grown.stdout.count(" started: ") == 2
+    table = pd.read_csv(storage / "levels" / "results.csv")
+    added = table[table.frames == 6]
+    assert len(table) == 6 and sorted(added.seed) == [0, 1] and set(added.configuration) == {2}, table.to_string()
+    assert (added.stop_reason == "completed").all(), "the first configuration of a stratum always continues"
+    book = json.loads((storage / "levels" / "round-2" / RUNG_BOOK_FILE).read_text())
+    assert book["decisions"] == {"2": {"20": "continue", "40": "continue"}}, "the round's own scheduler judged it"
+    enough = pd.read_csv(storage / "levels" / "report" / "enough_frames.csv")
+    assert set(enough.frames) == {3, 6, 12}, enough.to_string()
+    assert "frames 6 added later (see Provenance)" in (storage / "levels" / "report" / "index.html").read_text()

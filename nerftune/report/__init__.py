@@ -21,7 +21,7 @@ import pandas as pd
 
 from nerftune.cli import described
 from nerftune.errors import InputError
-from nerftune.growth import grown_text, planned_trials
+from nerftune.growth import grew_replicates, grown_text, planned_trials
 from nerftune.outcomes import is_error
 from nerftune.report import sections, stats
 from nerftune.report.answers import study_lines
@@ -76,9 +76,11 @@ def _summary(sweep: SweepData, final: pd.DataFrame, tolerance: float | None = No
     counts = trials.stop_reason.map(lambda r: "errored" if is_error(r) else r).value_counts().to_dict()
     spec = sweep.spec
     replicates = f"{len(spec.replicate_values)} replicates ({spec.replicates}) per configuration" + (
-        f" that completed, {grown_text(sweep.state)}" if sweep.state.get("rounds") else ""
+        " that completed" if grew_replicates(sweep.state) else ""
     )
-    replicates = replicates if spec.replicates else "no replicates"
+    replicates = (replicates if spec.replicates else "no replicates") + (
+        f", {grown_text(sweep.state)}" if sweep.state.get("rounds") else ""
+    )
     strata = f", strata: {' x '.join(spec.stratify)}" if spec.stratify else ""
     best = "".join(f"{line[0].upper()}{line[1:]}. " for line in study_lines(trials, spec, tolerance))
     return (
