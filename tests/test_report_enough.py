@@ -124,6 +124,12 @@ def test_the_quality_section_of_frames_says_how_many_are_enough(tmp_path):
     assert "about 9 replicates a level would settle it" in notes
     assert section.notes[-1].startswith("To run those replicates: add values to `seed` in the spec and rerun"), notes
     assert pd.read_csv(tmp_path / "enough_frames.csv").frames.tolist() == [6, 18, 42]
+    assert not any(note.startswith("To try more") for note in section.notes), "18 came within: nothing to add"
+    rising = _levels({6: [20, 21], 18: [22, 23], 42: [24, 25]})
+    sweep = SweepData(tmp_path, spec, {}, rising.assign(trial_id=list("abcdef")), pd.DataFrame(), pd.DataFrame())
+    (section,) = dimension_sections(sweep, rising, tmp_path, tolerance=0.5)
+    assert "quality was still rising at 42" in " ".join(section.notes)
+    assert any(note.startswith("To try more: add a larger value to `frames` in the spec") for note in section.notes)
     # without replicates each point is one seed: no answer is given as a fact
     alone = tmp_path / "alone"
     alone.mkdir()

@@ -172,6 +172,11 @@ def _add_enough(section: Section, levels: Levels, sweep: SweepData, tolerance: f
         "probability is computed as above).",
         *lines,
     ]
+    if any("still rising" in line for line in lines):
+        section.notes.append(
+            f"To try more: add a larger value to `{dimension}` in the spec and rerun the same command; a grid study "
+            f"that stratifies by {dimension}, or has no scheduler, grows by the added level (only its trials train)."
+        )
     if any("would settle it" in line for line in lines):
         section.notes.append(
             f"To run those replicates: add values to `{sweep.spec.replicates}` in the spec and rerun the same command; "
