@@ -4,7 +4,6 @@ is decided before anything starts (no Ray), then a real study grown on a local R
 
 import json
 import sys
-import textwrap
 
 import pandas as pd
 import pytest
@@ -193,22 +192,24 @@ def test_record_growth_takes_the_grown_spec_as_the_sweeps_own(scene_dir, tmp_pat
     assert state["spec_text"] == spec.read_text() and len(state["rounds"]) == 1
 
 
-GROWN_STUDY = """\
-name: grown
-data: {data}
+def real_study(scene_dir, name: str, frames: str, seeds: str, rates: str, more: str = "") -> str:
+    """A real study of tiny trials, 2 at a time, on a grid under ASHA (rungs at 20 and 40 of 60 steps)."""
+    return f"""\
+name: {name}
+data: {scene_dir}
 profile: tiny
 space:
-  frames: 12
+  frames: {frames}
   seed: {{values: {seeds}}}
   steps: 60
-  {lr}: {{values: [1.0e-2, 1.0e-7]}}
+  {LR}: {rates}
 replicates: seed
 search: {{algorithm: grid, seed: 10}}
 scheduler: {{type: asha, grace_period: 20, reduction_factor: 2}}
 max_concurrent_trials: 2
 resources: {{cpu: 1, gpu: 0}}
 eval: {{max_images: 1, train_log_every: 10}}
-"""
+{more}"""
 
 
 @pytest.mark.slow
@@ -219,7 +220,7 @@ def test_a_grown_study_trains_only_the_added_replicates_and_counts_them_everywhe
     spec, storage = tmp_path / "grown.yaml", tmp_path / "sweeps"
 
     def write(seeds: str) -> None:
-        spec.write_text(textwrap.dedent(GROWN_STUDY.format(data=scene_dir, seeds=seeds, lr=LR)))
+        spec.write_text(real_study(scene_dir, "grown", "12", seeds, "{values: [1.0e-2, 1.0e-7]}"))
 
     write("[0, 1]")
     first = run_cli(str(spec), "--storage", str(storage))
@@ -263,23 +264,6 @@ def test_a_grown_study_trains_only_the_added_replicates_and_counts_them_everywhe
     assert pd.read_csv(tmp_path / "evaluation.csv").trial_id.nunique() == 5, "every command finds the round's trials"
 
 
-LEVELS_STUDY = """\
-name: levels
-data: {data}
-profile: tiny
-space:
-  frames: {{values: {frames}}}
-  seed: {{values: [0, 1]}}
-  steps: 60
-  {lr}: 1.0e-2
-replicates: seed
-stratify: frames
-search: {{algorithm: grid, seed: 0}}
-scheduler: {{type: asha, grace_period: 20, reduction_factor: 2}}
-max_concurrent_trials: 2
-resources: {{cpu: 1, gpu: 0}}
-eval: {{max_images: 1}}
-"""
 
 
 @pytest.mark.slow
@@ -287,10 +271,10 @@ def test_an_added_frame_count_runs_as_a_stratum_of_its_own_and_joins_the_answer(
     """Frames 3 and 12, 2 seeds each, stratified; frames 6 added: its configuration with both seeds, under a
     scheduler of its own (its rung book in round-2/), numbered after the sweep's two configurations."""
     spec, storage = tmp_path / "levels.yaml", tmp_path / "sweeps"
-    spec.write_text(LEVELS_STUDY.format(data=scene_dir, frames="[3, 12]", lr=LR))
+    spec.write_text(real_study(scene_dir, "levels", "{values: [3, 12]}", "[0, 1]", "1.0e-2", "stratify: frames\n"))
     first = run_cli(str(spec), "--storage", str(storage))
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    spec.write_text(LEVELS_STUDY.format(data=scene_dir, frames="[3, 12, 6]", lr=LR))
+    spec.write_text(real_study(scene_dir, "levels", "{values: [3, 12, 6]}", "[0, 1]", "1.0e-2", "stratify: frames\n"))
     grown = run_cli(str(spec), "--storage", str(storage))
     assert grown.returncode == 0, grown.stdout[-3000:] + grown.stderr[-3000:]
     assert "frames 6 added, a study of its own with every replicate: 2 new trials" in grown.stdout
