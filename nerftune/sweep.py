@@ -5,10 +5,11 @@ python -m nerftune.sweep search_spaces/demo.yaml               # run, or resume 
 python -m nerftune.sweep search_spaces/demo.yaml --address auto  # on a running Ray cluster
 
 The path of a sweep, in the order of this file: check everything (`preflight`), decide whether to resume (`state`),
-print the plan (`plan`), with `gpu: auto` measure the packing (`gpu_auto`), open the sweep's MLflow run
-(`tracking`), run the trials on Ray Tune (`tuner`: the searcher in `search`, the scheduler in `schedule`, one trial
-in `trainable`) with a live view (`console`), write results.csv (`results`), render the best trials
-(`novel_views`), close the MLflow run and print the table. Heavy libraries are imported only once a sweep really
+or to grow a finished study by values added to its spec (`growth`), print the plan (`plan`), with `gpu: auto`
+measure the packing (`gpu_auto`), open the sweep's MLflow run (`tracking`), run the trials on Ray Tune (`tuner`: the
+searcher in `search`, the scheduler in `schedule`, one trial in `trainable`; then each round that grew it) with a
+live view (`console`), write results.csv (`results`), render the best trials (`novel_views`), close the MLflow run
+and print the table. Heavy libraries are imported only once a sweep really
 starts, so that bad input and --dry-run answer at once.
 """
 
