@@ -225,6 +225,15 @@ def growth_records(state: dict[str, Any]) -> dict[str, str]:
     return records
 
 
+GROWN_TAG = "nerftune.grown"
+
+
+def growth_tags(state: dict[str, Any]) -> dict[str, str]:
+    """The MLflow tag of the sweep's run that says how the study grew, where it did."""
+    records = [f"{when.removeprefix('grown, ')}: {what}" for when, what in growth_records(state).items()]
+    return {GROWN_TAG: "; ".join(records)} if records else {}
+
+
 def grown_text(state: dict[str, Any]) -> str:
     """How the study grew, in a phrase: "seed 2, 3 and frames 60 added later (see Provenance)"."""
     added = [f"{e['dimension']} {', '.join(map(value_text, e['added']))}" for e in state.get("rounds", [])]

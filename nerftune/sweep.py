@@ -34,7 +34,7 @@ from nerftune.plan import describe_plan, source_name, training_text
 from nerftune.preflight import Prepared, prepare
 from nerftune.results import RESULTS_FILE, best_row
 from nerftune.spec import SOURCE
-from nerftune.growth import planned_trials, recorded_rounds
+from nerftune.growth import growth_tags, planned_trials, recorded_rounds
 from nerftune.state import (
     adopt_spec,
     forced_tags,
@@ -234,7 +234,7 @@ def _open_tracking(prepared: Prepared, state: dict, tracking_uri: str | None, te
         replace(target, parent_run_id=state.get("mlflow_run_id")),
         prepared.spec_path,
         state["provenance"],
-        {SWEEP_TAG: prepared.name, **forced_tags(state)},
+        {SWEEP_TAG: prepared.name, **forced_tags(state), **growth_tags(state)},
         (list(prepared.spec.searched), prepared.spec.metric.name, prepared.spec.metric.mode),
     )
     state["mlflow_run_id"] = target.parent_run_id

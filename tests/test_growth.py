@@ -255,6 +255,8 @@ def test_a_grown_study_trains_only_the_added_replicates_and_counts_them_everywhe
     [sweep_run] = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
     trial_runs = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == sweep_run.info.run_id]
     assert len(trial_runs) == 5 and sweep_run.info.status == "FINISHED"
+    grown_tag = sweep_run.data.tags["nerftune.grown"]
+    assert grown_tag.endswith(": seed 2 added to each configuration that completed (1): 1 trial in round-2/")
 
     again = run_cli(str(spec), "--storage", str(storage))
     assert again.returncode == 0 and " started: " not in again.stdout, again.stdout[-2000:]
