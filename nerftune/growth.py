@@ -132,6 +132,8 @@ def planned_growth(spec_path: Path, spec: SweepSpec, name: str, folder: Path, st
 
 @dataclass(frozen=True)
 class _Refusal:
+    """The one line that refuses a growth: the spec, the grown dimension's field, what was added and why not."""
+
     spec_path: Path
     dimension: str
     what: str
