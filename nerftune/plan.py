@@ -108,7 +108,7 @@ def training_text(prepared: Prepared, on_cluster: bool) -> str:
     most: trials start in order as others end, so with c at once and each at most T long, none ends later than
     ceil(trials / c) x T (lighter configurations, and GPUs packed less densely than measured, are faster)."""
     spec = prepared.spec
-    growth = prepared.growth  # a study that grows trains its added replicates only
+    growth = prepared.growth  # a study that grows trains its added trials only
     trials, steps = growth.round.count if growth else spec.trial_count, spec.max_steps
     new = "new " if growth else ""
     line = f"training: at most {trials * steps:,} steps in all ({trials} {new}trials x up to {steps:,})"

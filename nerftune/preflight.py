@@ -66,7 +66,7 @@ class Prepared:
     packing: Packing | None = None  # `resources.gpu: auto`: the measured packing (None until measured)
     init_sources: dict[str, str] = field(default_factory=dict)  # each `init_from` value: its checkpoint file
     forced: list[str] = field(default_factory=list)  # what `--force` resumes over: a changed spec or data
-    growth: Any = None  # `growth.Growth`: the replicates that a rerun with more of them adds to a finished study
+    growth: Any = None  # `growth.Growth`: what a rerun with values added to a finished study's spec trains
 
     @property
     def largest_scene(self) -> Scene:

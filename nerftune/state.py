@@ -3,8 +3,8 @@
 It records the spec (hash and text), the data folder, the fixed test set (names and hash), each frame's content
 digest and the sweep's MLflow run id. A rerun of the same command resumes; a changed spec, or data whose frames
 changed under the sweep (another `nerftune prepare` into its folder, say), is refused with what changed, unless
---force, but for replicate values added to a finished study, which grows it (`growth.py`); --restart moves the old
-folder aside. Reading it needs no Ray.
+--force, but for values added to one dimension of a finished study, which grow it (`growth.py`); --restart moves
+the old folder aside. Reading it needs no Ray.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ FORCED_TAG = "nerftune.forced_resumes"
 
 def resume_decision(prepared: Prepared, restart: bool, force: bool, dry_run: bool) -> bool:
     """Whether an earlier run of this sweep exists to resume; refuses when the spec changed (unless `force`), but
-    for added replicate values of a finished study, which it grows (`prepared.growth`)."""
+    for values added to one dimension of a finished study, which grow it (`prepared.growth`)."""
     folder = prepared.experiment_dir
     if restart and folder.exists() and not dry_run:
         aside = folder.with_name(f"{folder.name}.before-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -48,7 +48,7 @@ def resume_decision(prepared: Prepared, restart: bool, force: bool, dry_run: boo
                     "",
                     f"changed since sweep {prepared.name} started ({first})",
                     "rerun with --force to resume anyway, or --restart to start over; a finished study grows "
-                    "by added replicate values alone",
+                    "by values added to one dimension alone",
                 )
             _forced(prepared, f"its spec {prepared.spec_path.name} changed ({first})")
     for name, scene in prepared.scenes.items():

@@ -175,7 +175,7 @@ def test_a_dry_run_says_how_the_study_grows_and_a_changed_spec_says_how_one_can(
     spec.write_text(old.replace("steps: 60", "steps: 90"))
     result = run_cli(str(spec), "--storage", str(storage), "--dry-run")
     assert result.returncode == 2
-    assert result.stderr.strip().endswith("; a finished study grows by added replicate values alone)"), result.stderr
+    assert result.stderr.strip().endswith("; a finished study grows by values added to one dimension alone)")
 
 
 def test_record_growth_takes_the_grown_spec_as_the_sweeps_own(scene_dir, tmp_path):
