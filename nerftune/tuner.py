@@ -111,7 +111,7 @@ def _fit_run(
     folder = round.folder(prepared.experiment_dir) if round else prepared.experiment_dir
     path = str(folder.resolve())  # Tune's ExperimentAnalysis takes no relative path
     trainable = tune.with_resources(
-        tune.with_parameters(train_trial, plan=replace(plan, sweep_dir=path)),
+        tune.with_parameters(train_trial, plan=replace(plan, sweep_dir=path) if round else plan),  # a round's folder
         trial_resources(prepared, on_cluster=bool(address)),
     )
     if resume and tune.Tuner.can_restore(path):
