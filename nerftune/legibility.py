@@ -57,15 +57,23 @@ class TextCheck:
     def error_rate(self, truth_image: np.ndarray, rendered: np.ndarray) -> float | None:
         """doc_cer of `rendered` against `truth_image` ((H, W, 3) floats in [0, 1]), None without text to judge."""
         if self.truth is None:
-            truth = self.rectified(truth_image)
-            readings = [(_confident_characters(truth.rotate(90 * turns, expand=True)), turns) for turns in range(4)]
-            self.turns = max(readings)[1]
-            self.truth = read_text(truth.rotate(90 * self.turns, expand=True))
-        if sum(c.isalnum() for c in self.truth) < MIN_CHARACTERS:
+            self.read_truth(truth_image)
+        if not self.has_text:
             return None
         return character_error_rate(
             read_text(self.rectified(rendered).rotate(90 * self.turns, expand=True)), self.truth
         )
+
+    def read_truth(self, truth_image: np.ndarray) -> None:
+        """Read the ground truth's text, the right way up: the quarter turns at which Tesseract reads the most."""
+        truth = self.rectified(truth_image)
+        readings = [(_confident_characters(truth.rotate(90 * turns, expand=True)), turns) for turns in range(4)]
+        self.turns = max(readings)[1]
+        self.truth = read_text(truth.rotate(90 * self.turns, expand=True))
+
+    @property
+    def has_text(self) -> bool:
+        return sum(c.isalnum() for c in self.truth or "") >= MIN_CHARACTERS
 
     def rectified(self, image: np.ndarray) -> Image.Image:
         """The document as an upright-ish grey rectangle (before the quarter turns)."""

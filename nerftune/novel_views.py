@@ -24,6 +24,7 @@ from nerftune.camera_paths import read_paths
 from nerftune.data.dataset import pose_matrix
 from nerftune.data.poi import Crop
 from nerftune.errors import InputError
+from nerftune.novel_legibility import novel_error_rates
 from nerftune.quiet import quiet_output
 from nerftune.scoring_progress import Notices
 from nerftune.spec import SCENE
@@ -39,6 +40,7 @@ VIEW_COLUMNS = (
     "novelty",
     "label",
     "nearest_train_frame",
+    "doc_cer",
     "render_s",
 )
 
@@ -62,9 +64,11 @@ def render_main(argv: Sequence[str] | None = None) -> int:
     out = args.out or trial_dir / "renders" / args.paths.stem
     with quiet_output(trial_dir / RENDER_LOG, args.verbose) as terminal:
         summary = render_trial(trial_dir, checkpoint, camera_paths, out, args.video, not args.no_crop, terminal.say)
+        read = summary["doc_cer_views"]
+        legible = f"; document text CER {summary['doc_cer']:.3f} (mean of {read} views that show it)" if read else ""
         terminal.say(
             f"{out}: {summary['views']} views at {summary['fps']:.2f} fps (step {summary['step']}), "
-            f"crop {'on' if summary['crop'] else 'off'}"
+            f"crop {'on' if summary['crop'] else 'off'}{legible}"
         )
         if not args.verbose:
             terminal.say(f"nerfstudio's own output: {trial_dir / RENDER_LOG}")
@@ -171,13 +175,14 @@ def render_views(
     (out / "images").mkdir(exist_ok=True)
     (out / "camera_path.json").write_text(json.dumps(model_paths, indent=1))
     rows = _score_views(poses, view, info)
+    legibility = novel_error_rates(view, camera_paths, poses, images)  # empty where there is no text to read
     names = _segment_names(info["segments"], len(poses))
     from PIL import Image
 
     with open(out / "views.csv", "w", newline="") as handle:
         table = csv.DictWriter(handle, fieldnames=VIEW_COLUMNS)
         table.writeheader()
-        for index, (image, row) in enumerate(zip(images, rows)):
+        for index, (image, row, doc_cer) in enumerate(zip(images, rows, legibility)):
             file_name = f"images/{names[index][0]}_{names[index][1]:03d}.png"
             Image.fromarray(image).save(out / file_name)
             table.writerow(
@@ -186,6 +191,7 @@ def render_views(
                     "segment": names[index][0],
                     "image": file_name,
                     "render_s": round(seconds[index], 4),
+                    "doc_cer": "" if doc_cer is None else round(doc_cer, 4),
                     **row,
                 }
             )
@@ -197,9 +203,17 @@ def render_views(
         "step": trainer.step,
         "crop": crop is not None,
         "size": [int(camera_paths["render_width"]), int(camera_paths["render_height"])],
+        **legibility_summary(legibility),
     }
     (out / "render.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def legibility_summary(rates: list[float | None]) -> dict[str, Any]:
+    """render.json's `doc_cer` (the mean over the views that show the document large enough to read, None where
+    none does) and `doc_cer_views` (how many)."""
+    read = [rate for rate in rates if rate is not None]
+    return {"doc_cer": float(np.mean(read)) if read else None, "doc_cer_views": len(read)}
 
 
 def _score_views(poses: np.ndarray, view: dict, info: dict) -> list[dict[str, Any]]:

@@ -75,6 +75,7 @@ def test_each_completed_trial_renders_its_views_with_novelty(swept):
             assert image.shape == (60, 80, 3) and image.std() > 3, "a rendered view, not a blank one"
         summary = json.loads((out / "render.json").read_text())
         assert summary["views"] == 8 and summary["fps"] > 0 and summary["crop"] is True
+        assert views.doc_cer.isna().all() and summary["doc_cer_views"] == 0, "80x60: the card is too small to read"
         assert (out / "path.mp4").stat().st_size > 1000
 
 

@@ -11,15 +11,19 @@ from nerftune.spec import parse_spec
 SPEC = "name: s\ndata: synthetic:id-card\nspace: {frames: [6, 12], seed: [0, 1], steps: 10}\nreplicates: seed\n"
 
 
-def rendered_trial(folder, trial_id, novelty, labels, colour):
-    """A trial's renders/circles: one flat-coloured image per view, views.csv and render.json's figures."""
+def rendered_trial(folder, trial_id, novelty, labels, colour, doc_cer=None):
+    """A trial's renders/circles: one flat-coloured image per view, views.csv (`doc_cer`: its column, as renders
+    of a version before it lack it) and render.json's figures."""
     out = folder / trial_id / "renders" / "circles"
     (out / "images").mkdir(parents=True)
     rows = []
     for view, (score, label) in enumerate(zip(novelty, labels)):
         Image.new("RGB", (64, 48), colour).save(out / "images" / f"v{view}.png")
         rows.append({"view": view, "image": f"images/v{view}.png", "novelty": score, "label": label})
-    pd.DataFrame(rows).to_csv(out / "views.csv", index=False)
+    views = pd.DataFrame(rows)
+    if doc_cer is not None:
+        views["doc_cer"] = doc_cer
+    views.to_csv(out / "views.csv", index=False)
     return {"trial_id": trial_id, "path": "circles", "folder": out, "views": len(rows), "fps": 0.5}
 
 
@@ -37,7 +41,9 @@ def test_the_sheet_shows_the_best_trial_first_and_the_same_viewpoints_from_least
     renders = pd.DataFrame(
         [
             rendered_trial(tmp_path, "weak", [0.9, 0.1, 0.5], ["outside", "on", "inside"], (255, 0, 0)),
-            rendered_trial(tmp_path, "good", [0.8, 0.0, 0.6], ["outside", "on", "inside"], (0, 0, 255)),
+            rendered_trial(
+                tmp_path, "good", [0.8, 0.0, 0.6], ["outside", "on", "inside"], (0, 0, 255), [0.5, 0.1, None]
+            ),
         ],
         columns=list(RENDER_COLUMNS),
     )
@@ -59,6 +65,8 @@ def test_the_sheet_shows_the_best_trial_first_and_the_same_viewpoints_from_least
     good = table.iloc[0]
     assert (good.frames, good.seed, good.views, good.on, good.inside, good.outside) == (12, 1, 3, 1, 1, 1)
     assert good.novelty_mean == np.mean([0.8, 0.0, 0.6]) and good.novelty_max == 0.8 and good.s_per_view == 2.0
+    assert good.doc_cer_mean == 0.3, "over the views that show the document large enough to read"
+    assert np.isnan(table.iloc[1].doc_cer_mean), "renders without the column"
     assert good.folder == "good/renders/circles"
     assert "folder" not in section.tables[0][1], "the page leaves the long folder names to the CSV"
 

@@ -9,6 +9,8 @@ synthetic scene and `nerftune prepare --masks` write) into the view with its pos
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -73,21 +75,41 @@ def project_points(points: np.ndarray, camera_to_world: np.ndarray, intrinsics: 
 def view_text_checks(dataset: Dataset) -> dict[str, TextCheck]:
     """Each test view's document as `doc_cer` reads it (keyed like `view_regions`): where Tesseract is installed
     and the data records the document's corners."""
-    corners = dataset.transforms.get("nerftune", {}).get("document_corners", [])
-    if len(corners) != 4 or not ocr_available():
+    return text_checks(dataset.transforms, [dataset.frames[i] for i in dataset.test_indices], dataset.root)
+
+
+def text_checks(transforms: dict, frames: list[dict], root: Path = Path("/")) -> dict[str, TextCheck]:
+    """The document of each of `frames` (of `transforms`, image paths relative to `root`) that shows it large
+    enough to read, keyed by its image's resolved path; none without Tesseract or the document's corners."""
+    corners = document_corners(transforms)
+    if corners is None or not ocr_available():
         return {}
-    corners = np.asarray(corners, float)
-    aspect = np.linalg.norm(corners[1] - corners[0]) / np.linalg.norm(corners[3] - corners[0])
     checks = {}
-    for index in dataset.test_indices:
-        frame = dataset.frames[index]
-        intrinsics = _intrinsics(dataset.transforms, frame)
-        pixels = project_points(corners, pose_matrix(frame), intrinsics)
-        sides = np.linalg.norm(np.roll(pixels, -1, axis=0) - pixels, axis=1) if pixels is not None else [0]
-        if min(sides) >= MIN_DOCUMENT_PIXELS:
-            image = str((dataset.root / frame["file_path"]).resolve())
-            checks[image] = TextCheck(pixels, (int(intrinsics["w"]), int(intrinsics["h"])), float(aspect))
+    for frame in frames:
+        intrinsics = _intrinsics(transforms, frame)
+        pixels = legible_corners(corners, pose_matrix(frame), intrinsics)
+        if pixels is not None:
+            image = str((root / frame["file_path"]).resolve())
+            checks[image] = TextCheck(pixels, (int(intrinsics["w"]), int(intrinsics["h"])), document_aspect(corners))
     return checks
+
+
+def document_corners(transforms: dict) -> np.ndarray | None:
+    """The document's four corners (world, in its own order) that the data records, or None."""
+    corners = transforms.get("nerftune", {}).get("document_corners", [])
+    return np.asarray(corners, float) if len(corners) == 4 else None
+
+
+def document_aspect(corners: np.ndarray) -> float:
+    return float(np.linalg.norm(corners[1] - corners[0]) / np.linalg.norm(corners[3] - corners[0]))
+
+
+def legible_corners(corners: np.ndarray, camera_to_world: np.ndarray, intrinsics: dict) -> np.ndarray | None:
+    """The document's corners in a view's pixels where each of its sides spans enough of them to be read."""
+    pixels = project_points(corners, camera_to_world, intrinsics)
+    if pixels is None or min(np.linalg.norm(np.roll(pixels, -1, axis=0) - pixels, axis=1)) < MIN_DOCUMENT_PIXELS:
+        return None
+    return pixels
 
 
 def resized(region: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -3,9 +3,11 @@
 One sheet per path (and scene): a row per rendered trial, best first (in the order of the values of `render.per`
 first, where the spec renders the best of each), and a column per viewpoint, the same one in every row, from the
 least to the most novel for the top row's trial. Novelty depends on each trial's own training frames, so every
-image carries its own score. There is no ground truth at a novel viewpoint: these views are shown
-and placed against the training trajectory, not scored. A table per trial and path: the views, their novelty and
-where they lie (on, inside or outside the training trajectory).
+image carries its own score. There is no ground truth at a novel viewpoint: these views are shown and placed
+against the training trajectory, and scored only by how legible the document's text stays in them (`doc_cer`
+against the real view that shows the document largest, `novel_legibility.py`, where the data records its corners).
+A table per trial and path: the views, their novelty, legibility and where they lie (on, inside or outside the
+training trajectory).
 """
 
 from __future__ import annotations
@@ -38,8 +40,11 @@ def novel_views_section(sweep: SweepData, out: Path) -> Section | None:
         "Each sheet: a row per rendered trial (best first, or in the order of the values of `render.per`), a "
         "column per viewpoint of the path, the same in every row, from the least to the most novel for the top "
         "row's trial. Under each image: its novelty for that trial (0: a training camera's view, towards 1: far "
-        "from all of them) and where it lies against the training trajectory (on, inside, outside). Novel "
-        "viewpoints have no ground truth: these views are not scored; the test-set metrics are above."
+        "from all of them), where it lies against the training trajectory (on, inside, outside) and, where the "
+        "data records the document's corners and the view shows it large enough to read, its CER: the character "
+        "error rate of the document's text against what the real view that shows it largest reads (0: as legible "
+        "as that, 1: nothing read). Novel viewpoints have no ground truth: this is their only score; the test-set "
+        "metrics are above."
     )
     rows = []
     keys = ["path", SCENE] if SCENE in renders else ["path"]
@@ -94,7 +99,9 @@ def _cell(folder: Path, views: pd.DataFrame, view: int) -> tuple[np.ndarray | No
     if view not in views.index or not (folder / views.at[view, "image"]).is_file():
         return None, "not rendered"
     novelty, label = views.at[view, "novelty"], views.at[view, "label"]
-    return _thumbnail(folder / views.at[view, "image"]), f"novelty {novelty:.2f} ({label})"
+    legibility = views.get("doc_cer", pd.Series(dtype=float)).get(view)
+    read = f", CER {legibility:.2f}" if pd.notna(legibility) else ""
+    return _thumbnail(folder / views.at[view, "image"]), f"novelty {novelty:.2f} ({label}){read}"
 
 
 def _summary_row(trial: dict, views: pd.DataFrame, sweep: SweepData) -> dict:
@@ -108,6 +115,7 @@ def _summary_row(trial: dict, views: pd.DataFrame, sweep: SweepData) -> dict:
         "views": len(views),
         "novelty_mean": views.novelty.mean(),
         "novelty_max": views.novelty.max(),
+        "doc_cer_mean": views.doc_cer.mean() if "doc_cer" in views else None,  # over the views that read
         **{label: int(labels.get(label, 0)) for label in LABELS},
         "s_per_view": 1.0 / trial["fps"] if trial["fps"] else None,
         "folder": os.path.relpath(trial["folder"], sweep.folder),
