@@ -52,6 +52,9 @@ def render_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="output folder (default: TRIAL/renders/PATHS_NAME)")
     parser.add_argument("--video", action="store_true", help="also write path.mp4")
     parser.add_argument("--no-crop", action="store_true", help="render what lies in front of the document too")
+    parser.add_argument(
+        "--no-legibility", action="store_true", help="leave out each view's doc_cer (OCR of the document's text)"
+    )
     parser.add_argument("--verbose", action="store_true", help="show nerfstudio's own output (else: TRIAL/render.log)")
     args = parser.parse_args(argv)
     try:
@@ -63,7 +66,9 @@ def render_main(argv: Sequence[str] | None = None) -> int:
         return 2
     out = args.out or trial_dir / "renders" / args.paths.stem
     with quiet_output(trial_dir / RENDER_LOG, args.verbose) as terminal:
-        summary = render_trial(trial_dir, checkpoint, camera_paths, out, args.video, not args.no_crop, terminal.say)
+        summary = render_trial(
+            trial_dir, checkpoint, camera_paths, out, args.video, not args.no_crop, terminal.say, not args.no_legibility
+        )
         read = summary["doc_cer_views"]
         legible = f"; document text CER {summary['doc_cer']:.3f} (mean of {read} views that show it)" if read else ""
         terminal.say(
@@ -83,6 +88,7 @@ def render_trial(
     video: bool,
     crop: bool,
     say: Callable[[str], None] | None = None,
+    legibility: bool = True,
 ) -> dict:
     """Load a trial's checkpoint with its own recipe and view, render the paths into `out` (`say`ing how far a long
     render is); returns render.json."""
@@ -93,7 +99,7 @@ def render_trial(
         views, size = len(camera_paths["camera_path"]), camera_paths["render_width"] * camera_paths["render_height"]
         trainer = load_trained(recipe, checkpoint, Path(work), rays=views * size, scores=False)
         on_view = Notices(say, f"rendering trial {recipe.trial_id}", "views") if say else None  # timed from here
-        summary = render_views(trainer, Path(recipe.view_dir), camera_paths, out, video, crop, on_view)
+        summary = render_views(trainer, Path(recipe.view_dir), camera_paths, out, video, crop, on_view, legibility)
     summary.update(trial_id=recipe.trial_id, checkpoint=str(checkpoint))
     (out / "render.json").write_text(json.dumps(summary, indent=2))  # with where it came from
     return summary
@@ -119,7 +125,8 @@ def render_best_trials(prepared, table, target, say: Callable[[str], None]) -> I
         folder, checkpoint = locate(folders[trial_id])
         out = folder / "renders" / name
         camera_paths = prepared.scenes[row.get(SCENE, next(iter(prepared.scenes)))].camera_paths
-        summary = render_trial(folder, checkpoint, camera_paths, out, spec.render.video, spec.render.crop, say)
+        render = spec.render
+        summary = render_trial(folder, checkpoint, camera_paths, out, render.video, render.crop, say, render.legibility)
         logged = target and log_trial_folder(target, trial_id, out, f"renders/{name}")
         yield f"rendered trial {trial_id}: {summary['views']} views at {summary['fps']:.2f} fps -> {out}" + (
             " (and MLflow)" if logged else ""
@@ -150,9 +157,10 @@ def render_views(
     video: bool,
     use_crop: bool,
     on_view: Callable[[int, int], None] | None = None,
+    legibility: bool = True,
 ) -> dict[str, Any]:
-    """Render a loaded trial's model along `camera_paths` into `out` (`on_view(done, total)` after each view);
-    returns the summary (render.json)."""
+    """Render a loaded trial's model along `camera_paths` into `out` (`on_view(done, total)` after each view; with
+    `legibility`, each view's doc_cer where it can be had); returns the summary (render.json)."""
     from nerftune.nerf.render import crop_box, dataset_to_model, poses_to_model, render_path
 
     view = json.loads((view_dir / "transforms.json").read_text())
@@ -175,14 +183,14 @@ def render_views(
     (out / "images").mkdir(exist_ok=True)
     (out / "camera_path.json").write_text(json.dumps(model_paths, indent=1))
     rows = _score_views(poses, view, info)
-    legibility = novel_error_rates(view, camera_paths, poses, images)  # empty where there is no text to read
+    rates = novel_error_rates(view, camera_paths, poses, images) if legibility else [None] * len(images)
     names = _segment_names(info["segments"], len(poses))
     from PIL import Image
 
     with open(out / "views.csv", "w", newline="") as handle:
         table = csv.DictWriter(handle, fieldnames=VIEW_COLUMNS)
         table.writeheader()
-        for index, (image, row, doc_cer) in enumerate(zip(images, rows, legibility)):
+        for index, (image, row, doc_cer) in enumerate(zip(images, rows, rates)):
             file_name = f"images/{names[index][0]}_{names[index][1]:03d}.png"
             Image.fromarray(image).save(out / file_name)
             table.writerow(
@@ -203,7 +211,7 @@ def render_views(
         "step": trainer.step,
         "crop": crop is not None,
         "size": [int(camera_paths["render_width"]), int(camera_paths["render_height"])],
-        **legibility_summary(legibility),
+        **legibility_summary(rates),
     }
     (out / "render.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -206,6 +206,11 @@ class RenderSpec(_Strict):
     )
     video: bool = False
     crop: bool = Field(True, description="cut off what lies in front of the document, where the data has a crop")
+    legibility: bool = Field(
+        True,
+        description="score each view by how legible the document's text stays (OCR, about 0.5 s a view; where the "
+        "data records the document's corners and Tesseract is installed)",
+    )
 
     @field_validator("per", mode="before")
     @classmethod

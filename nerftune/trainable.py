@@ -269,7 +269,8 @@ def _render(
     render: RenderPlan, scene: str, trainer: NerfTrainer, view: Path, trial_dir: Path, run: TrialRun | None
 ) -> float:
     out = trial_dir / "renders" / render.name
-    summary = render_views(trainer, view, render.camera_paths[scene], out, render.video, render.crop)
+    camera_paths = render.camera_paths[scene]
+    summary = render_views(trainer, view, camera_paths, out, render.video, render.crop, legibility=render.legibility)
     if run:
         run.log_folder(out, f"renders/{render.name}")
     return summary["fps"]

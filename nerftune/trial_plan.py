@@ -19,6 +19,7 @@ class RenderPlan:
     name: str
     video: bool
     crop: bool
+    legibility: bool = True  # each view's doc_cer (`novel_legibility.py`)
 
 
 @dataclass(frozen=True)

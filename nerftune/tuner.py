@@ -58,6 +58,7 @@ def trial_plan(prepared: Prepared, target: TrackingTarget | None) -> TrialPlan:
             prepared.camera_paths_name,
             render.video,
             render.crop,
+            render.legibility,
         )
         if each
         else None,

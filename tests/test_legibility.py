@@ -77,6 +77,16 @@ def test_a_novel_view_reads_against_the_real_view_that_shows_the_document_larges
     assert novel_error_rates(without_corners, paths, poses, perfect) == [None] * 6
 
 
+def test_a_spec_can_leave_its_novel_views_unread(text_scene, write_spec, tmp_path):
+    from nerftune.preflight import prepare
+    from nerftune.tuner import trial_plan
+
+    for setting, read in (("", True), (", legibility: false", False)):
+        render = f"render: {{circles: {{views: 2}}, trials: each{setting}}}"
+        spec = write_spec(f"name: r\ndata: {text_scene}\nspace: {{frames: 2, steps: 10}}\n{render}\n")
+        assert trial_plan(prepare(spec, tmp_path / "sweeps"), None).render.legibility is read
+
+
 def test_the_character_error_rate_counts_edits_over_the_truth():
     assert character_error_rate("ID 4821", "ID 4821") == 0.0
     assert character_error_rate("ID 4B21", "ID 4821") == pytest.approx(1 / 7)
@@ -153,3 +163,6 @@ def test_a_trained_model_is_scored_on_its_text(text_scene, tmp_path):
     rows = pd.read_csv(tmp_path / "renders" / "views.csv")
     assert rows.doc_cer[:2].between(0.0, 1.0).all() and rows.doc_cer[2:].isna().all(), rows.doc_cer
     assert summary["doc_cer_views"] == 2 and summary["doc_cer"] == pytest.approx(rows.doc_cer.mean(), abs=1e-4)
+    # `render: {legibility: false}` (`nerftune render --no-legibility`): no OCR, the column empty
+    render_views(trainer, view, paths, tmp_path / "unread", video=False, use_crop=False, legibility=False)
+    assert pd.read_csv(tmp_path / "unread" / "views.csv").doc_cer.isna().all()
