@@ -41,6 +41,7 @@ def novel_error_rates(
     if reference is None:
         return [None] * len(images)
     corners = document_corners(view)
+    aspect = document_aspect(corners)
     rates = []
     for pose, camera, image in zip(poses, camera_paths["camera_path"], images):
         intrinsics = path_intrinsics(camera_paths, camera)
@@ -49,7 +50,7 @@ def novel_error_rates(
             rates.append(None)
             continue
         size = (int(intrinsics["w"]), int(intrinsics["h"]))
-        check = TextCheck(pixels, size, document_aspect(corners), truth=reference.truth, turns=reference.turns)
+        check = TextCheck(pixels, size, aspect, truth=reference.truth, turns=reference.turns)
         rates.append(check.error_rate(None, image / 255.0))
     return rates
 
