@@ -11,6 +11,7 @@ nothing of it. None where the data records no document corners, Tesseract is mis
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -19,11 +20,11 @@ from nerftune.data.document_region import document_aspect, document_corners, leg
 from nerftune.legibility import TextCheck
 
 
-def reference_text(view: dict) -> TextCheck | None:
-    """The read document of the test view of a trial's dataset view (its transforms.json, image paths absolute)
-    that shows it largest, or None where there is nothing to read."""
+def reference_text(view: dict, view_dir: Path) -> TextCheck | None:
+    """The read document of the test view of a trial's dataset view (its transforms.json, in `view_dir`) that shows
+    it largest, or None where there is nothing to read."""
     by_name = {frame["file_path"]: frame for frame in view["frames"]}
-    checks = text_checks(view, [by_name[name] for name in view.get("test_filenames", [])])
+    checks = text_checks(view, [by_name[name] for name in view.get("test_filenames", [])], view_dir)
     if not checks:
         return None
     image, check = max(checks.items(), key=lambda item: _area(item[1].corners))
@@ -33,11 +34,11 @@ def reference_text(view: dict) -> TextCheck | None:
 
 
 def novel_error_rates(
-    view: dict, camera_paths: dict, poses: np.ndarray, images: list[np.ndarray]
+    view: dict, view_dir: Path, camera_paths: dict, poses: np.ndarray, images: list[np.ndarray]
 ) -> list[float | None]:
-    """Each rendered view's `doc_cer` (`poses`: camera-to-world in the dataset's frame, as `camera_paths` lists
-    them; `images`: (H, W, 3) uint8 renders)."""
-    reference = reference_text(view)
+    """Each rendered view's `doc_cer` (`view`: the trial's dataset view, read from `view_dir`; `poses`:
+    camera-to-world in the dataset's frame, as `camera_paths` lists them; `images`: (H, W, 3) uint8 renders)."""
+    reference = reference_text(view, view_dir)
     if reference is None:
         return [None] * len(images)
     corners = document_corners(view)

@@ -183,7 +183,7 @@ def render_views(
     (out / "images").mkdir(exist_ok=True)
     (out / "camera_path.json").write_text(json.dumps(model_paths, indent=1))
     rows = _score_views(poses, view, info)
-    rates = novel_error_rates(view, camera_paths, poses, images) if legibility else [None] * len(images)
+    rates = novel_error_rates(view, view_dir, camera_paths, poses, images) if legibility else [None] * len(images)
     names = _segment_names(info["segments"], len(poses))
     from PIL import Image
 

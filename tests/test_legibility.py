@@ -63,18 +63,18 @@ def test_a_novel_view_reads_against_the_real_view_that_shows_the_document_larges
     # (the far views are not read at all: blank images serve)
     perfect = [render_view(pose, TEXT_SCENE)[0] for pose in poses[:3]] + [np.zeros((240, 320, 3), np.uint8)] * 3
     paths = {**camera_paths, "camera_path": circles}
-    rates = novel_error_rates(view, paths, poses, perfect)
+    rates = novel_error_rates(view, folder, paths, poses, perfect)
     near, far = rates[:3], rates[3:]
     # Tesseract misreads a few of the 12-pixel lines of a perfect view at 320x240 (0.05 to 0.34 here)
     assert all(rate is not None and rate < 0.5 for rate in near) and np.mean(near) < 0.3, near
     assert far == [None] * 3, "the card spans too few pixels to be read from 4 times as far"
     blurred = [np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(2.0))) for image in perfect[:3]]
-    assert min(novel_error_rates(view, paths, poses[:3], blurred)) > max(near), "blur costs legibility"
+    assert min(novel_error_rates(view, folder, paths, poses[:3], blurred)) > max(near), "blur costs legibility"
     # the reference: what the test view that shows the card largest reads, close to what is printed
-    reference = reference_text(view)
+    reference = reference_text(view, folder)
     assert character_error_rate(reference.truth, " ".join(CARD_TEXT)) < 0.15, reference.truth
     without_corners = {**view, "nerftune": {k: v for k, v in view["nerftune"].items() if k != "document_corners"}}
-    assert novel_error_rates(without_corners, paths, poses, perfect) == [None] * 6
+    assert novel_error_rates(without_corners, folder, paths, poses, perfect) == [None] * 6
 
 
 def test_a_spec_can_leave_its_novel_views_unread(text_scene, write_spec, tmp_path):

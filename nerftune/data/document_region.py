@@ -78,19 +78,20 @@ def view_text_checks(dataset: Dataset) -> dict[str, TextCheck]:
     return text_checks(dataset.transforms, [dataset.frames[i] for i in dataset.test_indices], dataset.root)
 
 
-def text_checks(transforms: dict, frames: list[dict], root: Path = Path("/")) -> dict[str, TextCheck]:
+def text_checks(transforms: dict, frames: list[dict], root: Path) -> dict[str, TextCheck]:
     """The document of each of `frames` (of `transforms`, image paths relative to `root`) that shows it large
     enough to read, keyed by its image's resolved path; none without Tesseract or the document's corners."""
     corners = document_corners(transforms)
     if corners is None or not ocr_available():
         return {}
+    aspect = document_aspect(corners)
     checks = {}
     for frame in frames:
         intrinsics = _intrinsics(transforms, frame)
         pixels = legible_corners(corners, pose_matrix(frame), intrinsics)
         if pixels is not None:
             image = str((root / frame["file_path"]).resolve())
-            checks[image] = TextCheck(pixels, (int(intrinsics["w"]), int(intrinsics["h"])), document_aspect(corners))
+            checks[image] = TextCheck(pixels, (int(intrinsics["w"]), int(intrinsics["h"])), aspect)
     return checks
 
 
