@@ -127,7 +127,9 @@ def render_best_trials(prepared, table, target, say: Callable[[str], None]) -> I
         camera_paths = prepared.scenes[row.get(SCENE, next(iter(prepared.scenes)))].camera_paths
         render = spec.render
         summary = render_trial(folder, checkpoint, camera_paths, out, render.video, render.crop, say, render.legibility)
-        logged = target and log_trial_folder(target, trial_id, out, f"renders/{name}")
+        logged = target and log_trial_folder(
+            target, trial_id, out, f"renders/{name}", render_metrics(summary), summary["step"]
+        )
         yield f"rendered trial {trial_id}: {summary['views']} views at {summary['fps']:.2f} fps -> {out}" + (
             " (and MLflow)" if logged else ""
         )
@@ -222,6 +224,16 @@ def legibility_summary(rates: list[float | None]) -> dict[str, Any]:
     none does) and `doc_cer_views` (how many)."""
     read = [rate for rate in rates if rate is not None]
     return {"doc_cer": float(np.mean(read)) if read else None, "doc_cer_views": len(read)}
+
+
+def render_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
+    """What a sweep's render adds to its trial's MLflow run, to compare and sort runs by: the render's speed and the
+    novel views' mean doc_cer (None, and left out, where no view shows the document large enough to read)."""
+    return {
+        "render_fps": summary["fps"],
+        "novel_doc_cer": summary["doc_cer"],
+        "novel_doc_cer_views": summary["doc_cer_views"],
+    }
 
 
 def _score_views(poses: np.ndarray, view: dict, info: dict) -> list[dict[str, Any]]:

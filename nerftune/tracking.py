@@ -122,10 +122,23 @@ def _trial_runs(recorder: Recorder, target: TrackingTarget, condition: str = "",
     return runs or []
 
 
-def log_trial_folder(target: TrackingTarget, trial_id: str, folder: Path, artifact_path: str) -> bool:
-    """Add a folder to a finished trial's run (renders made after the sweep); False when it cannot be logged."""
-    run_id = _find_trial_run(Recorder(target.uri), target, trial_id)
-    return bool(run_id) and log_to_run(target.uri, run_id, folder, artifact_path)
+def log_trial_folder(
+    target: TrackingTarget,
+    trial_id: str,
+    folder: Path,
+    artifact_path: str,
+    metrics: Mapping[str, float | None] | None = None,
+    step: int = 0,
+) -> bool:
+    """Add a folder (and `metrics`, at `step`) to a finished trial's run (renders made after the sweep); False when
+    it cannot be logged."""
+    recorder = Recorder(target.uri)
+    run_id = _find_trial_run(recorder, target, trial_id)
+    if not run_id:
+        return False
+    if metrics:
+        send_metrics(recorder, run_id, metric_entries(metrics, step))
+    return log_to_run(target.uri, run_id, folder, artifact_path) and recorder.healthy
 
 
 def log_to_run(uri: str, run_id: str, folder: Path, artifact_path: str) -> bool:
@@ -174,10 +187,7 @@ class TrialRun:
             self.recorder.call("set tags", self.recorder.client.log_batch, self.run_id, tags=batch)
 
     def queue_metrics(self, metrics: Mapping[str, float | None], step: int) -> None:
-        from mlflow.entities import Metric
-
-        now = _now_ms()
-        self.queued += [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and np.isfinite(v)]
+        self.queued += metric_entries(metrics, step)
 
     def flush(self) -> None:
         """Send the queued metrics; whatever could not be sent stays queued for the next flush, and in the pending
@@ -217,6 +227,14 @@ def send_metrics(recorder: Recorder, run_id: str, metrics: list) -> list:
             return metrics
         metrics = metrics[len(batch) :]
     return []
+
+
+def metric_entries(metrics: Mapping[str, float | None], step: int) -> list:
+    """MLflow Metric objects of the values that are numbers (None and NaN are left out: MLflow has no empty value)."""
+    from mlflow.entities import Metric
+
+    now = _now_ms()
+    return [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and np.isfinite(v)]
 
 
 def read_pending(path: Path) -> list:

@@ -27,7 +27,7 @@ from nerftune.evaluation_cost import test_rays
 from nerftune.nerf.fast_path import choose, implementation
 from nerftune.nerf.loop import Evaluation, NerfTrainer, TrainChunk
 from nerftune.mask_error import split_metrics
-from nerftune.novel_views import render_views
+from nerftune.novel_views import render_metrics, render_views
 from nerftune.outcomes import FINETUNE, MASK_ERROR_COLUMNS, METRICS, MILESTONE_METRICS, RGB, STAGE_COLUMNS, better
 from nerftune.dimensions import FINETUNE_STEPS, INIT_FROM, MASK_ERROR, total_steps
 from nerftune.finetune import by_segmentation_image, segmentation_view, stage_metrics
@@ -165,7 +165,7 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             by_stage.update(stage_metrics(evaluation.metrics, stage))
             metrics.update(stage=stage, **by_stage)
         if plan.render and trainer.step == total:
-            metrics["render_fps"] = _render(plan.render, scene, trainer, view, trial_dir, run)
+            metrics.update(_render(plan.render, scene, trainer, view, trial_dir, run))
         if run:
             metrics["mlflow_run_id"] = run.run_id
             metrics["tracking_failures"] = run.failures
@@ -267,13 +267,17 @@ def _log_milestone(
 
 def _render(
     render: RenderPlan, scene: str, trainer: NerfTrainer, view: Path, trial_dir: Path, run: TrialRun | None
-) -> float:
+) -> dict[str, float | None]:
+    """Render the completed trial's novel views; their metrics (`render_metrics`) join its last report, and its run
+    (sent with the milestone's)."""
     out = trial_dir / "renders" / render.name
     camera_paths = render.camera_paths[scene]
     summary = render_views(trainer, view, camera_paths, out, render.video, render.crop, legibility=render.legibility)
+    metrics = render_metrics(summary)
     if run:
         run.log_folder(out, f"renders/{render.name}")
-    return summary["fps"]
+        run.queue_metrics(metrics, trainer.step)
+    return metrics
 
 
 def _resume(trainer: NerfTrainer) -> tuple[int, dict[str, Any] | None]:

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
-from nerftune.report import novel
+from nerftune.report import novel, novel_by_novelty
 from nerftune.report.data import RENDER_COLUMNS, SweepData
 from nerftune.spec import parse_spec
 
@@ -84,3 +85,64 @@ def test_a_sweep_without_renders_has_no_novel_views_section(tmp_path):
     trials = pd.DataFrame({"trial_id": ["a"], "psnr": [20.0]})
     sweep = SweepData(tmp_path, parse_spec(SPEC), {}, trials, pd.DataFrame(), pd.DataFrame(columns=RENDER_COLUMNS))
     assert novel.novel_views_section(sweep, tmp_path) is None
+
+
+def legibility_study(tmp_path, render: str) -> SweepData:
+    """6 and 42 frames x 2 seeds, each rendered along `circles`: the 6-frame trials' text reads worse the farther the
+    view (doc_cer 0.2 to 0.6 over novelty 0.1 to 0.9), the 42-frame trials' stays near 0.2; a trial the scheduler
+    stopped, a render without the column, and views too far to read are left out."""
+    spec = parse_spec(SPEC.replace("[6, 12]", "[6, 42]") + render)
+    trials, renders = [], []
+    for frames, rate in ((6, lambda n: 0.15 + 0.5 * n), (42, lambda n: 0.22 - 0.02 * n)):
+        for seed in (0, 1):
+            trial_id = f"f{frames}s{seed}"
+            novelty = np.linspace(0.1, 0.9, 5)
+            read = [round(rate(n) + 0.02 * seed, 4) for n in novelty]
+            renders.append(rendered_trial(tmp_path, trial_id, novelty, ["on"] * 5, (9, 9, 9), read[:4] + [None]))
+            trials.append({"trial_id": trial_id, "frames": frames, "seed": seed, "configuration": int(frames == 6),
+                           "psnr": 20.0, "stop_reason": "completed", "full_test": True})
+    renders.append(rendered_trial(tmp_path, "stopped", [0.5], ["on"], (9, 9, 9), [0.99]))
+    trials.append({"trial_id": "stopped", "frames": 6, "seed": 2, "configuration": 1, "psnr": 15.0,
+                   "stop_reason": "asha_pruned", "full_test": True})
+    renders.append(rendered_trial(tmp_path, "older", [0.5], ["on"], (9, 9, 9)))  # rendered before doc_cer existed
+    trials.append({"trial_id": "older", "frames": 42, "seed": 3, "configuration": 0, "psnr": 20.0,
+                   "stop_reason": "completed", "full_test": True})
+    table = pd.DataFrame(trials)
+    return SweepData(tmp_path, spec, {}, table, pd.DataFrame(), pd.DataFrame(renders, columns=list(RENDER_COLUMNS)))
+
+
+def test_novel_views_compare_their_legibility_by_configuration_at_matched_novelty(tmp_path):
+    sweep = legibility_study(tmp_path, "render: {circles: {views: 5}, trials: each}\n")
+    out = tmp_path / "report"
+    out.mkdir()
+    final = sweep.trials[sweep.trials.stop_reason == "completed"]
+    (section,) = novel_by_novelty.novel_by_novelty_sections(sweep, final, out)
+
+    assert section.title == "Novel views by novelty (doc_cer, path circles)"
+    assert (out / section.figures[0]).stat().st_size > 10_000
+    table = pd.read_csv(out / "novel_doc_cer_by_novelty_circles.csv")
+    assert set(table.band) == {"0 to 0.2", "0.2 to 0.4", "0.4 to 0.6", "0.6 to 0.8"}, "the unread view: no band"
+    assert (table.seeds == 2).all() and (table.views == 2).all(), "the stopped trial and the older render left out"
+    far = table[table.band == "0.6 to 0.8"].set_index("frames")
+    assert far["mean"][6] == pytest.approx(0.15 + 0.5 * 0.7 + 0.01) and far["mean"][42] == pytest.approx(0.216)
+    assert far.seed_min[6] == pytest.approx(0.5) and far.seed_max[6] == pytest.approx(0.52), "the seeds' spread"
+    slopes = table.drop_duplicates("configuration").set_index("frames").slope
+    assert slopes.to_dict() == pytest.approx({6: 0.05, 42: -0.002}, abs=1e-4), "per 0.1 of novelty"
+    shown = section.tables[0][1]
+    assert shown.frames.tolist() == [42, 6], "the most legible configuration first"
+    notes = " ".join(section.notes)
+    assert "every trial as it completed; here 4 rendered trials of 2 configurations (2 seeds each)" in notes
+    assert "read worse on the more novel views in 2 of them" in notes
+
+
+def test_novel_legibility_of_the_best_trials_says_its_seeds_are_a_biased_sample(tmp_path):
+    sweep = legibility_study(tmp_path, "render: {circles: {views: 5}, trials: best, best_k: 2, per: frames}\n")
+    final = sweep.trials[sweep.trials.stop_reason == "completed"]
+    (section,) = novel_by_novelty.novel_by_novelty_sections(sweep, final, tmp_path)
+    notes = " ".join(section.notes)
+    assert "Rendered: each of the 2 best trials per frames, chosen by the test metric" in notes
+    assert "render every trial (`render: {trials: each}`)" in notes
+    # no view read (renders without the column, or all too far): no section
+    older = sweep.renders[sweep.renders.trial_id == "older"]
+    unread = SweepData(tmp_path, sweep.spec, {}, sweep.trials, pd.DataFrame(), older)
+    assert novel_by_novelty.novel_by_novelty_sections(unread, final, tmp_path) == []

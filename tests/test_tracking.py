@@ -10,7 +10,15 @@ from mlflow import MlflowClient
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
 from nerftune.state import STATE_FILE
-from nerftune.tracking import PENDING_FILE, TRIAL_TAG, TrackingTarget, TrialRun, _params, local_target
+from nerftune.tracking import (
+    PENDING_FILE,
+    TRIAL_TAG,
+    TrackingTarget,
+    TrialRun,
+    _params,
+    local_target,
+    log_trial_folder,
+)
 from nerftune.tracking_sweep import finish_sweep, start_sweep
 from nerftune.trials import TrialRecipe, write_recipe
 
@@ -99,6 +107,9 @@ def test_trial_runs_are_nested_with_params_metrics_and_artifacts(tracked):
         for key in ("steps_per_s", "rays_per_s", "train_s", "eval_s", "setup_s", "wall_s", "steps_done"):
             assert key in run.data.metrics
         assert run.data.tags["stop_reason"] == row["stop_reason"]
+        if row["stop_reason"] == "completed":  # rendered as it completed: the render's metrics at its last step
+            assert run.data.metrics["render_fps"] > 0 and run.data.metrics["novel_doc_cer_views"] == 0
+            assert "novel_doc_cer" not in run.data.metrics, "80x60 views: no view shows the card large enough to read"
         expected_status = {"completed": "FINISHED", "asha_pruned": "KILLED"}[row["stop_reason"]]
         assert run.info.status == expected_status
         files = artifact_paths(client, run.info.run_id)
@@ -123,6 +134,30 @@ def test_param_values_longer_than_mlflow_allows_are_cut_not_refused(tmp_path):
     assert run.failures == 0
     logged = MlflowClient(target.uri).get_run(run.run_id).data.params
     assert len(logged["long"]) == MAX_PARAM_VAL_LENGTH
+
+
+def test_renders_made_after_the_sweep_join_their_trial_runs_with_their_metrics(tmp_path):
+    target, failures = start_sweep(
+        local_target(tmp_path, "after"), Path(__file__), {"a": 1}, {}, (["a"], "psnr", "max")
+    )
+    assert not failures
+    run = TrialRun(target, "t1", "trial one")
+    out = tmp_path / "renders" / "circles"
+    out.mkdir(parents=True)
+    (out / "views.csv").write_text("view,doc_cer\n0,0.25\n1,\n")
+    read = {"render_fps": 0.5, "novel_doc_cer": 0.25, "novel_doc_cer_views": 1}
+    assert log_trial_folder(target, "t1", out, "renders/circles", read, step=90)
+    client = MlflowClient(target.uri)
+    logged = client.get_run(run.run_id).data.metrics
+    assert {key: logged[key] for key in read} == read
+    assert [m.step for m in client.get_metric_history(run.run_id, "novel_doc_cer")] == [90]
+    assert artifact_paths(client, run.run_id) == ["renders/circles/views.csv"]
+    unread = {"render_fps": 0.5, "novel_doc_cer": None, "novel_doc_cer_views": 0}
+    TrialRun(target, "t2", "trial two")
+    assert log_trial_folder(target, "t2", out, "renders/circles", unread, step=90)
+    (other,) = [r for r in client.search_runs([target.experiment_id]) if r.data.tags.get(TRIAL_TAG) == "t2"]
+    assert "novel_doc_cer" not in other.data.metrics and other.data.metrics["novel_doc_cer_views"] == 0
+    assert not log_trial_folder(target, "unknown", out, "renders/circles", read), "no such trial run: nothing logged"
 
 
 def test_metrics_a_trial_could_not_send_are_sent_when_the_sweep_ends(tmp_path):

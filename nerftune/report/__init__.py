@@ -3,8 +3,9 @@
 nerftune report sweeps/frames        # also written at the end of every sweep; works on a running sweep too
 
 Reads the sweep's folder only (`data`); each section (`by_dimension`, `sections`, `scenes`, `view_novelty`,
-`novel`) computes with `stats` and `importance` and draws with `plots`; `page` writes the page. Metrics are compared
-only where they are comparable: on trials that trained all their steps and scored the whole test set at the end.
+`novel`, `novel_by_novelty`) computes with `stats` and `importance` and draws with `plots`; `page` writes the page.
+Metrics are compared only where they are comparable: on trials that trained all their steps and scored the whole test
+set at the end.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from nerftune.report.answers import study_lines
 from nerftune.report.by_dimension import dimension_sections
 from nerftune.report.data import SweepData, load_sweep
 from nerftune.report.novel import novel_views_section
+from nerftune.report.novel_by_novelty import novel_by_novelty_sections
 from nerftune.report.page import render_page
 from nerftune.report.scenes import scenes_section
 from nerftune.report.view_novelty import view_novelty_section
@@ -56,6 +58,7 @@ def build_report(folder: Path, tolerance: float | None = None) -> Path:
         scenes_section(sweep, final, gpu_share, out),
         view_novelty_section(sweep, final, out),
         novel_views_section(sweep, out),
+        *novel_by_novelty_sections(sweep, final, out),
         sections.curves_section(sweep, final, out, tolerance),
         sections.seed_section(sweep, seeds, noise, out),
         sections.time_section(sweep, final, out),

@@ -56,7 +56,7 @@ def novel_views_section(sweep: SweepData, out: Path) -> Section | None:
         )
         trials = group.to_dict("records")
         views = {trial["trial_id"]: pd.read_csv(Path(trial["folder"]) / "views.csv") for trial in trials}
-        name = "novel_views_" + "_".join(_file_part(k) for k in key) + ".png"
+        name = "novel_views_" + "_".join(file_part(k) for k in key) + ".png"
         _draw_sheet(trials[:MAX_ROWS], views, sweep, out / name)
         section.figures.append(name)
         if len(trials) > MAX_ROWS:
@@ -144,5 +144,5 @@ def _number(value) -> str:
     return "n/a" if value is None or pd.isna(value) else f"{value:.3g}"
 
 
-def _file_part(value) -> str:
+def file_part(value) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(value))

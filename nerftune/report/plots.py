@@ -134,9 +134,12 @@ def plot_learning_curves(
     _save(fig, out)
 
 
-def plot_by_novelty(views: pd.DataFrame, bands: pd.DataFrame, labels: dict, metric: str, out: Path) -> None:
-    """Every test view's metric against its novelty (dots), per configuration of `labels`; a line through its
-    bands' means (at the views' mean novelty in each band), its bar from the lowest seed's mean to the highest."""
+def plot_by_novelty(
+    views: pd.DataFrame, bands: pd.DataFrame, labels: dict, metric: str, out: Path, kind: str = "test"
+) -> None:
+    """Every view's metric against its novelty (dots), per configuration of `labels`; a line through its bands'
+    means (at the views' mean novelty in each band), its bar from the lowest seed's mean to the highest. `kind`:
+    which views, test or novel."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for index, (configuration, label) in enumerate(labels.items()):
         colour = f"C{index % 10}"
@@ -147,9 +150,9 @@ def plot_by_novelty(views: pd.DataFrame, bands: pd.DataFrame, labels: dict, metr
         ax.errorbar(line.novelty_mean, line["mean"], yerr=spread, fmt="-o", color=colour, lw=1.2, markersize=4,
                     capsize=3, label=label)
     ax.set_xlim(0, 1)
-    ax.set_xlabel("novelty of the test view for the trial (0: a training camera's view)")
-    ax.set_ylabel(f"test {metric}")
-    ax.set_title(f"test views' {metric} by novelty (dots: views; line: mean per band, bars: its seeds)", fontsize=10)
+    ax.set_xlabel(f"novelty of the {kind} view for the trial (0: a training camera's view)")
+    ax.set_ylabel(f"{kind} {metric}")
+    ax.set_title(f"{kind} views' {metric} by novelty (dots: views; line: mean per band, bars: its seeds)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     _save(fig, out)

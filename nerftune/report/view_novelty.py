@@ -53,14 +53,14 @@ def view_novelty_section(sweep: SweepData, final: pd.DataFrame, out: Path) -> Se
     section.notes.append(_slope_line(views, metric, lower_is_better))
     figure = f"{metric}_by_novelty.png"
     shown = ranked[:MAX_PLOTTED]
-    labels = {c: _settings(bands, c, dimensions) for c in shown}
+    labels = {c: configuration_text(bands, c, dimensions) for c in shown}
     plot_by_novelty(views[views.configuration.isin(shown)], bands, labels, metric, out / figure)
     section.figures.append(figure)
     if len(ranked) > MAX_PLOTTED:
         section.notes.append(f"{figure}: the best {MAX_PLOTTED} of {len(ranked)} configurations; the tables have more.")
     both = bands.merge(slopes, on=["configuration", *dimensions], how="left")
     name, _ = csv_table(both, f"{metric}_by_novelty.csv", out)
-    section.tables.append((name, _page_table(bands, slopes, ranked[:MAX_SHOWN], dimensions)))
+    section.tables.append((name, band_table(bands, slopes, ranked[:MAX_SHOWN], dimensions)))
     hardest = hardest_views(views, metric, lower_is_better)
     section.notes.append(_hardest_line(hardest, metric))
     name, _ = csv_table(hardest, f"{metric}_by_test_view.csv", out)
@@ -202,12 +202,12 @@ def _slope_line(views: pd.DataFrame, metric: str, lower_is_better: bool) -> str:
     )
 
 
-def _settings(table: pd.DataFrame, configuration: int, dimensions: list[str]) -> str:
+def configuration_text(table: pd.DataFrame, configuration: int, dimensions: list[str]) -> str:
     row = table[table.configuration == configuration].iloc[0]
     return settings_text(dimensions, [row[name] for name in dimensions]) or "all"
 
 
-def _page_table(bands: pd.DataFrame, slopes: pd.DataFrame, shown: list, dimensions: list[str]) -> pd.DataFrame:
+def band_table(bands: pd.DataFrame, slopes: pd.DataFrame, shown: list, dimensions: list[str]) -> pd.DataFrame:
     """A row per configuration (best first), a column per band: `mean [low, high]` (n views)."""
     cells = bands.assign(cell=[_cell(r.mean, r.ci_low, r.ci_high) + f" ({r.views})" for r in bands.itertuples()])
     table = cells.pivot(index="configuration", columns="band", values="cell").reindex(shown).fillna("")
