@@ -3,6 +3,7 @@
 nerftune eval sweeps/frames                      # from what the trials reported
 nerftune eval sweeps/frames --reevaluate        # render the fixed test set again from every saved checkpoint
 nerftune eval sweeps/frames --views             # also a row per test view: SWEEP_DIR/evaluation_views.csv
+                                                 # and per rendered novel view: evaluation_novel_views.csv
 
 Columns: trial_id, method, frames, frames_used, seed, steps, the searched values, step, stage (with a `finetune`
 stage: rgb or finetune), psnr, ssim, lpips, doc_psnr, doc_ssim, doc_lpips, doc_cer, test_images, rays_per_s
@@ -11,7 +12,8 @@ is empty where its network weights could not be had (one warning says how to pro
 is missing. --reevaluate refuses trials whose data changed since they trained (it would score other images).
 --views: a row per trial, whole-test-set scoring and test view, with the same settings columns, the view's metrics and
 its novelty for the trial (`test_view_scores.csv` of each trial folder, missing in older trials; with --reevaluate,
-each re-evaluated checkpoint's views instead).
+each re-evaluated checkpoint's views instead); and where trials were rendered, a row per trial, camera path and novel
+view with the same settings columns, the view's novelty and its text's doc_cer (each render's `views.csv`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import functools
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -64,7 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("sweep", type=Path, help="the sweep's folder, e.g. sweeps/frames")
     parser.add_argument("--out", type=Path, help="the CSV to write (default: SWEEP_DIR/evaluation.csv)")
     parser.add_argument("--reevaluate", action="store_true", help="re-render the test set from saved checkpoints")
-    parser.add_argument("--views", action="store_true", help="also each test view's scores and novelty, per trial")
+    parser.add_argument(
+        "--views", action="store_true", help="also each test view's scores and novelty, and each rendered novel view's"
+    )
     parser.add_argument("--verbose", action="store_true", help="show nerfstudio's output (else: SWEEP_DIR/eval.log)")
     args = parser.parse_args(argv)
     try:
@@ -89,6 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         views_out = out.with_name(f"{out.stem}_views.csv")
         views.to_csv(views_out, index=False)
         print(f"{views_out}: {len(views)} rows ({views.trial_id.nunique()} trials' test views)")
+        novel = novel_views_table(args.sweep, table)
+        if len(novel):
+            novel_out = out.with_name(f"{out.stem}_novel_views.csv")
+            novel.to_csv(novel_out, index=False)
+            print(f"{novel_out}: {len(novel)} rows ({novel.trial_id.nunique()} rendered trials' novel views)")
     if args.reevaluate and not args.verbose:
         print(f"nerfstudio's own output: {args.sweep / EVAL_LOG}")
     return 0
@@ -134,17 +144,39 @@ def views_table(sweep_dir: Path, table: pd.DataFrame, reevaluated: list[dict]) -
     else the trials' recorded `test_view_scores.csv`."""
     from nerftune.view_scores import VIEW_SCORES_FILE
 
-    settings = table.columns[: table.columns.get_loc("step")].tolist()
-    per_trial = table.drop_duplicates("trial_id").set_index("trial_id")[settings[1:]]
     recorded = [pd.DataFrame(reevaluated)] if reevaluated else [
         pd.read_csv(folder / VIEW_SCORES_FILE).assign(trial_id=read_recipe(folder).trial_id)
         for folder in trial_folders(sweep_dir)
         if (folder / VIEW_SCORES_FILE).is_file()
     ]
-    if not recorded:
-        return pd.DataFrame(columns=[*settings, "step", "view"])
-    views = pd.concat(recorded, ignore_index=True)
-    return views.join(per_trial, on="trial_id")[[*settings, *(c for c in views if c != "trial_id")]]
+    return _with_settings(recorded, table, ["step", "view"])
+
+
+def novel_views_table(sweep_dir: Path, table: pd.DataFrame) -> pd.DataFrame:
+    """A row per rendered trial, camera path and novel view: `table`'s settings columns, the path's name, then its
+    `views.csv` (novelty, doc_cer, ...; `image` relative to the sweep's folder)."""
+    rendered = [
+        pd.read_csv(views).assign(
+            trial_id=read_recipe(folder).trial_id,
+            path=views.parent.name,
+            image=lambda v, at=views.parent: [os.path.relpath(at / image, sweep_dir) for image in v.image],
+        )
+        for folder in trial_folders(sweep_dir)
+        for views in sorted(folder.glob("renders/*/views.csv"))
+    ]
+    return _with_settings(rendered, table, ["path", "view"])
+
+
+def _with_settings(found: list[pd.DataFrame], table: pd.DataFrame, first: list[str]) -> pd.DataFrame:
+    """Per-trial rows of views with `table`'s settings columns (trial_id to the searched values) in front, then
+    `first`, then the rest."""
+    settings = table.columns[: table.columns.get_loc("step")].tolist()
+    if not found:
+        return pd.DataFrame(columns=[*settings, *first])
+    per_trial = table.drop_duplicates("trial_id").set_index("trial_id")[settings[1:]]
+    views = pd.concat(found, ignore_index=True)
+    rest = [c for c in views if c != "trial_id" and c not in first]
+    return views.join(per_trial, on="trial_id")[[*settings, *first, *rest]]
 
 
 def _check_data_unchanged(folder: Path, recipe) -> None:

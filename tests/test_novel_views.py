@@ -218,6 +218,17 @@ def test_eval_export_has_a_row_per_trial_and_evaluated_step(swept, tmp_path):
         trained = {Path(name).name for name in view["train_filenames"]}
         nearest = views[views.trial_id == recipe.trial_id].nearest_training_frame
         assert {Path(name).name for name in nearest} <= trained
+    # and each rendered trial's novel views (the sweep renders each trial that completes), as its views.csv has them
+    novel = pd.read_csv(tmp_path / "evaluation_novel_views.csv")
+    assert f"{len(novel)} rows ({len(completed)} rendered trials' novel views)" in said
+    assert list(novel.columns[: len(settings) + 2]) == [*settings, "path", "view"] and set(novel.path) == {"circles"}
+    for trial_dir in swept.trial_dirs():
+        rendered = trial_dir / "renders" / "circles" / "views.csv"
+        mine = novel[novel.trial_id == read_recipe(trial_dir).trial_id]
+        assert len(mine) == (len(pd.read_csv(rendered)) if rendered.is_file() else 0)
+        assert mine.novelty.tolist() == (pd.read_csv(rendered).novelty.tolist() if len(mine) else [])
+        assert all((swept.folder / image).is_file() for image in mine.image), "images relative to the sweep's folder"
+    assert novel.doc_cer.isna().all() and "doc_cer" in novel, "80x60 views: too small to read"
 
 
 def test_eval_reevaluates_saved_checkpoints_on_the_full_test_set(swept, tmp_path, monkeypatch):

@@ -23,6 +23,7 @@ STUDIES = (
     "warm_start.yaml",
     "frame_subsets.yaml",
     "frame_subsets_demo.yaml",
+    "novel_legibility.yaml",
 )  # every configuration trains to the end
 
 
