@@ -92,8 +92,7 @@ class Prepared:
 
     @property
     def camera_paths_name(self) -> str:
-        spec = self.spec.render
-        return Path(spec.paths).stem if spec and spec.paths else "circles"
+        return self.spec.render.name if self.spec.render else "circles"
 
     @property
     def experiment_dir(self) -> Path:

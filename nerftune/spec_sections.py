@@ -212,6 +212,11 @@ class RenderSpec(_Strict):
         "data records the document's corners and Tesseract is installed)",
     )
 
+    @property
+    def name(self) -> str:
+        """The renders' folder in each trial's (`renders/<name>/`): the paths file's name, or `circles`."""
+        return Path(self.paths).stem if self.paths else "circles"
+
     @field_validator("per", mode="before")
     @classmethod
     def _per_shorthand(cls, value: Any) -> Any:

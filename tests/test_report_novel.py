@@ -142,6 +142,10 @@ def test_novel_legibility_of_the_best_trials_says_its_seeds_are_a_biased_sample(
     notes = " ".join(section.notes)
     assert "Rendered: each of the 2 best trials per frames, chosen by the test metric" in notes
     assert "render every trial (`render: {trials: each}`)" in notes
+    # renders made by hand along another paths file: not the sweep's choice of trials
+    by_hand = legibility_study(tmp_path / "by_hand", "render: {paths: card_paths.json}\n")
+    (section,) = novel_by_novelty.novel_by_novelty_sections(by_hand, final, tmp_path)
+    assert "Rendered by hand (`nerftune render`), not by the sweep: here 4 rendered trials" in " ".join(section.notes)
     # no view read (renders without the column, or all too far): no section
     older = sweep.renders[sweep.renders.trial_id == "older"]
     unread = SweepData(tmp_path, sweep.spec, {}, sweep.trials, pd.DataFrame(), older)

@@ -75,7 +75,7 @@ def _section(sweep: SweepData, views: pd.DataFrame, path: str, out: Path) -> Sec
         f"some lines of perfect renderings too (about 0.2 on average at 320x240, the README's floor): compare "
         f"configurations with each other, not with 0."
     )
-    section.notes.append(_rendered_line(sweep, per_seed))
+    section.notes.append(_rendered_line(sweep, per_seed, path))
     section.notes.append(_slope_line(views))
     figure = f"novel_{METRIC}_by_novelty_{file_part(path)}.png"
     shown = ranked[:MAX_PLOTTED]
@@ -90,13 +90,15 @@ def _section(sweep: SweepData, views: pd.DataFrame, path: str, out: Path) -> Sec
     return section
 
 
-def _rendered_line(sweep: SweepData, per_seed: pd.Series) -> str:
+def _rendered_line(sweep: SweepData, per_seed: pd.Series, path: str) -> str:
     """Which seeds the bands stand on: all of them only where every trial renders; the best K are a biased sample."""
     seeds = per_seed.groupby("configuration").size()
     each = f"{seeds.min()} seeds each" if seeds.min() == seeds.max() else f"{seeds.min()} to {seeds.max()} seeds"
     counted = f"{len(per_seed)} rendered trials of {len(seeds)} configurations ({each})"
     render = sweep.spec.render
-    if render is None or render.trials == "each":
+    if render is None or render.name != path:
+        return f"Rendered by hand (`nerftune render`), not by the sweep: here {counted}, whichever were rendered."
+    if render.trials == "each":
         return f"Rendered: every trial as it completed; here {counted}."
     from nerftune.novel_views import rendered_trials_text  # the renderer's modules: only for this line
 
