@@ -72,9 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--verbose", action="store_true", help="show nerfstudio's output (else: SWEEP_DIR/eval.log)")
     args = parser.parse_args(argv)
+    out = args.out or args.sweep / "evaluation.csv"
     try:
+        trial_folders(args.sweep)  # a sweep's folder first: bad input makes no --out folder, no log
+        _writable_folder(out)  # before any re-evaluation: it can take hours
         if args.reevaluate:  # nerfstudio speaks as each checkpoint loads: into the sweep's eval.log
-            trial_folders(args.sweep)  # a log only in a sweep's folder: bad input makes none
             with quiet_output(args.sweep / EVAL_LOG, args.verbose) as terminal:
                 table, scored_views = evaluation_table(args.sweep, True, terminal.say)
         else:
@@ -82,7 +84,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2
-    out = args.out or args.sweep / "evaluation.csv"
     table.to_csv(out, index=False)
     if table["lpips"].isna().all():
         print(f"warning: {LPIPS_MISSING} Then run `nerftune eval --reevaluate`.", file=sys.stderr)
@@ -177,6 +178,16 @@ def _with_settings(found: list[pd.DataFrame], table: pd.DataFrame, first: list[s
     views = pd.concat(found, ignore_index=True)
     rest = [c for c in views if c != "trial_id" and c not in first]
     return views.join(per_trial, on="trial_id")[[*settings, *first, *rest]]
+
+
+def _writable_folder(out: Path) -> None:
+    """--out's folder, made where it is missing; one line where it cannot be."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(out, "--out", "a file stands where its folder would be", "choose another path") from None
+    except OSError as error:
+        raise InputError(out, "--out", f"its folder cannot be made ({error.strerror})", "choose another path") from None
 
 
 def _check_data_unchanged(folder: Path, recipe) -> None:

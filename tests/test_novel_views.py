@@ -181,7 +181,7 @@ def test_a_path_through_a_test_camera_reproduces_the_evaluation_render(swept, tm
 
 
 def test_eval_export_has_a_row_per_trial_and_evaluated_step(swept, tmp_path):
-    out = tmp_path / "evaluation.csv"
+    out = tmp_path / "exports" / "evaluation.csv"  # --out's folder is made
     code, said, err = nerftune_cli("eval", swept.folder, "--out", out, "--views")
     assert code == 0, err[-3000:]
     table = pd.read_csv(out)
@@ -200,7 +200,7 @@ def test_eval_export_has_a_row_per_trial_and_evaluated_step(swept, tmp_path):
     assert "alexnet-owt-7be5be79.pth" in err
 
     # --views: each whole-test-set scoring (here: the last milestone of the trials that trained to the end) by view
-    views = pd.read_csv(tmp_path / "evaluation_views.csv")
+    views = pd.read_csv(tmp_path / "exports" / "evaluation_views.csv")
     completed = table[table.test_images == 3]
     assert f"{len(views)} rows ({completed.trial_id.nunique()} trials' test views)" in said
     assert len(views) == 3 * len(completed) and set(zip(views.trial_id, views.step)) == set(
@@ -219,7 +219,7 @@ def test_eval_export_has_a_row_per_trial_and_evaluated_step(swept, tmp_path):
         nearest = views[views.trial_id == recipe.trial_id].nearest_training_frame
         assert {Path(name).name for name in nearest} <= trained
     # and each rendered trial's novel views (the sweep renders each trial that completes), as its views.csv has them
-    novel = pd.read_csv(tmp_path / "evaluation_novel_views.csv")
+    novel = pd.read_csv(tmp_path / "exports" / "evaluation_novel_views.csv")
     assert f"{len(novel)} rows ({len(completed)} rendered trials' novel views)" in said
     assert list(novel.columns[: len(settings) + 2]) == [*settings, "path", "view"] and set(novel.path) == {"circles"}
     for trial_dir in swept.trial_dirs():
@@ -289,6 +289,15 @@ def test_bad_render_and_eval_input_is_one_line(args, expected, swept, tmp_path):
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and expected in errors[0], err[-2000:]
     assert not (tmp_path / "nowhere").exists() and not (tmp_path / "eval.log").exists(), "no folder, no log made"
+
+
+def test_an_eval_out_that_cannot_be_made_is_one_line_before_anything_is_scored(swept, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    out = tmp_path / "a_file" / "evaluation.csv"
+    code, said, err = nerftune_cli("eval", swept.folder, "--out", out, "--reevaluate")
+    assert code == 2 and "Traceback" not in err and not said, err[-2000:]
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert line == f"error: {out}: --out: a file stands where its folder would be (choose another path)"
 
 
 def test_spec_render_paths_must_be_made_for_the_sweeps_data(scene_dir, tmp_path):
