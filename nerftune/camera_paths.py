@@ -21,7 +21,7 @@ from nerftune import paths
 from nerftune.cli import described
 from nerftune.data.dataset import Dataset, load_dataset
 from nerftune.data.poi import recorded_or_look_at
-from nerftune.errors import InputError
+from nerftune.errors import InputError, output_place
 
 
 def paths_main(argv: Sequence[str] | None = None) -> int:
@@ -38,11 +38,11 @@ def paths_main(argv: Sequence[str] | None = None) -> int:
         if args.views < 1:
             raise InputError("command line", "--views", "must be at least 1", "e.g. --views 9")
         dataset = load_dataset(args.data, check_images=False)
+        output_place(args.out)
         camera_paths = make_paths(dataset, radii, distances, args.views, args.poi)
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(camera_paths, indent=1))
     from nerftune.path_plot import plot_paths
 

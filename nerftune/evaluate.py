@@ -33,7 +33,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from nerftune.cli import described
-from nerftune.errors import InputError
+from nerftune.errors import InputError, output_place
 from nerftune.outcomes import LPIPS_MISSING, METRICS
 from nerftune.quiet import quiet_output
 from nerftune.scoring_progress import Notices, how_far
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or args.sweep / "evaluation.csv"
     try:
         trial_folders(args.sweep)  # a sweep's folder first: bad input makes no --out folder, no log
-        _writable_folder(out)  # before any re-evaluation: it can take hours
+        output_place(out)  # before any re-evaluation: it can take hours
         if args.reevaluate:  # nerfstudio speaks as each checkpoint loads: into the sweep's eval.log
             with quiet_output(args.sweep / EVAL_LOG, args.verbose) as terminal:
                 table, scored_views = evaluation_table(args.sweep, True, terminal.say)
@@ -178,16 +178,6 @@ def _with_settings(found: list[pd.DataFrame], table: pd.DataFrame, first: list[s
     views = pd.concat(found, ignore_index=True)
     rest = [c for c in views if c != "trial_id" and c not in first]
     return views.join(per_trial, on="trial_id")[[*settings, *first, *rest]]
-
-
-def _writable_folder(out: Path) -> None:
-    """--out's folder, made where it is missing; one line where it cannot be."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise InputError(out, "--out", "a file stands where its folder would be", "choose another path") from None
-    except OSError as error:
-        raise InputError(out, "--out", f"its folder cannot be made ({error.strerror})", "choose another path") from None
 
 
 def _check_data_unchanged(folder: Path, recipe) -> None:

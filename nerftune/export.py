@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import ContextManager, Sequence
 
 from nerftune.cli import described
-from nerftune.errors import InputError
+from nerftune.errors import InputError, output_place
 from nerftune.quiet import quiet_output
 from nerftune.trials import TrialRecipe, locate, milestones, read_recipe
 
@@ -53,14 +53,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         trial_dir, checkpoint = locate(args.trial)
         recipe = read_recipe(trial_dir)
+        kind = NERFSTUDIO_FOLDER if args.nerfstudio else f"{EXPORT_FOLDER}/{args.mesh or 'pointcloud'}"
+        out = args.out or trial_dir / kind
+        output_place(out, folder=True)
         if not args.nerfstudio:
-            out = args.out or trial_dir / EXPORT_FOLDER / (args.mesh or "pointcloud")
             _check_geometry_args(out, args)
         # nerfstudio speaks as the trial loads (the exporters' progress bars stay on the terminal)
         loading = quiet_output(trial_dir / EXPORT_LOG, args.verbose)
         if args.nerfstudio:
             with loading:
-                lines = _nerfstudio(recipe, checkpoint, args.out or trial_dir / NERFSTUDIO_FOLDER, args.overwrite)
+                lines = _nerfstudio(recipe, checkpoint, out, args.overwrite)
         else:
             lines = [*_geometry(recipe, checkpoint, out, args, loading), _log_to_trial_run(trial_dir, out, args)]
     except InputError as error:

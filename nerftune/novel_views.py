@@ -23,7 +23,7 @@ from nerftune import paths
 from nerftune.camera_paths import read_paths
 from nerftune.data.dataset import pose_matrix
 from nerftune.data.poi import Crop
-from nerftune.errors import InputError
+from nerftune.errors import InputError, output_place
 from nerftune.novel_legibility import novel_error_rates
 from nerftune.quiet import quiet_output
 from nerftune.scoring_progress import Notices
@@ -61,10 +61,11 @@ def render_main(argv: Sequence[str] | None = None) -> int:
         trial_dir, checkpoint = locate(args.trial)
         read_recipe(trial_dir)  # a trial without its recipe is refused here, before render.log is made
         camera_paths = read_paths(args.paths)
+        out = args.out or trial_dir / "renders" / args.paths.stem
+        output_place(out, folder=True)
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2
-    out = args.out or trial_dir / "renders" / args.paths.stem
     with quiet_output(trial_dir / RENDER_LOG, args.verbose) as terminal:
         summary = render_trial(
             trial_dir, checkpoint, camera_paths, out, args.video, not args.no_crop, terminal.say, not args.no_legibility

@@ -312,3 +312,20 @@ def test_a_trial_may_ask_only_for_the_cpus_the_command_may_run_on(scene_dir, tmp
     assert result.returncode == 2, result.stderr
     assert result.stderr == f"error: {spec}: resources.cpu: each trial asks for 2 CPUs, and this machine has 1 " \
         "(ask for at most 1, or give --address of a Ray cluster with bigger nodes)\n"
+
+
+def test_an_output_that_cannot_be_written_is_one_line_and_missing_folders_are_made(scene_dir, tmp_path, capsys):
+    from nerftune.cli import main
+    from nerftune.errors import InputError, output_place
+
+    (tmp_path / "a_file").write_text("")
+    for out, problem in (
+        (tmp_path / "a_file" / "p.json", "a file stands where a folder above it would be"),
+        (tmp_path, "is a folder"),
+    ):
+        assert main(["paths", str(scene_dir), "--views", "2", "--out", str(out)]) == 2
+        assert capsys.readouterr().err == f"error: {out}: --out: {problem} (choose another path)\n"
+    made = tmp_path / "new" / "deeper" / "p.json"
+    assert main(["paths", str(scene_dir), "--views", "2", "--out", str(made)]) == 0 and made.is_file()
+    with pytest.raises(InputError, match="a_file: --out: is a file"):
+        output_place(tmp_path / "a_file", folder=True)

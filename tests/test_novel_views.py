@@ -291,13 +291,23 @@ def test_bad_render_and_eval_input_is_one_line(args, expected, swept, tmp_path):
     assert not (tmp_path / "nowhere").exists() and not (tmp_path / "eval.log").exists(), "no folder, no log made"
 
 
-def test_an_eval_out_that_cannot_be_made_is_one_line_before_anything_is_scored(swept, tmp_path):
-    (tmp_path / "a_file").write_text("")
-    out = tmp_path / "a_file" / "evaluation.csv"
-    code, said, err = nerftune_cli("eval", swept.folder, "--out", out, "--reevaluate")
-    assert code == 2 and "Traceback" not in err and not said, err[-2000:]
-    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
-    assert line == f"error: {out}: --out: a file stands where its folder would be (choose another path)"
+def test_an_out_that_cannot_be_written_is_one_line_before_anything_is_rendered(swept, scene_dir, tmp_path):
+    """eval, render and export: a file where --out's folder would be is refused before the work, not after it."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    paths_file = tmp_path / "p.json"
+    assert nerftune_cli("paths", scene_dir, "--views", "1", "--out", paths_file)[0] == 0
+    trial = swept.trial_dirs()[0]
+    for args, out, problem in (
+        (["eval", swept.folder, "--reevaluate"], a_file / "evaluation.csv", "a file stands where a folder above it"),
+        (["render", trial, "--paths", paths_file], a_file, "is a file"),
+        (["export", trial, "--pointcloud"], a_file / "pc", "a file stands where a folder above it"),
+    ):
+        code, said, err = nerftune_cli(*args, "--out", out)
+        assert code == 2 and "Traceback" not in err and not said, err[-2000:]
+        (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+        assert line.startswith(f"error: {out}: --out: {problem}") and line.endswith("(choose another path)"), line
+    assert not (trial / "render.log").exists() and not (trial / "export.log").exists(), "nothing started"
 
 
 def test_spec_render_paths_must_be_made_for_the_sweeps_data(scene_dir, tmp_path):
