@@ -43,6 +43,7 @@ def paths_main(argv: Sequence[str] | None = None) -> int:
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(camera_paths, indent=1))
     from nerftune.path_plot import plot_paths
 

@@ -25,16 +25,17 @@ def some_of(names: list[str], shown: int = 3) -> str:
 
 
 def output_place(path, field: str = "--out", folder: bool = False) -> None:
-    """Make the folders above an output (a file, or a `folder`) before the work, so that a place it cannot be written
-    is one line at once, not a traceback once the work is done."""
+    """Refuse at once an output (a file, or a `folder`) that could not be written, rather than fail once the work is
+    done: a file in the way, or a folder that is not writable. Nothing is made here; the output's folders are made
+    when it is written."""
+    import os
     from pathlib import Path
 
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise InputError(path, field, "a file stands where a folder above it would be", "choose another path") from None
-    except OSError as error:
-        raise InputError(path, field, f"its folder cannot be made ({error.strerror})", "choose another path") from None
     if path.exists() and path.is_dir() != folder:
         raise InputError(path, field, f"is {'a file' if folder else 'a folder'}", "choose another path")
+    above = next(parent for parent in path.parents if parent.exists())
+    if not above.is_dir():
+        raise InputError(path, field, f"{above} is a file, not a folder", "choose another path")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise InputError(path, field, f"{above} is not writable", "choose another path")

@@ -84,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2
+    out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
     if table["lpips"].isna().all():
         print(f"warning: {LPIPS_MISSING} Then run `nerftune eval --reevaluate`.", file=sys.stderr)

@@ -26,7 +26,7 @@ from typing import ContextManager, Sequence
 from nerftune.cli import described
 from nerftune.errors import InputError, output_place
 from nerftune.quiet import quiet_output
-from nerftune.trials import TrialRecipe, locate, milestones, read_recipe
+from nerftune.trials import TrialRecipe, locate, read_recipe
 
 NERFSTUDIO_FOLDER = "nerfstudio"  # in the trial's folder, where `--out` is not given
 EXPORT_FOLDER = "export"  # in the trial's folder: export/pointcloud, export/tsdf, ...
@@ -64,7 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             with loading:
                 lines = _nerfstudio(recipe, checkpoint, out, args.overwrite)
         else:
-            lines = [*_geometry(recipe, checkpoint, out, args, loading), _log_to_trial_run(trial_dir, out, args)]
+            from nerftune.tracking import log_to_trial_run
+
+            lines = _geometry(recipe, checkpoint, out, args, loading)
+            lines.append(log_to_trial_run(trial_dir, out, f"exports/{out.name}", args.tracking_uri))
     except InputError as error:
         print(f"error: {error.line()}", file=sys.stderr)
         return 2
@@ -118,20 +121,3 @@ def _geometry(
     counts = f"{summary['points']} points" if "points" in summary else f"{summary['vertices']} vertices"
     cropped = "cropped to the document" if summary["cropped"] else "uncropped"
     return [f"{out / summary['files'][0]}: {counts}, {cropped}, dataset frame, {summary['seconds']:.1f} s"]
-
-
-def _log_to_trial_run(trial_dir: Path, out: Path, args: argparse.Namespace) -> str:
-    """Log the export to the trial's MLflow run, under exports/; says where, or why not."""
-    from nerftune.state import read_state
-    from nerftune.tracking import local_target, log_to_run
-
-    run_id = next((m["mlflow_run_id"] for m in reversed(milestones(trial_dir)) if m.get("mlflow_run_id")), None)
-    if run_id is None:
-        return "MLflow: not logged (the trial recorded no MLflow run)"
-    state = read_state(trial_dir.parent) or {}
-    default_store = local_target(trial_dir.resolve().parent.parent, "").uri  # sweeps that recorded no URI used it
-    uri = args.tracking_uri or state.get("tracking_uri") or default_store
-    artifact_path = f"exports/{out.name}"
-    if log_to_run(uri, run_id, out, artifact_path):
-        return f"MLflow: logged to run {run_id} at {uri}, under {artifact_path}/"
-    return f"MLflow: not logged ({uri} did not take it; rerun with --tracking-uri if the server moved)"

@@ -4,7 +4,8 @@ nerftune render sweeps/frames/train_trial_xxx --paths card_paths.json --video
 
 `render` moves a paths file into the trial's model frame (written as camera_path.json, which `ns-render
 camera-path` reads with the trial's config), renders every view, scores how novel each view is for that trial's
-training frames, and writes images/, views.csv, render.json (and path.mp4 with --video).
+training frames, and writes images/, views.csv, render.json (and path.mp4 with --video); then adds them, with the
+views' mean doc_cer, to the trial's MLflow run.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def render_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-legibility", action="store_true", help="leave out each view's doc_cer (OCR of the document's text)"
     )
+    parser.add_argument("--tracking-uri", help="the MLflow server the sweep logged to (default: the sweep's own)")
     parser.add_argument("--verbose", action="store_true", help="show nerfstudio's own output (else: TRIAL/render.log)")
     args = parser.parse_args(argv)
     try:
@@ -76,6 +78,10 @@ def render_main(argv: Sequence[str] | None = None) -> int:
             f"{out}: {summary['views']} views at {summary['fps']:.2f} fps (step {summary['step']}), "
             f"crop {'on' if summary['crop'] else 'off'}{legible}"
         )
+        from nerftune.tracking import log_to_trial_run
+
+        metrics, artifacts = render_metrics(summary, f".{out.name}"), f"renders/{out.name}"
+        terminal.say(log_to_trial_run(trial_dir, out, artifacts, args.tracking_uri, metrics, summary["step"]))
         if not args.verbose:
             terminal.say(f"nerfstudio's own output: {trial_dir / RENDER_LOG}")
     return 0
@@ -227,14 +233,16 @@ def legibility_summary(rates: list[float | None]) -> dict[str, Any]:
     return {"doc_cer": float(np.mean(read)) if read else None, "doc_cer_views": len(read)}
 
 
-def render_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
-    """What a sweep's render adds to its trial's MLflow run, to compare and sort runs by: the render's speed and the
-    novel views' mean doc_cer (None, and left out, where no view shows the document large enough to read)."""
-    return {
+def render_metrics(summary: dict[str, Any], suffix: str = "") -> dict[str, float | None]:
+    """What a render adds to its trial's MLflow run, to compare and sort runs by: the render's speed and the novel
+    views' mean doc_cer (None, and left out, where no view shows the document large enough to read). A render by
+    hand names its own (`suffix`: `.<paths name>`), so that it never replaces the values of the sweep's renders."""
+    values = {
         "render_fps": summary["fps"],
         "novel_doc_cer": summary["doc_cer"],
         "novel_doc_cer_views": summary["doc_cer_views"],
     }
+    return {f"{key}{suffix}": value for key, value in values.items()}
 
 
 def _score_views(poses: np.ndarray, view: dict, info: dict) -> list[dict[str, Any]]:

@@ -132,20 +132,49 @@ def log_trial_folder(
 ) -> bool:
     """Add a folder (and `metrics`, at `step`) to a finished trial's run (renders made after the sweep); False when
     it cannot be logged."""
-    recorder = Recorder(target.uri)
-    run_id = _find_trial_run(recorder, target, trial_id)
-    if not run_id:
-        return False
+    run_id = _find_trial_run(Recorder(target.uri), target, trial_id)
+    return bool(run_id) and log_to_run(target.uri, run_id, folder, artifact_path, metrics, step)
+
+
+def log_to_run(
+    uri: str,
+    run_id: str,
+    folder: Path,
+    artifact_path: str,
+    metrics: Mapping[str, float | None] | None = None,
+    step: int = 0,
+) -> bool:
+    """Add a folder (and `metrics`, at `step`) to a run (a render or export made after the sweep); False when it
+    cannot be logged."""
+    recorder = Recorder(uri)
     if metrics:
         send_metrics(recorder, run_id, metric_entries(metrics, step))
-    return log_to_run(target.uri, run_id, folder, artifact_path) and recorder.healthy
-
-
-def log_to_run(uri: str, run_id: str, folder: Path, artifact_path: str) -> bool:
-    """Add a folder to a run (an export made after the sweep); False when it cannot be logged."""
-    recorder = Recorder(uri)
     recorder.call(f"log {folder.name}/", recorder.client.log_artifacts, run_id, str(folder), artifact_path)
     return recorder.healthy
+
+
+def log_to_trial_run(
+    trial_dir: Path,
+    folder: Path,
+    artifact_path: str,
+    tracking_uri: str | None = None,
+    metrics: Mapping[str, float | None] | None = None,
+    step: int = 0,
+) -> str:
+    """From a command run after the sweep (`render`, `export`): add a folder (and `metrics`) to the run the trial
+    recorded, on the sweep's tracking store or `tracking_uri` (where the server moved); says where, or why not."""
+    from nerftune.state import read_state
+    from nerftune.trials import milestones
+
+    run_id = next((m["mlflow_run_id"] for m in reversed(milestones(trial_dir)) if m.get("mlflow_run_id")), None)
+    if run_id is None:
+        return "MLflow: not logged (the trial recorded no MLflow run)"
+    state = read_state(trial_dir.parent) or {}
+    default_store = local_target(trial_dir.resolve().parent.parent, "").uri  # sweeps that recorded no URI used it
+    uri = tracking_uri or state.get("tracking_uri") or default_store
+    if log_to_run(uri, run_id, folder, artifact_path, metrics, step):
+        return f"MLflow: logged to run {run_id} at {uri}, under {artifact_path}/"
+    return f"MLflow: not logged ({uri} did not take it; rerun with --tracking-uri if the server moved)"
 
 
 class TrialRun:

@@ -320,7 +320,7 @@ def test_an_output_that_cannot_be_written_is_one_line_and_missing_folders_are_ma
 
     (tmp_path / "a_file").write_text("")
     for out, problem in (
-        (tmp_path / "a_file" / "p.json", "a file stands where a folder above it would be"),
+        (tmp_path / "a_file" / "new" / "p.json", f"{tmp_path / 'a_file'} is a file, not a folder"),
         (tmp_path, "is a folder"),
     ):
         assert main(["paths", str(scene_dir), "--views", "2", "--out", str(out)]) == 2
@@ -329,3 +329,9 @@ def test_an_output_that_cannot_be_written_is_one_line_and_missing_folders_are_ma
     assert main(["paths", str(scene_dir), "--views", "2", "--out", str(made)]) == 0 and made.is_file()
     with pytest.raises(InputError, match="a_file: --out: is a file"):
         output_place(tmp_path / "a_file", folder=True)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if not os.access(locked, os.W_OK):  # root may write anywhere
+        with pytest.raises(InputError, match="locked is not writable"):
+            output_place(locked / "sub" / "p.json")
+    assert not (tmp_path / "a_file").is_dir() and not (locked / "sub").exists(), "nothing made by the check"

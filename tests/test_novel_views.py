@@ -17,7 +17,7 @@ from PIL import Image
 from conftest import LR
 from nerftune import scoring_progress
 from nerftune.evaluate import FIXED_COLUMNS
-from nerftune.trials import RECIPE_FILE, read_recipe
+from nerftune.trials import RECIPE_FILE, milestones, read_recipe
 
 pytestmark = pytest.mark.slow
 
@@ -132,13 +132,26 @@ def test_render_command_along_a_paths_file(swept, scene_dir, tmp_path, monkeypat
         progress = [line for line in out.splitlines() if line.startswith(f"rendering trial {trial_id}: ")]
         assert [line.split(": ")[1].split(" in ")[0] for line in progress] == [f"{n} of 10 views" for n in range(1, 10)]
         # its own lines only: nerfstudio's (dataset index dumps, image caching, DataLoader warnings) in its log
+        run_id = [m["mlflow_run_id"] for m in milestones(trial)][-1]
         assert out.splitlines()[len(progress):] == [
             f"{outs[crop]}: 10 views at {json.loads((outs[crop] / 'render.json').read_text())['fps']:.2f} fps "
             f"(step 90), crop {'on' if crop else 'off'}",
+            f"MLflow: logged to run {run_id} at {swept.tracking_uri}, under renders/{outs[crop].name}/",
             f"nerfstudio's own output: {trial / 'render.log'}",
         ], out
         assert "Caching" not in err and "DataLoader" not in err, err
     assert "Caching all" in (trial / "render.log").read_text()
+    # in the trial's MLflow run: the renders, and their metrics at the checkpoint's step
+    client = mlflow.MlflowClient(swept.tracking_uri)
+    logged = {item.path for item in client.list_artifacts(run_id, "renders/crop_True")}
+    assert {"renders/crop_True/views.csv", "renders/crop_True/render.json", "renders/crop_True/path.mp4"} <= logged
+    for o in outs.values():  # under names of their own: the sweep's own renders' values stay as they were
+        fps = [(m.step, m.value) for m in client.get_metric_history(run_id, f"render_fps.{o.name}")]
+        assert fps == [(90, json.loads((o / "render.json").read_text())["fps"])]
+        assert client.get_metric_history(run_id, f"novel_doc_cer_views.{o.name}")[0].value == 0
+    assert [m.value for m in client.get_metric_history(run_id, "render_fps")] == [
+        json.loads((trial / "renders" / "circles" / "render.json").read_text())["fps"]
+    ]
     assert not loaded_lpips
     import av
 
@@ -298,16 +311,17 @@ def test_an_out_that_cannot_be_written_is_one_line_before_anything_is_rendered(s
     paths_file = tmp_path / "p.json"
     assert nerftune_cli("paths", scene_dir, "--views", "1", "--out", paths_file)[0] == 0
     trial = swept.trial_dirs()[0]
+    before = sorted(trial.iterdir())
     for args, out, problem in (
-        (["eval", swept.folder, "--reevaluate"], a_file / "evaluation.csv", "a file stands where a folder above it"),
+        (["eval", swept.folder, "--reevaluate"], a_file / "evaluation.csv", f"{a_file} is a file, not a folder"),
         (["render", trial, "--paths", paths_file], a_file, "is a file"),
-        (["export", trial, "--pointcloud"], a_file / "pc", "a file stands where a folder above it"),
+        (["export", trial, "--pointcloud"], a_file / "pc", f"{a_file} is a file, not a folder"),
     ):
         code, said, err = nerftune_cli(*args, "--out", out)
         assert code == 2 and "Traceback" not in err and not said, err[-2000:]
         (line,) = [line for line in err.splitlines() if line.startswith("error:")]
         assert line.startswith(f"error: {out}: --out: {problem}") and line.endswith("(choose another path)"), line
-    assert not (trial / "render.log").exists() and not (trial / "export.log").exists(), "nothing started"
+    assert sorted(trial.iterdir()) == before, "nothing started: no log, no render, no export"
 
 
 def test_spec_render_paths_must_be_made_for_the_sweeps_data(scene_dir, tmp_path):
