@@ -357,6 +357,12 @@ def test_existing_out_is_not_overwritten_without_the_flag(capture, tmp_path):
     result = run_prepare(capture_subset(capture, tmp_path / "frames", 3), "--out", out)
     assert result.returncode == 2 and "--overwrite" in result.stderr
     assert (out / "transforms.json").read_text() == "{}"
+    # a file where --out's folder would be: one line before any work (it was a traceback)
+    result = run_prepare(tmp_path / "frames", "--out", out / "transforms.json" / "card")
+    assert result.returncode == 2 and result.stderr == (
+        f"error: {out / 'transforms.json' / 'card'}: --out: {out / 'transforms.json'} is a file, not a folder "
+        "(choose another path)\n"
+    )
 
 
 def attempt(model: str, registered: int, error: float) -> dict:

@@ -35,7 +35,7 @@ from nerftune.data.prepare_summary import summary_lines
 from nerftune.data.sfm import CAMERA_MODELS, MAPPERS, MATCHERS
 from nerftune.data.sfm_choice import Outcome, SfmOptions, reconstruct
 from nerftune.data.video import is_video
-from nerftune.errors import InputError
+from nerftune.errors import InputError, output_place
 
 # nerfstudio's own dataparser trains a larger capture downscaled to this (its MAX_AUTO_RESOLUTION); nerftune's trials
 # take a dataset at its size, so frames are written at most this large: a 4K phone video would otherwise make every
@@ -147,6 +147,7 @@ def _check_args(args: argparse.Namespace) -> list[Lens]:
         raise InputError(args.masks, "--masks", "is not a folder", "give the folder of mask images")
     if args.recovery_seconds < 0:
         raise InputError("command line", "--recovery-seconds", "is negative", "e.g. 300, or 0 for no recovery")
+    output_place(args.out, folder=True)
     if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
         raise InputError(args.out, "--out", "exists and is not empty", "choose another folder or add --overwrite")
     lenses = capture_lenses(args.input, _photos(args.input))
