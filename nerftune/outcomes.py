@@ -22,8 +22,9 @@ METRICS = tuple(METRIC_MODES)
 # the values each metric can take (PSNR of images in [0, 1], SSIM's definition, distances and error rates): a mean's
 # confidence interval is cut to them, which can only add to its coverage, as the true mean lies within them too
 METRIC_RANGES = {
-    **dict.fromkeys(("psnr", "doc_psnr", "lpips", "doc_lpips", "doc_cer"), (0.0, float("inf"))),
+    **dict.fromkeys(("psnr", "doc_psnr", "lpips", "doc_lpips"), (0.0, float("inf"))),
     **dict.fromkeys(("ssim", "doc_ssim"), (-1.0, 1.0)),
+    "doc_cer": (0.0, 1.0),  # edits over the truth's length, counted at most 1 (`character_error_rate`)
 }
 # the smallest difference that matters, unless a spec says (`metric.tolerance`): half a decibel of PSNR is hard to
 # see; 0.01 of SSIM or LPIPS, and one character in a hundred, about as small

@@ -24,6 +24,7 @@ def test_an_interval_stays_within_the_values_its_metric_can_take():
     mean, low, high = stats.interval([0.95, 0.75], "ssim")  # t(0.975, 1) = 12.7: the t band spans about +-1.27
     assert mean == pytest.approx(0.85) and low == pytest.approx(0.85 - 12.7062 * 0.1, abs=1e-3) and high == 1.0
     assert stats.interval([0.02, 0.30], "lpips")[1] == 0.0
+    assert stats.interval([0.9, 0.5], "doc_cer")[1:] == (0.0, 1.0), "a character error rate lies in [0, 1]"
     assert stats.interval([0.95, 0.75])[2] > 1.0, "a value with no known range keeps the plain t band"
     table = stats.seed_table(pd.DataFrame({"configuration": [0, 0], "ssim": [0.95, 0.75]}), [], "ssim")
     assert table.ci_high.iloc[0] == 1.0
