@@ -17,18 +17,8 @@ import pandas as pd
 
 from nerftune.report.data import SweepData
 from nerftune.report.novel import file_part
-from nerftune.report.page import Section, csv_table
-from nerftune.report.plots import plot_by_novelty
-from nerftune.report.view_novelty import (
-    MAX_PLOTTED,
-    MAX_SHOWN,
-    SLOPE_UNIT,
-    band_table,
-    by_band,
-    configuration_text,
-    slopes_by_configuration,
-    trial_slopes,
-)
+from nerftune.report.page import Section
+from nerftune.report.view_novelty import SLOPE_UNIT, add_bands, by_band, slopes_by_configuration, trial_slopes
 
 METRIC = "doc_cer"
 
@@ -77,16 +67,8 @@ def _section(sweep: SweepData, views: pd.DataFrame, path: str, out: Path) -> Sec
     )
     section.notes.append(_rendered_line(sweep, per_seed, path))
     section.notes.append(_slope_line(views))
-    figure = f"novel_{METRIC}_by_novelty_{file_part(path)}.png"
-    shown = ranked[:MAX_PLOTTED]
-    labels = {c: configuration_text(bands, c, dimensions) for c in shown}
-    plot_by_novelty(views[views.configuration.isin(shown)], bands, labels, METRIC, out / figure, kind="novel")
-    section.figures.append(figure)
-    if len(ranked) > MAX_PLOTTED:
-        section.notes.append(f"{figure}: the {MAX_PLOTTED} most legible of {len(ranked)} configurations.")
-    both = bands.merge(slopes, on=["configuration", *dimensions], how="left")
-    name, _ = csv_table(both, f"novel_{METRIC}_by_novelty_{file_part(path)}.csv", out)
-    section.tables.append((name, band_table(bands, slopes, ranked[:MAX_SHOWN], dimensions)))
+    stem = out / f"novel_{METRIC}_by_novelty_{file_part(path)}"
+    add_bands(section, views, (bands, slopes), ranked, dimensions, METRIC, stem, kind="novel")
     return section
 
 

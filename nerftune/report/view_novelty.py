@@ -51,21 +51,37 @@ def view_novelty_section(sweep: SweepData, final: pd.DataFrame, out: Path) -> Se
         f"because its test views lie nearer its cameras is not ahead there."
     )
     section.notes.append(_slope_line(views, metric, lower_is_better))
-    figure = f"{metric}_by_novelty.png"
-    shown = ranked[:MAX_PLOTTED]
-    labels = {c: configuration_text(bands, c, dimensions) for c in shown}
-    plot_by_novelty(views[views.configuration.isin(shown)], bands, labels, metric, out / figure)
-    section.figures.append(figure)
-    if len(ranked) > MAX_PLOTTED:
-        section.notes.append(f"{figure}: the best {MAX_PLOTTED} of {len(ranked)} configurations; the tables have more.")
-    both = bands.merge(slopes, on=["configuration", *dimensions], how="left")
-    name, _ = csv_table(both, f"{metric}_by_novelty.csv", out)
-    section.tables.append((name, band_table(bands, slopes, ranked[:MAX_SHOWN], dimensions)))
+    add_bands(section, views, (bands, slopes), ranked, dimensions, metric, out / f"{metric}_by_novelty")
     hardest = hardest_views(views, metric, lower_is_better)
     section.notes.append(_hardest_line(hardest, metric))
     name, _ = csv_table(hardest, f"{metric}_by_test_view.csv", out)
     section.tables.append((name, hardest.head(MAX_SHOWN)))
     return section
+
+
+def add_bands(
+    section: Section,
+    views: pd.DataFrame,
+    bands_and_slopes: tuple[pd.DataFrame, pd.DataFrame],
+    ranked: list,
+    dimensions: list[str],
+    metric: str,
+    stem: Path,
+    kind: str = "test",
+) -> None:
+    """Add to `section` the figure of the views by novelty (`stem`.png, the first MAX_PLOTTED configurations of
+    `ranked`, best first), every band and slope (`stem`.csv) and the page's table of the first MAX_SHOWN."""
+    bands, slopes = bands_and_slopes
+    figure = f"{stem.name}.png"
+    shown = ranked[:MAX_PLOTTED]
+    labels = {c: configuration_text(bands, c, dimensions) for c in shown}
+    plot_by_novelty(views[views.configuration.isin(shown)], bands, labels, metric, stem.parent / figure, kind)
+    section.figures.append(figure)
+    if len(ranked) > MAX_PLOTTED:
+        section.notes.append(f"{figure}: the best {MAX_PLOTTED} of {len(ranked)} configurations; the tables have more.")
+    both = bands.merge(slopes, on=["configuration", *dimensions], how="left")
+    name, _ = csv_table(both, f"{stem.name}.csv", stem.parent)
+    section.tables.append((name, band_table(bands, slopes, ranked[:MAX_SHOWN], dimensions)))
 
 
 def hardest_views(views: pd.DataFrame, metric: str, lower_is_better: bool) -> pd.DataFrame:
