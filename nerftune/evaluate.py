@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or args.sweep / "evaluation.csv"
     try:
-        trial_folders(args.sweep)  # a sweep's folder first: bad input makes no --out folder, no log
+        trial_folders(args.sweep)  # a sweep's folder first: bad input writes no eval.log
         output_place(out)  # before any re-evaluation: it can take hours
         if args.reevaluate:  # nerfstudio speaks as each checkpoint loads: into the sweep's eval.log
             with quiet_output(args.sweep / EVAL_LOG, args.verbose) as terminal:
