@@ -26,6 +26,7 @@ from nerftune.data.dataset import pose_matrix
 from nerftune.data.poi import Crop
 from nerftune.errors import InputError, output_place
 from nerftune.novel_legibility import novel_error_rates
+from nerftune.outcomes import NOVEL_VIEWS
 from nerftune.quiet import quiet_output
 from nerftune.scoring_progress import Notices
 from nerftune.spec import SCENE
@@ -112,10 +113,12 @@ def render_trial(
     return summary
 
 
-def render_best_trials(prepared, table, target, say: Callable[[str], None]) -> Iterator[str]:
+def render_best_trials(
+    prepared, table, target, say: Callable[[str], None]
+) -> Iterator[tuple[str, str, dict[str, float | None]]]:
     """After a sweep: render the best K completed trials (by the sweep's metric) from their last checkpoints, in
-    this process, into their folders and MLflow runs; yields a line per trial as it is done (and `say`s how far a
-    long render is)."""
+    this process, into their folders and MLflow runs; yields, per trial as it is done, a line to show, its id and its
+    render's metrics (`render_metrics`), and `say`s how far a long render is."""
     from nerftune.outcomes import StopReason
     from nerftune.tracking import log_trial_folder
 
@@ -134,12 +137,10 @@ def render_best_trials(prepared, table, target, say: Callable[[str], None]) -> I
         camera_paths = prepared.scenes[row.get(SCENE, next(iter(prepared.scenes)))].camera_paths
         render = spec.render
         summary = render_trial(folder, checkpoint, camera_paths, out, render.video, render.crop, say, render.legibility)
-        logged = target and log_trial_folder(
-            target, trial_id, out, f"renders/{name}", render_metrics(summary), summary["step"]
-        )
-        yield f"rendered trial {trial_id}: {summary['views']} views at {summary['fps']:.2f} fps -> {out}" + (
-            " (and MLflow)" if logged else ""
-        )
+        metrics = render_metrics(summary)
+        logged = target and log_trial_folder(target, trial_id, out, f"renders/{name}", metrics, summary["step"])
+        line = f"rendered trial {trial_id}: {summary['views']} views at {summary['fps']:.2f} fps -> {out}"
+        yield line + (" (and MLflow)" if logged else ""), trial_id, metrics
 
 
 def render_groups(spec) -> list[str]:
@@ -237,12 +238,8 @@ def render_metrics(summary: dict[str, Any], suffix: str = "") -> dict[str, float
     """What a render adds to its trial's MLflow run, to compare and sort runs by: the render's speed and the novel
     views' mean doc_cer (None, and left out, where no view shows the document large enough to read). A render by
     hand names its own (`suffix`: `.<paths name>`), so that it never replaces the values of the sweep's renders."""
-    values = {
-        "render_fps": summary["fps"],
-        "novel_doc_cer": summary["doc_cer"],
-        "novel_doc_cer_views": summary["doc_cer_views"],
-    }
-    return {f"{key}{suffix}": value for key, value in values.items()}
+    values = (summary["fps"], summary["doc_cer"], summary["doc_cer_views"])
+    return {f"{key}{suffix}": value for key, value in zip(NOVEL_VIEWS, values)}
 
 
 def _score_views(poses: np.ndarray, view: dict, info: dict) -> list[dict[str, Any]]:

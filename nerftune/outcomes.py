@@ -59,6 +59,10 @@ STAGE_COLUMNS = ("stage", *(f"{RGB}_{m}" for m in METRICS), *(f"{FINETUNE}_{m}" 
 # a warm start (`init_from`): how many of the trial's training frames kept the source's rows, and how many are new
 WARM_START_COLUMNS = ("warm_shared_frames", "warm_new_frames")
 
+# a completed trial's renders along the sweep's camera paths (`render`): their speed and the novel views' mean doc_cer
+# over the views that show the document large enough to read (and how many do)
+NOVEL_VIEWS = ("render_fps", "novel_doc_cer", "novel_doc_cer_views")
+
 # what a milestone logs to MLflow as step metrics
 MILESTONE_METRICS = (*METRICS, "steps_per_s", "rays_per_s", "eval_rays_per_s", "fps", "peak_gpu_mb")
 

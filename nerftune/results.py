@@ -13,6 +13,7 @@ from nerftune.outcomes import (
     MACHINE,
     MASK_ERROR_COLUMNS,
     METRICS,
+    NOVEL_VIEWS,
     STAGE_COLUMNS,
     SUBSET_SFM,
     TIMINGS,
@@ -106,6 +107,7 @@ def results_table(records: Sequence[TrialRecord], dimensions: Sequence[str], met
                     if column in last
                 },
                 "peak_gpu_mb": last.get("peak_gpu_mb"),
+                **{column: last.get(column) for column in NOVEL_VIEWS},  # rendered in the trial (`trials: each`)
                 "checkpoint": record.checkpoint,
                 "mlflow_run_id": last.get("mlflow_run_id"),
                 "tracking_failures": last.get("tracking_failures"),
@@ -117,6 +119,16 @@ def results_table(records: Sequence[TrialRecord], dimensions: Sequence[str], met
         order = [f"best_{metric}", f"final_{metric}", "trial_id"]  # the same order on every run of the same trials
         table = table.sort_values(order, ascending=[mode == "min", mode == "min", True], na_position="last")
     return table.reset_index(drop=True)
+
+
+def with_values(table: pd.DataFrame, values: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """`table` with what was measured of its trials after the sweep (`values`: per trial id, per column; the best
+    trials' renders), in the trials' rows."""
+    table = table.copy()
+    for trial_id, row in values.items():
+        for column, value in row.items():
+            table.loc[table.trial_id == trial_id, column] = value
+    return table
 
 
 def _whole_test_set(history: pd.DataFrame) -> pd.DataFrame:

@@ -163,7 +163,7 @@ def run(
     from nerftune.novel_views import render_best_trials, rendered_trials_text
     from nerftune.provenance import provenance
     from nerftune.report import build_report
-    from nerftune.results import results_table
+    from nerftune.results import results_table, with_values
 
     spec, folder = prepared.spec, prepared.experiment_dir
     state = (read_state(folder) if resume else None) or new_state(prepared)
@@ -192,8 +192,12 @@ def run(
         if spec.render and spec.render.trials == "best":
             views = len(prepared.largest_scene.camera_paths["camera_path"])
             terminal.say(f"rendering {views} novel views of {rendered_trials_text(spec)}")
-            for line in render_best_trials(prepared, table, target, terminal.say):
+            rendered = {}
+            for line, trial_id, metrics in render_best_trials(prepared, table, target, terminal.say):
                 terminal.say(line)
+                rendered[trial_id] = metrics
+            table = with_values(table, rendered)
+            table.to_csv(folder / RESULTS_FILE, index=False)
         report = build_report(folder)
         if target:
             _publish_report(target, report, table, spec, terminal)

@@ -77,6 +77,11 @@ def test_each_completed_trial_renders_its_views_with_novelty(swept):
         assert summary["views"] == 8 and summary["fps"] > 0 and summary["crop"] is True
         assert views.doc_cer.isna().all() and summary["doc_cer_views"] == 0, "80x60: the card is too small to read"
         assert (out / "path.mp4").stat().st_size > 1000
+        # results.csv keeps the render's metrics in the trial's row (and none in a trial that did not render)
+        row = swept.table.set_index("trial_id").loc[read_recipe(trial).trial_id]
+        assert row.render_fps == pytest.approx(summary["fps"]) and row.novel_doc_cer_views == 0
+        assert pd.isna(row.novel_doc_cer)
+    assert swept.table[swept.table.stop_reason != "completed"].render_fps.isna().all()
 
 
 def test_the_report_shows_the_rendered_trials_novel_views_best_first(swept):

@@ -159,6 +159,9 @@ def test_stop_signals_stop_a_sweep_that_the_same_command_resumes(scene_dir, writ
     table = pd.read_csv(storage / "resume" / "results.csv")
     assert len(table) == 4 and (table.stop_reason == "completed").all(), table.to_string()
     assert table.resumed_from_step.isin([30, 60]).sum() >= 1, table.to_string()
+    # the best 3 (by default) rendered after the sweep, their renders' metrics in their rows
+    assert table.render_fps.notna().tolist() == [True] * 3 + [False], table.to_string()
+    assert (table.novel_doc_cer_views.dropna() == 0).all()
     assert {run.info.status for run in client.search_runs([experiment])} == {"FINISHED"}
     assert "finished" in json.loads((storage / "resume" / "nerftune-sweep.json").read_text())
     assert not list((storage / "resume").rglob("events.out.tfevents*")), "a resumed run names its loggers too"
