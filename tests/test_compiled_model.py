@@ -16,7 +16,7 @@ from device_waits import DeviceWaits, tensors_of
 from nerftune.data.dataset import load_dataset, write_view
 from nerftune.nerf.config import build_config
 from nerftune.nerf.fast_path import fuse_adam, implementation, speed_up, undo_speed_ups, usable_kind
-from nerftune.nerf import host_batches
+from nerftune.nerf import host_batches, traceable_trunc_exp
 from nerftune.nerf.loop import NerfTrainer
 from nerftune.nerf.run_state import module_scalars
 
@@ -81,6 +81,37 @@ def test_the_whole_step_stays_on_its_device_in_one_graph_and_never_waits(view, t
     ]
     assert not on_cpu, on_cpu
     assert waits.kinds() == ["read back", "read back"], waits.waits  # the chunk's losses, and its PSNRs
+
+
+def test_nerfstudios_trunc_exp_is_traced_as_plain_operations_with_its_values_and_gradients(monkeypatch):
+    """What makes the whole step one trace, cacheable by AOTAutograd: no autograd.Function in the graph."""
+    from nerfstudio.field_components.activations import _TruncExp
+    from nerfstudio.fields import density_fields, nerfacto_field
+
+    graphs = []
+
+    def kept(graph, inputs):
+        graphs.append(graph)
+        return graph.forward
+
+    values = torch.tensor([-40.0, -15.5, -3.0, 0.0, 2.5, 14.9, 15.5, 40.0])
+    compiled = torch.compile(traceable_trunc_exp.trunc_exp, backend=kept, fullgraph=True)
+    results = {}
+    for name, function in {"nerfstudio": _TruncExp.apply, "traced": compiled}.items():
+        x = values.clone().requires_grad_()
+        out = function(x)
+        (out * torch.arange(1.0, 9.0)).sum().backward()
+        results[name] = out.detach(), x.grad
+    torch.testing.assert_close(results["traced"], results["nerfstudio"], rtol=0, atol=0)
+    assert results["nerfstudio"][1][-1] == pytest.approx(8 * math.exp(15), rel=1e-6), "the gradient clipped at 15"
+    targets = [str(node.target) for node in graphs[0].graph.nodes]
+    assert len(graphs) == 1 and not [t for t in targets if "autograd_function" in t], targets
+    # installed in nerfstudio's modules: eager code still calls its Function
+    for module in (nerfacto_field, density_fields):
+        monkeypatch.setattr(module, "trunc_exp", _TruncExp.apply)
+    traceable_trunc_exp.install()
+    assert nerfacto_field.trunc_exp is density_fields.trunc_exp is traceable_trunc_exp.trunc_exp
+    assert type(traceable_trunc_exp.trunc_exp(values.clone().requires_grad_()).grad_fn).__name__ == "_TruncExpBackward"
 
 
 @pytest.fixture

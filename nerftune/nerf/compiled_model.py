@@ -32,6 +32,7 @@ from nerfstudio.model_components.ray_samplers import ProposalNetworkSampler
 from nerfstudio.pipelines.base_pipeline import VanillaPipeline
 from torchmetrics.image import PeakSignalNoiseRatio
 
+from nerftune.nerf import traceable_trunc_exp
 from nerftune.nerf.host_batches import make_batches_on_host, next_ray_indices, undo_batches_on_host
 from nerftune.nerf.perspective_rays import PerspectiveRays
 
@@ -66,6 +67,7 @@ def compile_model(pipeline: Any, cuda_graphs: bool = False) -> None:
     (CUDA only). Undone by `uncompile_model`. (Its caller, `fast_path`, keeps nerfstudio's CPU constants on the
     device first: in the graph they would split its CUDA graphs.)"""
     model, device, datamanager = pipeline.model, pipeline.model.device, pipeline.datamanager
+    traceable_trunc_exp.install()  # (else the step is traced twice, and afresh in every process)
     sampler: ProposalNetworkSampler = model.proposal_sampler
     schedule = sampler.schedule = Schedule(torch.ones((), device=device))
     sampler.generate_ray_samples = types.MethodType(_generate_ray_samples, sampler)
