@@ -5,7 +5,8 @@ at x clipped to [-15, 15]) as plain torch operations where a graph is traced, fo
 Why: nerfstudio writes it as a `torch.autograd.Function`. Traced whole, that Function made dynamo trace the step
 twice (its float scalars: "Restarting analysis due to _tensorify_python_scalars") and AOTAutograd's cache refuse it
 ("Unsupported call_function target autograd_function_apply"), so every process traced the step's forward and
-backward afresh: about 70 s of a compiled trial's setup on the CPU, 35 s with this (`benchmarks/compile_time.py`).
+backward afresh: about 70 s of a compiled trial's setup on the CPU with torch's kernel cache warm, 35 s with this
+(`benchmarks/compile_time.py`).
 The same values and gradients; eager code keeps nerfstudio's Function.
 """
 
